@@ -1,0 +1,1 @@
+//! The release console: a live terminal dashboard.

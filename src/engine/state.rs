@@ -1,0 +1,429 @@
+//! The state of every service and stage as a fold of the events.
+//! `State::apply` is the only code that changes it; it is shared by the
+//! server (live and after a restart) and the console (from the stream).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Gate, RollbackPolicy, Source};
+use crate::model::{
+    Actor, Artifact, ArtifactId, Build, BuildId, BuildStatus, Deployment, DeploymentId,
+    DeploymentKind, DeploymentStatus, Event, EventKind, Millis, Seq, Step, StepStatus,
+};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// The sequence of the last event applied.
+    pub seq: Seq,
+    /// In configuration order.
+    pub services: Vec<ServiceState>,
+    pub artifacts: BTreeMap<ArtifactId, Artifact>,
+    pub builds: BTreeMap<BuildId, Build>,
+    pub deployments: BTreeMap<DeploymentId, Deployment>,
+    /// Counters behind the short ids (b-1, a-1, d-1); derived from the events.
+    pub next_build: u64,
+    pub next_artifact: u64,
+    pub next_deployment: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Git { repo: String, branch: String },
+    External,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub name: String,
+    pub source: SourceKind,
+    /// Artifacts of this service, oldest first.
+    pub artifacts: Vec<ArtifactId>,
+    /// Builds of this service, oldest first.
+    pub builds: Vec<BuildId>,
+    pub stages: Vec<StageState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoodRelease {
+    pub artifact: ArtifactId,
+    pub deployment: DeploymentId,
+    pub at: Millis,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageState {
+    pub name: String,
+    pub gate: Gate,
+    pub rollback: RollbackPolicy,
+    /// The artifact last put into this stage (possibly half-deployed, when
+    /// its deployment failed); `None` before the first deployment.
+    pub current: Option<ArtifactId>,
+    /// Good releases, oldest first; the last one is the stage's last good.
+    /// A release that was rolled back is removed.
+    pub good: Vec<GoodRelease>,
+    /// Artifacts that ever succeeded here: the gate of the next stage.
+    pub passed: BTreeSet<ArtifactId>,
+    /// The running deployment.
+    pub active: Option<DeploymentId>,
+    /// Pending deployments (queued or awaiting approval), next first.
+    pub queue: Vec<DeploymentId>,
+    /// Every deployment to this stage, oldest first.
+    pub history: Vec<DeploymentId>,
+}
+
+impl StageState {
+    pub fn last_good(&self) -> Option<&GoodRelease> {
+        self.good.last()
+    }
+
+    /// The newest good release that is not what runs now: what "roll back"
+    /// with no target goes to.
+    pub fn rollback_target(&self) -> Option<&GoodRelease> {
+        self.good
+            .iter()
+            .rev()
+            .find(|g| Some(&g.artifact) != self.current.as_ref())
+    }
+
+    /// The most recent deployment that finished.
+    pub fn last_finished<'a>(&self, state: &'a State) -> Option<&'a Deployment> {
+        self.history
+            .iter()
+            .rev()
+            .filter_map(|id| state.deployments.get(id))
+            .find(|d| d.status.is_finished() && d.status != DeploymentStatus::Superseded)
+    }
+
+    pub fn is_approval_gated(&self) -> bool {
+        matches!(self.gate, Gate::Approval(_))
+    }
+}
+
+impl State {
+    /// The empty state for a configuration: its services and stages, no events.
+    pub fn new(config: &Config) -> Self {
+        let services = config
+            .services
+            .iter()
+            .map(|s| ServiceState {
+                name: s.name.clone(),
+                source: match &s.source {
+                    Source::Git { repo, branch, .. } => SourceKind::Git {
+                        repo: repo.clone(),
+                        branch: branch.clone(),
+                    },
+                    Source::External => SourceKind::External,
+                },
+                artifacts: Vec::new(),
+                builds: Vec::new(),
+                stages: s
+                    .stages
+                    .iter()
+                    .map(|st| StageState {
+                        name: st.name.clone(),
+                        gate: st.gate.clone(),
+                        rollback: st.rollback,
+                        current: None,
+                        good: Vec::new(),
+                        passed: BTreeSet::new(),
+                        active: None,
+                        queue: Vec::new(),
+                        history: Vec::new(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        State {
+            services,
+            ..State::default()
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceState> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut ServiceState> {
+        self.services.iter_mut().find(|s| s.name == name)
+    }
+
+    pub fn stage(&self, service: &str, stage: &str) -> Option<&StageState> {
+        self.service(service)?
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+    }
+
+    fn stage_mut(&mut self, service: &str, stage: &str) -> Option<&mut StageState> {
+        self.service_mut(service)?
+            .stages
+            .iter_mut()
+            .find(|s| s.name == stage)
+    }
+
+    /// An artifact of `service` named by id or by version (newest wins).
+    pub fn find_artifact(&self, service: &str, reference: &str) -> Option<&Artifact> {
+        if let Some(a) = self.artifacts.get(reference) {
+            return (a.service == service).then_some(a);
+        }
+        let svc = self.service(service)?;
+        svc.artifacts
+            .iter()
+            .rev()
+            .filter_map(|id| self.artifacts.get(id))
+            .find(|a| a.version == reference)
+    }
+
+    /// Deployments waiting for approval, oldest first.
+    pub fn pending_approvals(&self) -> Vec<&Deployment> {
+        let mut out: Vec<&Deployment> = self
+            .services
+            .iter()
+            .flat_map(|s| s.stages.iter())
+            .flat_map(|st| st.queue.iter())
+            .filter_map(|id| self.deployments.get(id))
+            .filter(|d| d.status == DeploymentStatus::AwaitingApproval)
+            .collect();
+        out.sort_by_key(|d| d.created_at);
+        out
+    }
+
+    /// Fold one event into the state. Events naming things this state does
+    /// not know (a service removed from the config, a deployment pruned from
+    /// a console's snapshot) are ignored rather than trusted.
+    pub fn apply(&mut self, event: &Event) {
+        self.seq = self.seq.max(event.seq);
+        let at = event.at;
+        match &event.kind {
+            EventKind::ServerStarted { .. } => {}
+            EventKind::BuildStarted {
+                build,
+                service,
+                commit,
+                subject,
+                author,
+                steps,
+            } => {
+                self.next_build += 1;
+                let b = Build {
+                    id: build.clone(),
+                    service: service.clone(),
+                    commit: commit.clone(),
+                    subject: subject.clone(),
+                    author: author.clone(),
+                    status: BuildStatus::Running,
+                    steps: steps
+                        .iter()
+                        .map(|p| Step::new(p.name.clone(), p.kind))
+                        .collect(),
+                    artifact: None,
+                    created_at: at,
+                    finished_at: None,
+                    outcome: None,
+                };
+                if let Some(svc) = self.service_mut(service) {
+                    svc.builds.push(build.clone());
+                }
+                self.builds.insert(build.clone(), b);
+            }
+            EventKind::BuildFinished {
+                build,
+                status,
+                message,
+            } => {
+                if let Some(b) = self.builds.get_mut(build) {
+                    b.status = *status;
+                    b.finished_at = Some(at);
+                    b.outcome = Some(message.clone());
+                    skip_pending_steps(&mut b.steps);
+                }
+            }
+            EventKind::ArtifactRegistered { artifact } => {
+                self.next_artifact += 1;
+                if let crate::model::ArtifactOrigin::Built { build } = &artifact.origin
+                    && let Some(b) = self.builds.get_mut(build)
+                {
+                    b.artifact = Some(artifact.id.clone());
+                }
+                if let Some(svc) = self.service_mut(&artifact.service) {
+                    svc.artifacts.push(artifact.id.clone());
+                }
+                self.artifacts.insert(artifact.id.clone(), artifact.clone());
+            }
+            EventKind::DeploymentCreated {
+                deployment,
+                service,
+                stage,
+                artifact,
+                kind,
+                status,
+                requested_by,
+                approval,
+                steps,
+                rolls_back,
+            } => {
+                self.next_deployment += 1;
+                let (digest, version) = self
+                    .artifacts
+                    .get(artifact)
+                    .map(|a| (a.digest.clone(), a.version.clone()))
+                    .unwrap_or_default();
+                let d = Deployment {
+                    id: deployment.clone(),
+                    service: service.clone(),
+                    stage: stage.clone(),
+                    artifact: artifact.clone(),
+                    digest,
+                    version,
+                    kind: *kind,
+                    status: *status,
+                    requested_by: requested_by.clone(),
+                    reason: event.reason.clone(),
+                    approval: approval.clone(),
+                    approvals: Vec::new(),
+                    steps: steps
+                        .iter()
+                        .map(|p| Step::new(p.name.clone(), p.kind))
+                        .collect(),
+                    created_at: at,
+                    started_at: None,
+                    finished_at: None,
+                    outcome: None,
+                    rolls_back: rolls_back.clone(),
+                };
+                // A rollback goes before any pending promotion.
+                let first_promotion = self.stage(service, stage).map(|st| {
+                    st.queue
+                        .iter()
+                        .position(|id| {
+                            self.deployments.get(id).map(|d| d.kind)
+                                != Some(DeploymentKind::Rollback)
+                        })
+                        .unwrap_or(st.queue.len())
+                });
+                if let Some(st) = self.stage_mut(service, stage) {
+                    st.history.push(deployment.clone());
+                    if *kind == DeploymentKind::Rollback {
+                        let first_promotion = first_promotion.unwrap_or(0);
+                        st.queue.insert(first_promotion, deployment.clone());
+                    } else {
+                        st.queue.push(deployment.clone());
+                    }
+                }
+                self.deployments.insert(deployment.clone(), d);
+            }
+            EventKind::ApprovalRecorded {
+                deployment,
+                approval,
+            } => {
+                if let Some(d) = self.deployments.get_mut(deployment) {
+                    d.approvals.push(approval.clone());
+                }
+            }
+            EventKind::DeploymentApproved { deployment } => {
+                if let Some(d) = self.deployments.get_mut(deployment)
+                    && d.status == DeploymentStatus::AwaitingApproval
+                {
+                    d.status = DeploymentStatus::Queued;
+                }
+            }
+            EventKind::DeploymentStarted { deployment } => {
+                let Some(d) = self.deployments.get_mut(deployment) else {
+                    return;
+                };
+                d.status = DeploymentStatus::Running;
+                d.started_at = Some(at);
+                let (service, stage, artifact) =
+                    (d.service.clone(), d.stage.clone(), d.artifact.clone());
+                if let Some(st) = self.stage_mut(&service, &stage) {
+                    st.queue.retain(|id| id != deployment);
+                    st.active = Some(deployment.clone());
+                    st.current = Some(artifact);
+                }
+            }
+            EventKind::StepStarted { run, step } => {
+                if let Some(s) = self.step_mut(run, *step) {
+                    s.status = StepStatus::Running;
+                    s.started_at = Some(at);
+                }
+            }
+            EventKind::StepOutput {
+                run, step, lines, ..
+            } => {
+                if let Some(s) = self.step_mut(run, *step) {
+                    s.log_lines += lines.len() as u64;
+                }
+            }
+            EventKind::StepFinished { run, step, outcome } => {
+                if let Some(s) = self.step_mut(run, *step) {
+                    s.status = outcome.status;
+                    s.finished_at = Some(at);
+                    s.exit_code = outcome.exit_code;
+                    s.tests = outcome.tests;
+                    s.message = Some(outcome.message.clone());
+                }
+            }
+            EventKind::CancelRequested { .. } => {}
+            EventKind::DeploymentFinished {
+                deployment,
+                status,
+                message,
+            } => {
+                let Some(d) = self.deployments.get_mut(deployment) else {
+                    return;
+                };
+                d.status = *status;
+                d.finished_at = Some(at);
+                if *status != crate::model::DeploymentStatus::Succeeded {
+                    d.outcome = Some(message.clone());
+                }
+                skip_pending_steps(&mut d.steps);
+                let d = d.clone();
+                let Some(st) = self.stage_mut(&d.service, &d.stage) else {
+                    return;
+                };
+                st.queue.retain(|id| id != deployment);
+                if st.active.as_ref() == Some(deployment) {
+                    st.active = None;
+                }
+                if *status == DeploymentStatus::Succeeded {
+                    st.passed.insert(d.artifact.clone());
+                    if d.kind == DeploymentKind::Rollback {
+                        // Everything newer than the target was rolled back.
+                        if let Some(pos) = st.good.iter().rposition(|g| g.artifact == d.artifact) {
+                            st.good.truncate(pos);
+                        }
+                    } else {
+                        st.good.retain(|g| g.artifact != d.artifact);
+                    }
+                    st.good.push(GoodRelease {
+                        artifact: d.artifact.clone(),
+                        deployment: d.id.clone(),
+                        at,
+                        by: d.requested_by.clone(),
+                    });
+                }
+            }
+            EventKind::RollbackImpossible { .. } => {}
+            EventKind::NotificationSent { .. } => {}
+        }
+    }
+
+    fn step_mut(&mut self, run: &str, step: usize) -> Option<&mut Step> {
+        if let Some(d) = self.deployments.get_mut(run) {
+            return d.steps.get_mut(step);
+        }
+        self.builds.get_mut(run)?.steps.get_mut(step)
+    }
+}
+
+fn skip_pending_steps(steps: &mut [Step]) {
+    for s in steps {
+        if s.status == StepStatus::Pending {
+            s.status = StepStatus::Skipped;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The promotion server: the engine driver, the HTTP API, auth and SSE.
