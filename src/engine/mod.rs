@@ -10,6 +10,7 @@
 //! folds exactly the same state.
 
 mod decide;
+mod jobs;
 mod state;
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct State {
     pub next_build: u64,
     pub next_artifact: u64,
     pub next_deployment: u64,
+    /// Running deployments whose step is being killed (cancel or preempting rollback).
+    #[serde(default)]
+    pub cancelling: BTreeSet<DeploymentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +158,25 @@ impl State {
             .stages
             .iter()
             .find(|s| s.name == stage)
+    }
+
+    /// The stage at `index` of a service; an empty stage when either is
+    /// unknown, so that a stale reference can never bring the engine down.
+    pub(crate) fn services_stage(&self, service: &str, index: usize) -> &StageState {
+        static UNKNOWN: std::sync::LazyLock<StageState> = std::sync::LazyLock::new(|| StageState {
+            name: String::new(),
+            gate: Gate::Auto,
+            rollback: RollbackPolicy::Manual,
+            current: None,
+            good: Vec::new(),
+            passed: BTreeSet::new(),
+            active: None,
+            queue: Vec::new(),
+            history: Vec::new(),
+        });
+        self.service(service)
+            .and_then(|s| s.stages.get(index))
+            .unwrap_or(&UNKNOWN)
     }
 
     fn stage_mut(&mut self, service: &str, stage: &str) -> Option<&mut StageState> {
@@ -366,7 +388,9 @@ impl State {
                     s.message = Some(outcome.message.clone());
                 }
             }
-            EventKind::CancelRequested { .. } => {}
+            EventKind::CancelRequested { deployment } => {
+                self.cancelling.insert(deployment.clone());
+            }
             EventKind::DeploymentFinished {
                 deployment,
                 status,
@@ -375,6 +399,7 @@ impl State {
                 let Some(d) = self.deployments.get_mut(deployment) else {
                     return;
                 };
+                self.cancelling.remove(deployment);
                 d.status = *status;
                 d.finished_at = Some(at);
                 if *status != crate::model::DeploymentStatus::Succeeded {

@@ -1,0 +1,145 @@
+//! Turning a step of a run into a `StepJob` the runner can execute without
+//! knowing anything else: the command, its timeout and its environment.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::{Config, Source};
+use crate::model::StepKind;
+
+use super::{State, StepAction, StepJob};
+
+/// Health checks get their bake time plus every retry as their timeout,
+/// and a margin so the runner's own probe timeouts fire first.
+fn health_timeout(h: &crate::config::HealthCheck) -> Duration {
+    let per_probe = h.interval + h.timeout;
+    h.bake + per_probe * (h.retries + 1) + Duration::from_secs(5)
+}
+
+pub(super) fn step_job(
+    config: &Config,
+    state: &State,
+    run: &str,
+    step: usize,
+) -> Result<StepJob, String> {
+    if let Some(b) = state.builds.get(run) {
+        let svc = config
+            .service(&b.service)
+            .ok_or_else(|| format!("service {} is no longer configured", b.service))?;
+        let (Source::Git { repo, .. }, Some(build)) = (&svc.source, &svc.build) else {
+            return Err(format!("{} is no longer built by ferry", b.service));
+        };
+        let mut env = svc.env.clone();
+        env.insert("FERRY_SERVICE".into(), b.service.clone());
+        env.insert("FERRY_COMMIT".into(), b.commit.clone());
+        env.insert("FERRY_BUILD".into(), b.id.clone());
+        env.insert("FERRY_STEP".into(), "build".into());
+        return Ok(StepJob {
+            run: run.to_string(),
+            step,
+            service: b.service.clone(),
+            stage: None,
+            name: "build".into(),
+            kind: StepKind::Build,
+            action: StepAction::Build {
+                repo: repo.clone(),
+                commit: b.commit.clone(),
+                command: build.command.clone(),
+                artifact: build.artifact.clone(),
+                version_file: build.version_file.clone(),
+                report: build.report.clone(),
+            },
+            timeout: build.timeout,
+            env,
+            secrets: svc.secrets.clone(),
+            workdir: svc.workdir.clone(),
+        });
+    }
+    let d = state
+        .deployments
+        .get(run)
+        .ok_or_else(|| format!("no run {run}"))?;
+    let svc = config
+        .service(&d.service)
+        .ok_or_else(|| format!("service {} is no longer configured", d.service))?;
+    let (index, stage) = svc
+        .stage(&d.stage)
+        .ok_or_else(|| format!("stage {} is no longer configured", d.stage))?;
+    let plan = d
+        .steps
+        .get(step)
+        .ok_or_else(|| format!("{run} has no step {step}"))?;
+    let (action, timeout) = match plan.kind {
+        StepKind::Deploy => (
+            StepAction::Command {
+                command: stage.deploy.command.clone(),
+                report: None,
+            },
+            stage.deploy.timeout,
+        ),
+        StepKind::Verify => {
+            let v = stage
+                .verify
+                .iter()
+                .find(|v| v.name == plan.name)
+                .ok_or_else(|| {
+                    format!("verification step {} is no longer configured", plan.name)
+                })?;
+            (
+                StepAction::Command {
+                    command: v.command.clone(),
+                    report: v.report.clone(),
+                },
+                v.timeout,
+            )
+        }
+        StepKind::Health => {
+            let h = stage
+                .health
+                .as_ref()
+                .ok_or_else(|| "the health check is no longer configured".to_string())?;
+            (StepAction::Health(h.clone()), health_timeout(h))
+        }
+        StepKind::Build => return Err("a deployment has no build step".into()),
+    };
+    let artifact = state.artifacts.get(&d.artifact);
+    let st = state.services_stage(&d.service, index);
+    let previous = st
+        .good
+        .iter()
+        .rev()
+        .find(|g| g.artifact != d.artifact)
+        .and_then(|g| state.artifacts.get(&g.artifact))
+        .map(|a| a.version.clone())
+        .unwrap_or_default();
+    let mut env: BTreeMap<String, String> = svc.env.clone();
+    env.insert("FERRY_SERVICE".into(), d.service.clone());
+    env.insert("FERRY_STAGE".into(), d.stage.clone());
+    env.insert("FERRY_VERSION".into(), d.version.clone());
+    env.insert(
+        "FERRY_COMMIT".into(),
+        artifact.and_then(|a| a.commit.clone()).unwrap_or_default(),
+    );
+    env.insert(
+        "FERRY_ARTIFACT".into(),
+        artifact.map(|a| a.uri.clone()).unwrap_or_default(),
+    );
+    env.insert("FERRY_DIGEST".into(), d.digest.clone());
+    env.insert("FERRY_DEPLOYMENT".into(), d.id.clone());
+    env.insert("FERRY_KIND".into(), d.kind.as_str().into());
+    env.insert("FERRY_STEP".into(), plan.name.clone());
+    env.insert("FERRY_PREVIOUS_VERSION".into(), previous);
+    Ok(StepJob {
+        run: run.to_string(),
+        step,
+        service: d.service.clone(),
+        stage: Some(d.stage.clone()),
+        name: plan.name.clone(),
+        kind: plan.kind,
+        action,
+        timeout,
+        env,
+        secrets: svc.secrets.clone(),
+        workdir: svc.workdir.clone(),
+    })
+}
