@@ -1,0 +1,247 @@
+//! Shared helpers for the end-to-end tests: a real `ferry server` child
+//! process on 127.0.0.1 port 0, a real git repository, and waiting on
+//! conditions with a deadline (never on sleeps).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn ferry_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferry"))
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Run git in `dir` with a fixed identity, failing the test on error.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=dev",
+            "-c",
+            "user.email=dev@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A running `ferry server`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Start the real binary and learn its address from its first line.
+    pub fn start(config: &Path, data_dir: &Path) -> Server {
+        let mut child = Command::new(ferry_bin())
+            .args(["server", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("FERRY_LOG", "debug")
+            .env_remove("FERRY_SERVER")
+            .env_remove("FERRY_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ferry server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        break rest.split_whitespace().next().unwrap_or("").to_string();
+                    }
+                }
+                other => panic!("ferry server exited before listening: {other:?}"),
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Api {
+    pub url: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(url: &str, token: &str) -> Api {
+        Api {
+            url: url.to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
+    /// POST and return (status, body) without judging.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn dashboard(&self) -> Value {
+        self.get("/dashboard").await
+    }
+
+    /// Poll the dashboard until `check` returns Some, or fail after the deadline
+    /// with the last dashboard in the message.
+    pub async fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&Value) -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            let d = self.dashboard().await;
+            if let Some(v) = check(&d) {
+                return v;
+            }
+            if start.elapsed() > DEADLINE {
+                panic!(
+                    "timed out waiting for {what}; last dashboard:\n{}",
+                    serde_json::to_string_pretty(&d["state"]["services"]).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every event from `since` until at least `upto`, read from the SSE stream.
+    pub async fn events(&self, since: u64, upto: u64) -> Vec<Value> {
+        use futures::StreamExt;
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/events?since={since}", self.url))
+            .bearer_auth(&self.token)
+            .timeout(DEADLINE)
+            .send()
+            .await
+            .expect("events");
+        assert!(resp.status().is_success(), "events: {}", resp.status());
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        let mut events = Vec::new();
+        let start = Instant::now();
+        while events.last().map(|e: &Value| e["seq"].as_u64().unwrap_or(0)).unwrap_or(since) < upto {
+            assert!(start.elapsed() < DEADLINE, "timed out reading events up to {upto}");
+            let Some(chunk) = stream.next().await else { break };
+            buf.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|l| l.trim_start())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if !data.is_empty() {
+                    events.push(serde_json::from_str(&data).expect("event json"));
+                }
+            }
+        }
+        events
+    }
+}
+
+/// The stage object of the dashboard.
+pub fn stage<'a>(d: &'a Value, service: &str, stage: &str) -> &'a Value {
+    d["state"]["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == service))
+        .and_then(|s| s["stages"].as_array())
+        .and_then(|s| s.iter().find(|s| s["name"] == stage))
+        .unwrap_or(&Value::Null)
+}
+
+pub fn deployment<'a>(d: &'a Value, id: &str) -> &'a Value {
+    &d["state"]["deployments"][id]
+}
+
+/// The version of the artifact a stage currently runs.
+pub fn current_version(d: &Value, service: &str, stage_name: &str) -> Option<String> {
+    let id = stage(d, service, stage_name)["current"].as_str()?;
+    d["state"]["artifacts"][id]["version"].as_str().map(String::from)
+}
+
+/// The version of a stage's last good release.
+pub fn last_good_version(d: &Value, service: &str, stage_name: &str) -> Option<String> {
+    let good = stage(d, service, stage_name)["good"].as_array()?;
+    let id = good.last()?["artifact"].as_str()?;
+    d["state"]["artifacts"][id]["version"].as_str().map(String::from)
+}
+
+/// Deployments of a stage, oldest first.
+pub fn history<'a>(d: &'a Value, service: &str, stage_name: &str) -> Vec<&'a Value> {
+    stage(d, service, stage_name)["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|id| id.as_str())
+                .map(|id| deployment(d, id))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,333 @@
+//! End to end: the real `ferry server` binary on 127.0.0.1 port 0, a real git
+//! repository in a temp dir, steps that are small shell scripts, driven
+//! through the HTTP API.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::json;
+
+const DEV_TOKEN: &str = "d3v0000000000000000000000000000000000000000000000000000000000001";
+const ALICE_TOKEN: &str = "a11ce00000000000000000000000000000000000000000000000000000000002";
+
+/// A workspace: a git repository with a tiny app, and a config whose build,
+/// deploy, tests and health checks are shell scripts. What the app's files
+/// contain decides what fails: BREAK_TEST fails the integration tests,
+/// BREAK_HEALTH fails the health check in prod, SLOW_DEPLOY makes the prod
+/// deploy take long enough to kill the server under it.
+struct Workspace {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+}
+
+impl Workspace {
+    fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(
+            repo.join("build.sh"),
+            "set -e\nmkdir -p dist\ncat VERSION app.txt > dist/app.txt\necho built $(cat VERSION)\n",
+        )
+        .unwrap();
+        let ws = Workspace {
+            _dir: dir,
+            root: root.clone(),
+            repo,
+        };
+        ws.commit("1.0.0", "hello");
+        let scripts = root.join("scripts");
+        std::fs::create_dir_all(&scripts).unwrap();
+        std::fs::write(
+            scripts.join("deploy.sh"),
+            r#"set -e
+mkdir -p "targets/$FERRY_STAGE"
+if [ "$FERRY_STAGE" = prod ] && grep -q SLOW_DEPLOY "$FERRY_ARTIFACT"; then
+  echo "slow deploy of $FERRY_VERSION"; touch "$FERRY_DATA_DIR/../slow-deploy-started"; sleep 30
+fi
+cp "$FERRY_ARTIFACT" "targets/$FERRY_STAGE/current.txt"
+echo "deployed $FERRY_VERSION to $FERRY_STAGE ($FERRY_KIND)"
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            scripts.join("integration.sh"),
+            r#"echo "running integration tests against $FERRY_STAGE"
+if grep -q BREAK_TEST "targets/$FERRY_STAGE/current.txt"; then
+  echo "FAIL: checkout total is wrong" >&2
+  exit 3
+fi
+echo ok
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            scripts.join("health.sh"),
+            r#"if [ "$FERRY_STAGE" = prod ] && grep -q BREAK_HEALTH "targets/$FERRY_STAGE/current.txt"; then exit 1; fi
+exit 0
+"#,
+        )
+        .unwrap();
+        let config = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[users]]
+name = "dev"
+roles = ["deployer"]
+token_sha256 = "{dev}"
+
+[[users]]
+name = "alice"
+roles = ["release-manager", "deployer"]
+token_sha256 = "{alice}"
+
+[notify]
+commands = [{{ command = "cat >> {root}/notifications.jsonl; echo >> {root}/notifications.jsonl" }}]
+
+[templates.web]
+build = {{ command = "sh build.sh", artifact = "dist/app.txt", version_file = "VERSION", timeout = "1m" }}
+
+[[templates.web.stages]]
+name = "test"
+deploy = {{ command = "sh scripts/deploy.sh", timeout = "1m" }}
+verify = [{{ name = "integration", command = "sh scripts/integration.sh", timeout = "1m" }}]
+rollback = "auto"
+
+[[templates.web.stages]]
+name = "preprod"
+deploy = {{ command = "sh scripts/deploy.sh", timeout = "1m" }}
+verify = [{{ name = "perf", command = "true", timeout = "1m" }}]
+health = {{ command = "sh scripts/health.sh", interval = "100ms", retries = 1, bake = "0s", timeout = "5s" }}
+rollback = "auto"
+
+[[templates.web.stages]]
+name = "prod"
+deploy = {{ command = "sh scripts/deploy.sh", timeout = "1m" }}
+gate = {{ approval = {{ required = 1, roles = ["release-manager"], allow_self = false }} }}
+health = {{ command = "sh scripts/health.sh", interval = "100ms", retries = 1, bake = "300ms", timeout = "5s" }}
+rollback = "auto"
+
+[services.app]
+template = "web"
+source = {{ git = "{repo}", branch = "main", poll_interval = "200ms" }}
+"#,
+            dev = sha256_hex(DEV_TOKEN),
+            alice = sha256_hex(ALICE_TOKEN),
+            root = root.display(),
+            repo = ws.repo.display(),
+        );
+        std::fs::write(root.join("ferry.toml"), config).unwrap();
+        ws
+    }
+
+    fn commit(&self, version: &str, content: &str) -> String {
+        std::fs::write(self.repo.join("VERSION"), format!("{version}\n")).unwrap();
+        std::fs::write(self.repo.join("app.txt"), format!("{content}\n")).unwrap();
+        git(&self.repo, &["add", "-A"]);
+        git(&self.repo, &["commit", "-q", "-m", &format!("release {version}: {content}")]);
+        git(&self.repo, &["rev-parse", "HEAD"])
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("ferry.toml")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn target(&self, stage: &str) -> String {
+        std::fs::read_to_string(self.root.join("targets").join(stage).join("current.txt"))
+            .unwrap_or_default()
+    }
+
+    fn notifications(&self) -> String {
+        std::fs::read_to_string(self.root.join("notifications.jsonl")).unwrap_or_default()
+    }
+}
+
+fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
+
+/// Wait until `version` waits for approval at prod; return that deployment's id.
+async fn awaiting_prod(api: &Api, version: &str) -> String {
+    api.wait_for(&format!("{version} awaiting approval at prod"), |d| {
+        history(d, "app", "prod")
+            .into_iter()
+            .find(|dep| dep["version"] == version && dep["status"] == "awaiting_approval")
+            .and_then(|dep| dep["id"].as_str().map(String::from))
+    })
+    .await
+}
+
+async fn approve(api: &Api, deployment: &str) {
+    let (status, body) = api
+        .post(&format!("/deployments/{deployment}/approve"), json!({"comment": "ship it"}))
+        .await;
+    assert_eq!(status, 200, "approve: {body}");
+}
+
+async fn wait_prod_healthy(api: &Api, version: &str) {
+    api.wait_for(&format!("{version} healthy in prod"), |d| {
+        (last_good_version(d, "app", "prod").as_deref() == Some(version)
+            && stage(d, "app", "prod")["active"].is_null())
+        .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+
+    // build → test → preprod → waiting for approval
+    let d1 = awaiting_prod(&dev, "1.0.0").await;
+    let dash = dev.dashboard().await;
+    assert_eq!(current_version(&dash, "app", "test").as_deref(), Some("1.0.0"));
+    assert_eq!(last_good_version(&dash, "app", "preprod").as_deref(), Some("1.0.0"));
+    assert!(ws.target("preprod").contains("hello"));
+    assert!(ws.target("prod").is_empty(), "nothing reaches prod without approval");
+
+    // The committer may not approve; a viewer-less deployer can't either.
+    let (status, body) = dev
+        .post(&format!("/deployments/{d1}/approve"), json!({}))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap_or("").contains("may not"), "{body}");
+    assert!(body["hint"].as_str().unwrap_or("").contains("release-manager"), "{body}");
+
+    approve(&alice, &d1).await;
+    wait_prod_healthy(&dev, "1.0.0").await;
+    assert!(ws.target("prod").contains("hello"));
+    let dash = dev.dashboard().await;
+    let dep = deployment(&dash, &d1);
+    assert_eq!(dep["status"], "succeeded");
+    assert_eq!(dep["approvals"][0]["by"], "alice");
+    assert!(dep["steps"].as_array().unwrap().iter().all(|s| s["status"] == "passed"));
+
+    // A commit that breaks the integration tests halts at test.
+    ws.commit("1.1.0", "BREAK_TEST");
+    let failed = dev
+        .wait_for("1.1.0 failed at test", |d| {
+            history(d, "app", "test")
+                .into_iter()
+                .find(|dep| dep["version"] == "1.1.0" && dep["status"] == "failed")
+                .map(|dep| dep.clone())
+        })
+        .await;
+    assert!(
+        failed["outcome"].as_str().unwrap_or("").contains("integration"),
+        "the reason names the failed step: {failed}"
+    );
+    let failed_id = failed["id"].as_str().unwrap();
+    let step = failed["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["name"] == "integration")
+        .unwrap();
+    assert_eq!(failed["steps"][step]["status"], "failed");
+    assert_eq!(failed["steps"][step]["exit_code"], 3);
+    let log = dev.get(&format!("/runs/{failed_id}/steps/{step}/log")).await;
+    let lines: Vec<&str> = log["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("FAIL: checkout total is wrong")), "{log}");
+    // The test stage rolls back to its last good release; nothing reaches preprod.
+    dev.wait_for("test back on 1.0.0", |d| {
+        (current_version(d, "app", "test").as_deref() == Some("1.0.0")
+            && stage(d, "app", "test")["active"].is_null())
+        .then_some(())
+    })
+    .await;
+    let dash = dev.dashboard().await;
+    assert!(history(&dash, "app", "preprod").iter().all(|d| d["version"] != "1.1.0"));
+    let notes = ws.notifications();
+    assert!(
+        notes.lines().any(|l| l.contains("deployment_failed") && l.contains("1.1.0")),
+        "a notification was sent: {notes}"
+    );
+
+    // A commit that passes everything but fails its prod health check is rolled back.
+    ws.commit("1.2.0", "BREAK_HEALTH");
+    let d3 = awaiting_prod(&dev, "1.2.0").await;
+    approve(&alice, &d3).await;
+    let rollback = dev
+        .wait_for("prod rolled back", |d| {
+            history(d, "app", "prod")
+                .into_iter()
+                .find(|dep| dep["kind"] == "rollback" && dep["status"] == "succeeded")
+                .map(|dep| dep.clone())
+        })
+        .await;
+    assert_eq!(rollback["version"], "1.0.0");
+    assert_eq!(rollback["rolls_back"], d3.as_str());
+    let dash = dev.dashboard().await;
+    assert_eq!(deployment(&dash, &d3)["status"], "failed");
+    assert_eq!(current_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
+    assert_eq!(last_good_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
+    assert!(ws.target("prod").contains("hello"), "the old files are back");
+    let notes = ws.notifications();
+    assert!(notes.contains("rolled_back"), "{notes}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_a_deploy_recovers_to_a_consistent_state() {
+    let ws = Workspace::new();
+    let mut server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let d1 = awaiting_prod(&dev, "1.0.0").await;
+    approve(&alice, &d1).await;
+    wait_prod_healthy(&dev, "1.0.0").await;
+
+    ws.commit("2.0.0", "SLOW_DEPLOY");
+    let d2 = awaiting_prod(&dev, "2.0.0").await;
+    approve(&alice, &d2).await;
+    let marker = ws.root.join("slow-deploy-started");
+    dev.wait_for("the slow prod deploy to run", |d| {
+        (deployment(d, &d2)["steps"][0]["status"] == "running" && path_exists(&marker)).then_some(())
+    })
+    .await;
+    let before = dev.dashboard().await;
+    let seen = dev.events(0, before["seq"].as_u64().unwrap()).await;
+
+    server.kill(); // SIGKILL: no chance to clean up
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+
+    let dash = dev
+        .wait_for("recovery: rolled back to 1.0.0", |d| {
+            let rolled = history(d, "app", "prod")
+                .into_iter()
+                .any(|dep| dep["kind"] == "rollback" && dep["status"] == "succeeded");
+            rolled.then(|| d.clone())
+        })
+        .await;
+    let interrupted = deployment(&dash, &d2);
+    assert_eq!(interrupted["status"], "failed");
+    assert_eq!(interrupted["steps"][0]["status"], "interrupted");
+    assert_eq!(current_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
+    assert_eq!(last_good_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
+
+    // No event lost: the log is gap-free and starts with what we saw before.
+    let all = dev.events(0, dash["seq"].as_u64().unwrap()).await;
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1), "gap-free sequence");
+    }
+    assert_eq!(&all[..seen.len()], &seen[..], "events before the kill survived unchanged");
+}
