@@ -245,3 +245,160 @@ pub fn history<'a>(d: &'a Value, service: &str, stage_name: &str) -> Vec<&'a Val
         })
         .unwrap_or_default()
 }
+
+pub const DEV_TOKEN: &str = "d3v0000000000000000000000000000000000000000000000000000000000001";
+pub const ALICE_TOKEN: &str = "a11ce00000000000000000000000000000000000000000000000000000000002";
+
+/// A workspace: a git repository with a tiny app, and a config whose build,
+/// deploy, tests and health checks are shell scripts. What the app's files
+/// contain decides what fails: BREAK_TEST fails the integration tests,
+/// BREAK_HEALTH fails the health check in prod, SLOW_DEPLOY makes the prod
+/// deploy take long enough to kill the server under it.
+pub struct Workspace {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub repo: PathBuf,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(
+            repo.join("build.sh"),
+            "set -e\nmkdir -p dist\ncat VERSION app.txt > dist/app.txt\necho built $(cat VERSION)\n",
+        )
+        .unwrap();
+        let ws = Workspace {
+            _dir: dir,
+            root: root.clone(),
+            repo,
+        };
+        ws.commit("1.0.0", "hello");
+        let scripts = root.join("scripts");
+        std::fs::create_dir_all(&scripts).unwrap();
+        std::fs::write(
+            scripts.join("deploy.sh"),
+            r#"set -e
+mkdir -p "targets/$FERRY_STAGE"
+if [ "$FERRY_STAGE" = prod ] && grep -q SLOW_DEPLOY "$FERRY_ARTIFACT"; then
+  echo "slow deploy of $FERRY_VERSION"; touch "$FERRY_DATA_DIR/../slow-deploy-started"; sleep 30
+fi
+cp "$FERRY_ARTIFACT" "targets/$FERRY_STAGE/current.txt"
+echo "deployed $FERRY_VERSION to $FERRY_STAGE ($FERRY_KIND)"
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            scripts.join("integration.sh"),
+            r#"echo "running integration tests against $FERRY_STAGE"
+if grep -q BREAK_TEST "targets/$FERRY_STAGE/current.txt"; then
+  echo "FAIL: checkout total is wrong" >&2
+  exit 3
+fi
+echo ok
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            scripts.join("health.sh"),
+            r#"if [ "$FERRY_STAGE" = prod ] && grep -q BREAK_HEALTH "targets/$FERRY_STAGE/current.txt"; then exit 1; fi
+exit 0
+"#,
+        )
+        .unwrap();
+        let config = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[users]]
+name = "dev"
+roles = ["deployer"]
+token_sha256 = "{dev}"
+
+[[users]]
+name = "alice"
+roles = ["release-manager", "deployer"]
+token_sha256 = "{alice}"
+
+[notify]
+commands = [{{ command = "cat >> {root}/notifications.jsonl; echo >> {root}/notifications.jsonl" }}]
+
+[templates.web]
+build = {{ command = "sh build.sh", artifact = "dist/app.txt", version_file = "VERSION", timeout = "1m" }}
+
+[[templates.web.stages]]
+name = "test"
+deploy = {{ command = "sh scripts/deploy.sh", timeout = "1m" }}
+verify = [{{ name = "integration", command = "sh scripts/integration.sh", timeout = "1m" }}]
+rollback = "auto"
+
+[[templates.web.stages]]
+name = "preprod"
+deploy = {{ command = "sh scripts/deploy.sh", timeout = "1m" }}
+verify = [{{ name = "perf", command = "true", timeout = "1m" }}]
+health = {{ command = "sh scripts/health.sh", interval = "100ms", retries = 1, bake = "0s", timeout = "5s" }}
+rollback = "auto"
+
+[[templates.web.stages]]
+name = "prod"
+deploy = {{ command = "sh scripts/deploy.sh", timeout = "1m" }}
+gate = {{ approval = {{ required = 1, roles = ["release-manager"], allow_self = false }} }}
+health = {{ command = "sh scripts/health.sh", interval = "100ms", retries = 1, bake = "300ms", timeout = "5s" }}
+rollback = "auto"
+
+[services.app]
+template = "web"
+source = {{ git = "{repo}", branch = "main", poll_interval = "200ms" }}
+"#,
+            dev = sha256_hex(DEV_TOKEN),
+            alice = sha256_hex(ALICE_TOKEN),
+            root = root.display(),
+            repo = ws.repo.display(),
+        );
+        std::fs::write(root.join("ferry.toml"), config).unwrap();
+        ws
+    }
+
+    pub fn commit(&self, version: &str, content: &str) -> String {
+        std::fs::write(self.repo.join("VERSION"), format!("{version}\n")).unwrap();
+        std::fs::write(self.repo.join("app.txt"), format!("{content}\n")).unwrap();
+        git(&self.repo, &["add", "-A"]);
+        git(&self.repo, &["commit", "-q", "-m", &format!("release {version}: {content}")]);
+        git(&self.repo, &["rev-parse", "HEAD"])
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("ferry.toml")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    pub fn target(&self, stage: &str) -> String {
+        std::fs::read_to_string(self.root.join("targets").join(stage).join("current.txt"))
+            .unwrap_or_default()
+    }
+
+    pub fn notifications(&self) -> String {
+        std::fs::read_to_string(self.root.join("notifications.jsonl")).unwrap_or_default()
+    }
+}
+
+
+/// Wait until `version` waits for approval at prod; return that deployment's id.
+pub async fn awaiting_prod(api: &Api, version: &str) -> String {
+    api.wait_for(&format!("{version} awaiting approval at prod"), |d| {
+        history(d, "app", "prod")
+            .into_iter()
+            .find(|dep| dep["version"] == version && dep["status"] == "awaiting_approval")
+            .and_then(|dep| dep["id"].as_str().map(String::from))
+    })
+    .await
+}
+

@@ -1,0 +1,118 @@
+//! The console as a person uses it: the real binary in a pseudo-terminal,
+//! driven with keys, its screen parsed with vt100; the outcome checked
+//! through the server's API.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+/// The console in a pty, with its screen kept up to date by a reader thread.
+struct Console {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Console {
+    fn start(server: &str, token: &str, cols: u16, rows: u16, home: &std::path::Path) -> Console {
+        let pty = native_pty_system()
+            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .expect("a pty");
+        let mut cmd = CommandBuilder::new(ferry_bin());
+        cmd.args(["--server", server]);
+        cmd.env("FERRY_TOKEN", token);
+        cmd.env("TERM", "xterm-256color");
+        // Logs and state go under the test's own directory.
+        cmd.env("HOME", home);
+        cmd.env("XDG_STATE_HOME", home.join("state"));
+        cmd.env("XDG_DATA_HOME", home.join("data"));
+        let child = pty.slave.spawn_command(cmd).expect("console starts");
+        let mut reader = pty.master.try_clone_reader().expect("reader");
+        let writer = pty.master.take_writer().expect("writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let feed = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut p) = feed.lock() {
+                    p.process(&buf[..n]);
+                }
+            }
+        });
+        // The master must outlive the child; leak it into the reader's lifetime.
+        std::mem::forget(pty.master);
+        Console { screen, writer, child }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().map(|p| p.screen().contents()).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            if check(&text) {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; screen:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("keys");
+        self.writer.flush().expect("flush");
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_from_the_approvals_view_starts_the_prod_deploy() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let api = Api::new(&server.url, ALICE_TOKEN);
+    let pending = api.awaiting_prod("1.0.0").await;
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
+    console.keys("A");
+    console.wait_for("the approvals view", |s| s.contains("Approvals") && s.contains("1.0.0"));
+    console.keys("a");
+    console.wait_for("the comment prompt", |s| s.to_lowercase().contains("comment"));
+    console.keys("looks good\r");
+
+    let dash = api
+        .wait_for("the approval to be recorded and prod to deploy", |d| {
+            let dep = deployment(d, &pending);
+            (dep["approvals"][0]["by"] == "alice"
+                && dep["status"] != "awaiting_approval")
+                .then(|| dep.clone())
+        })
+        .await;
+    assert_eq!(dash["approvals"][0]["comment"], "looks good");
+    assert!(
+        ["running", "succeeded"].contains(&dash["status"].as_str().unwrap_or("")),
+        "the prod deploy started: {dash}"
+    );
+    console.wait_for("a toast with the answer", |s| s.contains("approved"));
+    console.keys("q");
+    let start = Instant::now();
+    while console.child.try_wait().ok().flatten().is_none() {
+        assert!(start.elapsed() < DEADLINE, "the console did not quit on q");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
