@@ -1,16 +1,200 @@
-//! The raw TOML schema, template expansion and validation.
+//! Loading a configuration file: TOML syntax, the raw schema (`schema.rs`
+//! over the spanned tree of `walk.rs`), then defaults, templates and
+//! validation (`resolve.rs`). Every failure is a `ConfigError` that names
+//! the file, line, column and key.
 
-use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
-#[derive(Debug)]
-pub struct ConfigError {
-    pub message: String,
-}
+use toml::de::{DeTable, DeValue};
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+use crate::config::{Config, ConsoleConfig, NotifyConfig, ServerConfig};
+
+#[path = "error.rs"]
+mod error;
+#[path = "resolve.rs"]
+mod resolve;
+#[path = "schema.rs"]
+mod schema;
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
+#[cfg(test)]
+#[path = "tests_rules.rs"]
+mod tests_rules;
+#[path = "walk.rs"]
+mod walk;
+
+pub use error::ConfigError;
+
+use error::Fault;
+use walk::{Table, child_key};
+
+impl Config {
+    /// Read and check the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::whole_file(
+                path,
+                format!("cannot read the configuration file {}: {e}", path.display()),
+                "pass an existing file with --config (or FERRY_CONFIG); \
+                 config.example.toml documents every key"
+                    .to_string(),
+            )
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Check configuration `text` as if read from `origin`: relative paths
+    /// in it are relative to `origin`'s directory, and errors name `origin`.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let doc = DeTable::parse(text).map_err(|e| syntax_error(&e, text, origin))?;
+        let raw = schema::read(&Table::root(&doc)).map_err(|f| f.locate(origin, text))?;
+        let mut config =
+            resolve::resolve(raw, &base_dir(origin)).map_err(|f| f.locate(origin, text))?;
+        config.path = Some(origin.to_path_buf());
+        Ok(config)
+    }
+
+    /// No services, listening on a free loopback port: what the console runs
+    /// when there is no configuration file.
+    pub fn empty(data_dir: PathBuf) -> Config {
+        let base_dir = std::env::current_dir().unwrap_or_else(|_| data_dir.clone());
+        Config {
+            path: None,
+            server: ServerConfig {
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                data_dir,
+                base_dir,
+            },
+            console: ConsoleConfig::default(),
+            services: Vec::new(),
+            users: Vec::new(),
+            notify: NotifyConfig::default(),
+        }
     }
 }
 
-impl std::error::Error for ConfigError {}
+/// The directory of the configuration file, absolute, so that paths taken
+/// relative to it do not change meaning when the server changes directory.
+fn base_dir(origin: &Path) -> PathBuf {
+    let dir = match origin.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+fn syntax_error(err: &toml::de::Error, text: &str, origin: &Path) -> ConfigError {
+    let span = err.span().unwrap_or(0..0);
+    let message = err.message().trim().to_string();
+    if message.starts_with("duplicate key") {
+        return duplicate_key(text, span).locate(origin, text);
+    }
+    let help = if message.contains("must be quoted") {
+        "put string values in double quotes, e.g. command = \"make test\""
+    } else {
+        "see the TOML syntax at https://toml.io; config.example.toml shows every key"
+    };
+    Fault::new(
+        header_path(text, span.start),
+        span,
+        format!("invalid TOML: {message}"),
+        help,
+    )
+    .locate(origin, text)
+}
+
+/// A key defined twice. TOML itself refuses it before the schema is read,
+/// so the key path is rebuilt from the source text around the error.
+fn duplicate_key(text: &str, span: std::ops::Range<usize>) -> Fault {
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let line = &line[..line.find('\n').unwrap_or(line.len())];
+    let upto = (span.end - line_start).min(line.len());
+    let path: Vec<String> = if line.trim_start().starts_with('[') {
+        split_key(&line[..upto])
+    } else {
+        let mut path = split_key(&header_path_raw(text, line_start));
+        path.extend(split_key(&text[span.clone()]));
+        path
+    };
+    let key = path.iter().fold(String::new(), |acc, p| child_key(&acc, p));
+    let (message, help) = match path.as_slice() {
+        [table, name] if table == "services" || table == "templates" => {
+            let what = &table[..table.len() - 1];
+            (
+                format!("{what} `{name}` is defined twice"),
+                format!(
+                    "each [{table}.NAME] table may appear only once: \
+                     rename one of them or merge their keys"
+                ),
+            )
+        }
+        _ => (
+            format!("`{key}` is defined twice"),
+            "a key may appear only once in a table: remove one of them".to_string(),
+        ),
+    };
+    let mut fault = Fault::new(key, span, message, help);
+    if let Some(first) = first_definition(text, &path) {
+        fault = fault.first_at(first);
+    }
+    fault
+}
+
+/// Where `path` was first defined, from a best-effort parse that skips the
+/// duplicate.
+fn first_definition(text: &str, path: &[String]) -> Option<std::ops::Range<usize>> {
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let (last, parents) = path.split_last()?;
+    let mut table = doc.get_ref();
+    for p in parents {
+        table = match table.get(p.as_str())?.get_ref() {
+            DeValue::Table(t) => t,
+            DeValue::Array(items) => items.last()?.get_ref().as_table()?,
+            _ => return None,
+        };
+    }
+    table.get_key_value(last.as_str()).map(|(k, _)| k.span())
+}
+
+/// The key path of the table header in force at `offset`, for errors that
+/// come before the schema is read.
+fn header_path(text: &str, offset: usize) -> String {
+    split_key(&header_path_raw(text, offset))
+        .iter()
+        .fold(String::new(), |acc, p| child_key(&acc, p))
+}
+
+fn header_path_raw(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    // Only whole lines before the one holding `offset`.
+    let before = &before[..before.rfind('\n').map_or(0, |i| i + 1)];
+    let header = before
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('['));
+    header.map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// `[a."b.c".d]` or `a.b = 1` → ["a", "b.c", "d"]; stops at `=` or `]`.
+fn split_key(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for c in s.trim_start().trim_start_matches('[').chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '.') => parts.push(std::mem::take(&mut cur)),
+            (None, '=' | ']' | '#') => break,
+            (None, c) if c.is_whitespace() => {}
+            (None, c) => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts.retain(|p| !p.is_empty());
+    parts
+}
