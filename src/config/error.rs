@@ -22,10 +22,18 @@ pub struct ConfigError {
     pub message: String,
     /// What would be right.
     pub help: String,
+    /// The source line, and a note; boxed so that `Result<_, ConfigError>`
+    /// stays small.
+    detail: Option<Box<Detail>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Detail {
     /// Related context, e.g. where a duplicate was first defined.
-    pub note: Option<String>,
+    note: Option<String>,
     /// The offending source line and the character range to underline in it.
-    pub snippet: Option<(String, Range<usize>)>,
+    line: String,
+    underline: Range<usize>,
 }
 
 /// An error located by byte span, before it is turned into line and column.
@@ -67,10 +75,7 @@ impl Fault {
         let (line, column, snippet) = position(src, self.span.clone());
         let note = self.first.map(|first| {
             let (line, column, _) = position(src, first);
-            format!(
-                "first defined at {}:{line}:{column}",
-                path.display().to_string()
-            )
+            format!("first defined at {}:{line}:{column}", path.display())
         });
         ConfigError {
             path: path.to_path_buf(),
@@ -79,8 +84,11 @@ impl Fault {
             key: self.key,
             message: self.message,
             help: self.help,
-            note,
-            snippet: Some(snippet),
+            detail: Some(Box::new(Detail {
+                note,
+                line: snippet.0,
+                underline: snippet.1,
+            })),
         }
     }
 }
@@ -95,9 +103,13 @@ impl ConfigError {
             key: String::new(),
             message,
             help,
-            note: None,
-            snippet: None,
+            detail: None,
         }
+    }
+
+    /// Related context, e.g. where a duplicate was first defined.
+    pub fn note(&self) -> Option<&str> {
+        self.detail.as_ref().and_then(|d| d.note.as_deref())
     }
 }
 
@@ -150,9 +162,10 @@ impl fmt::Display for ConfigError {
                 self.column
             )?;
         }
-        if let Some((text, under)) = &self.snippet {
+        if let Some(detail) = &self.detail {
+            let under = &detail.underline;
             // Tabs would shift the caret; show them as one space each.
-            let text = text.replace('\t', " ");
+            let text = detail.line.replace('\t', " ");
             writeln!(f, "{pad} |")?;
             writeln!(f, "{} | {text}", self.line)?;
             writeln!(
@@ -163,7 +176,7 @@ impl fmt::Display for ConfigError {
             )?;
             writeln!(f, "{pad} |")?;
         }
-        if let Some(note) = &self.note {
+        if let Some(note) = self.note() {
             writeln!(f, "{pad} = note: {note}")?;
         }
         write!(f, "{pad} = help: {}", self.help)
@@ -187,18 +200,31 @@ pub(super) fn did_you_mean<'c>(
         .map(|(_, c)| c)
 }
 
+/// Optimal string alignment distance: Levenshtein plus adjacent
+/// transpositions, the most common typo.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// `a, b or c` with each item in backticks.
@@ -218,7 +244,8 @@ mod tests {
     #[test]
     fn edit_distance_counts_single_edits() {
         assert_eq!(edit_distance("comand", "command"), 1);
-        assert_eq!(edit_distance("timeuot", "timeout"), 2);
+        assert_eq!(edit_distance("timeuot", "timeout"), 1);
+        assert_eq!(edit_distance("wbe", "web"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(
             did_you_mean("comand", ["command", "artifact"]),

@@ -16,6 +16,8 @@ mod error;
 mod resolve;
 #[path = "schema.rs"]
 mod schema;
+#[path = "stage.rs"]
+mod stage;
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
@@ -91,18 +93,30 @@ fn syntax_error(err: &toml::de::Error, text: &str, origin: &Path) -> ConfigError
     if message.starts_with("duplicate key") {
         return duplicate_key(text, span).locate(origin, text);
     }
-    let help = if message.contains("must be quoted") {
-        "put string values in double quotes, e.g. command = \"make test\""
-    } else {
-        "see the TOML syntax at https://toml.io; config.example.toml shows every key"
-    };
-    Fault::new(
-        header_path(text, span.start),
-        span,
-        format!("invalid TOML: {message}"),
-        help,
-    )
-    .locate(origin, text)
+    let mut key = header_path(text, span.start);
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let mut help =
+        "see the TOML syntax at https://toml.io; config.example.toml shows every key".to_string();
+    if let Some((name, value)) = line.split_once('=')
+        && !line.trim_start().starts_with('[')
+        && line_start + name.len() < span.start
+    {
+        for part in split_key(name) {
+            key = child_key(&key, &part);
+        }
+        let value = value.split(" #").next().unwrap_or(value).trim();
+        if !value.starts_with(['"', '\'', '[', '{']) {
+            help = format!(
+                "if it is a string, quote it: {} = \"{}\"",
+                name.trim(),
+                value.replace('"', "\\\"")
+            );
+        }
+    }
+    Fault::new(key, span, format!("invalid TOML: {message}"), help).locate(origin, text)
 }
 
 /// A key defined twice. TOML itself refuses it before the schema is read,
@@ -137,14 +151,14 @@ fn duplicate_key(text: &str, span: std::ops::Range<usize>) -> Fault {
         ),
     };
     let mut fault = Fault::new(key, span, message, help);
-    if let Some(first) = first_definition(text, &path) {
+    if let Some(first) = first_definition(&text[..line_start], &path) {
         fault = fault.first_at(first);
     }
     fault
 }
 
-/// Where `path` was first defined, from a best-effort parse that skips the
-/// duplicate.
+/// Where `path` was first defined: a best-effort parse of the text before
+/// the duplicate.
 fn first_definition(text: &str, path: &[String]) -> Option<std::ops::Range<usize>> {
     let (doc, _) = DeTable::parse_recoverable(text);
     let (last, parents) = path.split_last()?;

@@ -13,10 +13,8 @@ use crate::config::{
 use crate::model::ApprovalRule;
 
 use super::error::{Fault, Result, did_you_mean};
-use super::schema::{
-    RawBuild, RawConfig, RawDeploy, RawGate, RawHealth, RawService, RawSource, RawStage,
-    RawTemplate, RawUser,
-};
+use super::schema::{RawBuild, RawConfig, RawService, RawSource, RawTemplate, RawUser};
+use super::stage::{RawDeploy, RawGate, RawHealth, RawStage};
 use super::walk::At;
 
 pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:7474";
@@ -215,7 +213,7 @@ fn resolve_service(
     let mut resolved: Vec<StageConfig> = Vec::new();
     for (n, stage) in raw_stages.iter().enumerate() {
         let s = resolve_stage(&name, stage, users)?;
-        if let Some(first) = raw_stages[..n].iter().find(|f| f.name == stage.name) {
+        if let Some(first) = raw_stages[..n].iter().find(|f| same_name(f, stage)) {
             let (this, first) = (span_of_name(stage), span_of_name(first));
             return Err(Fault::new(
                 stage
@@ -255,6 +253,10 @@ fn resolve_service(
         env,
         secrets,
     })
+}
+
+fn same_name(a: &RawStage, b: &RawStage) -> bool {
+    a.name.as_ref().map(|n| &n.value) == b.name.as_ref().map(|n| &n.value)
 }
 
 fn span_of_name(stage: &RawStage) -> std::ops::Range<usize> {
