@@ -123,17 +123,24 @@ fn syntax_error(err: &toml::de::Error, text: &str, origin: &Path) -> ConfigError
 /// so the key path is rebuilt from the source text around the error.
 fn duplicate_key(text: &str, span: std::ops::Range<usize>) -> Fault {
     let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
-    let line = &text[line_start..];
-    let line = &line[..line.find('\n').unwrap_or(line.len())];
+    let line = text[line_start..].lines().next().unwrap_or("");
     let upto = (span.end - line_start).min(line.len());
-    let path: Vec<String> = if line.trim_start().starts_with('[') {
-        split_key(&line[..upto])
+    let (header, index, rest) = if line.trim_start().starts_with('[') {
+        (split_key(&line[..upto]), None, Vec::new())
     } else {
-        let mut path = split_key(&header_path_raw(text, line_start));
-        path.extend(split_key(&text[span.clone()]));
-        path
+        let (header, index) = current_header(text, line_start);
+        let mut rest = split_key(line);
+        // Inside an inline table the duplicate is a key of the value.
+        if line
+            .find('=')
+            .is_some_and(|eq| line_start + eq < span.start)
+        {
+            rest.extend(split_key(&text[span.clone()]));
+        }
+        (header, index, rest)
     };
-    let key = path.iter().fold(String::new(), |acc, p| child_key(&acc, p));
+    let key = key_path(&header, index, &rest);
+    let path: Vec<String> = header.iter().chain(&rest).cloned().collect();
     let (message, help) = match path.as_slice() {
         [table, name] if table == "services" || table == "templates" => {
             let what = &table[..table.len() - 1];
@@ -158,7 +165,7 @@ fn duplicate_key(text: &str, span: std::ops::Range<usize>) -> Fault {
 }
 
 /// Where `path` was first defined: a best-effort parse of the text before
-/// the duplicate.
+/// the duplicate (the last element of an array of tables is the current one).
 fn first_definition(text: &str, path: &[String]) -> Option<std::ops::Range<usize>> {
     let (doc, _) = DeTable::parse_recoverable(text);
     let (last, parents) = path.split_last()?;
@@ -173,23 +180,43 @@ fn first_definition(text: &str, path: &[String]) -> Option<std::ops::Range<usize
     table.get_key_value(last.as_str()).map(|(k, _)| k.span())
 }
 
+/// `services.app.stages[1].name` from the header path, the index of the
+/// header's table when it is an `[[array]]` header, and the keys after it.
+fn key_path(header: &[String], index: Option<usize>, rest: &[String]) -> String {
+    let mut key = header
+        .iter()
+        .fold(String::new(), |acc, p| child_key(&acc, p));
+    if let Some(n) = index {
+        key.push_str(&format!("[{n}]"));
+    }
+    rest.iter().fold(key, |acc, p| child_key(&acc, p))
+}
+
 /// The key path of the table header in force at `offset`, for errors that
 /// come before the schema is read.
 fn header_path(text: &str, offset: usize) -> String {
-    split_key(&header_path_raw(text, offset))
-        .iter()
-        .fold(String::new(), |acc, p| child_key(&acc, p))
+    let (header, index) = current_header(text, offset);
+    key_path(&header, index, &[])
 }
 
-fn header_path_raw(text: &str, offset: usize) -> String {
+/// The header in force at `offset` (before its line), and for an
+/// `[[array]]` header how many identical headers came before it.
+fn current_header(text: &str, offset: usize) -> (Vec<String>, Option<usize>) {
     let before = &text[..offset.min(text.len())];
     // Only whole lines before the one holding `offset`.
     let before = &before[..before.rfind('\n').map_or(0, |i| i + 1)];
-    let header = before
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('['));
-    header.map(|h| h.to_string()).unwrap_or_default()
+    let mut lines = before.lines().rev().map(str::trim);
+    let Some(header) = lines.find(|l| l.starts_with('[')) else {
+        return (Vec::new(), None);
+    };
+    let path = split_key(header);
+    if !header.starts_with("[[") {
+        return (path, None);
+    }
+    let earlier = lines
+        .filter(|l| l.starts_with("[[") && split_key(l) == path)
+        .count();
+    (path, Some(earlier))
 }
 
 /// `[a."b.c".d]` or `a.b = 1` → ["a", "b.c", "d"]; stops at `=` or `]`.

@@ -398,6 +398,16 @@ fn duplicate_service_tables_are_named_clearly() {
     assert_eq!(e.key, "server.listen");
     assert_eq!(e.message, "`server.listen` is defined twice");
     assert_eq!(e.line, 3);
+    let e = err(&format!(
+        "{SERVICE}[[services.app.stages]]\nname = \"a\"\nname = \"b\"\n"
+    ));
+    assert_eq!(e.key, "services.app.stages[1].name");
+    assert_eq!(e.note(), Some(&*format!("first defined at {ORIGIN}:8:1")));
+    let e = err("[services.a]\nsource.git = \"x\"\nsource.git = \"y\"\n");
+    assert_eq!(e.key, "services.a.source.git");
+    let e = err("[services.a]\nenv = { A = \"1\", A = \"2\" }\n");
+    assert_eq!(e.key, "services.a.env.A");
+    assert_eq!((e.line, e.column), (2, 18));
 }
 
 #[test]
