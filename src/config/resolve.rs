@@ -2,7 +2,7 @@
 //! expansion, per-stage overrides, paths made absolute, and every rule that
 //! spans more than one value (duplicates, references, who can approve).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use super::schema::{RawBuild, RawConfig, RawService, RawSource, RawTemplate, Raw
 use super::stage::{RawDeploy, RawGate, RawHealth, RawStage};
 use super::walk::At;
 
-pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:7474";
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7474));
 const BUILD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const STEP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -89,14 +89,7 @@ fn resolve_server(
     has_users: bool,
 ) -> Result<ServerConfig> {
     let listen = match &raw.listen {
-        None => DEFAULT_LISTEN.parse().map_err(|_| {
-            Fault::new(
-                "server.listen",
-                0..0,
-                "bad built-in default",
-                "report a bug",
-            )
-        })?,
+        None => DEFAULT_LISTEN,
         Some(text) => {
             let addr: SocketAddr = text.value.trim().parse().map_err(|_| {
                 text.fault(
@@ -143,33 +136,59 @@ fn resolve_service(
 ) -> Result<ServiceConfig> {
     let name = raw.name.value.clone();
     let template = match &raw.template {
+        Some(t) => Some(find_template(t, templates)?),
         None => None,
-        Some(t) => Some(
-            templates
-                .iter()
-                .find(|x| x.name.value == t.value)
-                .ok_or_else(|| {
-                    let names = templates.iter().map(|x| x.name.value.as_str());
-                    let help = match did_you_mean(&t.value, names) {
-                        Some(close) => format!("did you mean `{close}`?"),
-                        None if templates.is_empty() => {
-                            "there are no templates: define [templates.NAME] or remove `template`"
-                                .into()
-                        }
-                        None => format!(
-                            "templates defined: {}",
-                            templates
-                                .iter()
-                                .map(|x| format!("`{}`", x.name.value))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    t.fault(format!("there is no template `{}`", t.value), help)
-                })?,
-        ),
     };
+    let resolved = resolve_stages(&raw, template, users)?;
+    let (source, build) = resolve_source(&raw, template, base_dir)?;
+    let mut env = template.map(|t| t.env.clone()).unwrap_or_default();
+    env.extend(raw.env.clone());
+    let mut secrets: Vec<String> = Vec::new();
+    let inherited = template.map(|t| t.secrets.as_slice()).unwrap_or_default();
+    for secret in inherited.iter().chain(&raw.secrets) {
+        check_env_name(secret)?;
+        if !secrets.contains(&secret.value) {
+            secrets.push(secret.value.clone());
+        }
+    }
+    let workdir = match &raw.workdir {
+        Some(dir) => base_dir.join(&dir.value),
+        None => base_dir.to_path_buf(),
+    };
+    Ok(ServiceConfig {
+        name,
+        source,
+        build,
+        stages: resolved,
+        workdir,
+        env,
+        secrets,
+    })
+}
 
+fn find_template<'t>(name: &At<String>, templates: &'t [RawTemplate]) -> Result<&'t RawTemplate> {
+    if let Some(t) = templates.iter().find(|x| x.name.value == name.value) {
+        return Ok(t);
+    }
+    let names: Vec<&str> = templates.iter().map(|x| x.name.value.as_str()).collect();
+    let help = match did_you_mean(&name.value, names.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None if names.is_empty() => {
+            "there are no templates: define [templates.NAME] or remove `template`".into()
+        }
+        None => format!("templates defined: {}", names.join(", ")),
+    };
+    Err(name.fault(format!("there is no template `{}`", name.value), help))
+}
+
+/// The service's own stages, or its template's, with its overrides laid
+/// over them, resolved and checked.
+fn resolve_stages(
+    raw: &RawService,
+    template: Option<&RawTemplate>,
+    users: &[UserConfig],
+) -> Result<Vec<StageConfig>> {
+    let name = &raw.name.value;
     let stages = match (&raw.stages, template.and_then(|t| t.stages.as_ref())) {
         (Some(own), _) => own,
         (None, Some(inherited)) => inherited,
@@ -212,7 +231,7 @@ fn resolve_service(
     }
     let mut resolved: Vec<StageConfig> = Vec::new();
     for (n, stage) in raw_stages.iter().enumerate() {
-        let s = resolve_stage(&name, stage, users)?;
+        let s = resolve_stage(name, stage, users)?;
         if let Some(first) = raw_stages[..n].iter().find(|f| same_name(f, stage)) {
             let (this, first) = (span_of_name(stage), span_of_name(first));
             return Err(Fault::new(
@@ -228,31 +247,7 @@ fn resolve_service(
         }
         resolved.push(s);
     }
-
-    let (source, build) = resolve_source(&raw, template, base_dir)?;
-    let mut env = template.map(|t| t.env.clone()).unwrap_or_default();
-    env.extend(raw.env.clone());
-    let mut secrets: Vec<String> = Vec::new();
-    let inherited = template.map(|t| t.secrets.as_slice()).unwrap_or_default();
-    for secret in inherited.iter().chain(&raw.secrets) {
-        check_env_name(secret)?;
-        if !secrets.contains(&secret.value) {
-            secrets.push(secret.value.clone());
-        }
-    }
-    let workdir = match &raw.workdir {
-        Some(dir) => base_dir.join(&dir.value),
-        None => base_dir.to_path_buf(),
-    };
-    Ok(ServiceConfig {
-        name,
-        source,
-        build,
-        stages: resolved,
-        workdir,
-        env,
-        secrets,
-    })
+    Ok(resolved)
 }
 
 fn same_name(a: &RawStage, b: &RawStage) -> bool {

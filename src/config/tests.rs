@@ -357,7 +357,7 @@ gate = { approval = { roles = ["approver", "release"] } }
 fn wrong_types_say_what_was_expected() {
     let e = err("[server]\nlisten = 7474\n");
     assert_eq!(e.key, "server.listen");
-    assert_eq!(e.message, "expected a string, found an integer");
+    assert_eq!(e.message, "expected a string, found an integer `7474`");
     assert!(e.help.contains("127.0.0.1:7474"));
     let e = err(&SERVICE.replace("\"./deploy.sh\"", "\"x\", timeout = 30"));
     assert_eq!(e.message, "a duration needs a unit");

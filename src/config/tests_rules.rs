@@ -203,7 +203,7 @@ fn expect_status_range() {
         );
         let e = err(&text);
         assert_eq!(e.key, "services.app.stages[0].health.expect_status");
-        assert_eq!(e.message, "must be between 100 and 599");
+        assert_eq!(e.message, format!("`{bad}` is not between 100 and 599"));
     }
 }
 

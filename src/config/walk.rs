@@ -169,11 +169,22 @@ impl<'a, 'i> Item<'a, 'i> {
         Fault::new(self.key.clone(), self.span(), message, help)
     }
 
-    /// "expected a string, found an integer".
+    /// "expected a string, found an integer `7474`".
     pub fn wrong_type(&self, expected: &str, help: &str) -> Fault {
-        let found = self.value.get_ref().type_str();
+        let value = self.value.get_ref();
+        let found = value.type_str();
+        let shown = match value {
+            DeValue::Integer(n) if n.radix() == 10 => format!(" `{}`", n.as_str()),
+            DeValue::Float(f) => format!(" `{}`", f.as_str()),
+            DeValue::Boolean(b) => format!(" `{b}`"),
+            DeValue::String(s) if s.chars().count() <= 40 => format!(" {s:?}"),
+            _ => String::new(),
+        };
         self.fault(
-            format!("expected {expected}, found {} {found}", article(found)),
+            format!(
+                "expected {expected}, found {} {found}{shown}",
+                article(found)
+            ),
             help,
         )
     }
@@ -242,7 +253,13 @@ impl<'a, 'i> Item<'a, 'i> {
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(self.at(n)),
-            _ => Err(self.fault(format!("must be between {min} and {max}"), help)),
+            _ => {
+                let shown = match self.value.get_ref() {
+                    DeValue::Integer(n) if n.radix() == 10 => n.as_str().to_string(),
+                    _ => "this number".to_string(),
+                };
+                Err(self.fault(format!("`{shown}` is not between {min} and {max}"), help))
+            }
         }
     }
 
