@@ -367,6 +367,7 @@ fn resolve_build(service: &str, b: RawBuild) -> Result<BuildConfig> {
 fn overlay(base: &RawStage, over: &RawStage) -> RawStage {
     let deploy = match (&base.deploy, &over.deploy) {
         (Some(b), Some(o)) => Some(RawDeploy {
+            span: b.span.clone(),
             command: o.command.clone().or_else(|| b.command.clone()),
             timeout: o.timeout.or(b.timeout),
         }),
@@ -421,7 +422,7 @@ fn resolve_stage(service: &str, raw: &RawStage, users: &[UserConfig]) -> Result<
     let command = deploy.and_then(|d| d.command.as_ref()).ok_or_else(|| {
         Fault::new(
             format!("{}.deploy.command", raw.key),
-            raw.span.clone(),
+            deploy.map_or(raw.span.clone(), |d| d.span.clone()),
             format!("stage `{stage}` of service `{service}` has no deploy command"),
             format!("add deploy = {{ command = \"./deploy.sh {stage}\" }}"),
         )

@@ -36,6 +36,8 @@ pub(super) enum RawGate {
 
 #[derive(Debug, Clone)]
 pub(super) struct RawDeploy {
+    /// Where the deploy table is, to point at when it lacks a command.
+    pub span: Range<usize>,
     pub command: Option<At<String>>,
     pub timeout: Option<Duration>,
 }
@@ -103,6 +105,7 @@ pub(super) fn read_stage(item: &Item, partial: bool) -> Result<RawStage> {
             let d = i.table(help)?;
             d.allow(&["command", "timeout"])?;
             Some(RawDeploy {
+                span: d.span.clone(),
                 command: d.get("command").map(|i| i.text(CMD_HELP)).transpose()?,
                 timeout: nonzero(&d, "timeout")?,
             })

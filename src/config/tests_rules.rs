@@ -38,7 +38,7 @@ fn stage_without_deploy_command() {
         "stage `prod` of service `app` has no deploy command"
     );
     assert_eq!(e.key, "services.app.stages[0].deploy.command");
-    assert_eq!(e.line, 3);
+    assert_eq!((e.line, e.column), pos(text, "{ timeout"));
     assert!(e.help.contains("deploy = { command ="), "{}", e.help);
     let e =
         err("[services.app]\nsource = \"external\"\n[[services.app.stages]]\nname = \"prod\"\n");
