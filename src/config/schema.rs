@@ -1,0 +1,428 @@
+//! The raw schema: what the TOML file may say, read from the spanned tree
+//! with every value's key path and position kept for later checks. Defaults
+//! and cross-references are resolved in `resolve.rs`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::config::{ConsoleConfig, NotifyCommand, NotifyConfig, Webhook};
+use crate::model::NotificationKind;
+
+use super::error::{Result, did_you_mean, one_of};
+use super::stage::{RawStage, read_stage, read_stages};
+use super::walk::{At, Item, Table};
+
+#[derive(Debug)]
+pub(super) struct RawConfig {
+    pub server: RawServer,
+    pub console: ConsoleConfig,
+    pub users: Vec<RawUser>,
+    pub notify: NotifyConfig,
+    pub templates: Vec<RawTemplate>,
+    pub services: Vec<RawService>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawServer {
+    pub listen: Option<At<String>>,
+    pub data_dir: Option<At<String>>,
+}
+
+#[derive(Debug)]
+pub(super) struct RawUser {
+    pub name: At<String>,
+    pub roles: Vec<At<String>>,
+    pub token_sha256: At<String>,
+}
+
+#[derive(Debug)]
+pub(super) struct RawTemplate {
+    pub name: At<String>,
+    pub build: Option<RawBuild>,
+    pub stages: Option<At<Vec<RawStage>>>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<At<String>>,
+}
+
+#[derive(Debug)]
+pub(super) struct RawService {
+    pub name: At<String>,
+    pub template: Option<At<String>>,
+    pub source: At<RawSource>,
+    pub workdir: Option<At<String>>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<At<String>>,
+    pub build: Option<RawBuild>,
+    pub stages: Option<At<Vec<RawStage>>>,
+    pub overrides: Vec<(At<String>, RawStage)>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum RawSource {
+    Git {
+        repo: At<String>,
+        branch: Option<String>,
+        poll_interval: Option<Duration>,
+    },
+    External,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct RawBuild {
+    pub key: String,
+    pub span: Range<usize>,
+    pub command: Option<At<String>>,
+    pub artifact: Option<At<String>>,
+    pub timeout: Option<Duration>,
+    pub version_file: Option<String>,
+    pub report: Option<String>,
+}
+
+const TOP: &[&str] = &[
+    "server",
+    "console",
+    "users",
+    "notify",
+    "templates",
+    "services",
+];
+const SERVICE: &[&str] = &[
+    "template",
+    "source",
+    "workdir",
+    "env",
+    "secrets",
+    "build",
+    "stages",
+    "overrides",
+];
+const TEMPLATE: &[&str] = &["build", "stages", "env", "secrets"];
+const BUILD: &[&str] = &["command", "artifact", "timeout", "version_file", "report"];
+const KINDS: &[NotificationKind] = &[
+    NotificationKind::BuildFailed,
+    NotificationKind::DeploymentFailed,
+    NotificationKind::ApprovalNeeded,
+    NotificationKind::RolledBack,
+    NotificationKind::RollbackImpossible,
+];
+
+const NAME_HELP: &str = "names appear in URLs: use lowercase letters, digits, `-` and `_`, starting with a letter or digit";
+pub(super) const CMD_HELP: &str = "a shell command in quotes, run with `sh -c`";
+const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
+const SECRETS_HELP: &str =
+    "names of the server's environment variables, e.g. secrets = [\"DEPLOY_TOKEN\"]";
+const SOURCE_HELP: &str = "source = { git = \"path or URL\", branch = \"main\", poll_interval = \"10s\" }, or source = \"external\" when another CI registers artifacts";
+
+/// Service, template and stage names: `[a-z0-9][a-z0-9_-]*`.
+pub(super) fn check_name(name: &At<String>, what: &str) -> Result<()> {
+    let mut chars = name.value.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if first_ok
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Ok(());
+    }
+    Err(name.fault(
+        format!("`{}` is not a valid {what} name", name.value),
+        NAME_HELP,
+    ))
+}
+
+/// A duration that must not be zero (timeouts, intervals).
+pub(super) fn nonzero(table: &Table, name: &str) -> Result<Option<Duration>> {
+    match table.duration(name)? {
+        Some(d) if d.value.is_zero() => Err(d.fault(
+            format!("`{name}` must be longer than zero"),
+            "write a positive duration, like \"30s\" or \"5m\"",
+        )),
+        d => Ok(d.map(|d| d.value)),
+    }
+}
+
+pub(super) fn read(root: &Table) -> Result<RawConfig> {
+    root.allow(TOP)?;
+    let server = match root.get("server") {
+        Some(item) => read_server(&item.table("[server] is a table: listen, data_dir")?)?,
+        None => RawServer::default(),
+    };
+    let console = match root.get("console") {
+        Some(item) => read_console(&item.table("[console] is a table: server, theme")?)?,
+        None => ConsoleConfig::default(),
+    };
+    let users = match root.get("users") {
+        Some(item) => item
+            .array("write each user as [[users]] with name, roles and token_sha256")?
+            .iter()
+            .map(read_user)
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
+    let notify = match root.get("notify") {
+        Some(item) => read_notify(&item.table("[notify] is a table: webhooks, commands")?)?,
+        None => NotifyConfig::default(),
+    };
+    let mut templates = Vec::new();
+    if let Some(item) = root.get("templates") {
+        for (name, item) in item
+            .table("write each template as [templates.NAME]")?
+            .entries()
+        {
+            check_name(&name, "template")?;
+            templates.push(read_template(name, &item)?);
+        }
+    }
+    let mut services = Vec::new();
+    if let Some(item) = root.get("services") {
+        let table = item
+            .table("services are a table keyed by name: write [services.NAME], not [[services]]")?;
+        for (name, item) in table.entries() {
+            check_name(&name, "service")?;
+            services.push(read_service(name, &item)?);
+        }
+    }
+    Ok(RawConfig {
+        server,
+        console,
+        users,
+        notify,
+        templates,
+        services,
+    })
+}
+
+fn read_server(t: &Table) -> Result<RawServer> {
+    t.allow(&["listen", "data_dir"])?;
+    Ok(RawServer {
+        listen: t.str(
+            "listen",
+            "an address and port in quotes, e.g. \"127.0.0.1:7474\"",
+        )?,
+        data_dir: t.str("data_dir", "a directory path in quotes")?,
+    })
+}
+
+fn read_console(t: &Table) -> Result<ConsoleConfig> {
+    t.allow(&["server", "theme"])?;
+    const URL_HELP: &str = "the URL of a ferry server, e.g. \"http://127.0.0.1:7474\"";
+    let server = match t.str("server", URL_HELP)? {
+        Some(url) => Some(check_url(url, URL_HELP)?),
+        None => None,
+    };
+    const THEME_HELP: &str =
+        "colours are names (\"red\", \"lightblue\"), \"#rrggbb\" or a 256-colour index (\"244\")";
+    let mut theme = BTreeMap::new();
+    if let Some(item) = t.get("theme") {
+        for (name, item) in item.table(THEME_HELP)?.entries() {
+            let colour = item.str(THEME_HELP)?;
+            if ratatui::style::Color::from_str(&colour.value).is_err() {
+                return Err(colour.fault(format!("`{}` is not a colour", colour.value), THEME_HELP));
+            }
+            theme.insert(name.value, colour.value);
+        }
+    }
+    Ok(ConsoleConfig { server, theme })
+}
+
+pub(super) fn check_url(url: At<String>, help: &str) -> Result<String> {
+    let rest = url
+        .value
+        .strip_prefix("http://")
+        .or_else(|| url.value.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() => Ok(url.value),
+        _ => Err(url.fault(format!("`{}` is not an http(s) URL", url.value), help)),
+    }
+}
+
+fn read_user(item: &Item) -> Result<RawUser> {
+    let t = item.table("write each user as [[users]] with name, roles and token_sha256")?;
+    t.allow(&["name", "roles", "token_sha256"])?;
+    let name = t
+        .require("name", "give the user a name = \"...\"")?
+        .text("a user name in quotes")?;
+    let roles = t.strings(
+        "roles",
+        "a list of role names, e.g. roles = [\"deployer\", \"approver\"]",
+    )?;
+    const TOKEN_HELP: &str = "run `ferry token new` and paste the token_sha256 it prints (the token itself never goes in the file)";
+    let token = t.require("token_sha256", TOKEN_HELP)?.str(TOKEN_HELP)?;
+    let is_hex = token.value.len() == 64
+        && token
+            .value
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    if !is_hex {
+        return Err(token.fault(
+            "token_sha256 must be 64 lowercase hexadecimal characters (a sha256 digest)",
+            TOKEN_HELP,
+        ));
+    }
+    Ok(RawUser {
+        name,
+        roles,
+        token_sha256: token,
+    })
+}
+
+fn read_notify(t: &Table) -> Result<NotifyConfig> {
+    t.allow(&["webhooks", "commands"])?;
+    let mut notify = NotifyConfig::default();
+    const HOOK_HELP: &str = "webhooks = [{ url = \"https://...\", on = [\"deployment_failed\"] }]";
+    if let Some(item) = t.get("webhooks") {
+        for item in item.array(HOOK_HELP)? {
+            let hook = item.table(HOOK_HELP)?;
+            hook.allow(&["url", "on"])?;
+            let url = hook.require("url", HOOK_HELP)?.str(HOOK_HELP)?;
+            notify.webhooks.push(Webhook {
+                url: check_url(url, HOOK_HELP)?,
+                on: read_kinds(&hook)?,
+            });
+        }
+    }
+    const CMD_HOOK_HELP: &str =
+        "commands = [{ command = \"./notify.sh\", on = [\"rolled_back\"] }]";
+    if let Some(item) = t.get("commands") {
+        for item in item.array(CMD_HOOK_HELP)? {
+            let cmd = item.table(CMD_HOOK_HELP)?;
+            cmd.allow(&["command", "on"])?;
+            notify.commands.push(NotifyCommand {
+                command: cmd.require("command", CMD_HOOK_HELP)?.text(CMD_HELP)?.value,
+                on: read_kinds(&cmd)?,
+            });
+        }
+    }
+    Ok(notify)
+}
+
+fn read_kinds(t: &Table) -> Result<Vec<NotificationKind>> {
+    let names: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
+    let help = format!(
+        "notification kinds: {} (leave `on` out for all)",
+        one_of(&names)
+    );
+    let mut kinds = Vec::new();
+    for name in t.strings("on", &help)? {
+        match KINDS.iter().find(|k| k.as_str() == name.value) {
+            Some(kind) => kinds.push(*kind),
+            None => {
+                let help = match did_you_mean(&name.value, names.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => help.clone(),
+                };
+                return Err(
+                    name.fault(format!("`{}` is not a notification kind", name.value), help)
+                );
+            }
+        }
+    }
+    Ok(kinds)
+}
+
+fn read_template(name: At<String>, item: &Item) -> Result<RawTemplate> {
+    let t =
+        item.table("a template is a table: [templates.NAME] with build, stages, env, secrets")?;
+    t.allow(TEMPLATE)?;
+    Ok(RawTemplate {
+        build: t.get("build").map(|i| read_build(&i)).transpose()?,
+        stages: t.get("stages").map(|i| read_stages(&i)).transpose()?,
+        env: read_env(&t)?,
+        secrets: t.strings("secrets", SECRETS_HELP)?,
+        name,
+    })
+}
+
+fn read_service(name: At<String>, item: &Item) -> Result<RawService> {
+    let t = item.table("a service is a table: [services.NAME] with source, build, stages, ...")?;
+    t.allow(SERVICE)?;
+    let source = t.require("source", SOURCE_HELP)?;
+    let source = source.at(read_source(&source)?);
+    let mut overrides = Vec::new();
+    if let Some(item) = t.get("overrides") {
+        let table = item.table("overrides.STAGE = { deploy = { command = \"...\" } }")?;
+        for (stage, item) in table.entries() {
+            overrides.push((stage, read_stage(&item, true)?));
+        }
+    }
+    Ok(RawService {
+        template: t.str(
+            "template",
+            "the name of a [templates.NAME] table, in quotes",
+        )?,
+        source,
+        workdir: t.str("workdir", "a directory path in quotes")?,
+        env: read_env(&t)?,
+        secrets: t.strings("secrets", SECRETS_HELP)?,
+        build: t.get("build").map(|i| read_build(&i)).transpose()?,
+        stages: t.get("stages").map(|i| read_stages(&i)).transpose()?,
+        overrides,
+        name,
+    })
+}
+
+fn read_source(item: &Item) -> Result<RawSource> {
+    if let Some(s) = item.value().as_str() {
+        return match s {
+            "external" => Ok(RawSource::External),
+            _ => Err(item.fault(format!("`{s}` is not a source"), SOURCE_HELP)),
+        };
+    }
+    let t = item.table(SOURCE_HELP)?;
+    t.allow(&["git", "branch", "poll_interval"])?;
+    let repo = t
+        .require("git", SOURCE_HELP)?
+        .text("a repository path or URL that `git clone` accepts")?;
+    let branch = t.str("branch", "a branch name in quotes")?;
+    if let Some(b) = &branch
+        && b.value.trim().is_empty()
+    {
+        return Err(b.fault("branch must not be empty", "a branch name, e.g. \"main\""));
+    }
+    Ok(RawSource::Git {
+        repo,
+        branch: branch.map(|b| b.value),
+        poll_interval: nonzero(&t, "poll_interval")?,
+    })
+}
+
+fn read_build(item: &Item) -> Result<RawBuild> {
+    let t = item.table("build = { command = \"make\", artifact = \"target/app.tar.gz\" }")?;
+    t.allow(BUILD)?;
+    let path_help = "a path relative to the checkout, in quotes";
+    Ok(RawBuild {
+        key: t.key.clone(),
+        span: t.span.clone(),
+        command: t.get("command").map(|i| i.text(CMD_HELP)).transpose()?,
+        artifact: t.get("artifact").map(|i| i.text(path_help)).transpose()?,
+        timeout: nonzero(&t, "timeout")?,
+        version_file: t
+            .get("version_file")
+            .map(|i| i.text(path_help))
+            .transpose()?
+            .map(|a| a.value),
+        report: t
+            .get("report")
+            .map(|i| i.text(path_help))
+            .transpose()?
+            .map(|a| a.value),
+    })
+}
+
+fn read_env(t: &Table) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    if let Some(item) = t.get("env") {
+        for (name, value) in item.table(ENV_HELP)?.entries() {
+            if !super::resolve::is_env_name(&name.value) {
+                return Err(name.fault(
+                    format!("`{}` is not an environment variable name", name.value),
+                    "letters, digits and `_`, not starting with a digit, e.g. RUST_LOG",
+                ));
+            }
+            env.insert(name.value, value.str(ENV_HELP)?.value);
+        }
+    }
+    Ok(env)
+}
