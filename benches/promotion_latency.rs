@@ -92,7 +92,9 @@ async fn main() -> color_eyre::Result<()> {
         loop {
             let next = tokio::time::timeout_at(deadline.into(), events.next()).await?;
             if let Some(WatchMessage::Event(e)) = next
-                && let EventKind::DeploymentFinished { status, message, .. } = &e.kind
+                && let EventKind::DeploymentFinished {
+                    status, message, ..
+                } = &e.kind
             {
                 if *status != DeploymentStatus::Succeeded {
                     color_eyre::eyre::bail!("a deployment did not succeed: {message}");
@@ -119,9 +121,20 @@ async fn main() -> color_eyre::Result<()> {
     }
     gaps_ms.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: f64| gaps_ms[((gaps_ms.len() - 1) as f64 * q).round() as usize];
-    println!("promotion latency over {ARTIFACTS} artifacts ({} stage transitions)", gaps_ms.len());
-    println!("  verification exit -> next stage deploy start: median {:.2} ms, p90 {:.2} ms, max {:.2} ms", pick(0.5), pick(0.9), pick(1.0));
-    println!("  whole pipeline (3 stages x 2 steps): {:.1} ms per artifact", total.as_secs_f64() * 1000.0 / ARTIFACTS as f64);
+    println!(
+        "promotion latency over {ARTIFACTS} artifacts ({} stage transitions)",
+        gaps_ms.len()
+    );
+    println!(
+        "  verification exit -> next stage deploy start: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        pick(0.5),
+        pick(0.9),
+        pick(1.0)
+    );
+    println!(
+        "  whole pipeline (3 stages x 2 steps): {:.1} ms per artifact",
+        total.as_secs_f64() * 1000.0 / ARTIFACTS as f64
+    );
     server.shutdown().await?;
     Ok(())
 }

@@ -70,7 +70,8 @@ mod tests {
 
     #[test]
     fn renders_what_failed_then_causes_then_the_hint() {
-        let err: Result<(), Report> = Err(hinted("port 7474 is taken", "pass --listen 127.0.0.1:0"));
+        let err: Result<(), Report> =
+            Err(hinted("port 7474 is taken", "pass --listen 127.0.0.1:0"));
         let report = err.wrap_err("could not start the server").unwrap_err();
         assert_eq!(
             render(&report),

@@ -21,7 +21,12 @@ struct Console {
 impl Console {
     fn start(server: &str, token: &str, cols: u16, rows: u16, home: &std::path::Path) -> Console {
         let pty = native_pty_system()
-            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .expect("a pty");
         let mut cmd = CommandBuilder::new(ferry_bin());
         cmd.args(["--server", server]);
@@ -49,11 +54,18 @@ impl Console {
         });
         // The master must outlive the child; leak it into the reader's lifetime.
         std::mem::forget(pty.master);
-        Console { screen, writer, child }
+        Console {
+            screen,
+            writer,
+            child,
+        }
     }
 
     fn text(&self) -> String {
-        self.screen.lock().map(|p| p.screen().contents()).unwrap_or_default()
+        self.screen
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
     }
 
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) {
@@ -63,7 +75,10 @@ impl Console {
             if check(&text) {
                 return;
             }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; screen:\n{text}");
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}; screen:\n{text}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -90,16 +105,19 @@ async fn approving_from_the_approvals_view_starts_the_prod_deploy() {
     let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
     console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
     console.keys("A");
-    console.wait_for("the approvals view", |s| s.contains("Approvals") && s.contains("1.0.0"));
+    console.wait_for("the approvals view", |s| {
+        s.contains("Approvals") && s.contains("1.0.0")
+    });
     console.keys("a");
-    console.wait_for("the comment prompt", |s| s.to_lowercase().contains("comment"));
+    console.wait_for("the comment prompt", |s| {
+        s.to_lowercase().contains("comment")
+    });
     console.keys("looks good\r");
 
     let dash = api
         .wait_for("the approval to be recorded and prod to deploy", |d| {
             let dep = deployment(d, &pending);
-            (dep["approvals"][0]["by"] == "alice"
-                && dep["status"] != "awaiting_approval")
+            (dep["approvals"][0]["by"] == "alice" && dep["status"] != "awaiting_approval")
                 .then(|| dep.clone())
         })
         .await;

@@ -15,7 +15,10 @@ fn path_exists(p: &Path) -> bool {
 
 async fn approve(api: &Api, deployment: &str) {
     let (status, body) = api
-        .post(&format!("/deployments/{deployment}/approve"), json!({"comment": "ship it"}))
+        .post(
+            &format!("/deployments/{deployment}/approve"),
+            json!({"comment": "ship it"}),
+        )
         .await;
     assert_eq!(status, 200, "approve: {body}");
 }
@@ -39,18 +42,36 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
     // build → test → preprod → waiting for approval
     let d1 = awaiting_prod(&dev, "1.0.0").await;
     let dash = dev.dashboard().await;
-    assert_eq!(current_version(&dash, "app", "test").as_deref(), Some("1.0.0"));
-    assert_eq!(last_good_version(&dash, "app", "preprod").as_deref(), Some("1.0.0"));
+    assert_eq!(
+        current_version(&dash, "app", "test").as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        last_good_version(&dash, "app", "preprod").as_deref(),
+        Some("1.0.0")
+    );
     assert!(ws.target("preprod").contains("hello"));
-    assert!(ws.target("prod").is_empty(), "nothing reaches prod without approval");
+    assert!(
+        ws.target("prod").is_empty(),
+        "nothing reaches prod without approval"
+    );
 
     // The committer may not approve; a viewer-less deployer can't either.
     let (status, body) = dev
         .post(&format!("/deployments/{d1}/approve"), json!({}))
         .await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["message"].as_str().unwrap_or("").contains("may not"), "{body}");
-    assert!(body["hint"].as_str().unwrap_or("").contains("release-manager"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("may not"),
+        "{body}"
+    );
+    assert!(
+        body["hint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("release-manager"),
+        "{body}"
+    );
 
     approve(&alice, &d1).await;
     wait_prod_healthy(&dev, "1.0.0").await;
@@ -59,7 +80,13 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
     let dep = deployment(&dash, &d1);
     assert_eq!(dep["status"], "succeeded");
     assert_eq!(dep["approvals"][0]["by"], "alice");
-    assert!(dep["steps"].as_array().unwrap().iter().all(|s| s["status"] == "passed"));
+    assert!(
+        dep["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "passed")
+    );
 
     // A commit that breaks the integration tests halts at test.
     ws.commit("1.1.0", "BREAK_TEST");
@@ -72,7 +99,10 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
         })
         .await;
     assert!(
-        failed["outcome"].as_str().unwrap_or("").contains("integration"),
+        failed["outcome"]
+            .as_str()
+            .unwrap_or("")
+            .contains("integration"),
         "the reason names the failed step: {failed}"
     );
     let failed_id = failed["id"].as_str().unwrap();
@@ -84,14 +114,21 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
         .unwrap();
     assert_eq!(failed["steps"][step]["status"], "failed");
     assert_eq!(failed["steps"][step]["exit_code"], 3);
-    let log = dev.get(&format!("/runs/{failed_id}/steps/{step}/log")).await;
+    let log = dev
+        .get(&format!("/runs/{failed_id}/steps/{step}/log"))
+        .await;
     let lines: Vec<&str> = log["lines"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|l| l.as_str())
         .collect();
-    assert!(lines.iter().any(|l| l.contains("FAIL: checkout total is wrong")), "{log}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("FAIL: checkout total is wrong")),
+        "{log}"
+    );
     // The test stage rolls back to its last good release; nothing reaches preprod.
     dev.wait_for("test back on 1.0.0", |d| {
         (current_version(d, "app", "test").as_deref() == Some("1.0.0")
@@ -100,10 +137,16 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
     })
     .await;
     let dash = dev.dashboard().await;
-    assert!(history(&dash, "app", "preprod").iter().all(|d| d["version"] != "1.1.0"));
+    assert!(
+        history(&dash, "app", "preprod")
+            .iter()
+            .all(|d| d["version"] != "1.1.0")
+    );
     let notes = ws.notifications();
     assert!(
-        notes.lines().any(|l| l.contains("deployment_failed") && l.contains("1.1.0")),
+        notes
+            .lines()
+            .any(|l| l.contains("deployment_failed") && l.contains("1.1.0")),
         "a notification was sent: {notes}"
     );
 
@@ -123,9 +166,18 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
     assert_eq!(rollback["rolls_back"], d3.as_str());
     let dash = dev.dashboard().await;
     assert_eq!(deployment(&dash, &d3)["status"], "failed");
-    assert_eq!(current_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
-    assert_eq!(last_good_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
-    assert!(ws.target("prod").contains("hello"), "the old files are back");
+    assert_eq!(
+        current_version(&dash, "app", "prod").as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        last_good_version(&dash, "app", "prod").as_deref(),
+        Some("1.0.0")
+    );
+    assert!(
+        ws.target("prod").contains("hello"),
+        "the old files are back"
+    );
     let notes = ws.notifications();
     assert!(notes.contains("rolled_back"), "{notes}");
 }
@@ -145,7 +197,8 @@ async fn a_server_killed_during_a_deploy_recovers_to_a_consistent_state() {
     approve(&alice, &d2).await;
     let marker = ws.root.join("slow-deploy-started");
     dev.wait_for("the slow prod deploy to run", |d| {
-        (deployment(d, &d2)["steps"][0]["status"] == "running" && path_exists(&marker)).then_some(())
+        (deployment(d, &d2)["steps"][0]["status"] == "running" && path_exists(&marker))
+            .then_some(())
     })
     .await;
     let before = dev.dashboard().await;
@@ -166,13 +219,23 @@ async fn a_server_killed_during_a_deploy_recovers_to_a_consistent_state() {
     let interrupted = deployment(&dash, &d2);
     assert_eq!(interrupted["status"], "failed");
     assert_eq!(interrupted["steps"][0]["status"], "interrupted");
-    assert_eq!(current_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
-    assert_eq!(last_good_version(&dash, "app", "prod").as_deref(), Some("1.0.0"));
+    assert_eq!(
+        current_version(&dash, "app", "prod").as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        last_good_version(&dash, "app", "prod").as_deref(),
+        Some("1.0.0")
+    );
 
     // No event lost: the log is gap-free and starts with what we saw before.
     let all = dev.events(0, dash["seq"].as_u64().unwrap()).await;
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1), "gap-free sequence");
     }
-    assert_eq!(&all[..seen.len()], &seen[..], "events before the kill survived unchanged");
+    assert_eq!(
+        &all[..seen.len()],
+        &seen[..],
+        "events before the kill survived unchanged"
+    );
 }

@@ -185,9 +185,19 @@ impl Api {
         let mut buf = String::new();
         let mut events = Vec::new();
         let start = Instant::now();
-        while events.last().map(|e: &Value| e["seq"].as_u64().unwrap_or(0)).unwrap_or(since) < upto {
-            assert!(start.elapsed() < DEADLINE, "timed out reading events up to {upto}");
-            let Some(chunk) = stream.next().await else { break };
+        while events
+            .last()
+            .map(|e: &Value| e["seq"].as_u64().unwrap_or(0))
+            .unwrap_or(since)
+            < upto
+        {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out reading events up to {upto}"
+            );
+            let Some(chunk) = stream.next().await else {
+                break;
+            };
             buf.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
             while let Some(end) = buf.find("\n\n") {
                 let block: String = buf.drain(..end + 2).collect();
@@ -223,14 +233,18 @@ pub fn deployment<'a>(d: &'a Value, id: &str) -> &'a Value {
 /// The version of the artifact a stage currently runs.
 pub fn current_version(d: &Value, service: &str, stage_name: &str) -> Option<String> {
     let id = stage(d, service, stage_name)["current"].as_str()?;
-    d["state"]["artifacts"][id]["version"].as_str().map(String::from)
+    d["state"]["artifacts"][id]["version"]
+        .as_str()
+        .map(String::from)
 }
 
 /// The version of a stage's last good release.
 pub fn last_good_version(d: &Value, service: &str, stage_name: &str) -> Option<String> {
     let good = stage(d, service, stage_name)["good"].as_array()?;
     let id = good.last()?["artifact"].as_str()?;
-    d["state"]["artifacts"][id]["version"].as_str().map(String::from)
+    d["state"]["artifacts"][id]["version"]
+        .as_str()
+        .map(String::from)
 }
 
 /// Deployments of a stage, oldest first.
@@ -368,7 +382,15 @@ source = {{ git = "{repo}", branch = "main", poll_interval = "200ms" }}
         std::fs::write(self.repo.join("VERSION"), format!("{version}\n")).unwrap();
         std::fs::write(self.repo.join("app.txt"), format!("{content}\n")).unwrap();
         git(&self.repo, &["add", "-A"]);
-        git(&self.repo, &["commit", "-q", "-m", &format!("release {version}: {content}")]);
+        git(
+            &self.repo,
+            &[
+                "commit",
+                "-q",
+                "-m",
+                &format!("release {version}: {content}"),
+            ],
+        );
         git(&self.repo, &["rev-parse", "HEAD"])
     }
 
@@ -390,7 +412,6 @@ source = {{ git = "{repo}", branch = "main", poll_interval = "200ms" }}
     }
 }
 
-
 /// Wait until `version` waits for approval at prod; return that deployment's id.
 pub async fn awaiting_prod(api: &Api, version: &str) -> String {
     api.wait_for(&format!("{version} awaiting approval at prod"), |d| {
@@ -401,4 +422,3 @@ pub async fn awaiting_prod(api: &Api, version: &str) -> String {
     })
     .await
 }
-
