@@ -101,10 +101,22 @@ async fn post(
     if status.is_success() {
         return (true, format!("HTTP {status}"));
     }
-    // A little of the body usually says why (bad token, unknown channel).
-    let body = match tokio::time::timeout(timeout, response.bytes()).await {
-        Ok(Ok(b)) => first_line(&String::from_utf8_lossy(&b)),
-        _ => String::new(),
+    // A little of the body usually says why (bad token, unknown channel);
+    // read only its start so a huge error page costs nothing.
+    let mut response = response;
+    let start = async {
+        let mut buf = Vec::new();
+        while buf.len() < DETAIL_BYTES * 4 {
+            match response.chunk().await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        buf
+    };
+    let body = match tokio::time::timeout(timeout, start).await {
+        Ok(b) => first_line(&String::from_utf8_lossy(&b)),
+        Err(_) => String::new(),
     };
     if body.is_empty() {
         (false, format!("HTTP {status}"))

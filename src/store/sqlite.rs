@@ -272,18 +272,30 @@ async fn user_version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
 /// refusing a database written by a newer ferry (its data may not fold
 /// correctly with this build's rules).
 async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
+    migrate_with(conn, path, MIGRATIONS).await
+}
+
+async fn migrate_with(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    migrations: &[&'static str],
+) -> Result<()> {
+    let latest = migrations.len() as i64;
     let found = user_version(conn)
         .await
         .wrap_err_with(|| format!("cannot read the schema version of {}", path.display()))?;
-    if found > SCHEMA_VERSION {
+    if found > latest {
         return Err(eyre!(
             "the event store {} has schema version {found}, newer than this ferry knows \
-             ({SCHEMA_VERSION}); hint: run a newer ferry, or point --data-dir elsewhere",
+             ({latest}); hint: run a newer ferry, or point --data-dir elsewhere",
             path.display()
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
+    for (i, sql) in migrations.iter().enumerate() {
         let version = i as i64 + 1;
+        if found >= version {
+            continue;
+        }
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.wrap_err_with(|| {
             format!(
                 "cannot start migrating {} to version {version}",

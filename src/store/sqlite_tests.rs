@@ -299,3 +299,51 @@ async fn an_unreadable_row_is_reported_with_its_number() {
     let msg = format!("{err:#}");
     assert!(msg.contains("event 2"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_failing_migration_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&opts).await.unwrap();
+    let migrations = [
+        "CREATE TABLE one (x INTEGER);",
+        // The second statement fails after the first one succeeded.
+        "CREATE TABLE two (y INTEGER); INSERT INTO missing VALUES (1);",
+    ];
+    let err = migrate_with(&mut conn, &path, &migrations)
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("migration 2 of"), "{msg}");
+    assert!(msg.contains("m.db"), "{msg}");
+
+    assert_eq!(user_version(&mut conn).await.unwrap(), 1);
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(tables, vec!["one"], "table two was rolled back");
+
+    // Fixed, it applies only what is missing.
+    let fixed = [migrations[0], "CREATE TABLE two (y INTEGER);"];
+    migrate_with(&mut conn, &path, &fixed).await.unwrap();
+    assert_eq!(user_version(&mut conn).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn an_impossible_directory_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let err = SqliteStore::open(&blocker.join("ferry.db"))
+        .await
+        .err()
+        .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("cannot create the directory"), "{msg}");
+    assert!(msg.contains("not-a-dir"), "{msg}");
+}
