@@ -2,6 +2,9 @@
 //! sources, the artifact store and notifications. Results go back to the
 //! engine as inputs through `InputSender`.
 
+pub mod junit;
+pub mod notify;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 
 use crate::model::{Event, NewEvent, Seq};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{Pragmas, SCHEMA_VERSION, SqliteStore};
 
 pub trait Store: Send + Sync + 'static {
     /// Append `events` in one durable transaction, numbering them after the

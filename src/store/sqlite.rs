@@ -1,32 +1,350 @@
-use std::path::Path;
+//! The embedded event store: one SQLite file in WAL mode.
+//!
+//! Durability: `synchronous=FULL` makes every commit fsync the WAL, so an
+//! `append` that returned is on disk. Ordering: all writes go through one
+//! connection behind a FIFO mutex, so appends are serialized in this process
+//! without a pool's acquire timeout, and every append runs in
+//! `BEGIN IMMEDIATE` so a second process on the same file waits (busy
+//! timeout) instead of numbering the same sequence twice. Reads use a small
+//! separate pool so a long `events_after` never delays an append.
 
-use color_eyre::eyre::Result;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
 use futures::future::BoxFuture;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Connection, Row};
+use tokio::sync::Mutex;
 
 use super::Store;
 use crate::model::{Event, NewEvent, Seq};
 
+/// How long a connection waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Readers in the pool; reads are short, a few cover the API and SSE clients.
+const READERS: u32 = 4;
+
+/// Schema migrations, in order: entry `i` brings the schema to version `i + 1`.
+/// The version lives in `PRAGMA user_version`, which is part of the database
+/// header and so changes atomically with the migration's transaction.
+/// Never edit an entry that has shipped; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the event log. `body` is the whole `model::Event` as JSON; `at`,
+    // `actor` and `kind` are copies for ad-hoc SQL inspection.
+    "CREATE TABLE events (
+        seq   INTEGER PRIMARY KEY,
+        at    BIGINT  NOT NULL,
+        actor TEXT,
+        kind  TEXT    NOT NULL,
+        body  TEXT    NOT NULL CHECK (json_valid(body))
+    );",
+];
+
+/// The schema version this build of ferry writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 /// SQLite in WAL mode with `synchronous=FULL` and a single writer.
-pub struct SqliteStore {}
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<SqliteConnection>,
+    readers: SqlitePool,
+}
+
+/// The settings a connection actually runs with, as SQLite reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pragmas {
+    pub journal_mode: String,
+    /// 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    pub synchronous: i64,
+    pub foreign_keys: bool,
+    pub busy_timeout_ms: i64,
+    pub user_version: i64,
+}
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` and run migrations.
     pub async fn open(path: &Path) -> Result<Self> {
-        let _ = path;
-        todo!("store helper")
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.wrap_err_with(|| {
+                format!(
+                    "cannot create the directory {} for the event store",
+                    parent.display()
+                )
+            })?;
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Full);
+
+        let writer_opts = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let mut writer = SqliteConnection::connect_with(&writer_opts)
+            .await
+            .wrap_err_with(|| {
+                format!(
+                    "cannot open the event store {}; hint: check that the file is a SQLite \
+                     database and that its directory is writable",
+                    path.display()
+                )
+            })?;
+        migrate(&mut writer, path).await?;
+
+        // Readers leave journal_mode alone (WAL is persistent in the file and
+        // switching needs an exclusive lock) and refuse writes outright.
+        let reader_opts = base.pragma("query_only", "ON");
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(0)
+            .connect_with(reader_opts)
+            .await
+            .wrap_err_with(|| {
+                format!(
+                    "cannot open read connections to the event store {}",
+                    path.display()
+                )
+            })?;
+
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pragmas of the writer connection (the one whose durability matters).
+    pub async fn writer_pragmas(&self) -> Result<Pragmas> {
+        let mut conn = self.writer.lock().await;
+        read_pragmas(&mut conn)
+            .await
+            .wrap_err_with(|| format!("cannot read the settings of {}", self.path.display()))
+    }
+
+    /// The pragmas of one read connection.
+    pub async fn reader_pragmas(&self) -> Result<Pragmas> {
+        let mut conn = self.readers.acquire().await.wrap_err_with(|| {
+            format!("cannot open a read connection to {}", self.path.display())
+        })?;
+        read_pragmas(&mut conn)
+            .await
+            .wrap_err_with(|| format!("cannot read the settings of {}", self.path.display()))
+    }
+
+    /// Close every connection (checkpointing the WAL); used before a clean exit.
+    pub async fn close(self) -> Result<()> {
+        self.readers.close().await;
+        self.writer
+            .into_inner()
+            .close()
+            .await
+            .wrap_err_with(|| format!("cannot close the event store {}", self.path.display()))
+    }
+
+    async fn append_inner(&self, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.writer.lock().await;
+        // IMMEDIATE takes the write lock now, so the MAX(seq) read below
+        // cannot be overtaken by another process writing to the same file.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut out = Vec::with_capacity(events.len());
+        for (i, new) in events.into_iter().enumerate() {
+            let seq = last + 1 + i as i64;
+            let event = new.numbered(seq as Seq);
+            let body = serde_json::to_string(&event)
+                .wrap_err_with(|| format!("cannot encode event {seq} as JSON"))?;
+            sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES (?, ?, ?, ?, ?)")
+                .bind(seq)
+                .bind(event.at)
+                .bind(event.actor.name())
+                .bind(event.kind.name())
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .wrap_err_with(|| format!("cannot insert event {seq} ({})", event.kind.name()))?;
+            out.push(event);
+        }
+        // On any error above `tx` is dropped, which rolls the whole batch back.
+        tx.commit().await.wrap_err("cannot commit")?;
+        Ok(out)
+    }
+
+    async fn events_after_inner(&self, after: Seq, limit: usize) -> Result<Vec<Event>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = sqlx::query("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            let body: &str = row.try_get("body")?;
+            let event: Event = serde_json::from_str(body).wrap_err_with(|| {
+                format!(
+                    "event {seq} is not a valid event (written by an incompatible ferry?); \
+                     hint: upgrade ferry or move the database aside"
+                )
+            })?;
+            if event.seq != seq as Seq {
+                return Err(eyre!(
+                    "event in row {seq} says it is event {}; the log is corrupt",
+                    event.seq
+                ));
+            }
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    async fn last_seq_inner(&self) -> Result<Seq> {
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(last.max(0) as Seq)
     }
 }
 
 impl Store for SqliteStore {
     fn append(&self, events: Vec<NewEvent>) -> BoxFuture<'_, Result<Vec<Event>>> {
-        let _ = events;
-        todo!("store helper")
+        Box::pin(async move {
+            let n = events.len();
+            self.append_inner(events).await.wrap_err_with(|| {
+                format!(
+                    "appending {n} event(s) to {} failed; nothing of this batch was stored",
+                    self.path.display()
+                )
+            })
+        })
     }
+
     fn events_after(&self, after: Seq, limit: usize) -> BoxFuture<'_, Result<Vec<Event>>> {
-        let _ = (after, limit);
-        todo!("store helper")
+        Box::pin(async move {
+            self.events_after_inner(after, limit)
+                .await
+                .wrap_err_with(|| {
+                    format!(
+                        "reading events after {after} from {} failed",
+                        self.path.display()
+                    )
+                })
+        })
     }
+
     fn last_seq(&self) -> BoxFuture<'_, Result<Seq>> {
-        todo!("store helper")
+        Box::pin(async move {
+            self.last_seq_inner().await.wrap_err_with(|| {
+                format!(
+                    "reading the last event number of {} failed",
+                    self.path.display()
+                )
+            })
+        })
     }
 }
+
+async fn user_version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(conn)
+        .await
+}
+
+/// Bring the schema up to `SCHEMA_VERSION`, one transaction per migration,
+/// refusing a database written by a newer ferry (its data may not fold
+/// correctly with this build's rules).
+async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
+    migrate_with(conn, path, MIGRATIONS).await
+}
+
+async fn migrate_with(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    migrations: &[&'static str],
+) -> Result<()> {
+    let latest = migrations.len() as i64;
+    let found = user_version(conn)
+        .await
+        .wrap_err_with(|| format!("cannot read the schema version of {}", path.display()))?;
+    if found > latest {
+        return Err(eyre!(
+            "the event store {} has schema version {found}, newer than this ferry knows \
+             ({latest}); hint: run a newer ferry, or point --data-dir elsewhere",
+            path.display()
+        ));
+    }
+    for (i, sql) in migrations.iter().enumerate() {
+        let version = i as i64 + 1;
+        if found >= version {
+            continue;
+        }
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.wrap_err_with(|| {
+            format!(
+                "cannot start migrating {} to version {version}",
+                path.display()
+            )
+        })?;
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        let current = user_version(&mut tx).await?;
+        if current >= version {
+            continue;
+        }
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .wrap_err_with(|| format!("migration {version} of {} failed", path.display()))?;
+        // PRAGMA takes no bound parameters; `version` is our own integer.
+        sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit()
+            .await
+            .wrap_err_with(|| format!("cannot commit migration {version} of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn read_pragmas(conn: &mut SqliteConnection) -> Result<Pragmas, sqlx::Error> {
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await?;
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&mut *conn)
+        .await?;
+    let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await?;
+    let user_version = user_version(conn).await?;
+    Ok(Pragmas {
+        journal_mode: journal_mode.to_lowercase(),
+        synchronous,
+        foreign_keys: foreign_keys != 0,
+        busy_timeout_ms,
+        user_version,
+    })
+}
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;

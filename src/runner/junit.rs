@@ -1,0 +1,243 @@
+//! JUnit XML reports: the de-facto format every test runner can write
+//! (pytest `--junitxml`, Maven surefire, go-junit-report, jest-junit, ...).
+//!
+//! The counts come from the `<testcase>` elements themselves, not from the
+//! `tests=`/`failures=` summary attributes: tools disagree on whether
+//! `failures` includes `errors`, `tests` includes skipped ones, or nested
+//! suites repeat their children's totals. Only a report with no testcase at
+//! all falls back to the summaries of its innermost suites.
+
+use std::path::Path;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use crate::model::TestCounts;
+
+/// A report larger than this is refused rather than read into memory.
+const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one `<testcase>` turned out to be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CaseResult {
+    Passed,
+    Skipped,
+    Failed,
+}
+
+/// Summary attributes of one `<testsuite>`, used only as a fallback.
+#[derive(Default)]
+struct SuiteSummary {
+    counts: TestCounts,
+    has_child_suite: bool,
+}
+
+/// Count the tests of a JUnit XML report (`<testsuites>` or a bare
+/// `<testsuite>` root). A `<testcase>` with a `<failure>` or `<error>` child
+/// failed, one with `<skipped>` was skipped, any other passed.
+pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
+    if xml.trim().is_empty() {
+        return Err("the JUnit report is empty".into());
+    }
+    let mut reader = Reader::from_str(xml);
+    let config = reader.config_mut();
+    config.trim_text(true);
+    config.check_end_names = true;
+
+    let mut counts = TestCounts::default();
+    let mut cases = 0u32;
+    // Element names from the root down to the current element.
+    let mut stack: Vec<Vec<u8>> = Vec::new();
+    let mut root_seen = false;
+    // The open <testcase>'s result and its depth in `stack`.
+    let mut case: Option<(CaseResult, usize)> = None;
+    let mut suites: Vec<SuiteSummary> = Vec::new();
+    let mut leaf_totals = TestCounts::default();
+
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| not_xml(xml, reader.error_position(), &e.to_string()))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let name = e.local_name().as_ref().to_vec();
+                if !root_seen {
+                    root_seen = true;
+                    if name != b"testsuites" && name != b"testsuite" {
+                        return Err(format!(
+                            "this XML is not a JUnit report: its root element is <{}>, \
+                             expected <testsuites> or <testsuite>",
+                            String::from_utf8_lossy(&name)
+                        ));
+                    }
+                } else if stack.is_empty() {
+                    return Err(not_xml(
+                        xml,
+                        reader.buffer_position(),
+                        "a second root element",
+                    ));
+                }
+                match name.as_slice() {
+                    b"testsuite" => {
+                        if let Some(parent) = suites.last_mut() {
+                            parent.has_child_suite = true;
+                        }
+                        let summary = SuiteSummary {
+                            counts: summary_counts(e),
+                            has_child_suite: false,
+                        };
+                        if empty {
+                            leaf_totals.add(summary.counts);
+                        } else {
+                            suites.push(summary);
+                        }
+                    }
+                    b"testcase" if case.is_none() => {
+                        if empty {
+                            cases += 1;
+                            counts.passed += 1;
+                        } else {
+                            case = Some((CaseResult::Passed, stack.len()));
+                        }
+                    }
+                    // Only direct children count: surefire's <flakyFailure>
+                    // and <rerunFailure> are different names, and a
+                    // <failure> mentioned inside <system-out> is text.
+                    b"failure" | b"error" => {
+                        if let Some((result, depth)) = case.as_mut()
+                            && *depth + 1 == stack.len()
+                        {
+                            *result = CaseResult::Failed;
+                        }
+                    }
+                    b"skipped" => {
+                        if let Some((result, depth)) = case.as_mut()
+                            && *depth + 1 == stack.len()
+                            && *result == CaseResult::Passed
+                        {
+                            *result = CaseResult::Skipped;
+                        }
+                    }
+                    _ => {}
+                }
+                if !empty {
+                    stack.push(name);
+                }
+            }
+            Event::End(_) => {
+                let name = stack.pop().unwrap_or_default();
+                if name == b"testsuite"
+                    && let Some(summary) = suites.pop()
+                    && !summary.has_child_suite
+                {
+                    leaf_totals.add(summary.counts);
+                }
+                if let Some((result, depth)) = case
+                    && depth == stack.len()
+                {
+                    cases += 1;
+                    match result {
+                        CaseResult::Passed => counts.passed += 1,
+                        CaseResult::Skipped => counts.skipped += 1,
+                        CaseResult::Failed => counts.failed += 1,
+                    }
+                    case = None;
+                }
+            }
+            // Text outside the root: plain text, JSON, a log file...
+            Event::Text(ref t)
+                if stack.is_empty() && !t.as_ref().iter().all(u8::is_ascii_whitespace) =>
+            {
+                let start = reader.buffer_position().saturating_sub(t.len() as u64);
+                return Err(not_xml(xml, start, "text outside of any element"));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !root_seen {
+        return Err(not_xml(xml, xml.len() as u64, "no element found"));
+    }
+    if !stack.is_empty() {
+        return Err(format!(
+            "the JUnit report ends inside <{}> (truncated? the test run may have been killed)",
+            String::from_utf8_lossy(stack.last().map(Vec::as_slice).unwrap_or_default())
+        ));
+    }
+    if cases == 0 {
+        return Ok(leaf_totals);
+    }
+    Ok(counts)
+}
+
+/// Read and parse the report at `path`; `None` when there is no such file
+/// (the step wrote no report, which is not an error).
+pub fn read_report(path: &Path) -> Option<Result<TestCounts, String>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
+    };
+    if meta.len() > MAX_REPORT_BYTES {
+        return Some(Err(format!(
+            "the JUnit report {} is {} bytes, more than the {} ferry reads",
+            path.display(),
+            meta.len(),
+            MAX_REPORT_BYTES
+        )));
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Some(Err(format!(
+            "the JUnit report {} is not UTF-8 text",
+            path.display()
+        )));
+    };
+    Some(parse_junit(&text).map_err(|e| format!("{}: {e}", path.display())))
+}
+
+/// The summary attributes of a suite. `failures` and `errors` both count as
+/// failed; a missing or malformed attribute counts as 0.
+fn summary_counts(e: &BytesStart<'_>) -> TestCounts {
+    let attr = |name: &[u8]| -> u32 {
+        e.try_get_attribute(name)
+            .ok()
+            .flatten()
+            .and_then(|a| a.unescape_value().ok().and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    let tests = attr(b"tests");
+    let failed = attr(b"failures").saturating_add(attr(b"errors"));
+    let skipped = attr(b"skipped").max(attr(b"disabled"));
+    TestCounts {
+        passed: tests.saturating_sub(failed).saturating_sub(skipped),
+        failed,
+        skipped,
+    }
+}
+
+fn not_xml(xml: &str, pos: u64, cause: &str) -> String {
+    let pos = usize::try_from(pos).unwrap_or(usize::MAX).min(xml.len());
+    let before = xml.as_bytes().get(..pos).unwrap_or_default();
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = pos
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    format!(
+        "the JUnit report is not well-formed XML (line {line}, column {column}): {cause}; \
+         hint: point the step's `report` at the XML file the test runner writes"
+    )
+}
+
+#[cfg(test)]
+#[path = "junit_tests.rs"]
+mod tests;
