@@ -2,6 +2,11 @@
 //! sources, the artifact store and notifications. Results go back to the
 //! engine as inputs through `InputSender`.
 
+pub mod artifacts;
+pub mod git;
+pub mod junit;
+pub mod notify;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
