@@ -437,7 +437,9 @@ impl NewEvent {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum EventKind {
     /// The server started with this pipeline (first start, or config changed).
-    ServerStarted { version: String },
+    ServerStarted {
+        version: String,
+    },
     BuildStarted {
         build: BuildId,
         service: String,
@@ -451,7 +453,9 @@ pub enum EventKind {
         status: BuildStatus,
         message: String,
     },
-    ArtifactRegistered { artifact: Artifact },
+    ArtifactRegistered {
+        artifact: Artifact,
+    },
     DeploymentCreated {
         deployment: DeploymentId,
         service: String,
@@ -470,9 +474,16 @@ pub enum EventKind {
         approval: Approval,
     },
     /// Its gate now holds; it waits only for the stage to be free.
-    DeploymentApproved { deployment: DeploymentId },
-    DeploymentStarted { deployment: DeploymentId },
-    StepStarted { run: RunId, step: usize },
+    DeploymentApproved {
+        deployment: DeploymentId,
+    },
+    DeploymentStarted {
+        deployment: DeploymentId,
+    },
+    StepStarted {
+        run: RunId,
+        step: usize,
+    },
     /// A batch of output lines, already sanitized and masked.
     StepOutput {
         run: RunId,
@@ -488,7 +499,9 @@ pub enum EventKind {
         outcome: StepOutcome,
     },
     /// A request to stop a running deployment; the step is being killed.
-    CancelRequested { deployment: DeploymentId },
+    CancelRequested {
+        deployment: DeploymentId,
+    },
     DeploymentFinished {
         deployment: DeploymentId,
         status: DeploymentStatus,

@@ -114,8 +114,8 @@ where
         let reason = stderr
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .last()
+            .rev()
+            .find(|l| !l.is_empty())
             .unwrap_or("no error output");
         return Err(eyre!("`git {what}` failed: {}", sanitize_text(reason)));
     }
