@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod git;
 pub mod junit;
 pub mod notify;
+pub mod output;
 
 use std::path::PathBuf;
 use std::sync::Arc;
