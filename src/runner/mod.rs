@@ -7,6 +7,7 @@ pub mod git;
 pub mod junit;
 pub mod notify;
 pub mod output;
+pub mod process;
 
 use std::path::PathBuf;
 use std::sync::Arc;
