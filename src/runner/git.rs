@@ -312,6 +312,17 @@ pub async fn commits_between(
     Ok(parse_commits(&out))
 }
 
+/// `git describe --tags --always` of the checkout in `dir`: the version of a
+/// build that names no version file.
+pub async fn describe(dir: &Path) -> Result<String> {
+    let out = git(Some(dir), ["describe", "--tags", "--always"]).await?;
+    let version = sanitize_text(out.trim());
+    if version.is_empty() {
+        return Err(eyre!("`git describe` printed nothing"));
+    }
+    Ok(version)
+}
+
 /// The git pollers; dropping this stops them.
 #[must_use = "the pollers stop when the Poller is dropped"]
 pub struct Poller {

@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::config::{Config, ConsoleConfig, NotifyConfig, ServerConfig, ServiceConfig, Source};
+use crate::config::{ServiceConfig, Source};
+use crate::runner::testutil::test_config;
 
 /// Run git synchronously for test setup, with a fixed identity.
 fn sh_git(dir: &Path, args: &[&str]) -> String {
@@ -183,21 +183,6 @@ fn git_service(name: &str, repo: &Path) -> ServiceConfig {
         env: BTreeMap::new(),
         secrets: vec![],
     }
-}
-
-fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
-    Arc::new(Config {
-        path: None,
-        server: ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.to_path_buf(),
-            base_dir: data.to_path_buf(),
-        },
-        console: ConsoleConfig::default(),
-        services,
-        users: vec![],
-        notify: NotifyConfig::default(),
-    })
 }
 
 async fn next_commit(rx: &mut mpsc::UnboundedReceiver<Input>) -> (String, String, Option<String>) {

@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(clean_line(b"pw=hunter22 abc", &m), "pw=*** abc");
         // A control character inside the secret does not let it through.
         assert_eq!(clean_line(b"pw=hunter\x1b[0m22", &m), "pw=***");
-        assert_eq!(clean_line(b"bad \xff\xfe utf8", &m), "bad \u{fffd}\u{fffd} utf8");
+        assert_eq!(
+            clean_line(b"bad \xff\xfe utf8", &m),
+            "bad \u{fffd}\u{fffd} utf8"
+        );
         let long = "é".repeat(5000);
         let cut = clean_line(long.as_bytes(), &m);
         assert!(cut.len() <= MAX_LINE + 16 && cut.ends_with("[line cut]"));
@@ -233,9 +236,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("logs/r/0.log");
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let (lines, task) = spawn_sink(&path, Masker::new(vec!["s3cret".into()]), "r".into(), 0, tx)
-            .await
-            .unwrap();
+        let (lines, task) =
+            spawn_sink(&path, Masker::new(vec!["s3cret".into()]), "r".into(), 0, tx)
+                .await
+                .unwrap();
         for i in 0..1000 {
             lines.send(format!("line {i} s3cret").into_bytes()).await;
         }
@@ -249,7 +253,10 @@ mod tests {
         assert_eq!(text.lines().nth(999), Some("line 999 ***"));
         let mut streamed = 0;
         let mut dropped = 0;
-        while let Ok(Input::StepOutput { lines, dropped: d, .. }) = rx.try_recv() {
+        while let Ok(Input::StepOutput {
+            lines, dropped: d, ..
+        }) = rx.try_recv()
+        {
             assert!(lines.len() <= MAX_BATCH);
             streamed += lines.len() as u64;
             dropped += d;

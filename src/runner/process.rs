@@ -95,10 +95,7 @@ impl ProcEnd {
 pub fn base_env() -> Vec<(String, String)> {
     let get = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_string());
     vec![
-        (
-            "PATH".into(),
-            get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        ),
+        ("PATH".into(), get("PATH", "/usr/local/bin:/usr/bin:/bin")),
         ("HOME".into(), get("HOME", "/")),
         ("LANG".into(), get("LANG", "C.UTF-8")),
         ("TERM".into(), "dumb".into()),
@@ -115,7 +112,12 @@ pub fn deadline_after(d: Duration) -> Instant {
 /// Run `sh -c command` until it exits, `deadline` passes or `stop` fires.
 /// Every output line goes to `out`. On timeout or stop the whole process
 /// group is terminated before this returns.
-pub async fn run(spec: &ProcSpec, deadline: Instant, stop: &StopSignal, out: &LineSender) -> ProcEnd {
+pub async fn run(
+    spec: &ProcSpec,
+    deadline: Instant,
+    stop: &StopSignal,
+    out: &LineSender,
+) -> ProcEnd {
     if !spec.cwd.is_dir() {
         return ProcEnd::SpawnFailed(format!(
             "working directory {} does not exist (hint: check the service's `workdir`)",
@@ -308,7 +310,11 @@ mod tests {
     use super::*;
     use crate::runner::output::{Masker, spawn_sink};
 
-    async fn run_collect(command: &str, timeout: Duration, stop: &StopSignal) -> (ProcEnd, Vec<String>) {
+    async fn run_collect(
+        command: &str,
+        timeout: Duration,
+        stop: &StopSignal,
+    ) -> (ProcEnd, Vec<String>) {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("log");
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
@@ -336,7 +342,13 @@ mod tests {
             &stop,
         )
         .await;
-        assert_eq!(end, ProcEnd::Exited { code: Some(3), signal: None });
+        assert_eq!(
+            end,
+            ProcEnd::Exited {
+                code: Some(3),
+                signal: None
+            }
+        );
         for l in ["out", "err", "no newline"] {
             assert!(lines.iter().any(|x| x == l), "{lines:?}");
         }
@@ -389,7 +401,13 @@ mod tests {
             cwd: tmp.path().join("nope"),
             env: base_env(),
         };
-        let end = run(&spec, deadline_after(Duration::MAX), &StopSignal::new(), &out).await;
+        let end = run(
+            &spec,
+            deadline_after(Duration::MAX),
+            &StopSignal::new(),
+            &out,
+        )
+        .await;
         assert!(matches!(end, ProcEnd::SpawnFailed(m) if m.contains("does not exist")));
     }
 
