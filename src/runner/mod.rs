@@ -298,12 +298,12 @@ pub(crate) fn with_tests(
             );
         }
         None => {}
-        Some(Err(e)) => {
-            if passed {
-                o.status = StepStatus::Failed;
-                o.message = format!("unreadable test report {shown}: {e}");
-            }
+        Some(Err(e)) if passed => {
+            o.status = StepStatus::Failed;
+            o.message = format!("unreadable test report {shown}: {e}");
         }
+        // The step failed already; its exit code says more than the report.
+        Some(Err(_)) => {}
         Some(Ok(t)) => {
             o.tests = Some(t);
             if t.failed > 0 {

@@ -277,11 +277,8 @@ impl Drop for GroupGuard {
 async fn read_lines<R: AsyncRead + Unpin>(r: R, out: LineSender) {
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut line: Vec<u8> = Vec::new();
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(b) => b,
-            Err(_) => break,
-        };
+    // A read error ends the stream like EOF: the child is gone either way.
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }
