@@ -48,7 +48,10 @@ async fn build_in(
 ) -> (StepOutcome, Option<BuiltArtifact>) {
     let short: String = spec.commit.chars().take(12).collect();
     ctx.out
-        .note(format!("ferry: checking out {short} of {}", spec.repo))
+        .note(format!(
+            "ferry: checking out {short} of {}",
+            git::display_repo(&spec.repo)
+        ))
         .await;
     let checkout = git::checkout(
         &ctx.data_dir,

@@ -61,6 +61,46 @@ fn mirror_path(data_dir: &Path, service: &str) -> Result<PathBuf> {
     Ok(data_dir.join("git").join(format!("{service}.git")))
 }
 
+/// `repo` as shown in messages and logs: credentials in a URL
+/// (`https://user:token@host/...`) are replaced by `***`.
+pub fn display_repo(repo: &str) -> String {
+    redact_userinfo(repo)
+}
+
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What git is given as the source: a local path is made absolute, since
+/// the mirror's fetches run inside the mirror, not in the server's cwd.
+fn clone_source(repo: &str) -> String {
+    let p = Path::new(repo);
+    if !repo.contains("://")
+        && p.exists()
+        && let Ok(abs) = std::path::absolute(p)
+    {
+        return abs.to_string_lossy().into_owned();
+    }
+    repo.to_string()
+}
+
 fn check_rev(rev: &str) -> Result<()> {
     if rev.is_empty() || rev.starts_with('-') || rev.chars().any(|c| c.is_control()) {
         return Err(eyre!("`{rev}` is not a commit (hint: give a commit id)"));
@@ -117,7 +157,8 @@ where
             .rev()
             .find(|l| !l.is_empty())
             .unwrap_or("no error output");
-        return Err(eyre!("`git {what}` failed: {}", sanitize_text(reason)));
+        let reason = redact_userinfo(&sanitize_text(reason));
+        return Err(eyre!("`git {}` failed: {reason}", redact_userinfo(&what)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -142,16 +183,18 @@ fn parse_commits(out: &str) -> Vec<CommitInfo> {
 /// Clone the mirror if it is missing, otherwise bring it up to date.
 /// The caller holds the mirror's lock.
 async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
+    let source = clone_source(repo);
+    let shown = display_repo(repo);
     if mirror.join("config").is_file() {
         // The configured repo may have moved since the mirror was made.
-        git(Some(mirror), ["remote", "set-url", "origin", repo]).await?;
+        git(Some(mirror), ["remote", "set-url", "origin", &source]).await?;
         git(
             Some(mirror),
             // No auto gc: a build may still need a commit a force-push orphaned.
             ["-c", "gc.auto=0", "fetch", "--quiet", "--prune", "origin"],
         )
         .await
-        .map_err(|e| e.wrap_err(format!("could not fetch {repo}")))?;
+        .map_err(|e| e.wrap_err(format!("could not fetch {shown}")))?;
         return Ok(());
     }
     let parent = mirror.parent().unwrap_or(Path::new("."));
@@ -168,7 +211,7 @@ async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
             OsStr::new("--quiet"),
             OsStr::new("--mirror"),
             OsStr::new("--"),
-            OsStr::new(repo),
+            OsStr::new(&source),
             tmp.as_os_str(),
         ],
     )
@@ -176,7 +219,7 @@ async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
     if let Err(e) = cloned {
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         return Err(e.wrap_err(format!(
-            "could not clone {repo} (hint: check the service's `repo`; it must be a path or URL git can clone without a password prompt)"
+            "could not clone {shown} (hint: check the service's `repo`; it must be a path or URL git can clone without a password prompt)"
         )));
     }
     if mirror.exists() {
@@ -207,13 +250,14 @@ pub async fn fetch_head(
     .await
     .map_err(|e| {
         e.wrap_err(format!(
-            "branch `{branch}` not found in {repo} (hint: check the service's `branch`)"
+            "branch `{branch}` not found in {} (hint: check the service's `branch`)",
+            display_repo(repo)
         ))
     })?;
     parse_commits(&out)
         .into_iter()
         .next()
-        .ok_or_else(|| eyre!("branch `{branch}` of {repo} has no commit"))
+        .ok_or_else(|| eyre!("branch `{branch}` of {} has no commit", display_repo(repo)))
 }
 
 /// A clean checkout of `commit` into `dest`, which must not exist or be empty.
@@ -240,7 +284,10 @@ pub async fn checkout(
         git(Some(&mirror), ["cat-file", "-e", "--end-of-options", &spec])
             .await
             .map_err(|_| {
-                eyre!("commit {commit} not found in {repo} (hint: was the branch force-pushed?)")
+                eyre!(
+                    "commit {commit} not found in {} (hint: was the branch force-pushed?)",
+                    display_repo(repo)
+                )
             })?;
     }
     git(

@@ -268,3 +268,40 @@ async fn pollers_skip_known_commits() {
     let (_, got, _) = next_commit(&mut rx).await;
     assert_eq!(got, c2);
 }
+
+#[test]
+fn credentials_in_urls_are_not_shown() {
+    assert_eq!(
+        display_repo("https://bob:t0ken@example.com/org/app.git"),
+        "https://***@example.com/org/app.git"
+    );
+    assert_eq!(display_repo("/srv/git/app.git"), "/srv/git/app.git");
+    assert_eq!(
+        redact_userinfo("fatal: unable to access 'https://x@h/r' and ssh://git@h2/r"),
+        "fatal: unable to access 'https://***@h/r' and ssh://***@h2/r"
+    );
+}
+
+#[tokio::test]
+async fn relative_repo_paths_keep_working_after_the_first_clone() {
+    // The test's cwd is the crate root: make the repo relative to it.
+    let tmp = tempfile::tempdir_in(".").unwrap();
+    let repo = tmp.path().join("repo");
+    init_repo(&repo);
+    let c1 = commit(&repo, "a.txt", "1", "one");
+    let rel = repo
+        .strip_prefix(std::env::current_dir().unwrap())
+        .unwrap_or(&repo)
+        .to_string_lossy()
+        .into_owned();
+    let data = tmp.path().join("data");
+    assert_eq!(
+        fetch_head(&data, "web", &rel, "main").await.unwrap().sha,
+        c1
+    );
+    let c2 = commit(&repo, "a.txt", "2", "two");
+    assert_eq!(
+        fetch_head(&data, "web", &rel, "main").await.unwrap().sha,
+        c2
+    );
+}

@@ -40,6 +40,9 @@ pub struct Runner {
     pub data_dir: PathBuf,
     pub inputs: InputSender,
     http: reqwest::Client,
+    /// For health probes: no redirects, so a probe sees the status of the
+    /// URL it names (a 302 to a login page is not "healthy").
+    probe_http: reqwest::Client,
     registry: Arc<Registry>,
 }
 
@@ -71,11 +74,17 @@ impl Runner {
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let probe_http = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|_| http.clone());
         Runner {
             config,
             data_dir,
             inputs,
             http,
+            probe_http,
             registry: Arc::default(),
         }
     }
@@ -93,7 +102,7 @@ impl Runner {
         }
         let data_dir = self.data_dir.clone();
         let inputs = self.inputs.clone();
-        let http = self.http.clone();
+        let http = self.probe_http.clone();
         let registry = self.registry.clone();
         tokio::spawn(async move {
             let (run, step) = (job.run.clone(), job.step);
@@ -393,27 +402,21 @@ async fn execute(
         }
     }
 
+    let masker = Masker::new(values);
     let log = Runner::log_path(&data_dir, &job.run, job.step);
-    let (out, sink) = match output::spawn_sink(
-        &log,
-        Masker::new(values),
-        job.run.clone(),
-        job.step,
-        inputs,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                failed(format!(
-                    "could not open the step log {}: {e}",
-                    log.display()
-                )),
-                None,
-            );
-        }
-    };
+    let (out, sink) =
+        match output::spawn_sink(&log, masker.clone(), job.run.clone(), job.step, inputs).await {
+            Ok(s) => s,
+            Err(e) => {
+                return (
+                    failed(format!(
+                        "could not open the step log {}: {e}",
+                        log.display()
+                    )),
+                    None,
+                );
+            }
+        };
     for name in missing {
         out.note(format!(
             "ferry: secret {name} is not set in the server's environment; the step runs without it"
@@ -430,7 +433,7 @@ async fn execute(
         http,
         report,
     };
-    let result = match ctx.job.action.clone() {
+    let (mut outcome, built) = match ctx.job.action.clone() {
         StepAction::Command { command, report } => {
             (run_command(&ctx, &command, report.as_deref()).await, None)
         }
@@ -457,7 +460,9 @@ async fn execute(
     // Every line is written and streamed before the result goes out.
     drop(ctx);
     let _ = sink.await;
-    result
+    // Messages can quote output (a report's error, a probe's answer).
+    outcome.message = masker.mask(&outcome.message);
+    (outcome, built)
 }
 
 async fn run_command(ctx: &StepCtx, command: &str, report: Option<&str>) -> StepOutcome {

@@ -124,6 +124,9 @@ pub async fn run(
             spec.cwd.display()
         ));
     }
+    if stop.is_stopped() {
+        return ProcEnd::Stopped(stop.reason());
+    }
     let mut cmd = Process::new("sh");
     cmd.arg("-c")
         .arg(&spec.command)
