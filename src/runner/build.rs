@@ -79,15 +79,13 @@ async fn build_in(
         cwd: work.to_path_buf(),
         env: ctx.env.clone(),
     };
+    let since = std::time::SystemTime::now();
     let end = process::run(&proc_spec, ctx.deadline, &ctx.stop, &ctx.out).await;
     let o = ctx.proc_outcome(&end).await;
     if !matches!(end, ProcEnd::Exited { .. }) {
         return (o, None);
     }
-    let mut o = match &spec.report {
-        Some(r) => with_tests(o, &work.join(r), true, r),
-        None => with_tests(o, &ctx.report, false, "FERRY_REPORT"),
-    };
+    let mut o = with_tests(o, ctx.report_of(work, spec.report.as_deref(), since)).await;
     if o.status != StepStatus::Passed {
         return (o, None);
     }

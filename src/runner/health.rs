@@ -25,9 +25,16 @@ pub(crate) async fn run(ctx: &StepCtx, check: &HealthCheck) -> StepOutcome {
     let threshold = check.retries.max(1);
     // The step must be allowed to outlive its bake even when its timeout was
     // set shorter, or a long bake could never pass.
-    let natural = check.bake + (check.interval + check.timeout) * (threshold + 1);
+    // Saturating: these durations come from the config file.
+    let natural = check
+        .interval
+        .saturating_add(check.timeout)
+        .saturating_mul(threshold.saturating_add(1))
+        .saturating_add(check.bake);
     let deadline = ctx.deadline.max(process::deadline_after(natural));
     let limit = ctx.job.timeout.max(natural);
+    // A zero interval would hammer the service (and spawn without pause).
+    let interval = check.interval.max(Duration::from_millis(10));
     let mut consecutive = 0u32;
     let mut n = 0u32;
     loop {
@@ -70,7 +77,7 @@ pub(crate) async fn run(ctx: &StepCtx, check: &HealthCheck) -> StepOutcome {
         }
         // The interval is between probe starts, so a slow probe does not
         // stretch the schedule.
-        let next = begun + check.interval;
+        let next = begun.checked_add(interval).unwrap_or(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(next.min(deadline)) => {}
             reason = ctx.stop.stopped() => return stopped(reason),

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -223,6 +223,29 @@ pub(crate) struct StepCtx {
 }
 
 impl StepCtx {
+    /// The job's own report (relative to `dir`) if it names one, else FERRY_REPORT.
+    pub fn report_of<'a>(
+        &'a self,
+        dir: &Path,
+        named: Option<&'a str>,
+        since: SystemTime,
+    ) -> Report<'a> {
+        match named {
+            Some(r) => Report {
+                path: dir.join(r),
+                explicit: true,
+                shown: r,
+                since,
+            },
+            None => Report {
+                path: self.report.clone(),
+                explicit: false,
+                shown: "FERRY_REPORT",
+                since,
+            },
+        }
+    }
+
     /// The outcome of a process that ended, with a note in the log when it
     /// was cut short.
     pub async fn proc_outcome(&self, end: &ProcEnd) -> StepOutcome {
@@ -289,22 +312,60 @@ pub(crate) fn proc_outcome(end: &ProcEnd, timeout: Duration) -> StepOutcome {
     }
 }
 
+/// Where a step's JUnit report is.
+pub(crate) struct Report<'a> {
+    pub path: PathBuf,
+    /// Named by the job (`report`), rather than the optional FERRY_REPORT.
+    pub explicit: bool,
+    /// How messages name it.
+    pub shown: &'a str,
+    /// When the step's command started: an older report is a leftover.
+    pub since: SystemTime,
+}
+
+/// Filesystems with coarse timestamps must not make a fresh report look old.
+const MTIME_SLACK: Duration = Duration::from_secs(2);
+
 /// Fold a JUnit report into the outcome of a process that exited. A report
 /// with failures fails the step whatever the exit code; a report the job
-/// names explicitly must exist when the step passed, or its tests did not run.
-pub(crate) fn with_tests(
-    mut o: StepOutcome,
-    report: &Path,
-    explicit: bool,
-    shown: &str,
-) -> StepOutcome {
+/// names explicitly must exist (and be new) when the step passed, or its
+/// tests did not run.
+pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOutcome {
     let passed = o.status == StepStatus::Passed;
-    match junit::read_report(report) {
+    let Report {
+        path,
+        explicit,
+        shown,
+        since,
+    } = report;
+    // Reports can be large: parse them off the async threads.
+    let read = tokio::task::spawn_blocking(move || {
+        let stale = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t + MTIME_SLACK < since);
+        if stale {
+            (true, None)
+        } else {
+            (false, junit::read_report(&path))
+        }
+    })
+    .await;
+    let (stale, read) = match read {
+        Ok(r) => r,
+        Err(e) => (false, Some(Err(format!("reading it failed: {e}")))),
+    };
+    match read {
         None if explicit && passed => {
             o.status = StepStatus::Failed;
-            o.message = format!(
-                "the step passed but wrote no test report at {shown} (hint: check `report` in the config)"
-            );
+            o.message = if stale {
+                format!(
+                    "the step passed but its test report at {shown} is older than the step (hint: the tests did not write it this time)"
+                )
+            } else {
+                format!(
+                    "the step passed but wrote no test report at {shown} (hint: check `report` in the config)"
+                )
+            };
         }
         None => {}
         Some(Err(e)) if passed => {
@@ -471,15 +532,13 @@ async fn run_command(ctx: &StepCtx, command: &str, report: Option<&str>) -> Step
         cwd: ctx.job.workdir.clone(),
         env: ctx.env.clone(),
     };
+    let since = SystemTime::now();
     let end = process::run(&spec, ctx.deadline, &ctx.stop, &ctx.out).await;
     let o = ctx.proc_outcome(&end).await;
     if !matches!(end, ProcEnd::Exited { .. }) {
         return o;
     }
-    match report {
-        Some(r) => with_tests(o, &ctx.job.workdir.join(r), true, r),
-        None => with_tests(o, &ctx.report, false, "FERRY_REPORT"),
-    }
+    with_tests(o, ctx.report_of(&ctx.job.workdir, report, since)).await
 }
 
 #[cfg(test)]

@@ -205,6 +205,22 @@ async fn junit_reports_decide_the_step() {
     assert_eq!(f.outcome.status, StepStatus::Failed);
     assert!(f.outcome.message.contains("no test report at missing.xml"));
 
+    // A report left by an earlier run does not count for this one.
+    let old = std::fs::File::options()
+        .write(true)
+        .open(h.work.join("ok.xml"))
+        .unwrap();
+    old.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let action = StepAction::Command {
+        command: "true".into(),
+        report: Some("ok.xml".into()),
+    };
+    h.runner.run_step(job("d-15", action, &h.work, LONG));
+    let f = h.finish(WAIT).await;
+    assert_eq!(f.outcome.status, StepStatus::Failed);
+    assert!(f.outcome.message.contains("older than the step"), "{f:?}");
+
     // Exit code and failures together.
     h.runner.run_step(job(
         "d-12",
