@@ -46,8 +46,8 @@ pub struct Runner {
     registry: Arc<Registry>,
 }
 
-/// (run, step) -> (which run_step call, how to stop it).
-type StepMap = HashMap<(RunId, usize), (u64, Arc<StopSignal>)>;
+/// One entry per `run_step` call (a step started twice is two entries).
+type StepMap = HashMap<u64, (RunId, usize, Arc<StopSignal>)>;
 
 /// The running steps, so they can be cancelled and waited for.
 #[derive(Default)]
@@ -91,12 +91,11 @@ impl Runner {
 
     /// Start a step in the background; its output and result come back as inputs.
     pub fn run_step(&self, job: StepJob) {
-        let key = (job.run.clone(), job.step);
         let id = self.registry.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = StopSignal::new();
-        if let Some(_old) = self.registry.lock().insert(key.clone(), (id, stop.clone())) {
-            tracing::warn!(run = %key.0, step = key.1, "step started twice; the earlier one can no longer be cancelled");
-        }
+        self.registry
+            .lock()
+            .insert(id, (job.run.clone(), job.step, stop.clone()));
         if self.registry.closed.load(Ordering::SeqCst) {
             stop.stop(StopReason::Shutdown);
         }
@@ -116,16 +115,16 @@ impl Runner {
                     None,
                 ),
             };
+            // Sent and removed under the lock: whoever sees the step gone
+            // (shutdown, running()) knows its result is already queued.
+            let mut steps = registry.lock();
             let _ = inputs.send(Input::StepFinished {
                 run,
                 step,
                 outcome,
                 built,
             });
-            let mut steps = registry.lock();
-            if steps.get(&key).is_some_and(|(i, _)| *i == id) {
-                steps.remove(&key);
-            }
+            steps.remove(&id);
             drop(steps);
             registry.changed.notify_waiters();
         });
@@ -134,10 +133,16 @@ impl Runner {
     /// Kill a running step's whole process group; it then finishes as cancelled.
     pub fn cancel_step(&self, run: &str, step: usize) {
         let steps = self.registry.lock();
-        match steps.get(&(run.to_string(), step)) {
-            Some((_, stop)) => stop.stop(StopReason::Cancel),
-            // Already finished: its StepFinished is on its way or sent.
-            None => tracing::debug!(run, step, "cancel of a step that is not running"),
+        let mut found = false;
+        for (r, s, stop) in steps.values() {
+            if r == run && *s == step {
+                stop.stop(StopReason::Cancel);
+                found = true;
+            }
+        }
+        if !found {
+            // Already finished: its StepFinished is sent.
+            tracing::debug!(run, step, "cancel of a step that is not running");
         }
     }
 
@@ -192,7 +197,7 @@ impl Runner {
                     if steps.is_empty() {
                         return;
                     }
-                    for (_, stop) in steps.values() {
+                    for (_, _, stop) in steps.values() {
                         stop.stop(StopReason::Shutdown);
                     }
                 }
