@@ -116,10 +116,16 @@ where
     S: AsRef<OsStr>,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    // The subcommand, for messages: the first word that is neither an
+    // option nor the value of a `-c` before it.
     let what = args
         .iter()
-        .find(|a| !a.to_string_lossy().starts_with('-'))
-        .map(|a| a.to_string_lossy().into_owned())
+        .enumerate()
+        .find(|(i, a)| {
+            !a.to_string_lossy().starts_with('-')
+                && (*i == 0 || args[i - 1].to_string_lossy() != "-c")
+        })
+        .map(|(_, a)| a.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut cmd = Process::new("git");
     // A GIT_DIR or GIT_WORK_TREE inherited from whoever started the server

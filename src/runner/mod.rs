@@ -347,7 +347,7 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
     let read = tokio::task::spawn_blocking(move || {
         let stale = std::fs::metadata(&path)
             .and_then(|m| m.modified())
-            .is_ok_and(|t| t + MTIME_SLACK < since);
+            .is_ok_and(|t| t.checked_add(MTIME_SLACK).is_some_and(|t| t < since));
         if stale {
             (true, None)
         } else {
