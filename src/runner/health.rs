@@ -1,5 +1,6 @@
 //! Health checks: probe the deployed service every `interval` until it has
-//! stayed healthy for `bake`; `retries` failed probes in a row fail the step.
+//! stayed healthy for `bake`; more than `retries` failed probes in a row fail
+//! the step.
 //! Each probe's result is one line of the step's log.
 
 use std::time::Duration;
@@ -21,8 +22,9 @@ enum Probe {
 
 pub(crate) async fn run(ctx: &StepCtx, check: &HealthCheck) -> StepOutcome {
     let start = Instant::now();
-    // `retries` = 0 would fail before any probe failed: one failure is the least.
-    let threshold = check.retries.max(1);
+    // `retries` failed probes in a row are tolerated (config.rs,
+    // config.example.toml); the next one in a row fails the check.
+    let threshold = check.retries.saturating_add(1);
     // The step must be allowed to outlive its bake even when its timeout was
     // set shorter, or a long bake could never pass.
     // Saturating: these durations come from the config file.

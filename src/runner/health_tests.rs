@@ -30,6 +30,10 @@ async fn flaky_server(bad: u32) -> (String, Arc<AtomicU32>) {
             }
         }),
     );
+    let app = app.route(
+        "/moved",
+        axum::routing::get(|| async { axum::response::Redirect::temporary("/health") }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -82,19 +86,24 @@ async fn http_probe_fails_after_retries_in_a_row() {
     assert_eq!(f.outcome.status, StepStatus::Failed);
     assert_eq!(
         f.outcome.message,
-        "unhealthy: 2 probes in a row failed, last: HTTP 503, expected 200"
+        "unhealthy: 3 probes in a row failed, last: HTTP 503, expected 200"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
 
     // Nothing listening: the cause is in the message.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/", listener.local_addr().unwrap());
     drop(listener);
     h.runner
-        .run_step(job("d-3", check(http(&dead), 1, 0), &h.work, WAIT));
+        .run_step(job("d-3", check(http(&dead), 0, 0), &h.work, WAIT));
     let f = h.finish(WAIT).await;
     assert_eq!(f.outcome.status, StepStatus::Failed);
-    assert!(f.outcome.message.contains("GET http://127.0.0.1:"), "{f:?}");
+    assert!(
+        f.outcome
+            .message
+            .starts_with("unhealthy: 1 probe failed, last: GET http://127.0.0.1:"),
+        "{f:?}"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +129,7 @@ async fn command_probes_use_exit_codes_and_their_timeout() {
         command: cmd.into(),
     };
     h.runner
-        .run_step(job("d-5", check(probe, 3, 0), &h.work, WAIT));
+        .run_step(job("d-5", check(probe, 2, 0), &h.work, WAIT));
     let f = h.finish(WAIT).await;
     assert_eq!(f.outcome.status, StepStatus::Passed, "{f:?}");
     assert_eq!(h.log("d-5").matches("unhealthy: exit code 1").count(), 2);
@@ -129,7 +138,7 @@ async fn command_probes_use_exit_codes_and_their_timeout() {
         command: "sleep 30".into(),
     };
     h.runner
-        .run_step(job("d-6", check(probe, 1, 0), &h.work, WAIT));
+        .run_step(job("d-6", check(probe, 0, 0), &h.work, WAIT));
     let f = h.finish(WAIT).await;
     assert_eq!(f.outcome.status, StepStatus::Failed);
     assert!(
@@ -148,4 +157,20 @@ async fn health_check_can_be_cancelled_while_baking() {
     h.runner.cancel_step("d-7", 0);
     let f = h.finish(WAIT).await;
     assert_eq!(f.outcome.status, StepStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn http_probes_do_not_follow_redirects() {
+    let (url, hits) = flaky_server(0).await;
+    let moved = url.replace("/health", "/moved");
+    let mut h = harness();
+    h.runner
+        .run_step(job("d-8", check(http(&moved), 0, 0), &h.work, WAIT));
+    let f = h.finish(WAIT).await;
+    assert_eq!(f.outcome.status, StepStatus::Failed);
+    assert!(
+        f.outcome.message.ends_with("HTTP 307, expected 200"),
+        "{f:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
