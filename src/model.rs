@@ -437,9 +437,7 @@ impl NewEvent {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum EventKind {
     /// The server started with this pipeline (first start, or config changed).
-    ServerStarted {
-        version: String,
-    },
+    ServerStarted { version: String },
     BuildStarted {
         build: BuildId,
         service: String,
@@ -453,9 +451,7 @@ pub enum EventKind {
         status: BuildStatus,
         message: String,
     },
-    ArtifactRegistered {
-        artifact: Artifact,
-    },
+    ArtifactRegistered { artifact: Artifact },
     DeploymentCreated {
         deployment: DeploymentId,
         service: String,
@@ -474,16 +470,9 @@ pub enum EventKind {
         approval: Approval,
     },
     /// Its gate now holds; it waits only for the stage to be free.
-    DeploymentApproved {
-        deployment: DeploymentId,
-    },
-    DeploymentStarted {
-        deployment: DeploymentId,
-    },
-    StepStarted {
-        run: RunId,
-        step: usize,
-    },
+    DeploymentApproved { deployment: DeploymentId },
+    DeploymentStarted { deployment: DeploymentId },
+    StepStarted { run: RunId, step: usize },
     /// A batch of output lines, already sanitized and masked.
     StepOutput {
         run: RunId,
@@ -499,9 +488,7 @@ pub enum EventKind {
         outcome: StepOutcome,
     },
     /// A request to stop a running deployment; the step is being killed.
-    CancelRequested {
-        deployment: DeploymentId,
-    },
+    CancelRequested { deployment: DeploymentId },
     DeploymentFinished {
         deployment: DeploymentId,
         status: DeploymentStatus,
