@@ -18,6 +18,9 @@ use crate::model::{RunId, sanitize_text};
 pub const MAX_LINE: usize = 4096;
 /// At most this many lines in one `StepOutput` batch.
 pub const MAX_BATCH: usize = 200;
+/// At most this many bytes of lines in one batch: 200 lines of 4 KiB, ten
+/// times a second, would be 8 MB/s of events in the store.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// At most one batch per period (10 a second): a step printing a flood must
 /// not flood the event log; its lines are all in the log file anyway.
 pub const BATCH_PERIOD: Duration = Duration::from_millis(100);
@@ -122,6 +125,7 @@ pub async fn spawn_sink(
         step,
         inputs,
         pending: Vec::new(),
+        pending_bytes: 0,
         summary: SinkSummary::default(),
         dropped_since: 0,
         path: path.display().to_string(),
@@ -137,6 +141,7 @@ struct Sink {
     step: usize,
     inputs: InputSender,
     pending: Vec<String>,
+    pending_bytes: usize,
     dropped_since: u64,
     summary: SinkSummary,
     path: String,
@@ -181,7 +186,8 @@ impl Sink {
                 self.write_failed = true;
             }
         }
-        if self.pending.len() < MAX_BATCH {
+        if self.pending.len() < MAX_BATCH && self.pending_bytes + line.len() <= MAX_BATCH_BYTES {
+            self.pending_bytes += line.len();
             self.pending.push(line);
         } else {
             self.dropped_since += 1;
@@ -203,6 +209,7 @@ impl Sink {
             return;
         }
         self.summary.batches += 1;
+        self.pending_bytes = 0;
         let _ = self.inputs.send(Input::StepOutput {
             run: self.run.clone(),
             step: self.step,
@@ -263,5 +270,31 @@ mod tests {
         }
         assert_eq!(streamed + dropped, 1000);
         assert_eq!(dropped, summary.dropped);
+    }
+
+    #[tokio::test]
+    async fn batches_are_bounded_in_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("0.log");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (lines, task) = spawn_sink(&path, Masker::default(), "r".into(), 0, tx)
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            lines.send(vec![b'x'; 3000]).await;
+        }
+        drop(lines);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut total = 0;
+        while let Ok(Input::StepOutput { lines, dropped, .. }) = rx.try_recv() {
+            let bytes: usize = lines.iter().map(String::len).sum();
+            assert!(bytes <= MAX_BATCH_BYTES, "{bytes} bytes in one batch");
+            total += lines.len() as u64 + dropped;
+        }
+        assert_eq!(total, 100);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 100);
     }
 }
