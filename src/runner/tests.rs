@@ -294,3 +294,26 @@ async fn notify_reports_each_channel() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_step_started_twice_is_tracked_and_cancelled_twice() {
+    let mut h = harness();
+    for _ in 0..2 {
+        h.runner
+            .run_step(job("d-16", command("sleep 1000"), &h.work, LONG));
+    }
+    assert_eq!(h.runner.running(), 2);
+    h.runner.cancel_step("d-16", 0);
+    let mut finished = 0;
+    while finished < 2 {
+        match tokio::time::timeout(WAIT, h.rx.recv()).await.unwrap() {
+            Some(Input::StepFinished { outcome, .. }) => {
+                assert_eq!(outcome.status, StepStatus::Cancelled);
+                finished += 1;
+            }
+            Some(Input::StepOutput { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(h.runner.running(), 0);
+}
