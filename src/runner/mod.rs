@@ -5,6 +5,13 @@
 //! Every `run_step` spawns one task that ends with exactly one
 //! `Input::StepFinished`, whatever happens inside (a spawn failure, a panic);
 //! the step's output lines are all sent before it.
+//!
+//! A step's processes live in their own process group. When the step is cut
+//! short (timeout, cancel, shutdown) the whole group is killed. When its shell
+//! exits normally, background processes it left are not killed (a deploy may
+//! start a daemon), but their hold on the step's output pipes is cut after a
+//! short grace; a daemon should redirect its output, and use `setsid` if it
+//! must also survive a cancelled step.
 
 pub mod artifacts;
 mod build;
@@ -175,6 +182,25 @@ impl Runner {
             .join("reports")
             .join(run)
             .join(format!("{step}.xml"))
+    }
+
+    /// The scratch directory of a run (FERRY_RUN_DIR), shared by its steps.
+    pub fn run_dir(data_dir: &Path, run: &str) -> PathBuf {
+        data_dir.join("runs").join(run)
+    }
+
+    /// Remove a finished run's scratch directory (FERRY_RUN_DIR); its logs
+    /// and reports stay.
+    pub async fn remove_run_dir(&self, run: &str) {
+        if !safe_component(run) {
+            return;
+        }
+        let dir = Self::run_dir(&self.data_dir, run);
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not remove {}: {e}", dir.display());
+        }
     }
 
     /// How many steps are running now.
@@ -432,7 +458,7 @@ async fn execute(
     }
     let deadline = process::deadline_after(job.timeout);
     let report = Runner::report_path(&data_dir, &job.run, job.step);
-    let run_dir = data_dir.join("runs").join(&job.run);
+    let run_dir = Runner::run_dir(&data_dir, &job.run);
     for dir in [report.parent(), Some(run_dir.as_path())]
         .into_iter()
         .flatten()

@@ -50,6 +50,11 @@ async fn command_step_gets_a_clean_env_and_masked_secrets() {
     assert!(log.contains("svc=web pw=*** term=dumb\n"), "{log}");
     assert!(!log.contains("tops3cret"));
     assert_eq!(h.runner.running(), 0);
+    let run_dir = Runner::run_dir(&h.runner.data_dir, "d-1");
+    assert!(run_dir.is_dir());
+    h.runner.remove_run_dir("d-1").await;
+    assert!(!run_dir.exists());
+    assert!(h.log("d-1").contains("svc=web"), "the log stays");
 }
 
 #[tokio::test]
