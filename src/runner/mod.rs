@@ -1,56 +1,578 @@
 //! Effects at the edge: steps as child processes, health checks, git
 //! sources, the artifact store and notifications. Results go back to the
 //! engine as inputs through `InputSender`.
+//!
+//! Every `run_step` spawns one task that ends with exactly one
+//! `Input::StepFinished`, whatever happens inside (a spawn failure, a panic);
+//! the step's output lines are all sent before it.
+//!
+//! A step's processes live in their own process group. When the step is cut
+//! short (timeout, cancel, shutdown) the whole group is killed. When its shell
+//! exits normally, background processes it left are not killed (a deploy may
+//! start a daemon), but their hold on the step's output pipes is cut after a
+//! short grace; a daemon should redirect its output, and use `setsid` if it
+//! must also survive a cancelled step.
 
+pub mod artifacts;
+mod build;
+pub mod git;
+mod health;
 pub mod junit;
 pub mod notify;
+pub mod output;
+pub mod process;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::engine::{Input, StepJob};
-use crate::model::Notification;
+use crate::engine::{BuiltArtifact, Input, StepAction, StepJob};
+use crate::model::{Notification, RunId, StepOutcome, StepStatus, TestCounts};
+use output::{LineSender, Masker};
+use process::{ProcEnd, ProcSpec, StopReason, StopSignal};
 
 pub type InputSender = mpsc::UnboundedSender<Input>;
+
+/// How long `shutdown` waits for stopped steps to report before giving up.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 pub struct Runner {
     pub config: Arc<Config>,
     pub data_dir: PathBuf,
     pub inputs: InputSender,
+    http: reqwest::Client,
+    /// For health probes: no redirects, so a probe sees the status of the
+    /// URL it names (a 302 to a login page is not "healthy").
+    probe_http: reqwest::Client,
+    registry: Arc<Registry>,
+}
+
+/// One entry per `run_step` call (a step started twice is two entries).
+type StepMap = HashMap<u64, (RunId, usize, Arc<StopSignal>)>;
+
+/// The running steps, so they can be cancelled and waited for.
+#[derive(Default)]
+struct Registry {
+    steps: Mutex<StepMap>,
+    /// Signalled whenever a step leaves `steps`.
+    changed: Notify,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StepMap> {
+        // A panic elsewhere while holding the lock leaves a usable map.
+        self.steps.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Runner {
     pub fn new(config: Arc<Config>, data_dir: PathBuf, inputs: InputSender) -> Self {
+        // Steps run in other directories: they need an absolute data dir.
+        let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        let probe_http = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|_| http.clone());
         Runner {
             config,
             data_dir,
             inputs,
+            http,
+            probe_http,
+            registry: Arc::default(),
         }
     }
 
     /// Start a step in the background; its output and result come back as inputs.
     pub fn run_step(&self, job: StepJob) {
-        let _ = job;
-        todo!("runner helper")
+        let id = self.registry.next_id.fetch_add(1, Ordering::Relaxed);
+        let stop = StopSignal::new();
+        self.registry
+            .lock()
+            .insert(id, (job.run.clone(), job.step, stop.clone()));
+        if self.registry.closed.load(Ordering::SeqCst) {
+            stop.stop(StopReason::Shutdown);
+        }
+        let data_dir = self.data_dir.clone();
+        let inputs = self.inputs.clone();
+        let http = self.probe_http.clone();
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            let (run, step) = (job.run.clone(), job.step);
+            // The work runs in its own task so a panic in it still ends in a
+            // StepFinished (and its process group is killed by the guard).
+            let work = tokio::spawn(execute(job, data_dir, inputs.clone(), http, stop));
+            let (outcome, built) = match work.await {
+                Ok(r) => r,
+                Err(e) => (
+                    failed(format!("the runner failed while running this step: {e}")),
+                    None,
+                ),
+            };
+            // Sent and removed under the lock: whoever sees the step gone
+            // (shutdown, running()) knows its result is already queued.
+            let mut steps = registry.lock();
+            let _ = inputs.send(Input::StepFinished {
+                run,
+                step,
+                outcome,
+                built,
+            });
+            steps.remove(&id);
+            drop(steps);
+            registry.changed.notify_waiters();
+        });
     }
 
     /// Kill a running step's whole process group; it then finishes as cancelled.
     pub fn cancel_step(&self, run: &str, step: usize) {
-        let _ = (run, step);
-        todo!("runner helper")
+        let steps = self.registry.lock();
+        let mut found = false;
+        for (r, s, stop) in steps.values() {
+            if r == run && *s == step {
+                stop.stop(StopReason::Cancel);
+                found = true;
+            }
+        }
+        if !found {
+            // Already finished: its StepFinished is sent.
+            tracing::debug!(run, step, "cancel of a step that is not running");
+        }
     }
 
     /// Send a notification to the configured webhooks and commands.
     pub fn notify(&self, notification: Notification) {
-        let _ = notification;
-        todo!("runner helper")
+        let config = self.config.clone();
+        let http = self.http.clone();
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            for (channel, ok, detail) in notify::deliver(&config.notify, &notification, &http).await
+            {
+                let _ = inputs.send(Input::NotificationSent {
+                    notification: notification.clone(),
+                    channel,
+                    ok,
+                    detail,
+                });
+            }
+        });
     }
 
     /// Where a step's log file is.
     pub fn log_path(data_dir: &std::path::Path, run: &str, step: usize) -> PathBuf {
         data_dir.join("logs").join(run).join(format!("{step}.log"))
     }
+
+    /// Where a step may write its JUnit report (FERRY_REPORT).
+    pub fn report_path(data_dir: &Path, run: &str, step: usize) -> PathBuf {
+        data_dir
+            .join("reports")
+            .join(run)
+            .join(format!("{step}.xml"))
+    }
+
+    /// The scratch directory of a run (FERRY_RUN_DIR), shared by its steps.
+    pub fn run_dir(data_dir: &Path, run: &str) -> PathBuf {
+        data_dir.join("runs").join(run)
+    }
+
+    /// Remove a finished run's scratch directory (FERRY_RUN_DIR); its logs
+    /// and reports stay.
+    pub async fn remove_run_dir(&self, run: &str) {
+        if !safe_component(run) {
+            return;
+        }
+        let dir = Self::run_dir(&self.data_dir, run);
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not remove {}: {e}", dir.display());
+        }
+    }
+
+    /// How many steps are running now.
+    pub fn running(&self) -> usize {
+        self.registry.lock().len()
+    }
+
+    /// Stop every running step (they finish as interrupted), refuse new ones,
+    /// and wait until all of them have reported.
+    pub async fn shutdown(&self) {
+        self.registry.closed.store(true, Ordering::SeqCst);
+        let wait = async {
+            loop {
+                let changed = self.registry.changed.notified();
+                tokio::pin!(changed);
+                // Register before looking, so a step ending in between wakes us.
+                changed.as_mut().enable();
+                {
+                    let steps = self.registry.lock();
+                    if steps.is_empty() {
+                        return;
+                    }
+                    for (_, _, stop) in steps.values() {
+                        stop.stop(StopReason::Shutdown);
+                    }
+                }
+                changed.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_WAIT, wait).await.is_err() {
+            tracing::error!(
+                running = self.running(),
+                "steps still running after shutdown wait"
+            );
+        }
+    }
 }
+
+/// What a step's action gets to work with.
+pub(crate) struct StepCtx {
+    pub job: StepJob,
+    pub data_dir: PathBuf,
+    /// The complete environment of the step's processes.
+    pub env: Vec<(String, String)>,
+    pub out: LineSender,
+    pub stop: Arc<StopSignal>,
+    pub deadline: Instant,
+    pub http: reqwest::Client,
+    /// FERRY_REPORT.
+    pub report: PathBuf,
+}
+
+impl StepCtx {
+    /// The job's own report (relative to `dir`) if it names one, else FERRY_REPORT.
+    pub fn report_of<'a>(
+        &'a self,
+        dir: &Path,
+        named: Option<&'a str>,
+        since: SystemTime,
+    ) -> Report<'a> {
+        match named {
+            Some(r) => Report {
+                path: dir.join(r),
+                explicit: true,
+                shown: r,
+                since,
+            },
+            None => Report {
+                path: self.report.clone(),
+                explicit: false,
+                shown: "FERRY_REPORT",
+                since,
+            },
+        }
+    }
+
+    /// The outcome of a process that ended, with a note in the log when it
+    /// was cut short.
+    pub async fn proc_outcome(&self, end: &ProcEnd) -> StepOutcome {
+        let o = proc_outcome(end, self.job.timeout);
+        if !matches!(end, ProcEnd::Exited { .. }) {
+            self.out.note(format!("ferry: {}", o.message)).await;
+        }
+        o
+    }
+}
+
+pub(crate) fn outcome(
+    status: StepStatus,
+    exit_code: Option<i32>,
+    message: impl Into<String>,
+) -> StepOutcome {
+    StepOutcome {
+        status,
+        exit_code,
+        tests: None,
+        message: message.into(),
+    }
+}
+
+pub(crate) fn failed(message: impl Into<String>) -> StepOutcome {
+    outcome(StepStatus::Failed, None, message)
+}
+
+pub(crate) fn stopped(reason: StopReason) -> StepOutcome {
+    match reason {
+        StopReason::Cancel => outcome(StepStatus::Cancelled, None, "cancelled"),
+        StopReason::Shutdown => outcome(
+            StepStatus::Interrupted,
+            None,
+            "interrupted: the server is shutting down",
+        ),
+    }
+}
+
+pub(crate) fn timed_out(timeout: Duration) -> StepOutcome {
+    outcome(
+        StepStatus::TimedOut,
+        None,
+        format!("timed out after {}", humantime::format_duration(timeout)),
+    )
+}
+
+pub(crate) fn proc_outcome(end: &ProcEnd, timeout: Duration) -> StepOutcome {
+    match end {
+        ProcEnd::Exited { code: Some(0), .. } => outcome(StepStatus::Passed, Some(0), "passed"),
+        ProcEnd::Exited { code: Some(c), .. } => {
+            outcome(StepStatus::Failed, Some(*c), format!("exit code {c}"))
+        }
+        ProcEnd::Exited { signal, .. } => {
+            let name = signal
+                .and_then(|s| nix::sys::signal::Signal::try_from(s).ok())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "an unknown signal".into());
+            failed(format!("killed by {name}"))
+        }
+        ProcEnd::TimedOut => timed_out(timeout),
+        ProcEnd::Stopped(r) => stopped(*r),
+        ProcEnd::SpawnFailed(m) => failed(m.clone()),
+    }
+}
+
+/// Where a step's JUnit report is.
+pub(crate) struct Report<'a> {
+    pub path: PathBuf,
+    /// Named by the job (`report`), rather than the optional FERRY_REPORT.
+    pub explicit: bool,
+    /// How messages name it.
+    pub shown: &'a str,
+    /// When the step's command started: an older report is a leftover.
+    pub since: SystemTime,
+}
+
+/// Filesystems with coarse timestamps must not make a fresh report look old.
+const MTIME_SLACK: Duration = Duration::from_secs(2);
+
+/// Fold a JUnit report into the outcome of a process that exited. A report
+/// with failures fails the step whatever the exit code; a report the job
+/// names explicitly must exist (and be new) when the step passed, or its
+/// tests did not run.
+pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOutcome {
+    let passed = o.status == StepStatus::Passed;
+    let Report {
+        path,
+        explicit,
+        shown,
+        since,
+    } = report;
+    // Reports can be large: parse them off the async threads.
+    let read = tokio::task::spawn_blocking(move || {
+        let stale = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.checked_add(MTIME_SLACK).is_some_and(|t| t < since));
+        if stale {
+            (true, None)
+        } else {
+            (false, junit::read_report(&path))
+        }
+    })
+    .await;
+    let (stale, read) = match read {
+        Ok(r) => r,
+        Err(e) => (false, Some(Err(format!("reading it failed: {e}")))),
+    };
+    match read {
+        None if explicit && passed => {
+            o.status = StepStatus::Failed;
+            o.message = if stale {
+                format!(
+                    "the step passed but its test report at {shown} is older than the step (hint: the tests did not write it this time)"
+                )
+            } else {
+                format!(
+                    "the step passed but wrote no test report at {shown} (hint: check `report` in the config)"
+                )
+            };
+        }
+        None => {}
+        Some(Err(e)) if passed => {
+            o.status = StepStatus::Failed;
+            o.message = format!("unreadable test report {shown}: {e}");
+        }
+        // The step failed already; its exit code says more than the report.
+        Some(Err(_)) => {}
+        Some(Ok(t)) => {
+            o.tests = Some(t);
+            if t.failed > 0 {
+                let exit = match o.exit_code {
+                    Some(c) if c != 0 => format!(" (exit code {c})"),
+                    _ => String::new(),
+                };
+                o.status = StepStatus::Failed;
+                o.message = format!("{}{exit}", count_text(t.failed, "failed"));
+            } else if passed {
+                o.message = tests_passed_text(t);
+            }
+        }
+    }
+    o
+}
+
+fn count_text(n: u32, what: &str) -> String {
+    format!("{n} test{} {what}", if n == 1 { "" } else { "s" })
+}
+
+fn tests_passed_text(t: TestCounts) -> String {
+    let mut s = count_text(t.passed, "passed");
+    if t.skipped > 0 {
+        s.push_str(&format!(", {} skipped", t.skipped));
+    }
+    s
+}
+
+/// A run id becomes a directory name: refuse anything that could escape.
+fn safe_component(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Everything `run_step` does in the background, up to the result.
+async fn execute(
+    job: StepJob,
+    data_dir: PathBuf,
+    inputs: InputSender,
+    http: reqwest::Client,
+    stop: Arc<StopSignal>,
+) -> (StepOutcome, Option<BuiltArtifact>) {
+    if !safe_component(&job.run) {
+        return (
+            failed(format!("run id `{}` cannot name a directory", job.run)),
+            None,
+        );
+    }
+    let deadline = process::deadline_after(job.timeout);
+    let report = Runner::report_path(&data_dir, &job.run, job.step);
+    let run_dir = Runner::run_dir(&data_dir, &job.run);
+    for dir in [report.parent(), Some(run_dir.as_path())]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(e) = tokio::fs::create_dir_all(dir).await {
+            return (
+                failed(format!(
+                    "could not create {}: {e} (hint: is the data directory writable?)",
+                    dir.display()
+                )),
+                None,
+            );
+        }
+    }
+    // A report left from before must not pass for this step's.
+    let _ = tokio::fs::remove_file(&report).await;
+
+    let mut env = process::base_env();
+    env.extend(job.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let path_str = |p: &Path| p.to_string_lossy().into_owned();
+    env.push(("FERRY_REPORT".into(), path_str(&report)));
+    env.push(("FERRY_DATA_DIR".into(), path_str(&data_dir)));
+    env.push(("FERRY_RUN_DIR".into(), path_str(&run_dir)));
+    let mut missing = Vec::new();
+    let mut values = Vec::new();
+    for name in &job.secrets {
+        match std::env::var(name) {
+            Ok(v) => {
+                env.push((name.clone(), v.clone()));
+                values.push(v);
+            }
+            Err(_) => missing.push(name.clone()),
+        }
+    }
+
+    let masker = Masker::new(values);
+    let log = Runner::log_path(&data_dir, &job.run, job.step);
+    let (out, sink) =
+        match output::spawn_sink(&log, masker.clone(), job.run.clone(), job.step, inputs).await {
+            Ok(s) => s,
+            Err(e) => {
+                return (
+                    failed(format!(
+                        "could not open the step log {}: {e}",
+                        log.display()
+                    )),
+                    None,
+                );
+            }
+        };
+    for name in missing {
+        out.note(format!(
+            "ferry: secret {name} is not set in the server's environment; the step runs without it"
+        ))
+        .await;
+    }
+    let ctx = StepCtx {
+        job,
+        data_dir,
+        env,
+        out,
+        stop,
+        deadline,
+        http,
+        report,
+    };
+    let (mut outcome, built) = match ctx.job.action.clone() {
+        StepAction::Command { command, report } => {
+            (run_command(&ctx, &command, report.as_deref()).await, None)
+        }
+        StepAction::Build {
+            repo,
+            commit,
+            command,
+            artifact,
+            version_file,
+            report,
+        } => {
+            let spec = build::BuildSpec {
+                repo,
+                commit,
+                command,
+                artifact,
+                version_file,
+                report,
+            };
+            build::run(&ctx, &spec).await
+        }
+        StepAction::Health(check) => (health::run(&ctx, &check).await, None),
+    };
+    // Every line is written and streamed before the result goes out.
+    drop(ctx);
+    let _ = sink.await;
+    // Messages can quote output (a report's error, a probe's answer).
+    outcome.message = masker.mask(&outcome.message);
+    (outcome, built)
+}
+
+async fn run_command(ctx: &StepCtx, command: &str, report: Option<&str>) -> StepOutcome {
+    let spec = ProcSpec {
+        command: command.to_string(),
+        cwd: ctx.job.workdir.clone(),
+        env: ctx.env.clone(),
+    };
+    let since = SystemTime::now();
+    let end = process::run(&spec, ctx.deadline, &ctx.stop, &ctx.out).await;
+    let o = ctx.proc_outcome(&end).await;
+    if !matches!(end, ProcEnd::Exited { .. }) {
+        return o;
+    }
+    with_tests(o, ctx.report_of(&ctx.job.workdir, report, since)).await
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;

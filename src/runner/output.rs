@@ -1,0 +1,300 @@
+//! A step's output: every line is decoded, capped, sanitized and masked, then
+//! appended to the step's log file and streamed to the engine in rate-limited
+//! batches. One sink task per step owns the file, so lines from stdout,
+//! stderr, health probes and the runner's own notes keep one order.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::InputSender;
+use crate::engine::Input;
+use crate::model::{RunId, sanitize_text};
+
+/// Longest line kept, in bytes; the rest of a longer line is cut off.
+pub const MAX_LINE: usize = 4096;
+/// At most this many lines in one `StepOutput` batch.
+pub const MAX_BATCH: usize = 200;
+/// At most this many bytes of lines in one batch: 200 lines of 4 KiB, ten
+/// times a second, would be 8 MB/s of events in the store.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// At most one batch per period (10 a second): a step printing a flood must
+/// not flood the event log; its lines are all in the log file anyway.
+pub const BATCH_PERIOD: Duration = Duration::from_millis(100);
+
+/// Replaces secret values by `***`.
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    secrets: Vec<String>,
+}
+
+impl Masker {
+    /// Values shorter than 4 bytes are not masked: masking "1" or "ab" would
+    /// mangle every line and reveal the secret by its holes.
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = values.into_iter().filter(|v| v.len() >= 4).collect();
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Masker { secrets }
+    }
+
+    pub fn mask(&self, line: &str) -> String {
+        let mut out = line.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+/// Turn raw bytes of one output line into what is logged and streamed.
+pub fn clean_line(raw: &[u8], masker: &Masker) -> String {
+    let text = String::from_utf8_lossy(raw);
+    // Mask before sanitizing (a secret must not survive by losing a control
+    // character in between) and after (sanitizing can join its halves).
+    let mut line = masker.mask(&sanitize_text(&masker.mask(&text)));
+    if line.len() > MAX_LINE {
+        let mut cut = MAX_LINE;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str(" [line cut]");
+    }
+    line
+}
+
+/// Where a step's output goes; clone it for each producer.
+#[derive(Clone)]
+pub struct LineSender {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl LineSender {
+    /// Send one raw line (without its newline). Waits when the sink is
+    /// behind, which in turn makes a chatty child wait on its pipe.
+    pub async fn send(&self, raw: Vec<u8>) {
+        // An error means the sink is gone: the step is over, nothing to do.
+        let _ = self.tx.send(raw).await;
+    }
+
+    /// A note from ferry itself (probe results, the build's progress).
+    pub async fn note(&self, text: impl Into<String>) {
+        self.send(text.into().into_bytes()).await;
+    }
+}
+
+/// What the sink saw, once every sender is gone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkSummary {
+    pub lines: u64,
+    pub dropped: u64,
+    pub batches: u64,
+}
+
+/// Open (append to) the log file at `path` and start the sink task. The
+/// task ends when every `LineSender` is dropped, after writing and streaming
+/// everything it got: await it before reporting the step finished, so no
+/// output arrives after the result.
+pub async fn spawn_sink(
+    path: &Path,
+    masker: Masker,
+    run: RunId,
+    step: usize,
+    inputs: InputSender,
+) -> std::io::Result<(LineSender, JoinHandle<SinkSummary>)> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await?;
+    let (tx, rx) = mpsc::channel(1024);
+    let sink = Sink {
+        file: tokio::io::BufWriter::new(file),
+        masker,
+        run,
+        step,
+        inputs,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        summary: SinkSummary::default(),
+        dropped_since: 0,
+        path: path.display().to_string(),
+        write_failed: false,
+    };
+    Ok((LineSender { tx }, tokio::spawn(sink.run(rx))))
+}
+
+struct Sink {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    masker: Masker,
+    run: RunId,
+    step: usize,
+    inputs: InputSender,
+    pending: Vec<String>,
+    pending_bytes: usize,
+    dropped_since: u64,
+    summary: SinkSummary,
+    path: String,
+    write_failed: bool,
+}
+
+impl Sink {
+    async fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) -> SinkSummary {
+        let mut tick = tokio::time::interval(BATCH_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                raw = rx.recv() => {
+                    let Some(raw) = raw else { break };
+                    self.line(&raw).await;
+                    // Take what is already queued before flushing, so a flood
+                    // costs one write per burst instead of one per line.
+                    while let Ok(raw) = rx.try_recv() {
+                        self.line(&raw).await;
+                    }
+                    self.flush().await;
+                }
+                _ = tick.tick() => self.emit(),
+            }
+        }
+        self.flush().await;
+        self.emit();
+        self.summary
+    }
+
+    async fn line(&mut self, raw: &[u8]) {
+        let line = clean_line(raw, &self.masker);
+        self.summary.lines += 1;
+        if !self.write_failed {
+            let mut written = self.file.write_all(line.as_bytes()).await;
+            if written.is_ok() {
+                written = self.file.write_all(b"\n").await;
+            }
+            if let Err(e) = written {
+                // Keep streaming: losing the file must not lose the step.
+                tracing::error!("could not write step log {}: {e}", self.path);
+                self.write_failed = true;
+            }
+        }
+        if self.pending.len() < MAX_BATCH && self.pending_bytes + line.len() <= MAX_BATCH_BYTES {
+            self.pending_bytes += line.len();
+            self.pending.push(line);
+        } else {
+            self.dropped_since += 1;
+            self.summary.dropped += 1;
+        }
+    }
+
+    async fn flush(&mut self) {
+        if !self.write_failed
+            && let Err(e) = self.file.flush().await
+        {
+            tracing::error!("could not write step log {}: {e}", self.path);
+            self.write_failed = true;
+        }
+    }
+
+    fn emit(&mut self) {
+        if self.pending.is_empty() && self.dropped_since == 0 {
+            return;
+        }
+        self.summary.batches += 1;
+        self.pending_bytes = 0;
+        let _ = self.inputs.send(Input::StepOutput {
+            run: self.run.clone(),
+            step: self.step,
+            lines: std::mem::take(&mut self.pending),
+            dropped: std::mem::take(&mut self.dropped_since),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_sanitizes_and_caps() {
+        let m = Masker::new(vec!["hunter22".to_string(), "abc".to_string()]);
+        assert_eq!(clean_line(b"pw=hunter22 abc", &m), "pw=*** abc");
+        // A control character inside the secret does not let it through.
+        assert_eq!(clean_line(b"pw=hunter\x1b[0m22", &m), "pw=***");
+        assert_eq!(
+            clean_line(b"bad \xff\xfe utf8", &m),
+            "bad \u{fffd}\u{fffd} utf8"
+        );
+        let long = "é".repeat(5000);
+        let cut = clean_line(long.as_bytes(), &m);
+        assert!(cut.len() <= MAX_LINE + 16 && cut.ends_with("[line cut]"));
+    }
+
+    #[tokio::test]
+    async fn writes_every_line_and_streams_bounded_batches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("logs/r/0.log");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (lines, task) =
+            spawn_sink(&path, Masker::new(vec!["s3cret".into()]), "r".into(), 0, tx)
+                .await
+                .unwrap();
+        for i in 0..1000 {
+            lines.send(format!("line {i} s3cret").into_bytes()).await;
+        }
+        drop(lines);
+        let summary = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1000);
+        assert_eq!(text.lines().nth(999), Some("line 999 ***"));
+        let mut streamed = 0;
+        let mut dropped = 0;
+        while let Ok(Input::StepOutput {
+            lines, dropped: d, ..
+        }) = rx.try_recv()
+        {
+            assert!(lines.len() <= MAX_BATCH);
+            streamed += lines.len() as u64;
+            dropped += d;
+        }
+        assert_eq!(streamed + dropped, 1000);
+        assert_eq!(dropped, summary.dropped);
+    }
+
+    #[tokio::test]
+    async fn batches_are_bounded_in_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("0.log");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (lines, task) = spawn_sink(&path, Masker::default(), "r".into(), 0, tx)
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            lines.send(vec![b'x'; 3000]).await;
+        }
+        drop(lines);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut total = 0;
+        while let Ok(Input::StepOutput { lines, dropped, .. }) = rx.try_recv() {
+            let bytes: usize = lines.iter().map(String::len).sum();
+            assert!(bytes <= MAX_BATCH_BYTES, "{bytes} bytes in one batch");
+            total += lines.len() as u64 + dropped;
+        }
+        assert_eq!(total, 100);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 100);
+    }
+}

@@ -1,0 +1,430 @@
+//! Child processes of steps and probes: `sh -c` in a clean environment and in
+//! its own process group, output read line by line into the step's sink, and
+//! on timeout or stop the whole group signalled (SIGTERM, then SIGKILL), so a
+//! step cannot leave a `sleep 1000 &` behind when it is cut short.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command as Process;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::output::LineSender;
+
+/// Time between SIGTERM and SIGKILL: long enough for a deploy script to clean
+/// up, short enough that cancel feels immediate.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
+/// How long to keep reading output after the shell exited: a background
+/// process that still holds the pipe must not keep the step running.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// Bytes kept of one raw line; the sink cuts to `output::MAX_LINE` later,
+/// after masking, so this only bounds memory.
+const RAW_LINE_LIMIT: usize = 16 * 1024;
+
+/// Why a step is being stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `cancel_step`: a person cancelled the deployment or a rollback preempted it.
+    Cancel,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Shared by a running step and whoever may stop it.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    token: CancellationToken,
+    reason: OnceLock<StopReason>,
+}
+
+impl StopSignal {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    /// The first reason given wins.
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+    pub async fn stopped(&self) -> StopReason {
+        self.token.cancelled().await;
+        self.reason()
+    }
+    pub fn reason(&self) -> StopReason {
+        self.reason.get().copied().unwrap_or(StopReason::Cancel)
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcSpec {
+    pub command: String,
+    pub cwd: PathBuf,
+    /// The complete environment: nothing of the server's is inherited.
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcEnd {
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    TimedOut,
+    Stopped(StopReason),
+    /// It never ran; the message says why.
+    SpawnFailed(String),
+}
+
+impl ProcEnd {
+    pub fn success(&self) -> bool {
+        matches!(self, ProcEnd::Exited { code: Some(0), .. })
+    }
+}
+
+/// The variables every step gets from the server's own environment.
+pub fn base_env() -> Vec<(String, String)> {
+    let get = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_string());
+    vec![
+        ("PATH".into(), get("PATH", "/usr/local/bin:/usr/bin:/bin")),
+        ("HOME".into(), get("HOME", "/")),
+        ("LANG".into(), get("LANG", "C.UTF-8")),
+        ("TERM".into(), "dumb".into()),
+    ]
+}
+
+/// `deadline` that cannot overflow, for timeouts as long as `Duration::MAX`.
+pub fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// Run `sh -c command` until it exits, `deadline` passes or `stop` fires.
+/// Every output line goes to `out`. On timeout or stop the whole process
+/// group is terminated before this returns.
+pub async fn run(
+    spec: &ProcSpec,
+    deadline: Instant,
+    stop: &StopSignal,
+    out: &LineSender,
+) -> ProcEnd {
+    if !spec.cwd.is_dir() {
+        return ProcEnd::SpawnFailed(format!(
+            "working directory {} does not exist (hint: check the service's `workdir`)",
+            spec.cwd.display()
+        ));
+    }
+    if stop.is_stopped() {
+        return ProcEnd::Stopped(stop.reason());
+    }
+    let mut cmd = Process::new("sh");
+    cmd.arg("-c")
+        .arg(&spec.command)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so one signal reaches everything it started.
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}")),
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    // If this future is dropped (the step task aborted), the group dies too.
+    let mut guard = GroupGuard(pgid);
+    let mut readers = Vec::new();
+    if let Some(s) = child.stdout.take() {
+        readers.push(tokio::spawn(read_lines(s, out.clone())));
+    }
+    if let Some(s) = child.stderr.take() {
+        readers.push(tokio::spawn(read_lines(s, out.clone())));
+    }
+
+    let end = tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                ProcEnd::Exited { code: s.code(), signal: s.signal() }
+            }
+            Err(e) => {
+                // Cannot tell what it does any more: make sure it is gone.
+                kill_group(pgid).await;
+                ProcEnd::SpawnFailed(format!("lost track of `sh`: {e}"))
+            }
+        },
+        _ = tokio::time::sleep_until(deadline) => {
+            kill_and_reap(pgid, &mut child).await;
+            ProcEnd::TimedOut
+        }
+        reason = stop.stopped() => {
+            kill_and_reap(pgid, &mut child).await;
+            ProcEnd::Stopped(reason)
+        }
+    };
+    // After a normal exit, leftover background processes are left alone
+    // (a deploy may start a daemon); only their hold on our pipes is cut.
+    guard.0 = 0;
+    let drain = async {
+        for r in &mut readers {
+            let _ = r.await;
+        }
+    };
+    if tokio::time::timeout(DRAIN_GRACE, drain).await.is_err() {
+        for r in &readers {
+            r.abort();
+        }
+        out.note("ferry: stopped reading output still held open by a background process")
+            .await;
+    }
+    end
+}
+
+async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) {
+    kill_group(pgid).await;
+    // The shell itself is reaped here; its orphans are reaped by init.
+    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+}
+
+/// SIGTERM the group, wait up to `KILL_GRACE` for it to go, then SIGKILL.
+pub async fn kill_group(pgid: i32) {
+    // Never signal group 0 (our own) or 1.
+    if pgid <= 1 {
+        return;
+    }
+    let pg = Pid::from_raw(pgid);
+    if killpg(pg, Signal::SIGTERM).is_err() {
+        return; // ESRCH: nothing left in the group.
+    }
+    if wait_group_gone(pgid, KILL_GRACE).await {
+        return;
+    }
+    tracing::warn!(pgid, "process group ignored SIGTERM; sending SIGKILL");
+    let _ = killpg(pg, Signal::SIGKILL);
+    if !wait_group_gone(pgid, KILL_GRACE).await {
+        tracing::error!(pgid, "process group survived SIGKILL");
+    }
+}
+
+async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether any live (non-zombie) process is in group `pgid`. Zombies are
+/// dead already; counting them would make a kill look like it failed until
+/// their parent reaps them.
+pub fn group_alive(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        // No /proc: ask the kernel, zombies included.
+        return killpg(Pid::from_raw(pgid), None).is_ok();
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(Path::new("/proc").join(name).join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may contain spaces and
+        // parentheses, so parse after the last ')'.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+            return true;
+        }
+    }
+    false
+}
+
+/// Kills the group with SIGKILL when dropped unless disarmed (pgid 0):
+/// covers a step task that is aborted or panics while its process runs.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.0 > 1 {
+            let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Read `r` line by line into `out`, keeping at most `RAW_LINE_LIMIT` bytes
+/// of a line; a last line without a newline still counts.
+async fn read_lines<R: AsyncRead + Unpin>(r: R, out: LineSender) {
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut line: Vec<u8> = Vec::new();
+    // A read error ends the stream like EOF: the child is gone either way.
+    while let Ok(buf) = reader.fill_buf().await {
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, found_newline) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        let room = RAW_LINE_LIMIT.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len() + usize::from(found_newline);
+        reader.consume(used);
+        if found_newline {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            out.send(std::mem::take(&mut line)).await;
+        }
+    }
+    if !line.is_empty() {
+        out.send(line).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::output::{Masker, spawn_sink};
+
+    async fn run_collect(
+        command: &str,
+        timeout: Duration,
+        stop: &StopSignal,
+    ) -> (ProcEnd, Vec<String>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("log");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (out, sink) = spawn_sink(&path, Masker::default(), "r".into(), 0, tx)
+            .await
+            .unwrap();
+        let spec = ProcSpec {
+            command: command.into(),
+            cwd: tmp.path().to_path_buf(),
+            env: base_env(),
+        };
+        let end = run(&spec, deadline_after(timeout), stop, &out).await;
+        drop(out);
+        sink.await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        (end, text.lines().map(String::from).collect())
+    }
+
+    #[tokio::test]
+    async fn reads_both_streams_and_exit_code() {
+        let stop = StopSignal::new();
+        let (end, lines) = run_collect(
+            "echo out; echo err >&2; printf 'no newline'; exit 3",
+            Duration::from_secs(20),
+            &stop,
+        )
+        .await;
+        assert_eq!(
+            end,
+            ProcEnd::Exited {
+                code: Some(3),
+                signal: None
+            }
+        );
+        for l in ["out", "err", "no newline"] {
+            assert!(lines.iter().any(|x| x == l), "{lines:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn environment_is_clean() {
+        // Whatever the test process has (CARGO_*, RUST_*, ...) must not leak.
+        let stop = StopSignal::new();
+        let (end, lines) = run_collect("env | sort", Duration::from_secs(20), &stop).await;
+        assert!(end.success());
+        let names: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.split('=').next())
+            .filter(|n| !["PWD", "SHLVL", "_", "OLDPWD"].contains(n))
+            .collect();
+        assert_eq!(names, vec!["HOME", "LANG", "PATH", "TERM"]);
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_group_and_drains_quickly() {
+        let stop = StopSignal::new();
+        let started = Instant::now();
+        let (end, lines) = run_collect(
+            "sleep 1000 & echo pgid=$$; trap '' TERM; sleep 1000",
+            Duration::from_millis(500),
+            &stop,
+        )
+        .await;
+        assert_eq!(end, ProcEnd::TimedOut);
+        // The shell ignored SIGTERM: SIGKILL came after the grace.
+        assert!(started.elapsed() < KILL_GRACE + Duration::from_secs(5));
+        let pgid: i32 = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("pgid="))
+            .and_then(|p| p.parse().ok())
+            .expect("pgid printed");
+        assert!(!group_alive(pgid));
+    }
+
+    #[tokio::test]
+    async fn missing_workdir_is_a_spawn_failure() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, _sink) = spawn_sink(&tmp.path().join("l"), Masker::default(), "r".into(), 0, tx)
+            .await
+            .unwrap();
+        let spec = ProcSpec {
+            command: "true".into(),
+            cwd: tmp.path().join("nope"),
+            env: base_env(),
+        };
+        let end = run(
+            &spec,
+            deadline_after(Duration::MAX),
+            &StopSignal::new(),
+            &out,
+        )
+        .await;
+        assert!(matches!(end, ProcEnd::SpawnFailed(m) if m.contains("does not exist")));
+    }
+
+    #[tokio::test]
+    async fn exit_leaves_background_holder_but_returns() {
+        let stop = StopSignal::new();
+        let started = Instant::now();
+        let (end, lines) =
+            run_collect("sleep 30 & echo bg=$!", Duration::from_secs(60), &stop).await;
+        assert!(end.success());
+        assert!(started.elapsed() < DRAIN_GRACE + Duration::from_secs(5));
+        let bg: i32 = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("bg="))
+            .and_then(|p| p.parse().ok())
+            .expect("bg pid");
+        // Clean up the daemon-like leftover this test made on purpose.
+        let _ = nix::sys::signal::kill(Pid::from_raw(bg), Signal::SIGKILL);
+    }
+}
