@@ -1,0 +1,238 @@
+//! Bearer tokens and the role policy. Tokens are never stored or logged:
+//! the config holds sha256(token) in hex, and the presented token's hash is
+//! compared with every user's in constant time.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::engine::Principal;
+use crate::model::roles;
+
+use super::Shared;
+use super::error::ApiErr;
+
+#[derive(Debug, Clone)]
+struct User {
+    name: String,
+    roles: Vec<String>,
+    /// sha256 of the token, raw bytes (None when the config's hex is malformed).
+    hash: Option<[u8; 32]>,
+}
+
+/// Who may call: the configured users, or, with none, the local user.
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    users: Vec<User>,
+    /// Set when no users are configured: everyone is this admin (loopback only).
+    local: Option<Principal>,
+}
+
+impl Auth {
+    pub fn from_config(config: &Config) -> Self {
+        if config.users.is_empty() {
+            return Auth {
+                users: Vec::new(),
+                local: Some(local_principal()),
+            };
+        }
+        let users = config
+            .users
+            .iter()
+            .map(|u| User {
+                name: u.name.clone(),
+                roles: u.roles.clone(),
+                hash: hex::decode(u.token_sha256.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()),
+            })
+            .collect();
+        Auth { users, local: None }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.local.is_some()
+    }
+
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiErr> {
+        if let Some(local) = &self.local {
+            return Ok(local.clone());
+        }
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(ApiErr::unauthorized("this server requires an API token")
+                .hint("set FERRY_TOKEN (or send `Authorization: Bearer <token>`); an admin creates one with `ferry token new`"));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiErr::unauthorized("the Authorization header is not `Bearer <token>`")
+                    .hint("send `Authorization: Bearer <token>`")
+            })?;
+        self.lookup(token).ok_or_else(|| {
+            ApiErr::unauthorized("the API token is not valid")
+                .hint("check FERRY_TOKEN; its sha256 must be a user's token_sha256 in the server's config")
+        })
+    }
+
+    /// The user whose hash matches. Every user is compared, and each
+    /// comparison takes the same time, so timing reveals nothing about
+    /// which bytes (or which user) matched.
+    fn lookup(&self, token: &str) -> Option<Principal> {
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found: Option<&User> = None;
+        for user in &self.users {
+            let Some(hash) = &user.hash else { continue };
+            if bool::from(hash.ct_eq(&presented)) {
+                found = Some(user);
+            }
+        }
+        found.map(|u| Principal {
+            name: u.name.clone(),
+            roles: u.roles.clone(),
+        })
+    }
+}
+
+/// The user of a server without configured users.
+pub(crate) fn local_principal() -> Principal {
+    let name = std::env::var("USER")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "local".to_string());
+    Principal {
+        name,
+        roles: vec![roles::ADMIN.to_string()],
+    }
+}
+
+/// Lowercase hex sha256 of a token: what goes into the config.
+pub fn token_sha256(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a request needs, by method and path. Anything not listed needs admin.
+fn required(method: &Method, path: &str) -> Need {
+    if method == Method::GET || method == Method::HEAD {
+        return Need::Any;
+    }
+    if method != Method::POST {
+        return Need::Admin;
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        // The engine checks the gate's roles and the self-approval rule.
+        ["api", "v1", "deployments", _, "approve" | "reject"] => Need::Any,
+        ["api", "v1", "deployments", _, "cancel"]
+        | ["api", "v1", "promote" | "rollback" | "artifacts"]
+        | ["api", "v1", "hooks", "push", _] => Need::Deployer,
+        _ => Need::Admin,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Any,
+    Deployer,
+    Admin,
+}
+
+fn allowed(p: &Principal, need: Need) -> bool {
+    p.is_admin()
+        || match need {
+            Need::Any => true,
+            Need::Deployer => p.has_role(roles::DEPLOYER),
+            Need::Admin => false,
+        }
+}
+
+/// Middleware: authenticate, apply the role policy, and hand the handlers
+/// the caller as an `Extension<Principal>`.
+pub(crate) async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // Liveness probes carry no token.
+    if req.uri().path() == "/api/v1/healthz" {
+        return next.run(req).await;
+    }
+    let principal = match shared.auth.authenticate(req.headers()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let need = required(req.method(), req.uri().path());
+    if !allowed(&principal, need) {
+        let role = match need {
+            Need::Deployer => "deployer",
+            _ => "admin",
+        };
+        return ApiErr::forbidden(format!(
+            "{} may not {} {}: it needs the {role} role",
+            principal.name,
+            req.method(),
+            req.uri().path()
+        ))
+        .hint(format!(
+            "ask an admin to add \"{role}\" to your roles in the server's config"
+        ))
+        .into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_denies_by_default() {
+        let viewer = Principal {
+            name: "v".into(),
+            roles: vec!["viewer".into()],
+        };
+        let deployer = Principal {
+            name: "d".into(),
+            roles: vec!["deployer".into()],
+        };
+        let p = |m: Method, path: &str| required(&m, path);
+        assert!(allowed(&viewer, p(Method::GET, "/api/v1/dashboard")));
+        assert!(!allowed(&viewer, p(Method::POST, "/api/v1/promote")));
+        assert!(allowed(
+            &viewer,
+            p(Method::POST, "/api/v1/deployments/d-1/approve")
+        ));
+        assert!(allowed(&deployer, p(Method::POST, "/api/v1/promote")));
+        assert!(allowed(
+            &deployer,
+            p(Method::POST, "/api/v1/hooks/push/web")
+        ));
+        assert!(!allowed(&deployer, p(Method::DELETE, "/api/v1/promote")));
+        assert!(!allowed(
+            &deployer,
+            p(Method::POST, "/api/v1/something-new")
+        ));
+        assert!(allowed(&Principal::ferry(), p(Method::POST, "/api/v1/x")));
+    }
+
+    #[test]
+    fn token_hash_is_lowercase_hex_sha256() {
+        assert_eq!(
+            token_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
