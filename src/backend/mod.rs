@@ -122,6 +122,9 @@ pub struct DeploymentQuery {
 }
 
 /// What `watch` yields.
+// Events are nearly every message, so boxing them would only add an
+// allocation each; the contract also fixes this shape.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchMessage {
     /// The stream is (re)connected; events follow.

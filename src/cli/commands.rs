@@ -387,6 +387,9 @@ mod tests {
     #[test]
     fn toml_strings_are_quoted() {
         assert_eq!(toml_string("ann"), "\"ann\"");
-        assert_eq!(toml_string("a\"b"), "\"a\\\"b\"");
+        for tricky in ["a\"b", "back\\slash", "it's"] {
+            let doc: toml::Table = toml::from_str(&format!("k = {}", toml_string(tricky))).unwrap();
+            assert_eq!(doc["k"].as_str(), Some(tricky));
+        }
     }
 }
