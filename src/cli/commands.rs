@@ -203,8 +203,14 @@ pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bo
     let mut rows = Vec::new();
     for svc in services {
         for st in &svc.stages {
-            let (status, tone) = match st.active.as_ref().and_then(|id| state.deployments.get(id)) {
-                Some(d) => (format!("running {}", d.id), Tone::Busy),
+            // What a person wants to know first: what runs, else what waits, else how it ended.
+            let active = st.active.as_ref().and_then(|id| state.deployments.get(id));
+            let next = st.queue.first().and_then(|id| state.deployments.get(id));
+            let (status, tone) = match active.or(next) {
+                Some(d) => (
+                    format!("{} {}", d.status.as_str(), d.id),
+                    Tone::of_status(d.status),
+                ),
                 None => match st.last_finished(state) {
                     Some(d) => (
                         format!("{} {}", d.status.as_str(), d.id),

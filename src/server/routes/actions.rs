@@ -21,32 +21,43 @@ async fn submit(shared: &Shared, by: Principal, command: Command) -> Result<Appl
     Ok(shared.submit(Input::Command { by, command }).await?)
 }
 
-/// The reply names what the command led to, with its state right after.
-fn reply(shared: &Shared, status: StatusCode, done: Applied, fallback: String) -> Reply {
+/// The reply names what the command led to, with its state right after:
+/// `prefix` says what was done ("approved "), then the deployment, or the
+/// registered artifact and the deployment it started.
+fn reply(
+    shared: &Shared,
+    status: StatusCode,
+    done: Applied,
+    prefix: &str,
+    fallback: String,
+) -> Reply {
     let message = {
         let state = shared.mirror.read();
-        match done
+        let deployment = done
             .deployment
             .as_ref()
             .and_then(|id| state.deployments.get(id))
-        {
-            Some(d) => format!(
-                "{} {} of {} {} to {}: {}",
-                d.id,
-                d.kind.as_str(),
-                d.service,
-                d.version,
-                d.stage,
-                d.status.as_str().replace('_', " ")
-            ),
-            None => match done
-                .artifact
-                .as_ref()
-                .and_then(|id| state.artifacts.get(id))
-            {
-                Some(a) => format!("artifact {} registered: {} {}", a.id, a.service, a.version),
-                None => fallback,
-            },
+            .map(|d| {
+                format!(
+                    "{} {} of {} {} to {}: {}",
+                    d.id,
+                    d.kind.as_str(),
+                    d.service,
+                    d.version,
+                    d.stage,
+                    d.status.as_str().replace('_', " ")
+                )
+            });
+        let artifact = done
+            .artifact
+            .as_ref()
+            .and_then(|id| state.artifacts.get(id))
+            .map(|a| format!("registered {} ({} {})", a.id, a.service, a.version));
+        match (artifact, deployment) {
+            (Some(a), Some(d)) => format!("{a}; {d}"),
+            (Some(a), None) => a,
+            (None, Some(d)) => format!("{prefix}{d}"),
+            (None, None) => fallback,
         }
     };
     Ok((
@@ -75,7 +86,7 @@ pub(super) async fn promote(
         artifact: req.artifact,
     };
     let done = submit(&shared, by, command).await?;
-    reply(&shared, StatusCode::ACCEPTED, done, fallback)
+    reply(&shared, StatusCode::ACCEPTED, done, "", fallback)
 }
 
 pub(super) async fn approve(
@@ -92,7 +103,7 @@ pub(super) async fn approve(
     let mut done = submit(&shared, by.clone(), command).await?;
     done.deployment.get_or_insert(id.clone());
     let fallback = format!("{} approved {id}", by.name);
-    reply(&shared, StatusCode::OK, done, fallback)
+    reply(&shared, StatusCode::OK, done, "approved ", fallback)
 }
 
 pub(super) async fn reject(
@@ -108,7 +119,7 @@ pub(super) async fn reject(
     let mut done = submit(&shared, by.clone(), command).await?;
     done.deployment.get_or_insert(id.clone());
     let fallback = format!("{} rejected {id}", by.name);
-    reply(&shared, StatusCode::OK, done, fallback)
+    reply(&shared, StatusCode::OK, done, "rejected ", fallback)
 }
 
 pub(super) async fn cancel(
@@ -125,6 +136,7 @@ pub(super) async fn cancel(
         &shared,
         StatusCode::OK,
         done,
+        "cancel requested: ",
         format!("{id} cancel requested"),
     )
 }
@@ -141,7 +153,7 @@ pub(super) async fn rollback(
         to: req.to,
     };
     let done = submit(&shared, by, command).await?;
-    reply(&shared, StatusCode::ACCEPTED, done, fallback)
+    reply(&shared, StatusCode::ACCEPTED, done, "", fallback)
 }
 
 pub(super) async fn register_artifact(
@@ -160,7 +172,7 @@ pub(super) async fn register_artifact(
         metadata: req.metadata,
     };
     let done = submit(&shared, by, command).await?;
-    reply(&shared, StatusCode::CREATED, done, fallback)
+    reply(&shared, StatusCode::CREATED, done, "", fallback)
 }
 
 /// A push notification from a git host: poll that service's branch now.
