@@ -3,6 +3,8 @@
 //! hint}` or, when the server could not be reached, a hint to start it.
 
 mod sse;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::time::Duration;

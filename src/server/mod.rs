@@ -11,6 +11,8 @@ mod routes;
 mod sse;
 
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;

@@ -37,19 +37,18 @@ impl MemStore {
         self.events.lock().unwrap().clone()
     }
     /// Append as another process would (used to fill a gap while a server is down).
-    pub fn push(&self, kind: EventKind) -> Seq {
+    pub fn push(&self, kind: EventKind) -> Event {
         let mut events = self.events.lock().unwrap();
         let seq = events.len() as Seq + 1;
-        events.push(
-            NewEvent {
-                at: 1,
-                actor: Actor::ferry(),
-                reason: "test".into(),
-                kind,
-            }
-            .numbered(seq),
-        );
-        seq
+        let event = NewEvent {
+            at: 1,
+            actor: Actor::ferry(),
+            reason: "test".into(),
+            kind,
+        }
+        .numbered(seq);
+        events.push(event.clone());
+        event
     }
 }
 
