@@ -282,7 +282,8 @@ pub async fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<()> {
             p
         }
     };
-    let config = Config::load(&path).map_err(|e| eyre!("{e}"))?;
+    // Kept as its own error type: it renders its own cargo-style report.
+    let config = Config::load(&path)?;
     let handle = start(
         Arc::new(config),
         StartOptions {
