@@ -378,6 +378,88 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Actor, DeploymentKind, DeploymentStatus, EventKind, NewEvent};
+    use crate::server::testing::{FakeDecider, config};
+
+    #[test]
+    fn status_shows_what_runs_or_waits_and_history_lists_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), Vec::new());
+        let mut events = Vec::new();
+        let mut push = |kind| {
+            let seq = events.len() as u64 + 1;
+            events.push(
+                NewEvent {
+                    at: 1_764_063_000_000,
+                    actor: Actor::user("ci"),
+                    reason: "t".into(),
+                    kind,
+                }
+                .numbered(seq),
+            );
+        };
+        push(EventKind::ArtifactRegistered {
+            artifact: crate::model::Artifact {
+                id: "a-1".into(),
+                service: "web".into(),
+                version: "1.0".into(),
+                commit: None,
+                subject: None,
+                digest: "ab".repeat(32),
+                uri: "u".into(),
+                origin: crate::model::ArtifactOrigin::Registered,
+                created_by: Actor::user("ci"),
+                created_at: 1,
+                metadata: Default::default(),
+            },
+        });
+        for (id, stage, status) in [
+            ("d-1", "test", DeploymentStatus::Queued),
+            ("d-2", "prod", DeploymentStatus::AwaitingApproval),
+        ] {
+            push(EventKind::DeploymentCreated {
+                deployment: id.into(),
+                service: "web".into(),
+                stage: stage.into(),
+                artifact: "a-1".into(),
+                kind: DeploymentKind::Promote,
+                status,
+                requested_by: Actor::user("ci"),
+                approval: None,
+                steps: Vec::new(),
+                rolls_back: None,
+            });
+        }
+        push(EventKind::DeploymentStarted {
+            deployment: "d-1".into(),
+        });
+        push(EventKind::DeploymentFinished {
+            deployment: "d-1".into(),
+            status: DeploymentStatus::Succeeded,
+            message: "ok".into(),
+        });
+        let state = FakeDecider::new(cfg, &events).state;
+        let services: Vec<&ServiceState> = state.services.iter().collect();
+        let table = status_table(&state, &services, false);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "SERVICE  STAGE  CURRENT    STATUS                 LAST GOOD  QUEUED"
+        );
+        assert_eq!(
+            lines[1],
+            "web      test   1.0 (a-1)  succeeded d-1          1.0 (a-1)  0"
+        );
+        assert_eq!(
+            lines[2],
+            "web      prod   -          awaiting_approval d-2  -          1"
+        );
+        let mut items: Vec<Deployment> = state.deployments.values().cloned().collect();
+        items.reverse();
+        let history = history_table(&items, false);
+        assert!(history.lines().nth(1).unwrap().starts_with("d-2  prod"));
+        assert!(history.contains("2025-11-25 09:30"));
+    }
 
     #[test]
     fn file_digest_is_sha256() {

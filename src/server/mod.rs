@@ -15,7 +15,7 @@ mod evidence_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -109,11 +109,13 @@ impl ServerHandle {
     pub async fn shutdown(self) -> Result<()> {
         self.http_stop.cancel();
         self.shared.closing.cancel();
+        let http = self.http_task.abort_handle();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.http_task)
             .await
             .is_err()
         {
             warn!("open HTTP requests did not finish in time; closing them");
+            http.abort();
         }
         self.driver_stop.cancel();
         self.driver_task
