@@ -123,6 +123,52 @@ pub fn token_sha256(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The API has no web pages, so a request a browser made on behalf of some
+/// other site is never legitimate. Such requests can be "simple" (no CORS
+/// preflight: an empty POST, a text/plain body), and without users every
+/// caller is an admin, so they are refused by their Origin. DNS rebinding
+/// (a hostile name resolving to 127.0.0.1) is refused by the Host header
+/// when there are no users to stop it.
+fn browser_guard(headers: &HeaderMap, open: bool) -> Result<(), ApiErr> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://").map(|(_, rest)| rest))
+            .map(|rest| rest.split('/').next().unwrap_or(rest));
+        if !host.is_some_and(is_loopback_host) {
+            return Err(
+                ApiErr::forbidden("cross-site requests from web pages are refused").hint(
+                    "call the API from the ferry CLI, the console or a script, not a browser page",
+                ),
+            );
+        }
+    }
+    if open
+        && let Some(host) = headers.get(header::HOST)
+        && !host.to_str().is_ok_and(is_loopback_host)
+    {
+        return Err(ApiErr::forbidden(
+            "this server has no users and answers only requests addressed to a loopback host",
+        )
+        .hint("use http://127.0.0.1:PORT, or configure [[users]] with tokens"));
+    }
+    Ok(())
+}
+
+/// "localhost", "127.0.0.1:7474", "[::1]:7474" and the like.
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = if let Some(rest) = host_port.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// What a request needs, by method and path. Anything not listed needs admin.
 fn required(method: &Method, path: &str) -> Need {
     if method == Method::GET || method == Method::HEAD {
@@ -165,6 +211,9 @@ pub(crate) async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Response {
+    if let Err(e) = browser_guard(req.headers(), shared.auth.is_open()) {
+        return e.into_response();
+    }
     // Liveness probes carry no token.
     if req.uri().path() == "/api/v1/healthz" {
         return next.run(req).await;
@@ -226,6 +275,29 @@ mod tests {
             p(Method::POST, "/api/v1/something-new")
         ));
         assert!(allowed(&Principal::ferry(), p(Method::POST, "/api/v1/x")));
+    }
+
+    #[test]
+    fn web_pages_of_other_sites_are_refused() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        assert!(browser_guard(&headers(&[]), true).is_ok());
+        assert!(browser_guard(&headers(&[("host", "127.0.0.1:7474")]), true).is_ok());
+        assert!(browser_guard(&headers(&[("host", "localhost")]), true).is_ok());
+        assert!(browser_guard(&headers(&[("host", "[::1]:7474")]), true).is_ok());
+        assert!(browser_guard(&headers(&[("host", "evil.example:7474")]), true).is_err());
+        // With users, tokens protect the server whatever the Host.
+        assert!(browser_guard(&headers(&[("host", "ferry.internal:7474")]), false).is_ok());
+        let evil = headers(&[("origin", "https://evil.example")]);
+        assert!(browser_guard(&evil, false).is_err());
+        let local = headers(&[("origin", "http://127.0.0.1:7474")]);
+        assert!(browser_guard(&local, true).is_ok());
+        assert!(browser_guard(&headers(&[("origin", "null")]), true).is_err());
     }
 
     #[test]
