@@ -11,6 +11,8 @@ mod routes;
 mod sse;
 
 #[cfg(test)]
+mod driver_tests;
+#[cfg(test)]
 mod evidence_tests;
 #[cfg(test)]
 mod stream_tests;
