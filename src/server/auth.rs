@@ -301,6 +301,40 @@ mod tests {
     }
 
     #[test]
+    fn tokens_match_by_hash_only() {
+        let user = |name: &str, hash: String| crate::config::UserConfig {
+            name: name.into(),
+            roles: vec!["viewer".into()],
+            token_sha256: hash,
+        };
+        let mut config = crate::server::testing::config(std::path::Path::new("/tmp"), Vec::new());
+        Arc::make_mut(&mut config).users = vec![
+            user("broken", "not hex".into()),
+            user("upper", token_sha256("t-upper").to_uppercase()),
+            user("ann", token_sha256("t-ann")),
+        ];
+        let auth = Auth::from_config(&config);
+        assert!(!auth.is_open());
+        assert_eq!(auth.lookup("t-ann").map(|p| p.name).as_deref(), Some("ann"));
+        assert_eq!(
+            auth.lookup("t-upper").map(|p| p.name).as_deref(),
+            Some("upper")
+        );
+        assert!(auth.lookup("t-an").is_none());
+        assert!(auth.lookup("not hex").is_none());
+        assert!(auth.lookup("").is_none());
+        let bearer = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            auth.authenticate(&h)
+        };
+        assert!(bearer("Bearer t-ann").is_ok());
+        assert!(bearer("Basic dDphbm4=").is_err());
+        assert!(bearer("Bearer ").is_err());
+        assert!(auth.authenticate(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
     fn token_hash_is_lowercase_hex_sha256() {
         assert_eq!(
             token_sha256("abc"),
