@@ -17,6 +17,22 @@ use crate::model::Deployment;
 use super::table::{Cell, Tone, render, use_colour, when};
 use super::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
 
+/// stdout that tolerates a closed pipe (`ferry history app | head -3`):
+/// Rust ignores SIGPIPE, so `println!` would panic there.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7474";
 
 /// A failure to report: what went wrong, how to fix it, and the exit code.
@@ -78,7 +94,7 @@ fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
         hint: None,
         code: 1,
     })?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -121,7 +137,7 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Failure> 
             if global.json {
                 return print_json(&page);
             }
-            print!("{}", history_table(&page.items, use_colour()));
+            out!("{}", history_table(&page.items, use_colour()));
             Ok(())
         }
         Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
@@ -136,7 +152,7 @@ fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Failure
     if global.json {
         return print_json(r);
     }
-    println!("{}", crate::model::sanitize_text(&r.message));
+    outln!("{}", crate::model::sanitize_text(&r.message));
     Ok(())
 }
 
@@ -169,7 +185,7 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Failur
             Some(_) => print_json(&services),
         };
     }
-    print!("{}", status_table(&dash.state, &services, use_colour()));
+    out!("{}", status_table(&dash.state, &services, use_colour()));
     let waiting: Vec<&Deployment> = dash
         .state
         .pending_approvals()
@@ -177,9 +193,9 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Failur
         .filter(|d| service.is_none_or(|s| d.service == s))
         .collect();
     if !waiting.is_empty() {
-        println!("\nawaiting approval:");
+        outln!("\nawaiting approval:");
         for d in waiting {
-            println!(
+            outln!(
                 "  {}  {} {} -> {}  ({}/{} approvals; `ferry approve {}`)",
                 d.id,
                 d.service,
@@ -358,15 +374,15 @@ fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Fa
         .map(|r| toml_string(r))
         .collect::<Vec<_>>()
         .join(", ");
-    println!("token for {user} (shown once; give it to them as FERRY_TOKEN):");
-    println!("  {token}");
-    println!();
-    println!("add this to the server's config:");
-    println!();
-    println!("[[users]]");
-    println!("name = {}", toml_string(user));
-    println!("roles = [{roles_toml}]");
-    println!("token_sha256 = \"{hash}\"");
+    outln!("token for {user} (shown once; give it to them as FERRY_TOKEN):");
+    outln!("  {token}");
+    outln!();
+    outln!("add this to the server's config:");
+    outln!();
+    outln!("[[users]]");
+    outln!("name = {}", toml_string(user));
+    outln!("roles = [{roles_toml}]");
+    outln!("token_sha256 = \"{hash}\"");
     Ok(())
 }
 
