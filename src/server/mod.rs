@@ -103,6 +103,15 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerHandle {
     /// Stop accepting, let open requests finish, let the driver handle what
     /// is queued, then stop running steps. The driver stops before the
