@@ -72,6 +72,8 @@ pub(crate) enum DriverError {
     Rejected(Rejection),
     /// The store failed: nothing was applied; the client may retry.
     Unavailable(String),
+    /// The engine panicked on this input (a bug); it was rebuilt from the store.
+    Internal(String),
 }
 
 pub(crate) struct Request {
@@ -159,7 +161,9 @@ impl Driver {
             // Runner and poller inputs can race with cancels and duplicates;
             // the engine refusing them is expected.
             Err(DriverError::Rejected(r)) => debug!(reason = %r, "background input refused"),
-            Err(DriverError::Unavailable(e)) => warn!(error = %e, "background input lost"),
+            Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
+                warn!(error = %e, "background input lost")
+            }
         }
     }
 
@@ -171,10 +175,30 @@ impl Driver {
             })?;
         }
         let before = self.decider.state().seq;
-        let out = self
-            .decider
-            .handle(input, crate::now_millis())
-            .map_err(DriverError::Rejected)?;
+        // An engine bug on one input must not take the whole server down:
+        // the state it half-changed is thrown away and rebuilt from the store.
+        let decider = &mut self.decider;
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decider.handle(input, crate::now_millis())
+        }));
+        let out = match decided {
+            Ok(result) => result.map_err(DriverError::Rejected)?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                error!(panic = %what, "the engine panicked; rebuilding it from the store");
+                self.stale = true;
+                if let Err(e) = self.rebuild().await {
+                    error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
+                }
+                return Err(DriverError::Internal(format!(
+                    "the engine failed on this request ({what}); nothing was changed"
+                )));
+            }
+        };
         let applied = Applied {
             deployment: out.deployment.clone(),
             artifact: out.artifact.clone(),

@@ -80,3 +80,38 @@ async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
     assert_eq!(client.dashboard().await.unwrap().seq, 3);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_engine_panic_answers_500_and_the_server_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), Vec::new());
+    let store = Arc::new(MemStore::default());
+    let server = super::testing::serve(
+        cfg,
+        store,
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    )
+    .await
+    .unwrap();
+    let client = Client::new(&server.url, None).unwrap();
+    let e = client.rollback("panic", "prod", None).await.unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (Some(500), "internal"));
+    assert!(e.message.contains("scripted engine bug"), "{}", e.message);
+    // The half-changed state was thrown away: ids continue from the store.
+    client
+        .register_artifact(&RegisterArtifact {
+            service: "web".into(),
+            version: "1.0".into(),
+            commit: None,
+            subject: None,
+            digest: "cd".repeat(32),
+            uri: "u".into(),
+            metadata: Default::default(),
+        })
+        .await
+        .unwrap();
+    let reply = client.promote("web", "test", "1.0").await.unwrap();
+    assert_eq!(reply.deployment.as_deref(), Some("d-1"));
+    server.shutdown().await.unwrap();
+}

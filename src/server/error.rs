@@ -93,6 +93,9 @@ impl From<DriverError> for ApiErr {
             DriverError::Rejected(r) => r.into(),
             DriverError::Unavailable(m) => ApiErr::new(StatusCode::SERVICE_UNAVAILABLE, m)
                 .hint("nothing was changed; retry, and check the server's disk and log"),
+            DriverError::Internal(m) => {
+                ApiErr::internal(m).hint("this is a bug in ferry; the server's log has the details")
+            }
         }
     }
 }

@@ -215,7 +215,9 @@ pub(crate) async fn start_with(
     match driver.step(Input::Recover).await {
         Ok(_) => {}
         Err(DriverError::Rejected(r)) => warn!(reason = %r, "recovery refused"),
-        Err(DriverError::Unavailable(e)) => bail!("could not record the recovery: {e}"),
+        Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
+            bail!("could not record the recovery: {e}")
+        }
     }
     let known: HashSet<(String, String)> = mirror
         .read()

@@ -231,6 +231,11 @@ impl Decide for FakeDecider {
                 self.emit(&mut out, &by.name, kind, now);
                 out.deployment = Some(deployment);
             }
+            Command::Rollback { service, .. } if service == "panic" => {
+                // Change the state first, as a buggy engine might.
+                self.state.next_deployment += 100;
+                panic!("scripted engine bug");
+            }
             _ => return Err(Rejection::new(RejectionKind::Invalid, "not scripted")),
         }
         Ok(out)
