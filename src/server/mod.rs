@@ -101,6 +101,8 @@ pub struct ServerHandle {
     driver_task: JoinHandle<()>,
     runner: Arc<Runner>,
     shared: Arc<Shared>,
+    /// Held while the server runs: one server per data directory.
+    lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -133,6 +135,7 @@ impl ServerHandle {
             .await
             .map_err(|e| eyre!("the engine driver task failed: {e}"))?;
         self.runner.shutdown().await;
+        drop(self.lock);
         Ok(())
     }
 }
@@ -149,6 +152,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
     tokio::fs::create_dir_all(&data_dir)
         .await
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
+    let lock = lock_data_dir(&data_dir)?;
     let db = data_dir.join("ferry.db");
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&db)
@@ -159,7 +163,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .await
         .wrap_err("could not read the event log")?;
     let engine = Engine::from_events(config.clone(), &events);
-    start_with(
+    let mut handle = start_with(
         config,
         store,
         Box::new(engine),
@@ -167,7 +171,33 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         data_dir,
         opts.demo_workspace,
     )
-    .await
+    .await?;
+    handle.lock = Some(lock);
+    Ok(handle)
+}
+
+/// Two servers on one data directory would both run every step and both
+/// append to one log. The lock is released by the OS when the process ends,
+/// however it ends, so a killed server never blocks its successor.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
+    let path = data_dir.join("ferry.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .wrap_err_with(|| format!("could not create the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another ferry server is using the data directory {}\n  \
+             hint: stop that server, or give this one its own --data-dir",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(eyre!("could not lock {}: {e}", path.display()))
+        }
+    }
 }
 
 /// Without users every caller is an admin, which is only safe when nobody
@@ -227,9 +257,12 @@ pub(crate) async fn start_with(
         .collect();
     let poller = spawn_pollers(config.clone(), data_dir.clone(), inputs_tx, known);
 
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .wrap_err_with(|| format!("could not listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        eyre!(
+            "could not listen on {listen}: {e}\n  \
+             hint: is another ferry server running? pass --listen with another port (127.0.0.1:0 picks a free one)"
+        )
+    })?;
     let addr = listener
         .local_addr()
         .wrap_err("could not read the listening address")?;
@@ -281,6 +314,7 @@ pub(crate) async fn start_with(
         driver_task,
         runner,
         shared,
+        lock: None,
     })
 }
 

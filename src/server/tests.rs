@@ -500,3 +500,26 @@ async fn start_refuses_non_loopback_without_users() {
     let e = super::start(cfg, opts).await.err().unwrap();
     assert!(format!("{e:#}").contains("no [[users]] are configured"));
 }
+
+#[tokio::test]
+async fn one_server_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = super::lock_data_dir(dir.path()).unwrap();
+    let opts = StartOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(dir.path().to_path_buf()),
+        demo_workspace: None,
+    };
+    let e = super::start(config(dir.path(), Vec::new()), opts)
+        .await
+        .err()
+        .unwrap();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("another ferry server is using the data directory"),
+        "{msg}"
+    );
+    drop(held);
+    // Released with its holder: the next one may take it.
+    drop(super::lock_data_dir(dir.path()).unwrap());
+}
