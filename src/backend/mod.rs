@@ -314,6 +314,27 @@ impl Client {
         self.post("/artifacts", req).await
     }
 
+    pub async fn services(&self) -> Result<Vec<crate::engine::ServiceState>, ClientError> {
+        self.get("/services").await
+    }
+
+    /// Artifacts, newest first (of one service when given).
+    pub async fn artifacts(
+        &self,
+        service: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Artifact>, ClientError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = service {
+            query.push(("service", s.to_string()));
+        }
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        self.send(self.request(Method::GET, "/artifacts").query(&query))
+            .await
+    }
+
     pub async fn artifact(&self, id: &str) -> Result<Artifact, ClientError> {
         self.get(&format!("/artifacts/{}", seg(id))).await
     }

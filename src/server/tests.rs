@@ -279,6 +279,19 @@ async fn deployments_page_newest_first() {
     }
     let expected: Vec<String> = (1..=11).rev().map(|n| format!("d-{n}")).collect();
     assert_eq!(ids, expected);
+    admin.register_artifact(&artifact("1.1")).await.unwrap();
+    let newest: Vec<String> = admin
+        .artifacts(Some("web"), Some(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.version)
+        .collect();
+    assert_eq!(newest, vec!["1.1"]);
+    assert_eq!(admin.artifact("a-1").await.unwrap().version, "1.0");
+    assert_eq!(admin.services().await.unwrap()[0].name, "web");
+    let e = admin.artifacts(Some("nope"), None).await.unwrap_err();
+    assert_eq!(e.status, Some(404));
     let waiting = admin
         .deployments(&DeploymentQuery {
             status: Some("awaiting_approval".into()),
