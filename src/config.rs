@@ -179,12 +179,6 @@ pub struct NotifyCommand {
 }
 
 impl Config {
-    /// STUB (server helper): stand-in until the config helper's loader is merged.
-    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-        Err(ConfigError {
-            message: format!("{}: config loading is not merged yet", path.display()),
-        })
-    }
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.services.iter().find(|s| s.name == name)
     }

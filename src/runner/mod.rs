@@ -2,8 +2,6 @@
 //! sources, the artifact store and notifications. Results go back to the
 //! engine as inputs through `InputSender`.
 
-pub mod git;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,9 +45,6 @@ impl Runner {
         let _ = notification;
         todo!("runner helper")
     }
-
-    /// STUB (server helper): stop every running step's process group and wait.
-    pub async fn shutdown(&self) {}
 
     /// Where a step's log file is.
     pub fn log_path(data_dir: &std::path::Path, run: &str, step: usize) -> PathBuf {
