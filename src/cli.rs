@@ -174,3 +174,9 @@ pub enum TokenCommand {
         roles: Vec<String>,
     },
 }
+
+// The scripted commands live in cli/commands.rs (owner: server helper).
+mod commands;
+mod table;
+
+pub use commands::{DEFAULT_SERVER, run};

@@ -1,0 +1,499 @@
+//! The scripted commands: one call to the server each, a table (or the raw
+//! JSON with --json) on stdout, and on failure one `error:` line and a hint
+//! on stderr with exit code 1 (2 for a usage mistake).
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use color_eyre::eyre::Result;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::RegisterArtifact;
+use crate::backend::{Client, ClientError, DeploymentQuery};
+use crate::engine::{ServiceState, State};
+use crate::model::Deployment;
+
+use super::table::{Cell, Tone, render, use_colour, when};
+use super::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
+
+/// stdout that tolerates a closed pipe (`ferry history app | head -3`):
+/// Rust ignores SIGPIPE, so `println!` would panic there.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7474";
+
+/// A failure to report: what went wrong, how to fix it, and the exit code.
+struct Failure {
+    message: String,
+    hint: Option<String>,
+    code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            hint: Some(hint.into()),
+            code: 2,
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure {
+            message: e.message,
+            hint: e.hint,
+            code: 1,
+        }
+    }
+}
+
+/// Run a scripted command against the server named by --server / FERRY_SERVER.
+pub async fn run(global: &GlobalArgs, command: Command) -> Result<ExitCode> {
+    match dispatch(global, command).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            if let Some(h) = f.hint {
+                eprintln!("  hint: {h}");
+            }
+            Ok(ExitCode::from(f.code))
+        }
+    }
+}
+
+fn client(global: &GlobalArgs) -> Result<Client, Failure> {
+    let url = global
+        .server
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    // Only from the environment: a token on the command line would end up
+    // in shell history and in `ps`.
+    let token = std::env::var("FERRY_TOKEN").ok();
+    Ok(Client::new(&url, token)?)
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure {
+        message: format!("could not write JSON: {e}"),
+        hint: None,
+        code: 1,
+    })?;
+    outln!("{text}");
+    Ok(())
+}
+
+async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Token(TokenCommand::New { user, roles }) => token_new(global, &user, &roles),
+        Command::Status(a) => status(global, a.service.as_deref()).await,
+        Command::Promote(a) => {
+            let r = client(global)?
+                .promote(&a.service, &a.stage, &a.artifact)
+                .await?;
+            reply(global, &r)
+        }
+        Command::Approve(a) => {
+            let r = client(global)?
+                .approve(&a.deployment, a.comment, None)
+                .await?;
+            reply(global, &r)
+        }
+        Command::Reject(a) => {
+            let r = client(global)?.reject(&a.deployment, a.comment).await?;
+            reply(global, &r)
+        }
+        Command::Cancel(a) => {
+            let r = client(global)?.cancel(&a.deployment).await?;
+            reply(global, &r)
+        }
+        Command::Rollback(a) => {
+            let r = client(global)?.rollback(&a.service, &a.stage, a.to).await?;
+            reply(global, &r)
+        }
+        Command::History(a) => {
+            let q = DeploymentQuery {
+                service: Some(a.service),
+                stage: a.stage,
+                limit: Some(a.limit),
+                ..DeploymentQuery::default()
+            };
+            let page = client(global)?.deployments(&q).await?;
+            if global.json {
+                return print_json(&page);
+            }
+            out!("{}", history_table(&page.items, use_colour()));
+            Ok(())
+        }
+        Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
+        Command::Server(_) | Command::Demo(_) => Err(Failure::usage(
+            "`ferry server` and `ferry demo` are not scripted commands",
+            "run them directly: `ferry server --config FILE`, `ferry demo`",
+        )),
+    }
+}
+
+fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Failure> {
+    if global.json {
+        return print_json(r);
+    }
+    outln!("{}", crate::model::sanitize_text(&r.message));
+    Ok(())
+}
+
+async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Failure> {
+    let dash = client(global)?.dashboard().await?;
+    let services: Vec<&ServiceState> = match service {
+        None => dash.state.services.iter().collect(),
+        Some(name) => match dash.state.service(name) {
+            Some(s) => vec![s],
+            None => {
+                return Err(Failure {
+                    message: format!("no service {name:?} on this server"),
+                    hint: Some(format!(
+                        "known services: {}",
+                        dash.state
+                            .services
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    code: 1,
+                });
+            }
+        },
+    };
+    if global.json {
+        return match service {
+            None => print_json(&dash),
+            Some(_) => print_json(&services),
+        };
+    }
+    out!("{}", status_table(&dash.state, &services, use_colour()));
+    let waiting: Vec<&Deployment> = dash
+        .state
+        .pending_approvals()
+        .into_iter()
+        .filter(|d| service.is_none_or(|s| d.service == s))
+        .collect();
+    if !waiting.is_empty() {
+        outln!("\nawaiting approval:");
+        for d in waiting {
+            outln!(
+                "  {}  {} {} -> {}  ({}/{} approvals; `ferry approve {}`)",
+                d.id,
+                d.service,
+                crate::model::sanitize_text(&d.version),
+                d.stage,
+                d.approvers().len(),
+                d.approvals_needed(),
+                d.id
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bool) -> String {
+    let version = |id: Option<&String>| -> String {
+        id.and_then(|a| state.artifacts.get(a))
+            .map(|a| format!("{} ({})", a.version, a.id))
+            .unwrap_or_else(|| "-".to_string())
+    };
+    let mut rows = Vec::new();
+    for svc in services {
+        for st in &svc.stages {
+            // What a person wants to know first: what runs, else what waits, else how it ended.
+            let active = st.active.as_ref().and_then(|id| state.deployments.get(id));
+            let next = st.queue.first().and_then(|id| state.deployments.get(id));
+            let (status, tone) = match active.or(next) {
+                Some(d) => (
+                    format!("{} {}", d.status.as_str(), d.id),
+                    Tone::of_status(d.status),
+                ),
+                None => match st.last_finished(state) {
+                    Some(d) => (
+                        format!("{} {}", d.status.as_str(), d.id),
+                        Tone::of_status(d.status),
+                    ),
+                    None => ("-".to_string(), Tone::Dim),
+                },
+            };
+            rows.push(vec![
+                Cell::new(svc.name.clone()),
+                Cell::new(st.name.clone()),
+                Cell::new(version(st.current.as_ref())),
+                Cell::new(status).tone(tone),
+                Cell::new(version(st.last_good().map(|g| &g.artifact))),
+                Cell::new(st.queue.len().to_string()),
+            ]);
+        }
+    }
+    render(
+        &[
+            "SERVICE",
+            "STAGE",
+            "CURRENT",
+            "STATUS",
+            "LAST GOOD",
+            "QUEUED",
+        ],
+        rows,
+        colour,
+    )
+}
+
+pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
+    let rows = items
+        .iter()
+        .map(|d| {
+            vec![
+                Cell::new(d.id.clone()),
+                Cell::new(d.stage.clone()),
+                Cell::new(d.version.clone()),
+                Cell::new(d.kind.as_str()),
+                Cell::new(d.status.as_str()).tone(Tone::of_status(d.status)),
+                Cell::new(d.requested_by.0.clone()),
+                Cell::new(when(d.created_at)),
+                Cell::new(d.outcome.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "ID", "STAGE", "VERSION", "KIND", "STATUS", "BY", "CREATED", "OUTCOME",
+        ],
+        rows,
+        colour,
+    )
+}
+
+async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), Failure> {
+    let digest = match (&a.file, &a.digest) {
+        (Some(file), _) => {
+            let path = file.clone();
+            tokio::task::spawn_blocking(move || sha256_file(&path))
+                .await
+                .map_err(|e| Failure {
+                    message: format!("hashing failed: {e}"),
+                    hint: None,
+                    code: 1,
+                })?
+                .map_err(|e| Failure {
+                    message: format!("could not read {}: {e}", file.display()),
+                    hint: Some("check the path given to --file".to_string()),
+                    code: 1,
+                })?
+        }
+        (None, Some(d)) => {
+            let d = d.trim().to_ascii_lowercase();
+            if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Failure::usage(
+                    format!("--digest must be 64 hex characters (a sha256), not {d:?}"),
+                    "or give --file and the digest is computed",
+                ));
+            }
+            d
+        }
+        (None, None) => {
+            return Err(Failure::usage(
+                "the artifact's sha256 is needed",
+                "give --file PATH (hashed here) or --digest HEX",
+            ));
+        }
+    };
+    let mut metadata = std::collections::BTreeMap::new();
+    for m in &a.metadata {
+        let Some((k, v)) = m.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(Failure::usage(
+                format!("--meta {m:?} is not KEY=VALUE"),
+                "for example --meta pipeline=1234",
+            ));
+        };
+        metadata.insert(k.trim().to_string(), v.to_string());
+    }
+    let req = RegisterArtifact {
+        service: a.service,
+        version: a.version,
+        commit: a.commit,
+        subject: None,
+        digest,
+        uri: a.uri,
+        metadata,
+    };
+    let r = client(global)?.register_artifact(&req).await?;
+    reply(global, &r)
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Print a fresh token once, and what the server's config needs: only the hash.
+fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Failure> {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let token = hex::encode(bytes);
+    let hash = crate::server::token_sha256(&token);
+    if global.json {
+        return print_json(&serde_json::json!({
+            "user": user,
+            "roles": roles,
+            "token": token,
+            "token_sha256": hash,
+        }));
+    }
+    let roles_toml = roles
+        .iter()
+        .map(|r| toml_string(r))
+        .collect::<Vec<_>>()
+        .join(", ");
+    outln!("token for {user} (shown once; give it to them as FERRY_TOKEN):");
+    outln!("  {token}");
+    outln!();
+    outln!("add this to the server's config:");
+    outln!();
+    outln!("[[users]]");
+    outln!("name = {}", toml_string(user));
+    outln!("roles = [{roles_toml}]");
+    outln!("token_sha256 = \"{hash}\"");
+    Ok(())
+}
+
+/// A TOML basic string (names may hold quotes or backslashes).
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, DeploymentKind, DeploymentStatus, EventKind, NewEvent};
+    use crate::server::testing::{FakeDecider, config};
+
+    #[test]
+    fn status_shows_what_runs_or_waits_and_history_lists_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), Vec::new());
+        let mut events = Vec::new();
+        let mut push = |kind| {
+            let seq = events.len() as u64 + 1;
+            events.push(
+                NewEvent {
+                    at: 1_764_063_000_000,
+                    actor: Actor::user("ci"),
+                    reason: "t".into(),
+                    kind,
+                }
+                .numbered(seq),
+            );
+        };
+        push(EventKind::ArtifactRegistered {
+            artifact: crate::model::Artifact {
+                id: "a-1".into(),
+                service: "web".into(),
+                version: "1.0".into(),
+                commit: None,
+                subject: None,
+                digest: "ab".repeat(32),
+                uri: "u".into(),
+                origin: crate::model::ArtifactOrigin::Registered,
+                created_by: Actor::user("ci"),
+                created_at: 1,
+                metadata: Default::default(),
+            },
+        });
+        for (id, stage, status) in [
+            ("d-1", "test", DeploymentStatus::Queued),
+            ("d-2", "prod", DeploymentStatus::AwaitingApproval),
+        ] {
+            push(EventKind::DeploymentCreated {
+                deployment: id.into(),
+                service: "web".into(),
+                stage: stage.into(),
+                artifact: "a-1".into(),
+                kind: DeploymentKind::Promote,
+                status,
+                requested_by: Actor::user("ci"),
+                approval: None,
+                steps: Vec::new(),
+                rolls_back: None,
+            });
+        }
+        push(EventKind::DeploymentStarted {
+            deployment: "d-1".into(),
+        });
+        push(EventKind::DeploymentFinished {
+            deployment: "d-1".into(),
+            status: DeploymentStatus::Succeeded,
+            message: "ok".into(),
+        });
+        let state = FakeDecider::new(cfg, &events).state;
+        let services: Vec<&ServiceState> = state.services.iter().collect();
+        let table = status_table(&state, &services, false);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "SERVICE  STAGE  CURRENT    STATUS                 LAST GOOD  QUEUED"
+        );
+        assert_eq!(
+            lines[1],
+            "web      test   1.0 (a-1)  succeeded d-1          1.0 (a-1)  0"
+        );
+        assert_eq!(
+            lines[2],
+            "web      prod   -          awaiting_approval d-2  -          1"
+        );
+        let mut items: Vec<Deployment> = state.deployments.values().cloned().collect();
+        items.reverse();
+        let history = history_table(&items, false);
+        assert!(history.lines().nth(1).unwrap().starts_with("d-2  prod"));
+        assert!(history.contains("2025-11-25 09:30"));
+    }
+
+    #[test]
+    fn file_digest_is_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.bin");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn toml_strings_are_quoted() {
+        assert_eq!(toml_string("ann"), "\"ann\"");
+        for tricky in ["a\"b", "back\\slash", "it's"] {
+            let doc: toml::Table = toml::from_str(&format!("k = {}", toml_string(tricky))).unwrap();
+            assert_eq!(doc["k"].as_str(), Some(tricky));
+        }
+    }
+}

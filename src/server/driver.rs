@@ -1,0 +1,275 @@
+//! The one task that owns the engine. Every input (API commands, runner
+//! results, git pollers) goes through it, one at a time, so the engine needs
+//! no lock and the store sees a single writer. For each input: decide, make
+//! the events durable, publish them, then perform the effects.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use color_eyre::eyre::{Result, WrapErr};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
+
+use crate::engine::{Effect, Engine, Input, Output, Rejection, State};
+use crate::model::{Event, Millis, Seq};
+use crate::runner::Runner;
+use crate::store::Store;
+
+/// How many events one store read returns while loading or replaying.
+pub(crate) const PAGE: usize = 1000;
+
+/// The decision maker the driver runs: the engine in production, a scripted
+/// stand-in in the server's own tests.
+pub(crate) trait Decide: Send + 'static {
+    fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection>;
+    fn state(&self) -> &State;
+    /// Start over from the stored events, which are the truth.
+    fn rebuild(&mut self, events: &[Event]);
+}
+
+impl Decide for Engine {
+    fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection> {
+        Engine::handle(self, input, now)
+    }
+    fn state(&self) -> &State {
+        Engine::state(self)
+    }
+    fn rebuild(&mut self, events: &[Event]) {
+        *self = Engine::from_events(self.config().clone(), events);
+    }
+}
+
+/// One event as the SSE endpoint sends it, serialised once for every subscriber.
+#[derive(Debug, Clone)]
+pub(crate) struct Published {
+    pub seq: Seq,
+    pub name: &'static str,
+    pub json: Arc<str>,
+}
+
+impl Published {
+    pub fn new(event: &Event) -> Result<Self> {
+        Ok(Published {
+            seq: event.seq,
+            name: event.kind.name(),
+            json: serde_json::to_string(event)
+                .wrap_err("could not serialise an event")?
+                .into(),
+        })
+    }
+}
+
+/// What an accepted command led to, for the API's reply.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Applied {
+    pub deployment: Option<String>,
+    pub artifact: Option<String>,
+    pub build: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) enum DriverError {
+    Rejected(Rejection),
+    /// The store failed: nothing was applied; the client may retry.
+    Unavailable(String),
+    /// The engine panicked on this input (a bug); it was rebuilt from the store.
+    Internal(String),
+}
+
+pub(crate) struct Request {
+    pub input: Input,
+    pub reply: oneshot::Sender<Result<Applied, DriverError>>,
+}
+
+/// A read-only copy of the engine's state for GET handlers, kept in step by
+/// applying the same numbered events, so reads never wait for the driver.
+#[derive(Default)]
+pub(crate) struct Mirror(RwLock<State>);
+
+impl Mirror {
+    pub fn new(state: State) -> Self {
+        Mirror(RwLock::new(state))
+    }
+    // A panic while holding the lock cannot leave a half-applied event behind
+    // that matters more than serving reads, so poisoning is ignored.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) struct Driver {
+    pub decider: Box<dyn Decide>,
+    pub store: Arc<dyn Store>,
+    pub runner: Arc<Runner>,
+    pub mirror: Arc<Mirror>,
+    pub events: broadcast::Sender<Published>,
+    /// Set when the engine may hold events the store does not: rebuild first.
+    pub stale: bool,
+}
+
+/// Every stored event, in order.
+pub(crate) async fn load_all(store: &dyn Store) -> Result<Vec<Event>> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map(|e: &Event| e.seq).unwrap_or(0);
+        let page = store.events_after(after, PAGE).await?;
+        let done = page.len() < PAGE;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+impl Driver {
+    /// Serve inputs until `stop`, then handle what is already queued and return.
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                Some(req) = requests.recv() => self.serve(req).await,
+                Some(input) = inputs.recv() => self.background(input).await,
+                else => break,
+            }
+        }
+        while let Ok(req) = requests.try_recv() {
+            self.serve(req).await;
+        }
+        while let Ok(input) = inputs.try_recv() {
+            self.background(input).await;
+        }
+    }
+
+    async fn serve(&mut self, req: Request) {
+        let result = self.step(req.input).await;
+        // The handler may have gone (client hung up); the input still counted.
+        let _ = req.reply.send(result);
+    }
+
+    async fn background(&mut self, input: Input) {
+        match self.step(input).await {
+            Ok(_) => {}
+            // Runner and poller inputs can race with cancels and duplicates;
+            // the engine refusing them is expected.
+            Err(DriverError::Rejected(r)) => debug!(reason = %r, "background input refused"),
+            Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
+                warn!(error = %e, "background input lost")
+            }
+        }
+    }
+
+    /// Decide on one input, make its events durable, publish them, run its effects.
+    pub async fn step(&mut self, input: Input) -> Result<Applied, DriverError> {
+        if self.stale {
+            self.rebuild().await.map_err(|e| {
+                DriverError::Unavailable(format!("the event store is unavailable: {e:#}"))
+            })?;
+        }
+        let before = self.decider.state().seq;
+        // An engine bug on one input must not take the whole server down:
+        // the state it half-changed is thrown away and rebuilt from the store.
+        let decider = &mut self.decider;
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decider.handle(input, crate::now_millis())
+        }));
+        let out = match decided {
+            Ok(result) => result.map_err(DriverError::Rejected)?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                error!(panic = %what, "the engine panicked; rebuilding it from the store");
+                self.stale = true;
+                if let Err(e) = self.rebuild().await {
+                    error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
+                }
+                return Err(DriverError::Internal(format!(
+                    "the engine failed on this request ({what}); nothing was changed"
+                )));
+            }
+        };
+        let applied = Applied {
+            deployment: out.deployment.clone(),
+            artifact: out.artifact.clone(),
+            build: out.build.clone(),
+        };
+        let count = out.events.len() as Seq;
+        let numbered = if out.events.is_empty() {
+            Vec::new()
+        } else {
+            match self.store.append(out.events).await {
+                Ok(numbered) => numbered,
+                Err(e) => {
+                    error!(error = %format!("{e:#}"), "could not store events; rebuilding the engine from the store");
+                    // The engine already applied events that are not durable.
+                    self.stale = true;
+                    if let Err(e) = self.rebuild().await {
+                        error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
+                    }
+                    return Err(DriverError::Unavailable(format!(
+                        "could not store the events: {e:#}"
+                    )));
+                }
+            }
+        };
+        let as_assumed = numbered
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == before + 1 + i as Seq)
+            && self.decider.state().seq == before + count;
+        if as_assumed {
+            let mut mirror = self.mirror.write();
+            for e in &numbered {
+                mirror.apply(e);
+            }
+        } else {
+            // Only another writer on the same store can cause this. The stored
+            // events are the truth; the effects still run, because the stored
+            // events say their steps started.
+            error!(
+                expected_from = before + 1,
+                got = ?numbered.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                "the store numbered events differently from the engine; is another server using this data directory?"
+            );
+            if let Err(e) = self.rebuild().await {
+                error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
+                self.stale = true;
+            }
+        }
+        for e in &numbered {
+            match Published::new(e) {
+                // No subscriber is not an error.
+                Ok(p) => drop(self.events.send(p)),
+                Err(e) => error!(error = %format!("{e:#}"), "event not streamed"),
+            }
+        }
+        for effect in out.effects {
+            match effect {
+                Effect::RunStep(job) => self.runner.run_step(job),
+                Effect::CancelStep { run, step } => self.runner.cancel_step(&run, step),
+                Effect::Notify(n) => self.runner.notify(n),
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Reload the engine and the mirror from the store.
+    pub async fn rebuild(&mut self) -> Result<()> {
+        let events = load_all(self.store.as_ref()).await?;
+        self.decider.rebuild(&events);
+        *self.mirror.write() = self.decider.state().clone();
+        self.stale = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! GET handlers answered from the state mirror, without waiting for the driver.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use crate::api::{Dashboard, DeploymentPage, Health};
+use crate::engine::{Principal, ServiceState};
+use crate::model::{Artifact, Build, Deployment};
+
+use super::super::Shared;
+use super::super::error::ApiErr;
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+
+pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".to_string(),
+        seq: shared.mirror.read().seq,
+    })
+}
+
+pub(super) async fn dashboard(
+    State(shared): State<Arc<Shared>>,
+    Extension(user): Extension<Principal>,
+) -> Json<Dashboard> {
+    let state = shared.mirror.read().clone();
+    Json(Dashboard {
+        seq: state.seq,
+        server: shared.info.clone(),
+        user,
+        state,
+    })
+}
+
+pub(super) async fn services(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceState>> {
+    Json(shared.mirror.read().services.clone())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ArtifactQuery {
+    service: Option<String>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn artifacts(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ArtifactQuery>,
+) -> Result<Json<Vec<Artifact>>, ApiErr> {
+    let state = shared.mirror.read();
+    if let Some(s) = &q.service
+        && state.service(s).is_none()
+    {
+        return Err(unknown_service(s));
+    }
+    let mut items: Vec<&Artifact> = state
+        .artifacts
+        .values()
+        .filter(|a| q.service.as_ref().is_none_or(|s| &a.service == s))
+        .collect();
+    items.sort_by_key(|a| std::cmp::Reverse(id_number(&a.id)));
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    Ok(Json(items.into_iter().take(limit).cloned().collect()))
+}
+
+pub(super) async fn artifact(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Artifact>, ApiErr> {
+    shared
+        .mirror
+        .read()
+        .artifacts
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))
+}
+
+pub(super) async fn build(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Build>, ApiErr> {
+    shared
+        .mirror
+        .read()
+        .builds
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiErr::not_found(format!("no build {id}")))
+}
+
+pub(super) async fn deployment(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Deployment>, ApiErr> {
+    shared
+        .mirror
+        .read()
+        .deployments
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| no_deployment(&id))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DeploymentQuery {
+    service: Option<String>,
+    stage: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+pub(super) async fn deployments(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<DeploymentQuery>,
+) -> Result<Json<DeploymentPage>, ApiErr> {
+    let state = shared.mirror.read();
+    if let Some(s) = &q.service
+        && state.service(s).is_none()
+    {
+        return Err(unknown_service(s));
+    }
+    let before = match &q.before {
+        None => None,
+        Some(b) => Some(id_number(b).ok_or_else(|| {
+            ApiErr::bad_request(format!(
+                "`before` must be a deployment id like d-12, not {b:?}"
+            ))
+        })?),
+    };
+    let mut items: Vec<&Deployment> = state
+        .deployments
+        .values()
+        .filter(|d| q.service.as_ref().is_none_or(|s| &d.service == s))
+        .filter(|d| q.stage.as_ref().is_none_or(|s| &d.stage == s))
+        .filter(|d| q.status.as_ref().is_none_or(|s| d.status.as_str() == s))
+        .filter(|d| before.is_none_or(|b| id_number(&d.id).is_some_and(|n| n < b)))
+        .collect();
+    items.sort_by_key(|d| std::cmp::Reverse(id_number(&d.id)));
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_before = if more {
+        items.last().map(|d| d.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(DeploymentPage {
+        items: items.into_iter().cloned().collect(),
+        next_before,
+    }))
+}
+
+/// The number in a short id (`d-12` -> 12), which orders ids by creation;
+/// string order would put d-10 before d-9.
+pub(super) fn id_number(id: &str) -> Option<u64> {
+    id.rsplit_once('-').and_then(|(_, n)| n.parse().ok())
+}
+
+pub(super) fn no_deployment(id: &str) -> ApiErr {
+    ApiErr::not_found(format!("no deployment {id}"))
+        .hint("`ferry history SERVICE` lists deployments")
+}
+
+fn unknown_service(name: &str) -> ApiErr {
+    ApiErr::not_found(format!("no service {name:?}"))
+        .hint("`ferry status` lists the configured services")
+}

@@ -1,0 +1,538 @@
+//! The server over real HTTP on 127.0.0.1, with an in-memory store and a
+//! scripted decider: auth, error shapes, the driver's store handling, logs,
+//! and the event stream's resume through the backend client.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+
+use super::testing::{MemStore, config, serve, user};
+use super::{ServerHandle, StartOptions};
+use crate::api::RegisterArtifact;
+use crate::backend::{Client, DeploymentQuery, WatchMessage};
+use crate::model::{Event, EventKind, Seq};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const VIEWER: &str = "viewer-token";
+const DEPLOYER: &str = "deployer-token";
+const ADMIN: &str = "admin-token";
+
+struct Fixture {
+    server: ServerHandle,
+    store: Arc<MemStore>,
+    dir: tempfile::TempDir,
+}
+
+async fn with_users() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let users = vec![
+        user("vera", &["viewer"], VIEWER),
+        user("dan", &["deployer", "approver"], DEPLOYER),
+        user("ada", &["admin"], ADMIN),
+    ];
+    let cfg = config(dir.path(), users);
+    let store = Arc::new(MemStore::default());
+    let server = serve(
+        cfg,
+        store.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    )
+    .await
+    .unwrap();
+    Fixture { server, store, dir }
+}
+
+fn artifact(version: &str) -> RegisterArtifact {
+    RegisterArtifact {
+        service: "web".into(),
+        version: version.into(),
+        commit: None,
+        subject: None,
+        digest: "ab".repeat(32),
+        uri: format!("file:///tmp/web-{version}.tar"),
+        metadata: Default::default(),
+    }
+}
+
+async fn raw(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn next_message(stream: &mut (impl Stream<Item = WatchMessage> + Unpin)) -> WatchMessage {
+    tokio::time::timeout(DEADLINE, stream.next())
+        .await
+        .expect("no watch message before the deadline")
+        .expect("watch stream ended")
+}
+
+/// The next `n` events, skipping connection messages.
+async fn next_events(
+    stream: &mut (impl Stream<Item = WatchMessage> + Unpin),
+    n: usize,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        if let WatchMessage::Event(e) = next_message(stream).await {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn seqs(events: &[Event]) -> Vec<Seq> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+#[tokio::test]
+async fn tokens_and_roles_are_enforced() {
+    let f = with_users().await;
+    let url = &f.server.url;
+    let get = |token: Option<&'static str>| {
+        raw(
+            reqwest::Method::GET,
+            format!("{url}/api/v1/dashboard"),
+            token,
+            None,
+        )
+    };
+
+    let (status, body) = get(None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "unauthorized");
+    assert!(body["hint"].as_str().unwrap().contains("FERRY_TOKEN"));
+
+    let (status, _) = get(Some("not-a-token")).await;
+    assert_eq!(status, 401);
+
+    let (status, body) = get(Some(VIEWER)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["user"]["name"], "vera");
+
+    // Liveness needs no token.
+    let (status, body) = raw(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/healthz"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+
+    let viewer = Client::new(url, Some(VIEWER.into())).unwrap();
+    let e = viewer.promote("web", "test", "a-1").await.unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (Some(403), "forbidden"));
+    assert!(e.message.contains("deployer"), "{}", e.message);
+    let e = viewer
+        .register_artifact(&artifact("1.0"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, Some(403));
+
+    let deployer = Client::new(url, Some(DEPLOYER.into())).unwrap();
+    let reply = deployer.register_artifact(&artifact("1.0")).await.unwrap();
+    assert_eq!(reply.artifact.as_deref(), Some("a-1"));
+    let reply = deployer.promote("web", "prod", "1.0").await.unwrap();
+    let d = reply.deployment.unwrap();
+    assert!(
+        reply.message.contains("awaiting approval"),
+        "{}",
+        reply.message
+    );
+    // Approving needs no built-in role: the engine checks the gate's.
+    let e = viewer.approve("d-999", None, None).await.unwrap_err();
+    assert_eq!(e.status, Some(404));
+    viewer.approve(&d, None, None).await.unwrap();
+
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_are_json_with_the_right_status() {
+    let f = with_users().await;
+    let url = &f.server.url;
+    let post = |path: &str, body: Vec<u8>| {
+        raw(
+            reqwest::Method::POST,
+            format!("{url}/api/v1{path}"),
+            Some(ADMIN),
+            Some(body),
+        )
+    };
+
+    let (status, body) = post("/promote", b"{not json".to_vec()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    let (status, _) = post("/promote", br#"{"service":"web"}"#.to_vec()).await;
+    assert_eq!(status, 400);
+
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let (status, body) = post("/promote", big).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "payload_too_large");
+
+    let (status, body) = post(
+        "/promote",
+        br#"{"service":"web","stage":"test","artifact":"9.9"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(body["hint"], "list them with ferry status");
+
+    let (status, body) = post("/hooks/push/web", Vec::new()).await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("invalid")));
+    let (status, _) = post("/hooks/push/nope", Vec::new()).await;
+    assert_eq!(status, 404);
+
+    let admin = Client::new(url, Some(ADMIN.into())).unwrap();
+    admin.register_artifact(&artifact("1.0")).await.unwrap();
+    let d = admin.promote("web", "test", "a-1").await.unwrap();
+    let e = admin
+        .approve(d.deployment.as_deref().unwrap(), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (Some(409), "conflict"));
+    assert!(e.hint.is_some());
+
+    let (status, body) = raw(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/nowhere"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, body) = raw(
+        reqwest::Method::GET,
+        format!("{url}/api/v1/runs/d-1/steps/x/log"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    let e = admin.deployment("d-42").await.unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (Some(404), "not_found"));
+
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_store_failure_answers_503_and_changes_nothing() {
+    let f = with_users().await;
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    admin.register_artifact(&artifact("1.0")).await.unwrap();
+    f.store.fail.store(true, Ordering::SeqCst);
+    let e = admin.promote("web", "test", "a-1").await.unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (Some(503), "unavailable"));
+    // The engine forgot the unstored deployment: the next id is d-1 again.
+    f.store.fail.store(false, Ordering::SeqCst);
+    let reply = admin.promote("web", "test", "a-1").await.unwrap();
+    assert_eq!(reply.deployment.as_deref(), Some("d-1"));
+    assert_eq!(admin.dashboard().await.unwrap().seq, 2);
+    assert_eq!(f.store.all().len(), 2);
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn deployments_page_newest_first() {
+    let f = with_users().await;
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    admin.register_artifact(&artifact("1.0")).await.unwrap();
+    for _ in 0..11 {
+        admin.promote("web", "test", "1.0").await.unwrap();
+    }
+    admin.promote("web", "prod", "1.0").await.unwrap();
+    let mut q = DeploymentQuery {
+        service: Some("web".into()),
+        stage: Some("test".into()),
+        limit: Some(5),
+        ..DeploymentQuery::default()
+    };
+    let mut ids = Vec::new();
+    loop {
+        let page = admin.deployments(&q).await.unwrap();
+        ids.extend(page.items.iter().map(|d| d.id.clone()));
+        match page.next_before {
+            Some(b) => q.before = Some(b),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (1..=11).rev().map(|n| format!("d-{n}")).collect();
+    assert_eq!(ids, expected);
+    admin.register_artifact(&artifact("1.1")).await.unwrap();
+    let newest: Vec<String> = admin
+        .artifacts(Some("web"), Some(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.version)
+        .collect();
+    assert_eq!(newest, vec!["1.1"]);
+    assert_eq!(admin.artifact("a-1").await.unwrap().version, "1.0");
+    assert_eq!(admin.services().await.unwrap()[0].name, "web");
+    let e = admin.artifacts(Some("nope"), None).await.unwrap_err();
+    assert_eq!(e.status, Some(404));
+    let waiting = admin
+        .deployments(&DeploymentQuery {
+            status: Some("awaiting_approval".into()),
+            ..DeploymentQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting.items.len(), 1);
+    assert_eq!(waiting.items[0].id, "d-12");
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn step_logs_by_offset_and_tail() {
+    let f = with_users().await;
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    admin.register_artifact(&artifact("1.0")).await.unwrap();
+    admin.promote("web", "test", "a-1").await.unwrap();
+    // Not started yet: an empty log, not an error.
+    let empty = admin.step_log("d-1", 0, 0, None).await.unwrap();
+    assert_eq!((empty.total, empty.lines.len()), (0, 0));
+
+    let path = crate::runner::Runner::log_path(f.dir.path(), "d-1", 0);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+
+    let tail = admin.step_log("d-1", 0, 0, Some(3)).await.unwrap();
+    assert_eq!(tail.lines, vec!["line 97", "line 98", "line 99"]);
+    assert_eq!((tail.offset, tail.next_offset, tail.total), (97, 100, 100));
+    let from = admin.step_log("d-1", 0, 98, None).await.unwrap();
+    assert_eq!(from.lines, vec!["line 98", "line 99"]);
+
+    let e = admin.step_log("d-1", 2, 0, None).await.unwrap_err();
+    assert_eq!(e.status, Some(404));
+    let e = admin.step_log("../etc", 0, 0, None).await.unwrap_err();
+    assert_eq!(e.status, Some(404));
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn watch_resumes_with_exactly_the_missed_events() {
+    let f = with_users().await;
+    let addr = f.server.addr;
+    let url = f.server.url.clone();
+    let admin = Client::new(&url, Some(ADMIN.into())).unwrap();
+    for v in ["1.0", "1.1", "1.2"] {
+        admin.register_artifact(&artifact(v)).await.unwrap();
+    }
+
+    // From the middle of the log: only what follows 1.
+    let mut watch = Box::pin(admin.watch(1));
+    assert_eq!(next_message(&mut watch).await, WatchMessage::Connected);
+    assert_eq!(seqs(&next_events(&mut watch, 2).await), vec![2, 3]);
+    // Live events follow the replay without a gap.
+    admin.promote("web", "test", "1.2").await.unwrap();
+    let live = next_events(&mut watch, 1).await;
+    assert_eq!(seqs(&live), vec![4]);
+    assert!(matches!(live[0].kind, EventKind::DeploymentCreated { .. }));
+
+    // The server goes away; events happen while it is down; it comes back
+    // on the same port. The client must get exactly 5 and 6, once.
+    f.server.shutdown().await.unwrap();
+    match next_message(&mut watch).await {
+        WatchMessage::Reconnecting { attempt, .. } => assert_eq!(attempt, 1),
+        other => panic!("expected a reconnect, got {other:?}"),
+    }
+    let a = crate::model::Artifact {
+        id: "a-4".into(),
+        service: "web".into(),
+        version: "1.3".into(),
+        commit: None,
+        subject: None,
+        digest: "cd".repeat(32),
+        uri: "file:///x".into(),
+        origin: crate::model::ArtifactOrigin::Registered,
+        created_by: crate::model::Actor::user("ci"),
+        created_at: 1,
+        metadata: Default::default(),
+    };
+    f.store.push(EventKind::ArtifactRegistered { artifact: a });
+    f.store.push(EventKind::DeploymentStarted {
+        deployment: "d-1".into(),
+    });
+    let cfg = config(f.dir.path(), vec![user("ada", &["admin"], ADMIN)]);
+    let again = serve(cfg, f.store.clone(), addr, f.dir.path().to_path_buf())
+        .await
+        .unwrap();
+    let resumed = next_events(&mut watch, 2).await;
+    assert_eq!(seqs(&resumed), vec![5, 6]);
+    admin.register_artifact(&artifact("1.4")).await.unwrap();
+    assert_eq!(seqs(&next_events(&mut watch, 1).await), vec![7]);
+    again.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn last_event_id_wins_over_since() {
+    let f = with_users().await;
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    for v in ["1.0", "1.1", "1.2"] {
+        admin.register_artifact(&artifact(v)).await.unwrap();
+    }
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/events?since=0", f.server.url))
+        .bearer_auth(ADMIN)
+        .header("Last-Event-ID", "2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(DEADLINE, body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first = text.split("\n\n").next().unwrap();
+    assert!(first.contains("id: 3"), "{first}");
+    assert!(first.contains("event: artifact_registered"), "{first}");
+    assert!(first.contains("data: {"), "{first}");
+
+    // Asking beyond the log is a client bug worth reporting, not a hang.
+    let (status, body) = raw(
+        reqwest::Method::GET,
+        format!("{}/api/v1/events?since=99", f.server.url),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("conflict")));
+    drop(body);
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_users_everyone_is_the_local_admin_on_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), Vec::new());
+    let store = Arc::new(MemStore::default());
+    let refused = serve(
+        cfg.clone(),
+        store.clone(),
+        "0.0.0.0:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    )
+    .await;
+    let msg = format!("{:#}", refused.err().unwrap());
+    assert!(msg.contains("refusing to listen on 0.0.0.0"), "{msg}");
+    assert!(msg.contains("hint:"), "{msg}");
+
+    let server = serve(
+        cfg,
+        store,
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    )
+    .await
+    .unwrap();
+    let anyone = Client::new(&server.url, None).unwrap();
+    let dash = anyone.dashboard().await.unwrap();
+    assert_eq!(dash.user.roles, vec!["admin".to_string()]);
+    anyone.register_artifact(&artifact("1.0")).await.unwrap();
+    // A stale token is ignored rather than refused.
+    let stale = Client::new(&server.url, Some("old".into())).unwrap();
+    stale.dashboard().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_event_streams() {
+    let f = with_users().await;
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    let mut watch = Box::pin(admin.watch(0));
+    assert_eq!(next_message(&mut watch).await, WatchMessage::Connected);
+    tokio::time::timeout(DEADLINE, f.server.shutdown())
+        .await
+        .expect("shutdown waited on an open event stream")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_absent_server_is_reported_as_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let e = Client::new(&url, None)
+        .unwrap()
+        .dashboard()
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (None, "unreachable"));
+    assert!(
+        e.message
+            .starts_with(&format!("could not reach ferry server at {url}: ")),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("is `ferry server` running? set --server or FERRY_SERVER")
+    );
+    let e = Client::new("ftp://x", None).unwrap_err();
+    assert_eq!(e.error, "invalid_url");
+}
+
+#[tokio::test]
+async fn start_refuses_non_loopback_without_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), Vec::new());
+    let opts = StartOptions {
+        listen: Some("0.0.0.0:0".parse().unwrap()),
+        data_dir: Some(dir.path().to_path_buf()),
+        demo_workspace: None,
+    };
+    let e = super::start(cfg, opts).await.err().unwrap();
+    assert!(format!("{e:#}").contains("no [[users]] are configured"));
+}
+
+#[tokio::test]
+async fn one_server_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = super::lock_data_dir(dir.path()).unwrap();
+    let opts = StartOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(dir.path().to_path_buf()),
+        demo_workspace: None,
+    };
+    let e = super::start(config(dir.path(), Vec::new()), opts)
+        .await
+        .err()
+        .unwrap();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("another ferry server is using the data directory"),
+        "{msg}"
+    );
+    drop(held);
+    // Released with its holder: the next one may take it.
+    drop(super::lock_data_dir(dir.path()).unwrap());
+}
