@@ -1,11 +1,43 @@
+//! `ferry`: parses the command line and dispatches; nothing else lives here.
+
+use std::process::ExitCode;
+
 use clap::Parser;
 use ferry::cli::{Cli, Command};
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = (
-        cli.global,
-        cli.command.map(|c| matches!(c, Command::Server(_))),
-    );
-    std::process::ExitCode::SUCCESS
+    if let Err(e) = color_eyre::install() {
+        eprintln!("error: could not install the error reporter: {e}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Server(args)) => {
+                let _log = ferry::logging::to_stderr_and_file("server")?;
+                ferry::server::run(&cli.global, &args).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(other) => ferry::cli::run(&cli.global, other).await,
+            None => Ok(ExitCode::SUCCESS),
+        }
+    });
+    // Steps and servers may still hold the runtime; don't wait on them.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            ferry::report::print(&report);
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -63,7 +63,7 @@ impl Server {
             .arg(config)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .env("FERRY_LOG", "debug")
+            .env("FERRY_LOG", "ferry=info,warn")
             .env_remove("FERRY_SERVER")
             .env_remove("FERRY_TOKEN")
             .stdin(Stdio::null())
