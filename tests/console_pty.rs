@@ -39,7 +39,11 @@ impl Console {
         let child = pty.slave.spawn_command(cmd).expect("console starts");
         let mut reader = pty.master.try_clone_reader().expect("reader");
         let writer = pty.master.take_writer().expect("writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).expect("rows"),
+            std::num::NonZeroU16::new(cols).expect("cols"),
+            0,
+        )));
         let feed = screen.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
@@ -100,7 +104,7 @@ async fn approving_from_the_approvals_view_starts_the_prod_deploy() {
     let ws = Workspace::new();
     let server = Server::start(&ws.config(), &ws.data());
     let api = Api::new(&server.url, ALICE_TOKEN);
-    let pending = api.awaiting_prod("1.0.0").await;
+    let pending = awaiting_prod(&api, "1.0.0").await;
 
     let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
     console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));

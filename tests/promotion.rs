@@ -95,7 +95,7 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
             history(d, "app", "test")
                 .into_iter()
                 .find(|dep| dep["version"] == "1.1.0" && dep["status"] == "failed")
-                .map(|dep| dep.clone())
+                .cloned()
         })
         .await;
     assert!(
@@ -159,7 +159,7 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
             history(d, "app", "prod")
                 .into_iter()
                 .find(|dep| dep["kind"] == "rollback" && dep["status"] == "succeeded")
-                .map(|dep| dep.clone())
+                .cloned()
         })
         .await;
     assert_eq!(rollback["version"], "1.0.0");

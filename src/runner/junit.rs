@@ -147,9 +147,7 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
                 }
             }
             // Text outside the root: plain text, JSON, a log file...
-            Event::Text(ref t)
-                if stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) =>
-            {
+            Event::Text(ref t) if stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) => {
                 let start = reader.buffer_position().saturating_sub(t.len() as u64);
                 return Err(not_xml(xml, start, "text outside of any element"));
             }
