@@ -470,7 +470,7 @@ fn resolve_gate(
         tracing::info!(
             service,
             stage,
-            "approval gate names roles but no [[users]] are configured; the local user approves"
+            "no [[users]] are configured: the local user approves this gate alone (allow_self, required = 1)"
         );
     } else {
         for role in roles {
@@ -501,10 +501,13 @@ fn resolve_gate(
             ));
         }
     }
+    // Without users there is only the local user: a gate that wanted a
+    // second person, or several, could never be met, so it asks that user.
+    let alone = users.is_empty();
     Ok(Gate::Approval(ApprovalRule {
-        required: required.value,
+        required: if alone { 1 } else { required.value },
         roles: roles.iter().map(|r| r.value.clone()).collect(),
-        allow_self: *allow_self,
+        allow_self: alone || *allow_self,
     }))
 }
 

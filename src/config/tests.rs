@@ -225,7 +225,8 @@ source = { git = "https://example.com/two.git" }
     assert_eq!(prod.deploy.command, "./special.sh");
     assert_eq!(prod.deploy.timeout, Duration::from_secs(420));
     assert_eq!(prod.rollback, RollbackPolicy::Auto);
-    assert!(matches!(prod.gate, Gate::Approval(ref r) if r.required == 1 && !r.allow_self));
+    // No [[users]]: the local user alone approves, so self-approval is allowed.
+    assert!(matches!(prod.gate, Gate::Approval(ref r) if r.required == 1 && r.allow_self));
     assert_eq!(one.stages[0].verify[0].timeout, Duration::from_secs(60));
     let two = config.service("two").expect("two");
     assert_eq!(two.stages[1].deploy.command, "./deploy.sh prod");

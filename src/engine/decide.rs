@@ -279,7 +279,9 @@ impl Cx<'_> {
                         ),
                     ));
                 }
-                let kind = if st.current.as_ref() == Some(&artifact.id) {
+                // Putting back what already runs healthy is a redeploy (it
+                // goes no further); retrying a failed one is a promotion.
+                let kind = if st.is_healthy_on(self.state, Some(&artifact.id)) {
                     DeploymentKind::Redeploy
                 } else {
                     DeploymentKind::Promote
@@ -424,7 +426,7 @@ impl Cx<'_> {
                         Ok(())
                     }
                     DeploymentStatus::Running => {
-                        if self.state.cancelling.contains(&deployment) {
+                        if self.state.cancelling.contains_key(&deployment) {
                             return Err(reject(
                                 RejectionKind::Conflict,
                                 format!("{deployment} is already being cancelled"),
@@ -433,7 +435,7 @@ impl Cx<'_> {
                         self.request_cancel(
                             &by.actor(),
                             &deployment,
-                            format!("cancel by {}", by.name),
+                            format!("cancelled by {}", by.name),
                         );
                         Ok(())
                     }
@@ -461,7 +463,7 @@ impl Cx<'_> {
                                 "roll back to a release that succeeded there and was not rolled back: `ferry history {service} {stage}`"
                             )));
                         }
-                        if st.current.as_ref() == Some(&artifact.id) && st.active.is_none() {
+                        if st.is_healthy_on(self.state, Some(&artifact.id)) {
                             return Err(reject(
                                 RejectionKind::Conflict,
                                 format!("{stage} already runs {service} {}", artifact.version),
@@ -470,7 +472,24 @@ impl Cx<'_> {
                         artifact
                     }
                     None => {
-                        let Some(good) = st.rollback_target() else {
+                        // Asking twice (a retry, a second engineer) must not
+                        // go two releases back: the rollback under way answers.
+                        let under_way = st
+                            .active
+                            .iter()
+                            .chain(st.queue.iter())
+                            .find(|id| {
+                                self.state
+                                    .deployments
+                                    .get(*id)
+                                    .is_some_and(|d| d.kind == DeploymentKind::Rollback)
+                            })
+                            .cloned();
+                        if let Some(id) = under_way {
+                            self.out.deployment = Some(id);
+                            return Ok(());
+                        }
+                        let Some(good) = st.rollback_target(self.state) else {
                             return Err(reject(
                                 RejectionKind::Conflict,
                                 format!(
@@ -614,7 +633,14 @@ impl Cx<'_> {
             )
             .hint(format!("it takes a user with role {roles}")));
         }
-        if approving && !rule.allow_self && by.name == d.requested_by.name() {
+        let author = self
+            .state
+            .artifacts
+            .get(&d.artifact)
+            .map(|a| a.created_by.name().to_lowercase());
+        let is_self = by.name == d.requested_by.name()
+            || author.as_deref() == Some(by.name.to_lowercase().as_str());
+        if approving && !rule.allow_self && is_self {
             return Err(reject(
                 RejectionKind::Forbidden,
                 "you can't approve your own deployment",
@@ -791,9 +817,35 @@ impl Cx<'_> {
             },
         );
         self.out.deployment.get_or_insert(id.clone());
+        // A newer candidate approved before the rollback most likely carries
+        // the change being rolled back: its approvals are void, and it waits
+        // for people to look again.
+        if let Gate::Approval(_) = stage_cfg.gate {
+            let held: Vec<crate::model::Deployment> = st
+                .queue
+                .iter()
+                .filter_map(|q| self.state.deployments.get(q))
+                .filter(|d| d.kind != DeploymentKind::Rollback)
+                .cloned()
+                .collect();
+            for d in held {
+                if let Some(artifact) = self.state.artifacts.get(&d.artifact).cloned() {
+                    let reason =
+                        format!("needs fresh approval: {} was rolled back", stage_cfg.name);
+                    self.create_promotion(
+                        service,
+                        index,
+                        &artifact,
+                        &d.requested_by,
+                        d.kind,
+                        reason,
+                    );
+                }
+            }
+        }
         // A rollback preempts: whatever runs now is stopped first.
         if let Some(active) = st.active.clone()
-            && !self.state.cancelling.contains(&active)
+            && !self.state.cancelling.contains_key(&active)
         {
             self.request_cancel(requested_by, &active, format!("preempted by rollback {id}"));
         }
@@ -887,6 +939,15 @@ impl Cx<'_> {
         let Some(d) = self.state.deployments.get(run).cloned() else {
             return;
         };
+        let mut outcome = outcome;
+        if !outcome.status.is_done() || outcome.status == StepStatus::Skipped {
+            outcome.message = format!(
+                "the runner reported `{}`, which is not a result: {}",
+                outcome.status.as_str(),
+                outcome.message
+            );
+            outcome.status = StepStatus::Failed;
+        }
         let status = outcome.status;
         let step_name = d
             .steps
@@ -906,21 +967,25 @@ impl Cx<'_> {
         let Ok(index) = self.stage_index(&d.service, &d.stage) else {
             return;
         };
-        let cancelling = self.state.cancelling.contains(run);
-        if status == StepStatus::Passed && !cancelling {
+        let cancelling = self.state.cancelling.get(run).cloned();
+        if status == StepStatus::Passed && cancelling.is_none() {
             if step + 1 < d.steps.len() {
                 self.start_step(run, step + 1);
             } else {
                 self.deployment_succeeded(&d, index);
             }
-        } else if cancelling || status == StepStatus::Cancelled {
+        } else if cancelling.is_some() || status == StepStatus::Cancelled {
+            // The final event names whoever asked for the cancel, and why.
+            let (actor, why) =
+                cancelling.unwrap_or_else(|| (Actor::ferry(), "cancelled".to_string()));
+            let message = format!("{why} (during {step_name})");
             self.emit(
-                &Actor::ferry(),
-                "cancelled",
+                &actor,
+                message.clone(),
                 EventKind::DeploymentFinished {
                     deployment: run.to_string(),
                     status: DeploymentStatus::Cancelled,
-                    message: format!("cancelled during {step_name}"),
+                    message,
                 },
             );
             self.try_start(&d.service, index);
@@ -1046,19 +1111,23 @@ impl Cx<'_> {
                 message: message.clone(),
             },
         );
+        let has_next = self
+            .config
+            .service(&d.service)
+            .is_some_and(|s| index + 1 < s.stages.len());
         if d.kind == DeploymentKind::Rollback {
             self.notify(
                 NotificationKind::RolledBack,
                 &d.id,
                 format!("{} {} {message}", d.service, d.stage),
             );
+            if has_next {
+                self.withdraw_rolled_back(d, index + 1);
+            }
         }
-        let has_next = self
-            .config
-            .service(&d.service)
-            .is_some_and(|s| index + 1 < s.stages.len());
         if d.kind == DeploymentKind::Promote
             && has_next
+            && !self.newer_downstream(d, index + 1)
             && let Some(artifact) = self.state.artifacts.get(&d.artifact).cloned()
         {
             let reason = format!("passed {}", d.stage);
@@ -1072,6 +1141,62 @@ impl Cx<'_> {
             );
         }
         self.try_start(&d.service, index);
+    }
+
+    /// A release rolled back in one stage is no candidate for the next:
+    /// its pending deployments there end.
+    fn withdraw_rolled_back(&mut self, rollback: &crate::model::Deployment, next: usize) {
+        let passed = &self
+            .state
+            .services_stage(&rollback.service, next - 1)
+            .passed;
+        let withdrawn: Vec<(String, String)> = self
+            .state
+            .services_stage(&rollback.service, next)
+            .queue
+            .iter()
+            .filter_map(|id| self.state.deployments.get(id))
+            .filter(|p| p.kind != DeploymentKind::Rollback && !passed.contains(&p.artifact))
+            .map(|p| (p.id.clone(), p.version.clone()))
+            .collect();
+        for (id, version) in withdrawn {
+            let message = format!("withdrawn: {version} was rolled back in {}", rollback.stage);
+            self.emit(
+                &Actor::ferry(),
+                message.clone(),
+                EventKind::DeploymentFinished {
+                    deployment: id,
+                    status: DeploymentStatus::Superseded,
+                    message,
+                },
+            );
+        }
+    }
+
+    /// Whether the next stage already has (or waits for) a newer artifact
+    /// than `d`'s: re-testing an old build upstream must not replace it.
+    fn newer_downstream(&self, d: &crate::model::Deployment, next: usize) -> bool {
+        let Some(svc) = self.state.service(&d.service) else {
+            return false;
+        };
+        let order = |id: &String| svc.artifacts.iter().position(|a| a == id);
+        let Some(mine) = order(&d.artifact) else {
+            return false;
+        };
+        let st = self.state.services_stage(&d.service, next);
+        st.current
+            .iter()
+            .chain(
+                st.active
+                    .iter()
+                    .filter_map(|id| self.state.deployments.get(id).map(|x| &x.artifact)),
+            )
+            .chain(
+                st.queue
+                    .iter()
+                    .filter_map(|id| self.state.deployments.get(id).map(|x| &x.artifact)),
+            )
+            .any(|a| order(a).is_some_and(|o| o > mine))
     }
 
     fn deployment_failed(
@@ -1095,6 +1220,47 @@ impl Cx<'_> {
                 message: message.clone(),
             },
         );
+        if d.kind == DeploymentKind::Rollback {
+            // A rollback cut short by a restart is tried once more: the
+            // stage must end on its last good release, not half-way there.
+            let attempts = self
+                .state
+                .services_stage(&d.service, index)
+                .history
+                .iter()
+                .filter_map(|id| self.state.deployments.get(id))
+                .filter(|r| r.kind == DeploymentKind::Rollback && r.rolls_back == d.rolls_back)
+                .count();
+            let target = self.state.artifacts.get(&d.artifact).cloned();
+            if status == StepStatus::Interrupted
+                && attempts < 2
+                && let Some(target) = target
+            {
+                let reason = format!(
+                    "retrying rollback {} to {} after a restart",
+                    d.id, d.version
+                );
+                self.create_rollback(
+                    &d.service,
+                    index,
+                    &target,
+                    &Actor::ferry(),
+                    d.rolls_back.clone(),
+                    reason,
+                );
+                return;
+            }
+            self.notify(
+                NotificationKind::DeploymentFailed,
+                &d.id,
+                format!(
+                    "{} {}: the rollback to {} failed ({message}); the stage needs attention",
+                    d.service, d.stage, d.version
+                ),
+            );
+            self.try_start(&d.service, index);
+            return;
+        }
         self.notify(
             NotificationKind::DeploymentFailed,
             &d.id,
@@ -1105,9 +1271,9 @@ impl Cx<'_> {
             .service(&d.service)
             .and_then(|s| s.stages.get(index))
             .map(|s| s.rollback);
-        // A failed rollback is not rolled back again: that could loop.
-        if policy == Some(RollbackPolicy::Auto) && d.kind != DeploymentKind::Rollback {
+        if policy == Some(RollbackPolicy::Auto) {
             let st = self.state.services_stage(&d.service, index);
+            let last_good = st.last_good().map(|g| g.artifact.clone());
             let target = st
                 .good
                 .iter()
@@ -1117,8 +1283,13 @@ impl Cx<'_> {
                 .cloned();
             match target {
                 Some(target) => {
+                    let which = if last_good.as_ref() == Some(&target.id) {
+                        "last good"
+                    } else {
+                        "the good release before it"
+                    };
                     let reason = format!(
-                        "automatic rollback after {} failed: {} → {} (last good)",
+                        "automatic rollback after {} failed: {} → {} ({which})",
                         d.id, d.version, target.version
                     );
                     self.create_rollback(
@@ -1132,12 +1303,17 @@ impl Cx<'_> {
                     return;
                 }
                 None => {
-                    self.emit(
-                        &Actor::ferry(),
+                    let why = if last_good.is_some() {
+                        format!("{} has no other good release to roll back to", d.stage)
+                    } else {
                         format!(
                             "{} has no last good release: nothing to roll back to",
                             d.stage
-                        ),
+                        )
+                    };
+                    self.emit(
+                        &Actor::ferry(),
+                        why.clone(),
                         EventKind::RollbackImpossible {
                             service: d.service.clone(),
                             stage: d.stage.clone(),
@@ -1147,10 +1323,7 @@ impl Cx<'_> {
                     self.notify(
                         NotificationKind::RollbackImpossible,
                         &d.id,
-                        format!(
-                            "{} {} failed and has no last good release; it stays failed",
-                            d.service, d.stage
-                        ),
+                        format!("{} {} failed and stays failed: {why}", d.service, d.stage),
                     );
                 }
             }
@@ -1188,7 +1361,7 @@ impl Cx<'_> {
             status: StepStatus::Interrupted,
             exit_code: None,
             tests: None,
-            message: format!("interrupted: the server stopped while {what} ran"),
+            message: format!("the server stopped while {what} ran"),
         };
         let builds: Vec<(String, usize)> = self
             .state
@@ -1214,7 +1387,7 @@ impl Cx<'_> {
             .collect();
         for (run, step) in deployments {
             match step {
-                Some(step) => self.step_finished(&run, step, interrupted("this step"), None),
+                Some(step) => self.step_finished(&run, step, interrupted("it"), None),
                 None => {
                     // Running without a running step cannot come from this
                     // engine's own events; fail it rather than leave it stuck.

@@ -25,9 +25,10 @@ pub struct State {
     pub next_build: u64,
     pub next_artifact: u64,
     pub next_deployment: u64,
-    /// Running deployments whose step is being killed (cancel or preempting rollback).
+    /// Running deployments whose step is being killed (a cancel, or a
+    /// preempting rollback), with who asked and why.
     #[serde(default)]
-    pub cancelling: BTreeSet<DeploymentId>,
+    pub cancelling: BTreeMap<DeploymentId, (Actor, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,9 @@ pub struct StageState {
     pub queue: Vec<DeploymentId>,
     /// Every deployment to this stage, oldest first.
     pub history: Vec<DeploymentId>,
+    /// The deployment that ran and finished last.
+    #[serde(default)]
+    pub finished: Option<DeploymentId>,
 }
 
 impl StageState {
@@ -82,22 +86,33 @@ impl StageState {
         self.good.last()
     }
 
-    /// The newest good release that is not what runs now: what "roll back"
-    /// with no target goes to.
-    pub fn rollback_target(&self) -> Option<&GoodRelease> {
-        self.good
-            .iter()
-            .rev()
-            .find(|g| Some(&g.artifact) != self.current.as_ref())
+    /// Where "roll back" with no target goes: when the stage runs a good
+    /// release and is healthy on it, the newest good release before it;
+    /// otherwise (a failed or cancelled deployment, or one running now) the
+    /// last good release itself, even if it is what was last put there.
+    pub fn rollback_target(&self, state: &State) -> Option<&GoodRelease> {
+        if self.is_healthy_on(state, self.current.as_ref()) {
+            self.good
+                .iter()
+                .rev()
+                .find(|g| Some(&g.artifact) != self.current.as_ref())
+        } else {
+            self.good.last()
+        }
     }
 
-    /// The most recent deployment that finished.
+    /// Nothing runs and the last deployment put `artifact` there successfully.
+    pub fn is_healthy_on(&self, state: &State, artifact: Option<&ArtifactId>) -> bool {
+        self.active.is_none()
+            && artifact.is_some()
+            && self.last_finished(state).is_some_and(|d| {
+                d.status == DeploymentStatus::Succeeded && Some(&d.artifact) == artifact
+            })
+    }
+
+    /// The most recent deployment that finished (in the order they finished).
     pub fn last_finished<'a>(&self, state: &'a State) -> Option<&'a Deployment> {
-        self.history
-            .iter()
-            .rev()
-            .filter_map(|id| state.deployments.get(id))
-            .find(|d| d.status.is_finished() && d.status != DeploymentStatus::Superseded)
+        self.finished.as_ref().and_then(|id| state.deployments.get(id))
     }
 
     pub fn is_approval_gated(&self) -> bool {
@@ -135,6 +150,7 @@ impl State {
                         active: None,
                         queue: Vec::new(),
                         history: Vec::new(),
+                        finished: None,
                     })
                     .collect(),
             })
@@ -173,6 +189,7 @@ impl State {
             active: None,
             queue: Vec::new(),
             history: Vec::new(),
+            finished: None,
         });
         self.service(service)
             .and_then(|s| s.stages.get(index))
@@ -389,7 +406,10 @@ impl State {
                 }
             }
             EventKind::CancelRequested { deployment } => {
-                self.cancelling.insert(deployment.clone());
+                self.cancelling.insert(
+                    deployment.clone(),
+                    (event.actor.clone(), event.reason.clone()),
+                );
             }
             EventKind::DeploymentFinished {
                 deployment,
@@ -414,12 +434,22 @@ impl State {
                 if st.active.as_ref() == Some(deployment) {
                     st.active = None;
                 }
+                // Only what ran changed the stage; a rejected candidate did not.
+                if d.started_at.is_some() {
+                    st.finished = Some(deployment.clone());
+                }
                 if *status == DeploymentStatus::Succeeded {
                     st.passed.insert(d.artifact.clone());
                     if d.kind == DeploymentKind::Rollback {
-                        // Everything newer than the target was rolled back.
+                        // Everything newer than the target was rolled back:
+                        // it is no longer good here, nor a candidate for the
+                        // next stage.
                         if let Some(pos) = st.good.iter().rposition(|g| g.artifact == d.artifact) {
-                            st.good.truncate(pos);
+                            for undone in st.good.drain(pos..) {
+                                if undone.artifact != d.artifact {
+                                    st.passed.remove(&undone.artifact);
+                                }
+                            }
                         }
                     } else {
                         st.good.retain(|g| g.artifact != d.artifact);

@@ -721,6 +721,351 @@ fn registering_the_same_version_twice_is_idempotent_but_another_digest_conflicts
     assert_eq!(err.kind, RejectionKind::NotFound);
 }
 
+fn with_manual_rollback(config: &Config) -> Arc<Config> {
+    let mut c = config.clone();
+    for s in &mut c.services {
+        for st in &mut s.stages {
+            st.rollback = RollbackPolicy::Manual;
+        }
+    }
+    Arc::new(c)
+}
+
+#[test]
+fn with_manual_rollback_a_failure_leaves_the_stage_failed_for_a_person() {
+    let mut h = Harness::new(with_manual_rollback(&config_with(Gate::Auto)));
+    h.register("checkout", "1.0.0");
+    h.pass_stage("checkout", "test");
+    h.register("checkout", "1.1.0");
+    h.fail_at("checkout", "test", "deploy");
+    assert!(
+        h.stage("checkout", "test").active.is_none(),
+        "no automatic rollback"
+    );
+    assert_eq!(h.version_in("checkout", "test").as_deref(), Some("1.1.0"));
+    assert!(
+        !h.log
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::RollbackImpossible { .. }))
+    );
+    // The person rolls back by hand to the last good release.
+    let out = h
+        .cmd(
+            &dev(),
+            Command::Rollback {
+                service: "checkout".into(),
+                stage: "test".into(),
+                to: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        h.state().deployments[&out.deployment.unwrap()].version,
+        "1.0.0"
+    );
+}
+
+#[test]
+fn a_failed_deploy_step_rolls_back_and_a_failed_rollback_is_not_rolled_back_again() {
+    let mut h = Harness::new(config_with(Gate::Auto));
+    h.register("checkout", "1.0.0");
+    h.pass_stage("checkout", "test");
+    h.register("checkout", "1.1.0");
+    h.fail_at("checkout", "test", "deploy");
+    let rollback = h
+        .stage("checkout", "test")
+        .active
+        .clone()
+        .expect("automatic rollback");
+    assert_eq!(h.state().deployments[&rollback].version, "1.0.0");
+    h.fail_at("checkout", "test", "deploy");
+    assert_eq!(
+        h.state().deployments[&rollback].status,
+        DeploymentStatus::Failed
+    );
+    assert!(
+        h.stage("checkout", "test").active.is_none(),
+        "no rollback of a rollback"
+    );
+    let last = h
+        .effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::Notify(n) => Some(n.message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(last.contains("needs attention"), "{last}");
+    // Retrying it by hand goes to the last good release again.
+    let out = h
+        .cmd(
+            &dev(),
+            Command::Rollback {
+                service: "checkout".into(),
+                stage: "test".into(),
+                to: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        h.state().deployments[&out.deployment.unwrap()].version,
+        "1.0.0"
+    );
+}
+
+#[test]
+fn a_cancelled_deployment_takes_its_approvals_with_it_and_names_who_cancelled() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.register("checkout", "1.0.0");
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d = h.pending("checkout", "prod").unwrap();
+    h.cmd(
+        &bob(),
+        Command::Cancel {
+            deployment: d.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        h.approve(&alice(), &d).unwrap_err().kind,
+        RejectionKind::Conflict
+    );
+    let last = h.log.last().unwrap();
+    assert_eq!(last.actor.name(), "bob");
+    // A running one: the final event names the person, not ferry.
+    h.register("checkout", "1.1.0");
+    let running = h.stage("checkout", "test").active.clone().unwrap();
+    h.cmd(
+        &bob(),
+        Command::Cancel {
+            deployment: running.clone(),
+        },
+    )
+    .unwrap();
+    let (run, step) = h.running("checkout", "test").unwrap();
+    h.finish(&run, step, StepStatus::Cancelled);
+    let finished = h.log.iter().rev().find(|e| matches!(&e.kind, EventKind::DeploymentFinished { deployment, .. } if deployment == &running)).unwrap();
+    assert_eq!(finished.actor.name(), "bob");
+    assert!(
+        finished.reason.contains("cancelled by bob"),
+        "{}",
+        finished.reason
+    );
+}
+
+#[test]
+fn a_rollback_voids_the_approvals_of_a_queued_newer_release() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    h.release("1.1.0");
+    h.register("checkout", "1.2.0");
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let candidate = h.pending("checkout", "prod").unwrap();
+    h.approve(&alice(), &candidate).unwrap();
+    assert!(
+        h.stage("checkout", "prod").active.is_some(),
+        "1.2.0 deploys"
+    );
+    h.cmd(
+        &dev(),
+        Command::Rollback {
+            service: "checkout".into(),
+            stage: "prod".into(),
+            to: None,
+        },
+    )
+    .unwrap();
+    let (run, step) = h.running("checkout", "prod").unwrap();
+    h.finish(&run, step, StepStatus::Cancelled);
+    h.pass_stage("checkout", "prod");
+    assert_eq!(h.version_in("checkout", "prod").as_deref(), Some("1.1.0"));
+    assert!(
+        h.stage("checkout", "prod").active.is_none(),
+        "nothing starts after a rollback by itself"
+    );
+}
+
+#[test]
+fn a_rollback_holds_an_approved_release_waiting_behind_it() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    // 1.1.0 deploys to prod; 1.2.0 is approved and queued behind it.
+    h.register("checkout", "1.1.0");
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d11 = h.pending("checkout", "prod").unwrap();
+    h.approve(&alice(), &d11).unwrap();
+    h.register("checkout", "1.2.0");
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d12 = h.pending("checkout", "prod").unwrap();
+    h.approve(&alice(), &d12).unwrap();
+    assert_eq!(h.state().deployments[&d12].status, DeploymentStatus::Queued);
+    h.fail_at("checkout", "prod", "health");
+    assert_eq!(
+        h.state().deployments[&d12].status,
+        DeploymentStatus::Superseded
+    );
+    let fresh = h.stage("checkout", "prod").queue.last().cloned().unwrap();
+    let fresh = &h.state().deployments[&fresh];
+    assert_eq!(
+        (fresh.version.as_str(), fresh.status),
+        ("1.2.0", DeploymentStatus::AwaitingApproval)
+    );
+    assert!(fresh.approvals.is_empty());
+    h.pass_stage("checkout", "prod");
+    assert_eq!(h.version_in("checkout", "prod").as_deref(), Some("1.0.0"));
+    assert!(h.stage("checkout", "prod").active.is_none());
+}
+
+#[test]
+fn asking_for_a_rollback_twice_does_not_go_two_releases_back() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    h.release("1.1.0");
+    h.release("1.2.0");
+    let first = h
+        .cmd(
+            &dev(),
+            Command::Rollback {
+                service: "checkout".into(),
+                stage: "prod".into(),
+                to: None,
+            },
+        )
+        .unwrap();
+    let second = h
+        .cmd(
+            &alice(),
+            Command::Rollback {
+                service: "checkout".into(),
+                stage: "prod".into(),
+                to: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(first.deployment, second.deployment);
+    h.pass_stage("checkout", "prod");
+    assert_eq!(h.version_in("checkout", "prod").as_deref(), Some("1.1.0"));
+}
+
+#[test]
+fn a_rollback_interrupted_by_a_restart_is_tried_once_more() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    h.register("checkout", "1.1.0");
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d = h.pending("checkout", "prod").unwrap();
+    h.approve(&alice(), &d).unwrap();
+    h.fail_at("checkout", "prod", "health");
+    let rollback = h.stage("checkout", "prod").active.clone().unwrap();
+    let config = h.engine.config().clone();
+    h.engine = Engine::from_events(config, h.log.iter());
+    h.input(Input::Recover).unwrap();
+    assert_eq!(
+        h.state().deployments[&rollback].status,
+        DeploymentStatus::Failed
+    );
+    let retry = h.stage("checkout", "prod").active.clone().expect("retried");
+    assert_ne!(retry, rollback);
+    assert_eq!(h.state().deployments[&retry].version, "1.0.0");
+    h.pass_stage("checkout", "prod");
+    assert_eq!(h.version_in("checkout", "prod").as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn late_or_repeated_step_results_are_ignored() {
+    let mut h = Harness::new(config_with(Gate::Auto));
+    h.register("checkout", "1.0.0");
+    let (run, step) = h.running("checkout", "test").unwrap();
+    h.finish(&run, step, StepStatus::Passed);
+    let events = h.log.len();
+    h.finish(&run, step, StepStatus::Failed);
+    h.finish("d-999", 0, StepStatus::Passed);
+    assert_eq!(h.log.len(), events);
+    assert_eq!(
+        h.state().deployments[&run].status,
+        DeploymentStatus::Running
+    );
+}
+
+#[test]
+fn the_author_of_a_change_cannot_approve_it_even_when_someone_else_promoted_it() {
+    let mut h = Harness::new(with_manual_rollback(&config_with(approval(1))));
+    let author = user("carol", &["release-manager"]);
+    h.cmd(
+        &author,
+        Command::RegisterArtifact {
+            service: "checkout".into(),
+            version: "3.0.0".into(),
+            commit: None,
+            subject: None,
+            digest: "c".repeat(64),
+            uri: "x".into(),
+            metadata: BTreeMap::new(),
+        },
+    )
+    .unwrap();
+    h.fail_at("checkout", "test", "integration");
+    // Someone else retries it by hand; carol is still its author.
+    h.cmd(
+        &dev(),
+        Command::Promote {
+            service: "checkout".into(),
+            stage: "test".into(),
+            artifact: "3.0.0".into(),
+        },
+    )
+    .unwrap();
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d = h.pending("checkout", "prod").unwrap();
+    assert_eq!(h.state().deployments[&d].requested_by.name(), "dev");
+    assert_eq!(
+        h.approve(&author, &d).unwrap_err().kind,
+        RejectionKind::Forbidden
+    );
+}
+
+#[test]
+fn a_release_rolled_back_upstream_is_withdrawn_downstream() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    h.register("checkout", "1.1.0");
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d = h.pending("checkout", "prod").unwrap();
+    h.cmd(
+        &dev(),
+        Command::Rollback {
+            service: "checkout".into(),
+            stage: "preprod".into(),
+            to: None,
+        },
+    )
+    .unwrap();
+    h.pass_stage("checkout", "preprod");
+    assert_eq!(
+        h.state().deployments[&d].status,
+        DeploymentStatus::Superseded
+    );
+    assert!(
+        h.state().deployments[&d]
+            .outcome
+            .as_deref()
+            .unwrap_or("")
+            .contains("withdrawn")
+    );
+    assert_eq!(
+        h.approve(&alice(), &d).unwrap_err().kind,
+        RejectionKind::Conflict
+    );
+}
+
 // ---------------------------------------------------------------- properties
 
 #[derive(Debug, Clone)]
@@ -909,8 +1254,12 @@ fn check_rules(config: &Config, log: &[Event]) -> Result<(), TestCaseError> {
                     "entered {} without approvals",
                     d.stage
                 );
+                let author = state.artifacts[&d.artifact].created_by.clone();
                 for a in approvers {
-                    prop_assert!(a != &d.requested_by, "self-approval counted");
+                    prop_assert!(
+                        a != &d.requested_by && a != &author,
+                        "self-approval counted"
+                    );
                     prop_assert!(
                         ["alice", "bob"].contains(&a.name()),
                         "approval by {} without the role",
@@ -1007,6 +1356,14 @@ proptest! {
                     stage.good.iter().all(|g| g.artifact == last.artifact),
                     "{s}/{st} failed but did not return to its last good artifact"
                 );
+            }
+            // A stage that settled after a success runs its last good release.
+            if let Some(last) = last
+                && last.status == DeploymentStatus::Succeeded
+                && stage.active.is_none()
+            {
+                prop_assert_eq!(stage.current.as_ref(), Some(&last.artifact));
+                prop_assert_eq!(stage.last_good().map(|g| &g.artifact), Some(&last.artifact));
             }
         }}
         check_rules(&config, &h.log)?;
