@@ -1,1 +1,142 @@
 //! Wire types of the HTTP API, shared by the server and its clients.
+//! Domain objects (`Deployment`, `Artifact`, `State`, ...) travel as they are
+//! defined in `model` and `engine`; the types here are the envelopes around them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Principal, State};
+use crate::model::{Artifact, Deployment, Seq};
+
+/// Everything the console needs to draw its first screen; it then watches
+/// the event stream from `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub seq: Seq,
+    pub server: ServerInfo,
+    /// Who the server thinks is asking.
+    pub user: Principal,
+    pub state: State,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub version: String,
+    /// Set when the server runs `ferry demo`'s workspace.
+    pub demo_workspace: Option<String>,
+}
+
+/// The answer to an accepted command: what it created or acted on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ActionReply {
+    pub message: String,
+    pub deployment: Option<String>,
+    pub artifact: Option<String>,
+    pub build: Option<String>,
+}
+
+/// Every non-2xx answer carries this body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable: not_found, conflict, forbidden, invalid, bad_request,
+    /// unauthorized, payload_too_large, unavailable, internal.
+    pub error: String,
+    /// One line for people.
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterArtifact {
+    pub service: String,
+    pub version: String,
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Lowercase hex sha256 of the artifact's bytes.
+    pub digest: String,
+    pub uri: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteRequest {
+    pub service: String,
+    pub stage: String,
+    /// Artifact id (a-12) or version (1.4.2).
+    pub artifact: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DecisionRequest {
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// When given, an approval is refused unless it matches the deployment's artifact.
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub service: String,
+    pub stage: String,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// One page of deployments, newest first; pass `next_before` as `before` for the next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentPage {
+    pub items: Vec<Deployment>,
+    pub next_before: Option<String>,
+}
+
+/// Lines of a step's log file. `offset` is the line number of the first
+/// line returned; ask again from `next_offset` for what follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogChunk {
+    pub lines: Vec<String>,
+    pub offset: u64,
+    pub next_offset: u64,
+    /// Lines in the file when it was read.
+    pub total: u64,
+}
+
+/// What an approver looks at before saying yes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub deployment: Deployment,
+    /// What runs in the stage now (or ran before this deployment).
+    pub current: Option<Artifact>,
+    pub candidate: Option<Artifact>,
+    /// Commits in the candidate and not in the current artifact, newest first.
+    pub commits: Vec<CommitInfoDto>,
+    /// Earlier stages, in pipeline order, with the deployment that passed
+    /// the candidate there (None when it did not).
+    pub earlier_stages: Vec<StageEvidence>,
+    /// Why `commits` may be incomplete (no git source, git failed, ...).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfoDto {
+    pub sha: String,
+    pub subject: String,
+    pub author: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageEvidence {
+    pub stage: String,
+    pub deployment: Option<Deployment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub seq: Seq,
+}
