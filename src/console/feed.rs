@@ -168,7 +168,7 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
                 DeploymentStatus::Failed | DeploymentStatus::Rejected => Level::Bad,
                 _ => Level::Warn,
             };
-            let tail = if message.is_empty() {
+            let tail = if message.is_empty() || *status == DeploymentStatus::Succeeded {
                 String::new()
             } else {
                 format!(": {message}")

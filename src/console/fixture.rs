@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::{ActionReply, Dashboard, ServerInfo};
+use crate::api::{Dashboard, ServerInfo};
 use crate::config::{
     CommandStep, Config, ConsoleConfig, Gate, NotifyConfig, RollbackPolicy, ServerConfig,
     ServiceConfig, Source, StageConfig, VerifyStep,
@@ -598,13 +598,4 @@ pub fn app(size: (u16, u16)) -> App {
         );
     }
     app
-}
-
-pub fn reply(message: &str) -> ActionReply {
-    ActionReply {
-        message: message.into(),
-        deployment: None,
-        artifact: None,
-        build: None,
-    }
 }

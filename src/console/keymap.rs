@@ -500,7 +500,7 @@ pub fn key_label(spec: &KeySpec) -> String {
 }
 
 pub fn keys_label(keys: &[KeySpec]) -> String {
-    keys.iter().map(key_label).collect::<Vec<_>>().join(" ")
+    keys.iter().map(key_label).collect::<Vec<_>>().join("/")
 }
 
 /// Bindings of one scope, in table order.

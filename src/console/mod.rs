@@ -9,6 +9,7 @@ pub mod cells;
 mod feed;
 pub mod keymap;
 mod nav;
+mod open;
 mod runtime;
 pub mod theme;
 pub mod update;

@@ -38,7 +38,7 @@ pub fn draw(
     }
     let row =
         |age: &str, id: &str, svc: &str, ver: &str, stage: &str, by: &str, n: &str, roles: &str| {
-            format!("{age:>5}  {id:<7} {svc:<16} {ver:<12} {stage:<10} {by:<14} {n:<5} {roles}")
+            format!("{age:>4} {id:<6} {svc:<14} {ver:<10} {stage:<8} {by:<12} {n:<4} {roles}")
         };
     let mut lines = vec![Line::styled(
         fit(
@@ -68,10 +68,10 @@ pub fn draw(
         let text = row(
             &cells::age(now, d.created_at),
             &d.id,
-            &fit(&d.service, 16),
-            &fit(&d.version, 12),
-            &fit(&d.stage, 10),
-            &fit(d.requested_by.name(), 14),
+            &fit(&d.service, 14),
+            &fit(&d.version, 10),
+            &fit(&d.stage, 8),
+            &fit(d.requested_by.name(), 12),
             &format!("{}/{}", d.approvers().len(), d.approvals_needed()),
             &roles,
         );

@@ -46,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
                     x.version,
                     x.stage,
                     x.kind.as_str(),
-                    x.status.as_str()
+                    x.status.as_str().replace('_', " ")
                 ),
                 x.steps.clone(),
                 app.state.artifacts.get(&x.artifact),

@@ -60,37 +60,46 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let scope = app.scope();
-    let key_style = Style::default().add_modifier(Modifier::BOLD);
-    let mut spans: Vec<Span> = Vec::new();
-    let mut push = |keys: String, label: &str| {
-        if !spans.is_empty() {
-            spans.push(Span::styled(" · ", theme.muted()));
-        }
-        spans.push(Span::styled(keys, key_style));
-        spans.push(Span::raw(format!(" {label}")));
-    };
+    // Most important first: what gets cut on a narrow screen is the least needed.
+    let mut items: Vec<(String, &str)> = Vec::new();
     if app.toasts.iter().any(|t| t.error) && !scope.is_modal() {
-        push("Esc".into(), "dismiss error");
+        items.push(("Esc".into(), "dismiss error"));
     }
     if scope == Scope::Input && !matches!(app.modal, Some(Modal::Comment(_))) {
-        push("Enter".into(), "keep filter");
-        push("Esc".into(), "clear filter");
+        items.push(("Enter".into(), "keep filter"));
+        items.push(("Esc".into(), "clear filter"));
     } else {
         for b in keymap::in_scope(scope) {
             if let Some(label) = b.footer
                 && applies(app, scope, b.cmd)
             {
-                push(keymap::keys_label(b.keys), label);
+                items.push((keymap::keys_label(b.keys), label));
             }
         }
     }
     if !scope.is_modal() {
-        push("Tab".into(), "pane");
         for b in keymap::in_scope(Scope::Global) {
             if let Some(label) = b.footer {
-                push(keymap::keys_label(b.keys), label);
+                items.push((keymap::keys_label(b.keys), label));
             }
         }
+        items.push(("Tab".into(), "pane"));
+    }
+    let key_style = Style::default().add_modifier(Modifier::BOLD);
+    let mut spans: Vec<Span> = Vec::new();
+    let mut left = area.width as usize;
+    for (keys, label) in items {
+        let sep = if spans.is_empty() { "" } else { " · " };
+        let need = sep.len().min(3) + keys.chars().count() + 1 + label.chars().count();
+        if need > left {
+            break;
+        }
+        left -= need;
+        if !sep.is_empty() {
+            spans.push(Span::styled(" · ", theme.muted()));
+        }
+        spans.push(Span::styled(keys, key_style));
+        spans.push(Span::raw(format!(" {label}")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

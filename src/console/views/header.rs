@@ -1,10 +1,12 @@
-//! The top line: server, user and role, connection, demo workspace, spinner.
+//! The top line: connection, user and role, server, demo workspace, spinner.
+//! Ordered by importance, so what a narrow terminal cuts is the least needed.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthStr;
 
 use crate::model::Millis;
 
@@ -15,59 +17,55 @@ use super::{clean, fit};
 const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
-    let sep = Span::styled(" │ ", theme.muted());
-    let mut spans = vec![Span::styled(
+    let mut parts: Vec<(String, Style)> = vec![(
         match &app.header.server_version {
             Some(v) => format!("ferry {}", clean(v)),
             None => "ferry".to_string(),
         },
         Style::default().add_modifier(Modifier::BOLD),
     )];
-    spans.push(sep.clone());
-    spans.push(Span::raw(clean(&app.header.server_label)));
-    if let Some(u) = &app.header.user {
-        spans.push(sep.clone());
-        spans.push(Span::raw(format!(
-            "{} ({})",
-            clean(&u.name),
-            clean(&u.roles.join(", "))
-        )));
-    }
-    spans.push(sep.clone());
-    spans.push(match &app.conn {
-        Conn::Connected => Span::styled("● connected", theme.fg(Element::Healthy)),
-        Conn::Connecting => Span::styled("◌ connecting", theme.fg(Element::Waiting)),
-        Conn::Reconnecting { attempt, .. } => Span::styled(
+    parts.push(match &app.conn {
+        Conn::Connected => ("● connected".into(), theme.fg(Element::Healthy)),
+        Conn::Connecting => ("◌ connecting".into(), theme.fg(Element::Waiting)),
+        Conn::Reconnecting { attempt, .. } => (
             format!("↻ reconnecting (attempt {attempt})"),
             theme.fg(Element::Failed).add_modifier(Modifier::BOLD),
         ),
     });
-    if let Some(ws) = &app.header.demo_workspace {
-        spans.push(sep.clone());
-        spans.push(Span::styled(
-            format!("demo {}", clean(ws)),
-            theme.fg(Element::Accent),
-        ));
-    }
     if let Some(p) = app.pending.last() {
         let frame_no = ((now - p.since).max(0) / 100) as usize % SPINNER.len();
-        spans.push(sep);
         let more = if app.pending.len() > 1 {
             format!(" (+{})", app.pending.len() - 1)
         } else {
             String::new()
         };
-        spans.push(Span::styled(
+        parts.push((
             format!("{} {}{more}", SPINNER[frame_no], clean(&p.label)),
             theme.fg(Element::Progress),
         ));
     }
-    // Cut from the right so the most important parts stay.
-    let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
-    if unicode_width::UnicodeWidthStr::width(text.as_str()) > area.width as usize {
-        let line = Line::raw(fit(&text, area.width as usize));
-        frame.render_widget(Paragraph::new(line), area);
-        return;
+    if let Some(u) = &app.header.user {
+        parts.push((
+            format!("{} ({})", clean(&u.name), clean(&u.roles.join(", "))),
+            Style::default(),
+        ));
+    }
+    parts.push((clean(&app.header.server_label), Style::default()));
+    if let Some(ws) = &app.header.demo_workspace {
+        parts.push((format!("demo {}", clean(ws)), theme.fg(Element::Accent)));
+    }
+    let mut spans = Vec::new();
+    let mut left = area.width as usize;
+    for (i, (text, style)) in parts.into_iter().enumerate() {
+        let sep = if i == 0 { "" } else { " │ " };
+        if sep.width() + 2 > left {
+            break;
+        }
+        spans.push(Span::styled(sep, theme.muted()));
+        left -= sep.width();
+        let text = fit(&text, left);
+        left -= text.width();
+        spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -36,7 +36,7 @@ pub fn draw(
         .map(|s| s.good.iter().map(|g| g.artifact.clone()).collect())
         .unwrap_or_default();
     let fmt = |id: &str, ver: &str, kind: &str, outcome: &str, by: &str, when: &str, mark: &str| {
-        format!("{id:<7} {ver:<12} {kind:<9} {outcome:<18} {by:<14} {when:>6}  {mark}")
+        format!("{id:<6} {ver:<10} {kind:<9} {outcome:<18} {by:<10} {when:>4}  {mark}")
     };
     let mut lines = vec![Line::styled(
         fit(
@@ -61,10 +61,10 @@ pub fn draw(
         let when = cells::age(now, d.finished_at.unwrap_or(d.created_at));
         let text = fmt(
             &d.id,
-            &fit(&d.version, 12),
+            &fit(&d.version, 10),
             d.kind.as_str(),
-            d.status.as_str(),
-            &fit(d.requested_by.name(), 14),
+            &d.status.as_str().replace('_', " "),
+            &fit(d.requested_by.name(), 10),
             &when,
             mark,
         );
