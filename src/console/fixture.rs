@@ -224,6 +224,7 @@ impl Story {
     }
 
     /// Create a deployment; returns its id.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         &mut self,
         at: Millis,
