@@ -64,7 +64,12 @@ pub struct Toast {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub id: u64,
+    /// While it runs: "approving d-9 (checkout 1.4.4 → prod)".
     pub label: String,
+    /// The toast when the server accepts it: "approved d-9 (...)".
+    pub done: String,
+    /// The toast prefix when it refuses: "approve d-9 (...)".
+    pub what: String,
     pub since: Millis,
 }
 

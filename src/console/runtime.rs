@@ -154,6 +154,11 @@ fn perform(
                         return;
                     }
                 }
+                // watch() is meant to run forever; say so if it ever stops.
+                let _ = tx.send(Msg::Unreachable {
+                    attempt: 0,
+                    error: "the event stream ended".into(),
+                });
             }));
         }
         Action::Approve {

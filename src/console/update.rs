@@ -240,16 +240,17 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Action>) {
     app.dirty = true;
     match reply {
         Reply::Action { id, result } => {
-            let label = app
+            let (done, what) = app
                 .pending
                 .iter()
                 .find(|p| p.id == id)
-                .map(|p| p.label.clone())
-                .unwrap_or_else(|| "request".into());
+                .map(|p| (p.done.clone(), p.what.clone()))
+                .unwrap_or_else(|| ("done".into(), "request".into()));
             app.pending.retain(|p| p.id != id);
             match result {
-                Ok(r) => app.toast(false, format!("{label}: {}", r.message), now),
-                Err(e) => app.toast(true, format!("{label} refused: {}", error_text(&e)), now),
+                Ok(r) if r.message.is_empty() => app.toast(false, done, now),
+                Ok(r) => app.toast(false, format!("{done}: {}", r.message), now),
+                Err(e) => app.toast(true, format!("{what} refused: {}", error_text(&e)), now),
             }
         }
         Reply::Log {
@@ -437,9 +438,9 @@ fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
                 app.modal = None;
                 let comment = Some(c.input.value().trim().to_string()).filter(|s| !s.is_empty());
                 let id = app.next_id();
-                let (verb, action) = match c.decision {
+                let (verbs, action) = match c.decision {
                     Decision::Approve => (
-                        "approve",
+                        ["approve", "approving", "approved"],
                         Action::Approve {
                             id,
                             deployment: c.deployment.clone(),
@@ -448,7 +449,7 @@ fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
                         },
                     ),
                     Decision::Reject => (
-                        "reject",
+                        ["reject", "rejecting", "rejected"],
                         Action::Reject {
                             id,
                             deployment: c.deployment.clone(),
@@ -458,7 +459,9 @@ fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
                 };
                 app.pending.push(Pending {
                     id,
-                    label: format!("{verb} {} ({})", c.deployment, c.subject),
+                    what: format!("{} {} ({})", verbs[0], c.deployment, c.subject),
+                    label: format!("{} {} ({})", verbs[1], c.deployment, c.subject),
+                    done: format!("{} {} ({})", verbs[2], c.deployment, c.subject),
                     since: now,
                 });
                 out.push(action);
@@ -524,6 +527,14 @@ fn rollback_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
     app.pending.push(Pending {
         id,
         label: format!(
+            "rolling back {} {} to {}",
+            dlg.service, dlg.stage, dlg.to_version
+        ),
+        done: format!(
+            "rollback of {} {} to {} started",
+            dlg.service, dlg.stage, dlg.to_version
+        ),
+        what: format!(
             "rollback of {} {} to {}",
             dlg.service, dlg.stage, dlg.to_version
         ),

@@ -23,7 +23,7 @@ pub fn draw(
 ) {
     let pending = app.state.pending_approvals();
     let block = Block::bordered().title(format!(
-        " awaiting approval ({}) · oldest first ",
+        " Approvals · {} awaiting · oldest first ",
         pending.len()
     ));
     let inner = block.inner(area);

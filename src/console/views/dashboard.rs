@@ -147,7 +147,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             let name = &columns[i - 1];
             if cells::is_prod(name, i - 1, columns.len()) {
                 (
-                    format!("★ {}", clean(name).to_uppercase()),
+                    format!("★ {}", clean(name)),
                     theme
                         .fg(Element::Prod)
                         .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
