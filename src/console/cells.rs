@@ -185,6 +185,12 @@ pub fn stage_cell(state: &State, stage: &StageState) -> Cell {
         } else {
             String::new()
         };
+        // Show where it is going: "1.4.3 → 1.4.4".
+        let version = format!("{version} → {}", d.version);
+        let base = |kind, word: String, short: String, since, reason, d: &Deployment| Cell {
+            version: version.clone(),
+            ..base(kind, word, short, since, reason, d)
+        };
         return if d.status == DeploymentStatus::AwaitingApproval {
             let n = format!("{}/{}", d.approvers().len(), d.approvals_needed());
             base(

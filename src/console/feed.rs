@@ -211,3 +211,51 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
         text: sanitize_text(&text),
     })
 }
+
+/// Recent activity as told by a state (newest first): the last builds and
+/// deployments, with when they last changed.
+pub fn from_state(state: &State, limit: usize) -> Vec<FeedItem> {
+    let mut items: Vec<FeedItem> = Vec::new();
+    for d in state.deployments.values() {
+        let at = d.finished_at.or(d.started_at).unwrap_or(d.created_at);
+        let level = match d.status {
+            DeploymentStatus::Succeeded => Level::Good,
+            DeploymentStatus::Failed | DeploymentStatus::Rejected => Level::Bad,
+            DeploymentStatus::AwaitingApproval => Level::Warn,
+            _ => Level::Info,
+        };
+        let status = d.status.as_str().replace('_', " ");
+        let text = format!(
+            "{} {} → {}: {} {status}",
+            d.service,
+            d.version,
+            d.stage,
+            d.kind.as_str()
+        );
+        items.push(FeedItem {
+            seq: 0,
+            at,
+            level,
+            text: sanitize_text(&text),
+        });
+    }
+    for b in state.builds.values() {
+        let level = match b.status {
+            BuildStatus::Succeeded => Level::Good,
+            BuildStatus::Failed => Level::Bad,
+            _ => Level::Info,
+        };
+        let short: String = b.commit.chars().take(7).collect();
+        let status = format!("{:?}", b.status).to_lowercase();
+        let text = format!("{}: build {} of {short} {status}", b.service, b.id);
+        items.push(FeedItem {
+            seq: 0,
+            at: b.finished_at.unwrap_or(b.created_at),
+            level,
+            text: sanitize_text(&text),
+        });
+    }
+    items.sort_by(|a, b| b.at.cmp(&a.at));
+    items.truncate(limit);
+    items
+}

@@ -10,8 +10,8 @@ use crate::backend::{ClientError, WatchMessage};
 use crate::model::{Decision, Event, Millis, RunId, Seq};
 
 use super::app::{
-    App, ApprovalsState, Button, Conn, HelpState, LOG_CAP, LogView, Modal, Pending, Screen,
-    TOAST_MS,
+    App, ApprovalsState, Button, Conn, FEED_CAP, HelpState, LOG_CAP, LogView, Modal, Pending,
+    Screen, TOAST_MS,
 };
 use super::cells::RunRef;
 use super::feed;
@@ -103,6 +103,9 @@ pub enum Action {
     },
 }
 
+/// Activity lines made from a snapshot before any event arrives.
+const FEED_SEED: usize = 50;
+
 pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Action> {
     let mut out = Vec::new();
     match msg {
@@ -131,6 +134,11 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Action> {
             app.header.server_version = Some(d.server.version);
             if d.server.demo_workspace.is_some() {
                 app.header.demo_workspace = d.server.demo_workspace;
+            }
+            if app.feed.is_empty() {
+                // The snapshot carries no events; start the feed with what
+                // the state says happened last, so it is not blank.
+                app.feed = feed::from_state(&app.state, FEED_SEED).into();
             }
             app.loaded = true;
             app.dirty = true;
@@ -164,7 +172,7 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Action>) {
     app.state.apply(e);
     if let Some(item) = feed::describe(&app.state, e) {
         app.feed.push_front(item);
-        app.feed.truncate(super::app::FEED_CAP);
+        app.feed.truncate(FEED_CAP);
         if app.grid.feed_scroll > 0 {
             // Keep what the reader scrolled to in place.
             app.grid.feed_scroll += 1;

@@ -424,3 +424,37 @@ fn reconnecting_shows_the_attempt() {
         }
     );
 }
+
+#[test]
+fn a_snapshot_seeds_the_feed_and_the_watch_starts_after_it() {
+    let cfg = fixture::fixture_config();
+    let mut state = crate::engine::State::new(&cfg);
+    for e in fixture::story().events {
+        state.apply(&e);
+    }
+    let seq = state.seq;
+    let mut app = App::new("x", None, (80, 24));
+    let snapshot = crate::api::Dashboard {
+        seq,
+        server: crate::api::ServerInfo {
+            version: "1".into(),
+            demo_workspace: Some("/tmp/demo".into()),
+        },
+        user: crate::engine::Principal {
+            name: "bob".into(),
+            roles: vec![],
+        },
+        state,
+    };
+    let out = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
+    assert_eq!(out, vec![Action::Watch { after: seq }]);
+    assert!(!app.feed.is_empty() && app.feed.len() <= 50);
+    assert!(
+        app.feed
+            .iter()
+            .zip(app.feed.iter().skip(1))
+            .all(|(a, b)| a.at >= b.at),
+        "newest first"
+    );
+    assert_eq!(app.header.demo_workspace.as_deref(), Some("/tmp/demo"));
+}
