@@ -168,18 +168,23 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
                 DeploymentStatus::Failed | DeploymentStatus::Rejected => Level::Bad,
                 _ => Level::Warn,
             };
-            let tail = if message.is_empty() || *status == DeploymentStatus::Succeeded {
+            // "superseded: superseded by d-6" says it twice; keep one.
+            let tail = if message.is_empty()
+                || *status == DeploymentStatus::Succeeded
+                || message.starts_with(status.as_str())
+            {
                 String::new()
             } else {
                 format!(": {message}")
             };
+            let head = if message.starts_with(status.as_str()) {
+                message.clone()
+            } else {
+                status.as_str().to_string()
+            };
             (
                 level,
-                format!(
-                    "{}: {}{tail}",
-                    deployment_label(state, deployment),
-                    status.as_str()
-                ),
+                format!("{}: {head}{tail}", deployment_label(state, deployment)),
             )
         }
         K::RollbackImpossible { service, stage, .. } => (

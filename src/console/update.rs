@@ -469,7 +469,7 @@ fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
                     id,
                     what: format!("{} {} ({})", verbs[0], c.deployment, c.subject),
                     label: format!("{} {} ({})", verbs[1], c.deployment, c.subject),
-                    done: format!("{} {} ({})", verbs[2], c.deployment, c.subject),
+                    done: format!("{} {}", verbs[2], c.deployment),
                     since: now,
                 });
                 out.push(action);
@@ -538,10 +538,8 @@ fn rollback_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
             "rolling back {} {} to {}",
             dlg.service, dlg.stage, dlg.to_version
         ),
-        done: format!(
-            "rollback of {} {} to {} started",
-            dlg.service, dlg.stage, dlg.to_version
-        ),
+        // The server's answer names the deployment it created.
+        done: "rollback requested".to_string(),
         what: format!(
             "rollback of {} {} to {}",
             dlg.service, dlg.stage, dlg.to_version
