@@ -187,3 +187,48 @@ fn too_small() {
     let app = fixture::app((79, 23));
     insta::assert_snapshot!("too_small_79x23", render(&app, 79, 23));
 }
+
+#[test]
+fn many_stages_and_long_names_fit_without_panicking() {
+    let names: Vec<String> = (0..40)
+        .map(|i| format!("a-very-long-service-name-number-{i}"))
+        .collect();
+    let refs: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), false)).collect();
+    let mut cfg = fixture::config(&refs);
+    for svc in &mut cfg.services {
+        let template = svc.stages[0].clone();
+        svc.stages = (0..14)
+            .map(|i| crate::config::StageConfig {
+                name: format!("stage-with-long-name-{i}"),
+                ..template.clone()
+            })
+            .collect();
+    }
+    let mut app = App::new("x", None, (80, 24));
+    let snapshot = crate::api::Dashboard {
+        seq: 0,
+        server: crate::api::ServerInfo {
+            version: "1".into(),
+            demo_workspace: None,
+        },
+        user: crate::engine::Principal {
+            name: "u".into(),
+            roles: vec![],
+        },
+        state: crate::engine::State::new(&cfg),
+    };
+    update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
+    for (w, h) in [(80, 24), (81, 25), (200, 60)] {
+        app.size = (w, h);
+        for col in [0, 7, 14] {
+            app.grid.col = col;
+            app.grid.row = 39;
+            let _ = render(&app, w, h);
+        }
+    }
+    // Stage columns scroll sideways to keep the selected one in view.
+    app.size = (80, 24);
+    app.grid.col = 7;
+    app.grid.row = 2;
+    insta::assert_snapshot!("dashboard_many_stages_80x24", render(&app, 80, 24));
+}

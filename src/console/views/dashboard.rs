@@ -18,13 +18,17 @@ use super::{clean, fit, spread};
 pub struct Geometry {
     pub inner: Rect,
     pub name_w: u16,
-    /// (x, width) of the build column and each stage column.
-    pub cols: Vec<(u16, u16)>,
+    /// (column index, x, width) of the columns on screen: 0 is the build
+    /// column, 1.. the stages; a window around the selected one when they
+    /// do not all fit.
+    pub cols: Vec<(usize, u16, u16)>,
     pub row_h: u16,
     pub first_y: u16,
     pub offset: usize,
     pub visible: usize,
 }
+
+const MIN_COL: u16 = 14;
 
 pub fn geometry(app: &App, area: Rect, services: usize, names_w: usize) -> Geometry {
     let inner = Block::bordered().inner(area);
@@ -40,14 +44,21 @@ pub fn geometry(app: &App, area: Rect, services: usize, names_w: usize) -> Geome
     let visible = (rows_h / row_h).max(1) as usize;
     let offset = (app.grid.row + 1).saturating_sub(visible);
     let name_w = (names_w as u16 + 2).clamp(10, 20).min(inner.width / 4);
-    let ncols = app.columns().len() as u16 + 1;
+    let total = app.columns().len() + 1;
     let avail = inner.width.saturating_sub(name_w);
-    let w = (avail / ncols).max(1);
-    let cols = (0..ncols)
+    // Below this a cell cannot say "◐ deploying 2/5"; scroll sideways instead.
+    let fit = ((avail / MIN_COL) as usize).clamp(1, total);
+    let first = (app.grid.col + 1).saturating_sub(fit).min(total - fit);
+    let w = avail / fit as u16;
+    let cols = (0..fit)
         .map(|i| {
-            let x = inner.x + name_w + i * w;
-            let width = if i + 1 == ncols { avail - i * w } else { w };
-            (x, width)
+            let x = inner.x + name_w + i as u16 * w;
+            let width = if i + 1 == fit {
+                avail - i as u16 * w
+            } else {
+                w
+            };
+            (first + i, x, width)
         })
         .collect();
     Geometry {
@@ -77,7 +88,7 @@ pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Option<(usize, usize
     if row >= services.len() || row >= g.offset + g.visible {
         return None;
     }
-    let col = g.cols.iter().position(|(cx, w)| x >= *cx && x < cx + w)?;
+    let col = g.cols.iter().find(|(_, cx, w)| x >= *cx && x < cx + w)?.0;
     Some((row, col))
 }
 
@@ -139,7 +150,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
         fit("service", g.name_w as usize - 1),
         bold,
     );
-    for (i, (x, w)) in g.cols.iter().enumerate() {
+    for (i, x, w) in g.cols.iter() {
+        let i = *i;
         let w = (*w as usize).saturating_sub(1);
         let (text, style) = if i == 0 {
             ("build".to_string(), bold)
@@ -159,6 +171,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
         buf.set_string(*x, g.inner.y, fit(&text, w), style);
     }
 
+    // Columns scrolled out of view, on either side.
+    if let (Some(first), Some(last)) = (g.cols.first(), g.cols.last()) {
+        if first.0 > 0 {
+            buf.set_string(first.1 - 1, g.inner.y, "◀", bold);
+        }
+        if last.0 < columns.len() {
+            buf.set_string(last.1 + last.2 - 1, g.inner.y, "▶", bold);
+        }
+    }
     for (vi, svc) in services.iter().enumerate().skip(g.offset).take(g.visible) {
         let y = g.first_y + (vi - g.offset) as u16 * g.row_h;
         let selected_row = vi == app.grid.row;
@@ -177,7 +198,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             ),
             name_style,
         );
-        for (ci, (x, w)) in g.cols.iter().enumerate() {
+        for (ci, x, w) in g.cols.iter() {
+            let ci = *ci;
             let cell = if ci == 0 {
                 Some(cells::build_cell(&app.state, svc))
             } else {
