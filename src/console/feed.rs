@@ -260,7 +260,7 @@ pub fn from_state(state: &State, limit: usize) -> Vec<FeedItem> {
             text: sanitize_text(&text),
         });
     }
-    items.sort_by(|a, b| b.at.cmp(&a.at));
+    items.sort_by_key(|i| std::cmp::Reverse(i.at));
     items.truncate(limit);
     items
 }
