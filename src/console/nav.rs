@@ -280,14 +280,14 @@ pub fn history_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) 
                 .and_then(|s| s.current.clone());
             if status != DeploymentStatus::Succeeded {
                 app.toast(
-                    true,
+                    false,
                     "only an artifact that was deployed successfully can be a rollback target",
                     now,
                 );
                 return;
             }
             if current.as_deref() == Some(artifact.as_str()) {
-                app.toast(true, "that artifact is what runs there now", now);
+                app.toast(false, "that artifact is what runs there now", now);
                 return;
             }
             let last_good = app

@@ -65,7 +65,7 @@ pub fn open_decision(app: &mut App, deployment: &str, decision: Decision, now: M
     };
     if d.status != DeploymentStatus::AwaitingApproval {
         app.toast(
-            true,
+            false,
             format!(
                 "{deployment} is {}, not awaiting approval",
                 d.status.as_str()

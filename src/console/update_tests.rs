@@ -356,12 +356,17 @@ fn history_pick_opens_the_rollback_dialog_for_that_artifact() {
     );
     // Newest first: d-9 (awaiting), d-6 (1.4.3, current), d-3 (1.4.2).
     key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none(), "an awaiting deployment is no target");
     assert!(
-        app.toasts.iter().any(|t| t.error),
-        "an awaiting deployment is no target"
+        app.toasts
+            .iter()
+            .any(|t| t.text.contains("deployed successfully"))
     );
-    key(&mut app, KeyCode::Esc);
-    keys(&mut app, "jj");
+    // The current artifact is no target either.
+    keys(&mut app, "j");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none());
+    keys(&mut app, "j");
     keys(&mut app, "r");
     let Some(Modal::Rollback(d)) = &app.modal else {
         panic!("no dialog")

@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::model::Millis;
 
-use super::super::app::App;
+use super::super::app::{App, Conn};
 use super::super::cells::{self, Cell, CellKind};
 use super::super::theme::{Element, Theme};
 use super::{clean, fit, spread};
@@ -120,7 +120,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             g.inner.x + 1,
             g.inner.y + 1,
             fit(
-                &format!("connecting to {}…", clean(&app.header.server_label)),
+                &match &app.conn {
+                    Conn::Reconnecting { attempt, error } => format!(
+                        "connecting to {}… (attempt {attempt}: {})",
+                        clean(&app.header.server_label),
+                        clean(error)
+                    ),
+                    _ => format!("connecting to {}…", clean(&app.header.server_label)),
+                },
                 g.inner.width as usize - 2,
             ),
             Style::default(),
