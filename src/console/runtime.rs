@@ -55,7 +55,7 @@ async fn event_loop(
     let (tx, mut rx) = unbounded_channel::<Msg>();
     // Only here, in TUI mode: EventStream panics without a terminal.
     let mut input = EventStream::new();
-    let snapshot = spawn_snapshot(client.clone(), tx.clone());
+    let mut snapshot = spawn_snapshot(client.clone(), tx.clone());
     let mut watch: Option<JoinHandle<()>> = None;
     let mut next_tick = Instant::now() + SLOW_TICK;
 
@@ -95,6 +95,11 @@ async fn event_loop(
             next_tick = next_tick.min(Instant::now() + FAST_TICK);
         }
         for a in actions {
+            if a == Action::Snapshot {
+                snapshot.abort();
+                snapshot = spawn_snapshot(client.clone(), tx.clone());
+                continue;
+            }
             perform(a, &client, &tx, &mut watch);
         }
         if app.quit {
@@ -142,6 +147,8 @@ fn perform(
     let client = client.clone();
     let tx = tx.clone();
     match action {
+        // Handled by the loop, which owns the snapshot task.
+        Action::Snapshot => {}
         Action::Watch { after } => {
             if let Some(old) = watch.take() {
                 old.abort();

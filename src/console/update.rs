@@ -65,6 +65,8 @@ pub enum Reply {
 /// Requests for the runtime to make; each answers with a `Msg::Reply`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Fetch a fresh snapshot (then watch from it).
+    Snapshot,
     Watch {
         after: Seq,
     },
@@ -220,6 +222,12 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Action>) {
             if advance {
                 select_step(app, *step, out);
             }
+            app.dirty = true;
+        }
+        K::ServerStarted { .. } => {
+            // A (re)started server may run a changed pipeline, which no
+            // event describes: take a fresh snapshot.
+            out.push(Action::Snapshot);
             app.dirty = true;
         }
         _ => app.dirty = true,

@@ -463,3 +463,19 @@ fn a_snapshot_seeds_the_feed_and_the_watch_starts_after_it() {
     );
     assert_eq!(app.header.demo_workspace.as_deref(), Some("/tmp/demo"));
 }
+
+#[test]
+fn a_server_restart_asks_for_a_fresh_snapshot() {
+    let mut app = app();
+    let e = Event {
+        seq: app.state.seq + 1,
+        at: NOW,
+        actor: crate::model::Actor::ferry(),
+        reason: "start".into(),
+        kind: EventKind::ServerStarted {
+            version: "0.2.0".into(),
+        },
+    };
+    let out = update(&mut app, Msg::Watch(WatchMessage::Event(e)), NOW);
+    assert_eq!(out, vec![Action::Snapshot]);
+}
