@@ -67,8 +67,9 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
         .server
         .clone()
         .or_else(|| config.as_ref().and_then(|c| c.console.server.clone()));
+    // A config with users makes even the embedded server ask for a token.
+    let token = std::env::var("FERRY_TOKEN").ok().filter(|t| !t.is_empty());
     if let Some(url) = remote {
-        let token = std::env::var("FERRY_TOKEN").ok().filter(|t| !t.is_empty());
         let client = Client::new(&url, token)
             .map_err(|e| eyre!("could not use the server address {url}: {e}\nhint: give a URL like http://host:7474"))?;
         let info = ConsoleInfo {
@@ -95,7 +96,7 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
             "could not start the embedded server: {e}\nhint: pass --server URL to use a running one"
         )
     })?;
-    let client = Client::new(&handle.url, None).map_err(|e| {
+    let client = Client::new(&handle.url, token).map_err(|e| {
         eyre!(
             "could not connect to the embedded server at {}: {e}",
             handle.url
