@@ -323,6 +323,13 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         S::History,
+        &[ch('d')],
+        Cmd::Open,
+        "detail of the selected deployment",
+        Some("detail"),
+    ),
+    b(
+        S::History,
         &[key(KeyCode::Esc)],
         Cmd::Back,
         "back",

@@ -270,6 +270,19 @@ pub fn history_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) 
                 });
             }
         }
+        Cmd::Open => {
+            if let Some((id, ..)) = rows.get(h.selected).cloned() {
+                if app.state.deployments.contains_key(&id) {
+                    open_detail(app, RunRef::Deployment(id), out);
+                } else {
+                    app.toast(
+                        false,
+                        format!("{id} is older than what the console holds"),
+                        now,
+                    );
+                }
+            }
+        }
         Cmd::Pick => {
             let Some((_, artifact, status, at, by)) = rows.get(h.selected).cloned() else {
                 return;

@@ -479,3 +479,24 @@ fn a_server_restart_asks_for_a_fresh_snapshot() {
     let out = update(&mut app, Msg::Watch(WatchMessage::Event(e)), NOW);
     assert_eq!(out, vec![Action::Snapshot]);
 }
+
+#[test]
+fn d_in_history_opens_the_detail_of_that_deployment() {
+    let mut app = app();
+    select(&mut app, "search", 1);
+    keys(&mut app, "H");
+    // Newest first: the rollback d-15, then the failed d-14.
+    keys(&mut app, "j");
+    let out = keys(&mut app, "d");
+    let Some(Screen::Detail(d)) = app.screens.last() else {
+        panic!("no detail")
+    };
+    assert_eq!(d.run, RunRef::Deployment("d-14".into()));
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::FetchLog { run, step: 0, .. } if run == "d-14")),
+        "the failed step's log: {out:?}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.screens.last(), Some(Screen::History(_))));
+}

@@ -57,10 +57,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
                         x.requested_by,
                         cells::age_words(now, x.created_at)
                     ),
-                    x.outcome
-                        .clone()
-                        .map(|o| format!("outcome: {o}"))
-                        .unwrap_or_else(|| format!("reason: {}", x.reason)),
+                    match (&x.rolls_back, &x.outcome) {
+                        (Some(r), _) => format!(
+                            "rolls back {r} ({})",
+                            app.state
+                                .deployments
+                                .get(r)
+                                .map(|f| f.version.as_str())
+                                .unwrap_or("?")
+                        ),
+                        (None, Some(o)) => format!("outcome: {o}"),
+                        (None, None) => format!("reason: {}", x.reason),
+                    },
                 ],
             ),
             None => (
