@@ -68,6 +68,7 @@ pub enum Cmd {
     Submit,
     CancelInput,
     Click,
+    Scroll,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -77,6 +78,7 @@ pub enum KeySpec {
     Key(KeyCode, KeyModifiers),
     Seq(char, char),
     Click,
+    Wheel,
 }
 
 const fn ch(c: char) -> KeySpec {
@@ -207,6 +209,13 @@ pub const BINDINGS: &[Binding] = &[
         &[key(KeyCode::Tab)],
         Cmd::NextPane,
         "next pane",
+        None,
+    ),
+    b(
+        S::Global,
+        &[KeySpec::Wheel],
+        Cmd::Scroll,
+        "scroll what is under the pointer: grid, activity or log",
         None,
     ),
     b(
@@ -438,7 +447,7 @@ fn normalized(ev: &KeyEvent) -> (KeyCode, KeyModifiers) {
 fn matches(spec: &KeySpec, code: KeyCode, mods: KeyModifiers) -> bool {
     match spec {
         KeySpec::Key(c, m) => *c == code && *m == mods,
-        KeySpec::Seq(..) | KeySpec::Click => false,
+        KeySpec::Seq(..) | KeySpec::Click | KeySpec::Wheel => false,
     }
 }
 
@@ -481,6 +490,7 @@ pub fn key_label(spec: &KeySpec) -> String {
     match spec {
         KeySpec::Seq(a, b) => format!("{a}{b}"),
         KeySpec::Click => "click".to_string(),
+        KeySpec::Wheel => "wheel".to_string(),
         KeySpec::Key(code, mods) => {
             let base = match code {
                 KeyCode::Char(c) => c.to_string(),

@@ -563,17 +563,57 @@ fn rollback_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
 }
 
 fn on_mouse(app: &mut App, m: MouseEvent) {
-    if !matches!(m.kind, MouseEventKind::Down(MouseButton::Left)) {
-        return;
-    }
-    if app.modal.is_some() || !app.screens.is_empty() {
+    if app.modal.is_some() {
         return;
     }
     let area = ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1);
-    if let Some((row, col)) = super::views::dashboard::hit_test(app, area, m.column, m.row) {
-        app.grid.row = row;
-        app.grid.col = col;
-        app.grid.feed_focus = false;
-        app.dirty = true;
+    let up = match m.kind {
+        MouseEventKind::ScrollUp => true,
+        MouseEventKind::ScrollDown => false,
+        MouseEventKind::Down(MouseButton::Left) if app.screens.is_empty() => {
+            if let Some((row, col)) = super::views::dashboard::hit_test(app, area, m.column, m.row)
+            {
+                app.grid.row = row;
+                app.grid.col = col;
+                app.grid.feed_focus = false;
+                app.dirty = true;
+            }
+            return;
+        }
+        _ => return,
+    };
+    // The wheel scrolls what is under it: the feed or the grid, or the log.
+    const WHEEL: usize = 3;
+    match app.screens.last_mut() {
+        None => {
+            let feed = super::views::regions(area).feed;
+            let over_feed = feed.contains(ratatui::layout::Position::new(m.column, m.row));
+            if over_feed {
+                app.grid.feed_scroll = if up {
+                    app.grid.feed_scroll.saturating_sub(WHEEL)
+                } else {
+                    (app.grid.feed_scroll + WHEEL).min(app.feed.len().saturating_sub(1))
+                };
+            } else {
+                let rows = app.visible_services().len();
+                app.grid.row = if up {
+                    app.grid.row.saturating_sub(1)
+                } else {
+                    (app.grid.row + 1).min(rows.saturating_sub(1))
+                };
+            }
+        }
+        Some(Screen::Detail(d)) => {
+            if let Some(log) = &mut d.log {
+                if up {
+                    log.follow = false;
+                    log.from_bottom = (log.from_bottom + WHEEL).min(log.lines.len());
+                } else {
+                    log.from_bottom = log.from_bottom.saturating_sub(WHEEL);
+                }
+            }
+        }
+        Some(_) => return,
     }
+    app.dirty = true;
 }

@@ -500,3 +500,29 @@ fn d_in_history_opens_the_detail_of_that_deployment() {
     key(&mut app, KeyCode::Esc);
     assert!(matches!(app.screens.last(), Some(Screen::History(_))));
 }
+
+#[test]
+fn the_wheel_scrolls_the_log_and_stops_following() {
+    let mut app = app();
+    open_payments_preprod(&mut app);
+    let wheel = |kind| MouseEvent {
+        kind,
+        column: 60,
+        row: 30,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut app, Msg::Mouse(wheel(MouseEventKind::ScrollUp)), NOW);
+    let Some(Screen::Detail(d)) = app.screens.last() else {
+        panic!()
+    };
+    assert!(d.log.as_ref().is_some_and(|l| !l.follow));
+    // On the dashboard, the wheel over the grid moves the selection.
+    key(&mut app, KeyCode::Esc);
+    let mut down = wheel(MouseEventKind::ScrollDown);
+    down.row = 10;
+    update(&mut app, Msg::Mouse(down), NOW);
+    assert_eq!(app.grid.row, 2);
+    // Over the feed (the bottom rows at 120x40), it scrolls the feed.
+    update(&mut app, Msg::Mouse(wheel(MouseEventKind::ScrollDown)), NOW);
+    assert_eq!((app.grid.row, app.grid.feed_scroll), (2, 3));
+}
