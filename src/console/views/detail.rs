@@ -125,7 +125,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
     draw_artifact(frame, info_area, artifact, &extra, theme, now);
     draw_steps(frame, steps_area, &steps, d, theme, now);
     if pending {
-        draw_evidence(frame, right, d, theme, now);
+        let live = app.state.deployments.get(d.run.id());
+        draw_evidence(frame, right, d, live, theme, now);
     } else {
         draw_log(
             frame,
@@ -318,21 +319,66 @@ fn draw_log(
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn draw_evidence(frame: &mut Frame, area: Rect, d: &DetailState, theme: &Theme, now: Millis) {
+fn draw_evidence(
+    frame: &mut Frame,
+    area: Rect,
+    d: &DetailState,
+    live: Option<&crate::model::Deployment>,
+    theme: &Theme,
+    now: Millis,
+) {
     let block = Block::bordered()
         .title(" evidence for approval ")
         .border_style(theme.muted());
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
-    let lines = match &d.evidence {
+    // Decisions so far come from the live state, not the evidence fetched
+    // when the screen opened.
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(dep) = live {
+        let roles = dep
+            .approval
+            .as_ref()
+            .map(|r| r.roles.join(" or "))
+            .unwrap_or_default();
+        lines.push(Line::styled(
+            fit(
+                &clean(&format!(
+                    "approvals {}/{} (by {roles})",
+                    dep.approvers().len(),
+                    dep.approvals_needed()
+                )),
+                w,
+            ),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+        for a in &dep.approvals {
+            let (mark, verb) = match a.decision {
+                crate::model::Decision::Approve => ("✓", "approved"),
+                crate::model::Decision::Reject => ("✗", "rejected"),
+            };
+            let comment = a
+                .comment
+                .as_deref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            let text = format!(
+                "  {mark} {} {verb} {} ago{comment}",
+                a.by,
+                cells::age_words(now, a.at)
+            );
+            lines.push(Line::raw(fit(&clean(&text), w)));
+        }
+    }
+    lines.extend(match &d.evidence {
         None => vec![Line::styled("loading evidence…", theme.muted())],
         Some(Err(e)) => vec![Line::styled(
             fit(&format!("could not load the evidence: {}", clean(e)), w),
             theme.fg(Element::Error),
         )],
         Some(Ok(ev)) => evidence_lines(ev, w, theme, now),
-    };
+    });
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
