@@ -179,27 +179,6 @@ pub struct NotifyCommand {
 }
 
 impl Config {
-    /// STUB (console helper): stand-in until the config helper's loader is merged.
-    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-        Err(ConfigError {
-            message: format!("{}: config loading is not merged yet", path.display()),
-        })
-    }
-    /// STUB (console helper): no services, default server settings.
-    pub fn empty(data_dir: PathBuf) -> Config {
-        Config {
-            path: None,
-            server: ServerConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 7474)),
-                base_dir: PathBuf::from("."),
-                data_dir,
-            },
-            console: ConsoleConfig::default(),
-            services: Vec::new(),
-            users: Vec::new(),
-            notify: NotifyConfig::default(),
-        }
-    }
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.services.iter().find(|s| s.name == name)
     }
