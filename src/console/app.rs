@@ -1,0 +1,342 @@
+//! The console's state: the folded server state plus everything about the
+//! screen (selection, open screens, dialogs, toasts, pending requests).
+//! Only `update` changes it; views only read it.
+
+use std::collections::VecDeque;
+
+use tui_input::Input;
+
+use crate::api::Evidence;
+use crate::engine::{Principal, ServiceState, State};
+use crate::model::{Decision, Deployment, Millis};
+
+use super::cells::RunRef;
+use super::keymap::Scope;
+
+/// How many activity lines are kept; older ones fall off.
+pub const FEED_CAP: usize = 10_000;
+/// How many log lines of one step are kept in memory; the file has them all.
+pub const LOG_CAP: usize = 5_000;
+/// Lines asked for when a step's log is first opened.
+pub const LOG_TAIL: u64 = 1_000;
+/// Info toasts vanish after this long; errors stay until dismissed.
+pub const TOAST_MS: Millis = 4_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    Connecting,
+    Connected,
+    Reconnecting { attempt: u32, error: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HeaderInfo {
+    pub server_label: String,
+    pub server_version: Option<String>,
+    pub demo_workspace: Option<String>,
+    pub user: Option<Principal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Good,
+    Warn,
+    Bad,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedItem {
+    pub seq: u64,
+    pub at: Millis,
+    pub level: Level,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    pub id: u64,
+    pub error: bool,
+    pub text: String,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: u64,
+    /// While it runs: "approving d-9 (checkout 1.4.4 → prod)".
+    pub label: String,
+    /// The toast when the server accepts it: "approved d-9 (...)".
+    pub done: String,
+    /// The toast prefix when it refuses: "approve d-9 (...)".
+    pub what: String,
+    pub since: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Main,
+    Side,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GridState {
+    pub row: usize,
+    /// 0 is the build column, 1.. the stage columns.
+    pub col: usize,
+    pub filter: Input,
+    pub filtering: bool,
+    pub feed_focus: bool,
+    pub feed_scroll: usize,
+}
+
+/// The lines of one step's log we hold, and how to follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogView {
+    pub run: String,
+    pub step: usize,
+    pub lines: VecDeque<String>,
+    /// File line number of `lines[0]`.
+    pub first_offset: u64,
+    /// File line number of the next line we do not have.
+    pub next_offset: u64,
+    pub loaded: bool,
+    /// The request in flight (replies to any other are stale).
+    pub request: Option<u64>,
+    /// New output arrived while a request was in flight: ask again after it.
+    pub stale: bool,
+    pub follow: bool,
+    /// Lines scrolled up from the bottom when not following.
+    pub from_bottom: usize,
+    pub error: Option<String>,
+}
+
+impl LogView {
+    pub fn new(run: &str, step: usize) -> Self {
+        LogView {
+            run: run.to_string(),
+            step,
+            lines: VecDeque::new(),
+            first_offset: 0,
+            next_offset: 0,
+            loaded: false,
+            request: None,
+            stale: false,
+            follow: true,
+            from_bottom: 0,
+            error: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailState {
+    pub run: RunRef,
+    pub step: usize,
+    pub steps_focus: bool,
+    pub log: Option<LogView>,
+    pub evidence: Option<Result<Box<Evidence>, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApprovalsState {
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryState {
+    pub service: String,
+    pub stage: String,
+    /// Deployments fetched from the server that the state no longer holds.
+    pub older: Vec<Deployment>,
+    pub next_before: Option<String>,
+    pub request: Option<u64>,
+    pub exhausted: bool,
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Detail(Box<DetailState>),
+    Approvals(ApprovalsState),
+    History(HistoryState),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Button {
+    Cancel,
+    Confirm,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackDialog {
+    pub service: String,
+    pub stage: String,
+    pub from_version: Option<String>,
+    pub to_artifact: String,
+    pub to_version: String,
+    /// True when the target is the stage's last good release (not one
+    /// picked from history).
+    pub last_good: bool,
+    pub deployed_at: Option<Millis>,
+    pub deployed_by: Option<String>,
+    pub focus: Button,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommentInput {
+    pub decision: Decision,
+    pub deployment: String,
+    pub digest: String,
+    /// "checkout 1.4.3 → prod"
+    pub subject: String,
+    pub input: Input,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HelpState {
+    pub filter: Input,
+    pub scroll: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Modal {
+    Rollback(RollbackDialog),
+    Help(HelpState),
+    Comment(CommentInput),
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub state: State,
+    /// A snapshot arrived (before that the grid says "connecting").
+    pub loaded: bool,
+    pub header: HeaderInfo,
+    pub conn: Conn,
+    /// Screens above the dashboard; Esc pops one.
+    pub screens: Vec<Screen>,
+    pub modal: Option<Modal>,
+    pub grid: GridState,
+    /// Newest first.
+    pub feed: VecDeque<FeedItem>,
+    pub toasts: Vec<Toast>,
+    pub pending: Vec<Pending>,
+    pub next_id: u64,
+    pub pending_key: Option<char>,
+    pub size: (u16, u16),
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(server_label: &str, demo_workspace: Option<String>, size: (u16, u16)) -> Self {
+        App {
+            state: State::default(),
+            loaded: false,
+            header: HeaderInfo {
+                server_label: server_label.to_string(),
+                demo_workspace,
+                ..HeaderInfo::default()
+            },
+            conn: Conn::Connecting,
+            screens: Vec::new(),
+            modal: None,
+            grid: GridState::default(),
+            feed: VecDeque::new(),
+            toasts: Vec::new(),
+            pending: Vec::new(),
+            next_id: 1,
+            pending_key: None,
+            size,
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The scope keys are looked up in, from the innermost open thing.
+    pub fn scope(&self) -> Scope {
+        match &self.modal {
+            Some(Modal::Rollback(_)) => return Scope::Rollback,
+            Some(Modal::Help(_)) => return Scope::Help,
+            Some(Modal::Comment(_)) => return Scope::Input,
+            None => {}
+        }
+        if self.screens.is_empty() && self.grid.filtering {
+            return Scope::Input;
+        }
+        match self.screens.last() {
+            None => Scope::Dashboard,
+            Some(Screen::Detail(_)) => Scope::Detail,
+            Some(Screen::Approvals(_)) => Scope::Approvals,
+            Some(Screen::History(_)) => Scope::History,
+        }
+    }
+
+    /// Services shown on the dashboard: all, or those matching the filter.
+    pub fn visible_services(&self) -> Vec<&ServiceState> {
+        let needle = self.grid.filter.value().to_lowercase();
+        self.state
+            .services
+            .iter()
+            .filter(|s| needle.is_empty() || s.name.to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    /// Stage names across services in pipeline order (services usually
+    /// share one pipeline; a stage only some have goes after its predecessor).
+    pub fn columns(&self) -> Vec<String> {
+        columns_of(&self.state)
+    }
+
+    /// The selected service and stage name (None for the build column).
+    pub fn selected(&self) -> Option<(&ServiceState, Option<String>)> {
+        let services = self.visible_services();
+        let svc = *services.get(self.grid.row)?;
+        if self.grid.col == 0 {
+            return Some((svc, None));
+        }
+        let cols = self.columns();
+        Some((svc, cols.get(self.grid.col - 1).cloned()))
+    }
+
+    pub fn spinner_visible(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn toast(&mut self, error: bool, text: impl Into<String>, now: Millis) {
+        let id = self.next_id();
+        self.toasts.push(Toast {
+            id,
+            error,
+            text: text.into(),
+            at: now,
+        });
+        // Never let a flood of refusals cover the screen.
+        if self.toasts.len() > 5 {
+            self.toasts.remove(0);
+        }
+    }
+}
+
+pub fn columns_of(state: &State) -> Vec<String> {
+    let mut cols: Vec<String> = Vec::new();
+    for svc in &state.services {
+        let mut after: Option<usize> = None;
+        for st in &svc.stages {
+            match cols.iter().position(|c| *c == st.name) {
+                Some(i) => after = Some(i),
+                None => {
+                    let at = after.map(|i| i + 1).unwrap_or(cols.len());
+                    cols.insert(at, st.name.clone());
+                    after = Some(at);
+                }
+            }
+        }
+    }
+    cols
+}

@@ -1,0 +1,577 @@
+//! The one key table. `update` dispatches through `lookup`, the help screen
+//! and the footer are generated from `BINDINGS`, so what the help says is
+//! exactly what the keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. Screens are consulted before `Global`; modal
+/// scopes (dialog, help, text input) shadow everything but ctrl-c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Global,
+    Dashboard,
+    Detail,
+    Approvals,
+    History,
+    Rollback,
+    Help,
+    Input,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::Dashboard => "Dashboard",
+            Scope::Detail => "Deployment detail",
+            Scope::Approvals => "Approvals",
+            Scope::History => "Stage history",
+            Scope::Rollback => "Rollback confirmation",
+            Scope::Help => "Help",
+            Scope::Input => "Text input (filter, comment)",
+        }
+    }
+    /// Whether global bindings (other than ctrl-c) apply under this scope.
+    pub fn is_modal(self) -> bool {
+        matches!(self, Scope::Rollback | Scope::Help | Scope::Input)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    ForceQuit,
+    Quit,
+    Help,
+    Approvals,
+    Back,
+    Up,
+    Down,
+    Left,
+    Right,
+    Top,
+    Bottom,
+    HalfPageUp,
+    HalfPageDown,
+    NextPane,
+    Open,
+    Filter,
+    Rollback,
+    History,
+    Approve,
+    Reject,
+    Follow,
+    Pick,
+    Confirm,
+    CancelDialog,
+    Activate,
+    ToggleButton,
+    Submit,
+    CancelInput,
+    Click,
+    Scroll,
+}
+
+/// One key (modifiers other than shift must match exactly; shift is implied
+/// by the character), a two-key sequence like `gg`, or a mouse click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    Key(KeyCode, KeyModifiers),
+    Seq(char, char),
+    Click,
+    Wheel,
+}
+
+const fn ch(c: char) -> KeySpec {
+    KeySpec::Key(KeyCode::Char(c), KeyModifiers::NONE)
+}
+const fn ctrl(c: char) -> KeySpec {
+    KeySpec::Key(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+const fn key(code: KeyCode) -> KeySpec {
+    KeySpec::Key(code, KeyModifiers::NONE)
+}
+
+pub struct Binding {
+    pub scope: Scope,
+    pub keys: &'static [KeySpec],
+    pub cmd: Cmd,
+    pub help: &'static str,
+    /// Short label for the footer, when the binding is worth a footer slot.
+    pub footer: Option<&'static str>,
+}
+
+const fn b(
+    scope: Scope,
+    keys: &'static [KeySpec],
+    cmd: Cmd,
+    help: &'static str,
+    footer: Option<&'static str>,
+) -> Binding {
+    Binding {
+        scope,
+        keys,
+        cmd,
+        help,
+        footer,
+    }
+}
+
+use Scope as S;
+
+pub const BINDINGS: &[Binding] = &[
+    b(
+        S::Global,
+        &[ctrl('c')],
+        Cmd::ForceQuit,
+        "quit, from anywhere",
+        None,
+    ),
+    b(S::Global, &[ch('q')], Cmd::Quit, "quit", Some("quit")),
+    b(
+        S::Global,
+        &[ch('?')],
+        Cmd::Help,
+        "help (this screen)",
+        Some("help"),
+    ),
+    b(
+        S::Global,
+        &[ch('A')],
+        Cmd::Approvals,
+        "deployments awaiting approval",
+        Some("approvals"),
+    ),
+    b(
+        S::Global,
+        &[key(KeyCode::Esc)],
+        Cmd::Back,
+        "dismiss an error, clear the filter, or go back",
+        None,
+    ),
+    b(
+        S::Global,
+        &[key(KeyCode::Up), ch('k')],
+        Cmd::Up,
+        "move up",
+        None,
+    ),
+    b(
+        S::Global,
+        &[key(KeyCode::Down), ch('j')],
+        Cmd::Down,
+        "move down",
+        None,
+    ),
+    b(
+        S::Global,
+        &[key(KeyCode::Left), ch('h')],
+        Cmd::Left,
+        "move left",
+        None,
+    ),
+    b(
+        S::Global,
+        &[key(KeyCode::Right), ch('l')],
+        Cmd::Right,
+        "move right",
+        None,
+    ),
+    b(
+        S::Global,
+        &[KeySpec::Seq('g', 'g'), key(KeyCode::Home)],
+        Cmd::Top,
+        "go to the top",
+        None,
+    ),
+    b(
+        S::Global,
+        &[ch('G'), key(KeyCode::End)],
+        Cmd::Bottom,
+        "go to the bottom (the log: follow again)",
+        None,
+    ),
+    b(
+        S::Global,
+        &[ctrl('u'), key(KeyCode::PageUp)],
+        Cmd::HalfPageUp,
+        "half a page up",
+        None,
+    ),
+    b(
+        S::Global,
+        &[ctrl('d'), key(KeyCode::PageDown)],
+        Cmd::HalfPageDown,
+        "half a page down",
+        None,
+    ),
+    b(
+        S::Global,
+        &[key(KeyCode::Tab)],
+        Cmd::NextPane,
+        "next pane",
+        None,
+    ),
+    b(
+        S::Global,
+        &[KeySpec::Wheel],
+        Cmd::Scroll,
+        "scroll what is under the pointer: grid, activity or log",
+        None,
+    ),
+    b(
+        S::Dashboard,
+        &[key(KeyCode::Enter)],
+        Cmd::Open,
+        "deployment detail of the selected cell",
+        Some("detail"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('r')],
+        Cmd::Rollback,
+        "roll the selected stage back to its last good artifact",
+        Some("rollback"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('H')],
+        Cmd::History,
+        "history of the selected stage",
+        Some("history"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('a')],
+        Cmd::Approve,
+        "approve the deployment waiting in the selected cell",
+        Some("approve"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('x')],
+        Cmd::Reject,
+        "reject the deployment waiting in the selected cell",
+        Some("reject"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('/')],
+        Cmd::Filter,
+        "filter services by name",
+        Some("filter"),
+    ),
+    b(
+        S::Dashboard,
+        &[KeySpec::Click],
+        Cmd::Click,
+        "select the clicked cell",
+        None,
+    ),
+    b(
+        S::Detail,
+        &[ch('f')],
+        Cmd::Follow,
+        "follow the log again",
+        Some("follow"),
+    ),
+    b(
+        S::Detail,
+        &[ch('a')],
+        Cmd::Approve,
+        "approve this deployment",
+        Some("approve"),
+    ),
+    b(
+        S::Detail,
+        &[ch('x')],
+        Cmd::Reject,
+        "reject this deployment",
+        Some("reject"),
+    ),
+    b(
+        S::Detail,
+        &[key(KeyCode::Esc)],
+        Cmd::Back,
+        "back",
+        Some("back"),
+    ),
+    b(
+        S::Approvals,
+        &[ch('a')],
+        Cmd::Approve,
+        "approve the selected deployment",
+        Some("approve"),
+    ),
+    b(
+        S::Approvals,
+        &[ch('x')],
+        Cmd::Reject,
+        "reject the selected deployment",
+        Some("reject"),
+    ),
+    b(
+        S::Approvals,
+        &[key(KeyCode::Enter)],
+        Cmd::Open,
+        "detail and evidence of the selected deployment",
+        Some("detail"),
+    ),
+    b(
+        S::Approvals,
+        &[key(KeyCode::Esc)],
+        Cmd::Back,
+        "back",
+        Some("back"),
+    ),
+    b(
+        S::History,
+        &[key(KeyCode::Enter), ch('r')],
+        Cmd::Pick,
+        "roll back to the selected artifact",
+        Some("roll back to"),
+    ),
+    b(
+        S::History,
+        &[ch('d')],
+        Cmd::Open,
+        "detail of the selected deployment",
+        Some("detail"),
+    ),
+    b(
+        S::History,
+        &[key(KeyCode::Esc)],
+        Cmd::Back,
+        "back",
+        Some("back"),
+    ),
+    b(
+        S::Rollback,
+        &[ch('y')],
+        Cmd::Confirm,
+        "confirm the rollback",
+        Some("confirm"),
+    ),
+    b(
+        S::Rollback,
+        &[ch('n'), key(KeyCode::Esc)],
+        Cmd::CancelDialog,
+        "cancel",
+        Some("cancel"),
+    ),
+    b(
+        S::Rollback,
+        &[key(KeyCode::Enter)],
+        Cmd::Activate,
+        "press the focused button (Cancel at first)",
+        None,
+    ),
+    b(
+        S::Rollback,
+        &[key(KeyCode::Tab), key(KeyCode::Left), key(KeyCode::Right)],
+        Cmd::ToggleButton,
+        "move between Cancel and Roll back",
+        None,
+    ),
+    b(
+        S::Help,
+        &[key(KeyCode::Esc), ch('?')],
+        Cmd::Back,
+        "close help (Esc clears the filter first)",
+        Some("close"),
+    ),
+    b(
+        S::Help,
+        &[key(KeyCode::Up)],
+        Cmd::Up,
+        "scroll up; type to filter",
+        None,
+    ),
+    b(
+        S::Help,
+        &[key(KeyCode::Down)],
+        Cmd::Down,
+        "scroll down",
+        None,
+    ),
+    b(
+        S::Help,
+        &[key(KeyCode::PageUp)],
+        Cmd::HalfPageUp,
+        "page up",
+        None,
+    ),
+    b(
+        S::Help,
+        &[key(KeyCode::PageDown)],
+        Cmd::HalfPageDown,
+        "page down",
+        None,
+    ),
+    b(
+        S::Input,
+        &[key(KeyCode::Enter)],
+        Cmd::Submit,
+        "submit",
+        Some("submit"),
+    ),
+    b(
+        S::Input,
+        &[key(KeyCode::Esc)],
+        Cmd::CancelInput,
+        "cancel",
+        Some("cancel"),
+    ),
+];
+
+/// What a key press means in a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Cmd(Cmd),
+    /// The first key of a sequence: wait for the next one.
+    Pending(char),
+    None,
+}
+
+fn normalized(ev: &KeyEvent) -> (KeyCode, KeyModifiers) {
+    // Terminals report `A` as Char('A') + SHIFT, some as Char('A') alone.
+    let mut mods = ev.modifiers;
+    if let KeyCode::Char(_) = ev.code {
+        mods.remove(KeyModifiers::SHIFT);
+    }
+    if ev.code == KeyCode::BackTab {
+        mods.remove(KeyModifiers::SHIFT);
+    }
+    (ev.code, mods)
+}
+
+fn matches(spec: &KeySpec, code: KeyCode, mods: KeyModifiers) -> bool {
+    match spec {
+        KeySpec::Key(c, m) => *c == code && *m == mods,
+        KeySpec::Seq(..) | KeySpec::Click | KeySpec::Wheel => false,
+    }
+}
+
+/// Find the command for `ev` in `scope` (then in Global unless the scope is
+/// modal). `pending` is the first key of a sequence typed just before.
+pub fn lookup(scope: Scope, ev: &KeyEvent, pending: Option<char>) -> Lookup {
+    let (code, mods) = normalized(ev);
+    if matches(&ctrl('c'), code, mods) {
+        return Lookup::Cmd(Cmd::ForceQuit);
+    }
+    let scopes: &[Scope] = if scope.is_modal() {
+        &[scope]
+    } else {
+        &[scope, Scope::Global]
+    };
+    for s in scopes {
+        for bind in BINDINGS.iter().filter(|b| b.scope == *s) {
+            for spec in bind.keys {
+                if let (KeySpec::Seq(first, second), KeyCode::Char(c), true) =
+                    (spec, code, mods.is_empty())
+                {
+                    if pending == Some(*first) && c == *second {
+                        return Lookup::Cmd(bind.cmd);
+                    }
+                    if pending.is_none() && c == *first {
+                        return Lookup::Pending(c);
+                    }
+                }
+                if matches(spec, code, mods) {
+                    return Lookup::Cmd(bind.cmd);
+                }
+            }
+        }
+    }
+    Lookup::None
+}
+
+/// How a key reads in help and footer: "ctrl-u", "↑", "gg", "Enter".
+pub fn key_label(spec: &KeySpec) -> String {
+    match spec {
+        KeySpec::Seq(a, b) => format!("{a}{b}"),
+        KeySpec::Click => "click".to_string(),
+        KeySpec::Wheel => "wheel".to_string(),
+        KeySpec::Key(code, mods) => {
+            let base = match code {
+                KeyCode::Char(c) => c.to_string(),
+                KeyCode::Up => "↑".into(),
+                KeyCode::Down => "↓".into(),
+                KeyCode::Left => "←".into(),
+                KeyCode::Right => "→".into(),
+                KeyCode::Enter => "Enter".into(),
+                KeyCode::Esc => "Esc".into(),
+                KeyCode::Tab => "Tab".into(),
+                KeyCode::Home => "Home".into(),
+                KeyCode::End => "End".into(),
+                KeyCode::PageUp => "PgUp".into(),
+                KeyCode::PageDown => "PgDn".into(),
+                other => format!("{other:?}"),
+            };
+            if mods.contains(KeyModifiers::CONTROL) {
+                format!("ctrl-{base}")
+            } else {
+                base
+            }
+        }
+    }
+}
+
+pub fn keys_label(keys: &[KeySpec]) -> String {
+    keys.iter().map(key_label).collect::<Vec<_>>().join("/")
+}
+
+/// Bindings of one scope, in table order.
+pub fn in_scope(scope: Scope) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| b.scope == scope)
+}
+
+pub const HELP_ORDER: &[Scope] = &[
+    Scope::Global,
+    Scope::Dashboard,
+    Scope::Detail,
+    Scope::Approvals,
+    Scope::History,
+    Scope::Rollback,
+    Scope::Input,
+    Scope::Help,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn screen_bindings_shadow_global_ones_and_ctrl_c_always_quits() {
+        let esc = press(KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(
+            lookup(Scope::Rollback, &esc, None),
+            Lookup::Cmd(Cmd::CancelDialog)
+        );
+        assert_eq!(lookup(Scope::Dashboard, &esc, None), Lookup::Cmd(Cmd::Back));
+        let cc = press(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        for s in HELP_ORDER {
+            assert_eq!(lookup(*s, &cc, None), Lookup::Cmd(Cmd::ForceQuit));
+        }
+        let q = press(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Input, &q, None), Lookup::None);
+    }
+
+    #[test]
+    fn gg_is_a_sequence_and_shifted_letters_match() {
+        let g = press(KeyCode::Char('g'), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Dashboard, &g, None), Lookup::Pending('g'));
+        assert_eq!(
+            lookup(Scope::Dashboard, &g, Some('g')),
+            Lookup::Cmd(Cmd::Top)
+        );
+        let big_g = press(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(
+            lookup(Scope::Detail, &big_g, None),
+            Lookup::Cmd(Cmd::Bottom)
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! The grid: one row per service, a build column, then one column per stage.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use unicode_width::UnicodeWidthStr;
+
+use crate::model::Millis;
+
+use super::super::app::{App, Conn};
+use super::super::cells::{self, Cell, CellKind};
+use super::super::theme::{Element, Theme};
+use super::{clean, fit, spread};
+
+/// Where everything of the grid sits; drawing and clicks share it.
+pub struct Geometry {
+    pub inner: Rect,
+    pub name_w: u16,
+    /// (column index, x, width) of the columns on screen: 0 is the build
+    /// column, 1.. the stages; a window around the selected one when they
+    /// do not all fit.
+    pub cols: Vec<(usize, u16, u16)>,
+    pub row_h: u16,
+    pub first_y: u16,
+    pub offset: usize,
+    pub visible: usize,
+}
+
+const MIN_COL: u16 = 14;
+
+pub fn geometry(app: &App, area: Rect, services: usize, names_w: usize) -> Geometry {
+    let inner = Block::bordered().inner(area);
+    let rows_h = inner.height.saturating_sub(1);
+    let n = services as u16;
+    let row_h = if rows_h / 4 >= n.min(4) {
+        4
+    } else if rows_h / 3 >= n.min(3) {
+        3
+    } else {
+        2
+    };
+    let visible = (rows_h / row_h).max(1) as usize;
+    let offset = (app.grid.row + 1).saturating_sub(visible);
+    let name_w = (names_w as u16 + 2).clamp(10, 20).min(inner.width / 4);
+    let total = app.columns().len() + 1;
+    let avail = inner.width.saturating_sub(name_w);
+    // Below this a cell cannot say "◐ deploying 2/5"; scroll sideways instead.
+    let fit = ((avail / MIN_COL) as usize).clamp(1, total);
+    let first = (app.grid.col + 1).saturating_sub(fit).min(total - fit);
+    let w = avail / fit as u16;
+    let cols = (0..fit)
+        .map(|i| {
+            let x = inner.x + name_w + i as u16 * w;
+            let width = if i + 1 == fit {
+                avail - i as u16 * w
+            } else {
+                w
+            };
+            (first + i, x, width)
+        })
+        .collect();
+    Geometry {
+        inner,
+        name_w,
+        cols,
+        row_h,
+        first_y: inner.y + 1,
+        offset,
+        visible,
+    }
+}
+
+/// The (row, column) of the cell at a screen position, if any.
+pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Option<(usize, usize)> {
+    if screen.width < super::MIN_WIDTH || screen.height < super::MIN_HEIGHT {
+        return None;
+    }
+    let area = super::regions(screen).main;
+    let services = app.visible_services();
+    let names = services.iter().map(|s| s.name.width()).max().unwrap_or(0);
+    let g = geometry(app, area, services.len(), names);
+    if y < g.first_y || y >= g.inner.y + g.inner.height {
+        return None;
+    }
+    let row = g.offset + ((y - g.first_y) / g.row_h) as usize;
+    if row >= services.len() || row >= g.offset + g.visible {
+        return None;
+    }
+    let col = g.cols.iter().find(|(_, cx, w)| x >= *cx && x < cx + w)?.0;
+    Some((row, col))
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
+    let services = app.visible_services();
+    let mut title = format!(" services ({}) ", app.state.services.len());
+    if app.grid.filtering || !app.grid.filter.value().is_empty() {
+        let cursor = if app.grid.filtering { "▏" } else { "" };
+        title = format!(
+            " services · filter /{}{cursor} ({} of {}) ",
+            clean(app.grid.filter.value()),
+            services.len(),
+            app.state.services.len()
+        );
+    }
+    let focused = !app.grid.feed_focus;
+    let block = Block::bordered().title(title).border_style(if focused {
+        Style::default().add_modifier(Modifier::BOLD)
+    } else {
+        theme.muted()
+    });
+    frame.render_widget(block, area);
+    let names = services.iter().map(|s| s.name.width()).max().unwrap_or(0);
+    let g = geometry(app, area, services.len(), names);
+    let buf = frame.buffer_mut();
+
+    if !app.loaded {
+        buf.set_string(
+            g.inner.x + 1,
+            g.inner.y + 1,
+            fit(
+                &match &app.conn {
+                    Conn::Reconnecting { attempt, error } => format!(
+                        "connecting to {}… (attempt {attempt}: {})",
+                        clean(&app.header.server_label),
+                        clean(error)
+                    ),
+                    _ => format!("connecting to {}…", clean(&app.header.server_label)),
+                },
+                g.inner.width as usize - 2,
+            ),
+            Style::default(),
+        );
+        return;
+    }
+    if services.is_empty() {
+        let msg = if app.state.services.is_empty() {
+            "no services configured: add a [services.<name>] table to ferry.toml".to_string()
+        } else {
+            format!("no service matches /{}", clean(app.grid.filter.value()))
+        };
+        buf.set_string(
+            g.inner.x + 1,
+            g.inner.y + 1,
+            fit(&msg, g.inner.width as usize - 2),
+            Style::default(),
+        );
+        return;
+    }
+
+    let columns = app.columns();
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    buf.set_string(
+        g.inner.x,
+        g.inner.y,
+        fit("service", g.name_w as usize - 1),
+        bold,
+    );
+    for (i, x, w) in g.cols.iter() {
+        let i = *i;
+        let w = (*w as usize).saturating_sub(1);
+        let (text, style) = if i == 0 {
+            ("build".to_string(), bold)
+        } else {
+            let name = &columns[i - 1];
+            if cells::is_prod(name, i - 1, columns.len()) {
+                (
+                    format!("★ {}", clean(name)),
+                    theme
+                        .fg(Element::Prod)
+                        .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+                )
+            } else {
+                (clean(name), bold)
+            }
+        };
+        buf.set_string(*x, g.inner.y, fit(&text, w), style);
+    }
+
+    // Columns scrolled out of view, on either side.
+    if let (Some(first), Some(last)) = (g.cols.first(), g.cols.last()) {
+        if first.0 > 0 {
+            buf.set_string(first.1 - 1, g.inner.y, "◀", bold);
+        }
+        if last.0 < columns.len() {
+            buf.set_string(last.1 + last.2 - 1, g.inner.y, "▶", bold);
+        }
+    }
+    for (vi, svc) in services.iter().enumerate().skip(g.offset).take(g.visible) {
+        let y = g.first_y + (vi - g.offset) as u16 * g.row_h;
+        let selected_row = vi == app.grid.row;
+        let name_style = if selected_row {
+            bold.add_modifier(Modifier::UNDERLINED)
+        } else {
+            bold
+        };
+        let marker = if selected_row { "▶" } else { " " };
+        buf.set_string(
+            g.inner.x,
+            y,
+            fit(
+                &format!("{marker}{}", clean(&svc.name)),
+                g.name_w as usize - 1,
+            ),
+            name_style,
+        );
+        for (ci, x, w) in g.cols.iter() {
+            let ci = *ci;
+            let cell = if ci == 0 {
+                Some(cells::build_cell(&app.state, svc))
+            } else {
+                svc.stages
+                    .iter()
+                    .find(|s| s.name == columns[ci - 1])
+                    .map(|st| cells::stage_cell(&app.state, st))
+            };
+            let rect = Rect::new(*x, y, w.saturating_sub(1), g.row_h);
+            let selected = selected_row && ci == app.grid.col;
+            draw_cell(buf, rect, cell.as_ref(), selected, theme, now);
+        }
+    }
+    if services.len() > g.offset + g.visible {
+        let more = format!(" ↓ {} more ", services.len() - g.offset - g.visible);
+        let y = area.y + area.height - 1;
+        buf.set_string(area.x + 2, y, more, theme.muted());
+    }
+}
+
+fn draw_cell(
+    buf: &mut ratatui::buffer::Buffer,
+    rect: Rect,
+    cell: Option<&Cell>,
+    selected: bool,
+    theme: &Theme,
+    now: Millis,
+) {
+    let w = rect.width as usize;
+    let lines: Vec<Line> = match cell {
+        None => vec![Line::styled(fit("— not in pipeline", w), theme.muted())],
+        Some(c) => cell_lines(c, w, rect.height, theme, now),
+    };
+    let mut p = Paragraph::new(lines);
+    if selected {
+        p = p.style(theme.selected());
+    }
+    ratatui::widgets::Widget::render(p, rect, buf);
+}
+
+fn cell_lines<'a>(c: &Cell, w: usize, h: u16, theme: &Theme, now: Millis) -> Vec<Line<'a>> {
+    let age = c.since.map(|t| cells::age(now, t)).unwrap_or_default();
+    let version = clean(&c.version);
+    let state_text = {
+        let long = format!("{} {}", c.kind.glyph(), clean(&c.word));
+        if long.width() <= w {
+            long
+        } else {
+            format!("{} {}", c.kind.glyph(), clean(&c.short))
+        }
+    };
+    let state_style = theme
+        .cell(c.kind)
+        .add_modifier(if c.kind == CellKind::Failed {
+            Modifier::BOLD
+        } else {
+            Modifier::empty()
+        });
+    let state = Line::styled(fit(&state_text, w), state_style);
+    let tests = c.tests.map(|t| {
+        let mark = if t.failed > 0 { "✗" } else { "✓" };
+        format!("{mark} {}/{}", t.passed, t.total())
+    });
+    let reason = c.reason.as_deref().map(clean);
+    let muted = theme.muted();
+    match h {
+        0..=2 => {
+            let left = match &tests {
+                Some(t) => format!("{version} {t}"),
+                None => version,
+            };
+            vec![Line::raw(spread(&left, &age, w)), state]
+        }
+        3 => {
+            let third = match (&reason, &tests) {
+                (Some(r), _)
+                    if matches!(
+                        c.kind,
+                        CellKind::Failed | CellKind::Awaiting | CellKind::RolledBack
+                    ) =>
+                {
+                    Line::styled(fit(r, w), muted)
+                }
+                (_, Some(t)) => Line::raw(fit(t, w)),
+                (Some(r), None) => Line::styled(fit(r, w), muted),
+                (None, None) => Line::raw(""),
+            };
+            vec![Line::raw(spread(&version, &age, w)), state, third]
+        }
+        _ => vec![
+            Line::raw(spread(&version, &age, w)),
+            state,
+            Line::raw(fit(tests.as_deref().unwrap_or(""), w)),
+            Line::from(Span::styled(fit(reason.as_deref().unwrap_or(""), w), muted)),
+        ],
+    }
+}

@@ -1,0 +1,52 @@
+//! The activity feed: live events, newest first.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::model::Millis;
+
+use super::super::app::App;
+use super::super::cells;
+use super::super::theme::Theme;
+use super::fit;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
+    let focused = app.grid.feed_focus;
+    let title = if focused {
+        " ▶ activity "
+    } else {
+        " activity "
+    };
+    let block = Block::bordered().title(title).border_style(if focused {
+        Style::default().add_modifier(Modifier::BOLD)
+    } else {
+        theme.muted()
+    });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    let lines: Vec<Line> = if app.feed.is_empty() {
+        vec![Line::styled("waiting for events…", theme.muted())]
+    } else {
+        app.feed
+            .iter()
+            .skip(app.grid.feed_scroll)
+            .take(inner.height as usize)
+            .map(|item| {
+                let age = format!("{:>4} ", cells::age(now, item.at));
+                Line::from(vec![
+                    Span::styled(age, theme.muted()),
+                    // Feed text was sanitized when the event came in.
+                    Span::styled(
+                        fit(&item.text, w.saturating_sub(5)),
+                        theme.level(item.level),
+                    ),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}

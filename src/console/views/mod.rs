@@ -1,0 +1,160 @@
+//! Drawing: one module per screen region. Views read the app and the `now`
+//! they are given (never the clock), so a frame is a pure function of both.
+
+pub mod approvals;
+pub mod dashboard;
+pub mod detail;
+pub mod feed;
+pub mod footer;
+pub mod header;
+pub mod help;
+pub mod history;
+pub mod modals;
+pub mod toasts;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::model::Millis;
+
+use super::app::{App, Modal, Screen};
+use super::theme::Theme;
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+/// From this width the activity feed sits beside the grid.
+pub const WIDE: u16 = 140;
+
+pub struct Regions {
+    pub header: Rect,
+    pub main: Rect,
+    pub feed: Rect,
+    pub footer: Rect,
+}
+
+/// The screen's regions; shared by drawing and mouse hit-testing.
+pub fn regions(area: Rect) -> Regions {
+    let [header, middle, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let (main, feed) = if area.width >= WIDE {
+        let side = (area.width / 4).max(44);
+        let [m, f] =
+            Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(middle);
+        (m, f)
+    } else {
+        let low = (middle.height / 4).max(6);
+        let [m, f] = Layout::vertical([Constraint::Min(1), Constraint::Length(low)]).areas(middle);
+        (m, f)
+    };
+    Regions {
+        header,
+        main,
+        feed,
+        footer,
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area);
+        return;
+    }
+    let r = regions(area);
+    header::draw(frame, r.header, app, theme, now);
+    footer::draw(frame, r.footer, app, theme);
+    let [_, middle, _] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    match app.screens.last() {
+        None => {
+            dashboard::draw(frame, r.main, app, theme, now);
+            feed::draw(frame, r.feed, app, theme, now);
+        }
+        Some(Screen::Detail(d)) => detail::draw(frame, middle, app, d, theme, now),
+        Some(Screen::Approvals(a)) => approvals::draw(frame, middle, app, a, theme, now),
+        Some(Screen::History(h)) => history::draw(frame, middle, app, h, theme, now),
+    }
+    match &app.modal {
+        Some(Modal::Rollback(d)) => modals::rollback(frame, middle, d, theme, now),
+        Some(Modal::Comment(c)) => modals::comment(frame, middle, c, theme),
+        Some(Modal::Help(h)) => help::draw(frame, middle, h, theme),
+        None => {}
+    }
+    toasts::draw(frame, middle, app, theme);
+}
+
+fn too_small(frame: &mut Frame, area: Rect) {
+    let text = vec![
+        Line::from(format!("terminal too small: need {MIN_WIDTH}×{MIN_HEIGHT}")),
+        Line::from(format!("have {}×{}", area.width, area.height)),
+    ];
+    let y = area.height.saturating_sub(2) / 2;
+    let rect = Rect::new(
+        area.x,
+        area.y + y,
+        area.width,
+        area.height.saturating_sub(y).min(2),
+    );
+    frame.render_widget(Paragraph::new(text).alignment(Alignment::Center), rect);
+}
+
+/// Text from outside, made safe to draw.
+pub fn clean(s: &str) -> String {
+    crate::model::sanitize_text(s)
+}
+
+/// Cut `s` to `width` columns, marking the cut with "…".
+pub fn fit(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// `left` and `right` on one line of `width`, right-aligned right part.
+pub fn spread(left: &str, right: &str, width: usize) -> String {
+    let rw = right.width();
+    if rw + 1 >= width {
+        return fit(left, width);
+    }
+    let left = fit(left, width - rw - 1);
+    let pad = width - left.width() - rw;
+    format!("{left}{}{right}", " ".repeat(pad))
+}
+
+/// A rectangle of at most `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
