@@ -306,7 +306,7 @@ pub fn history_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) 
             let last_good = app
                 .state
                 .stage(&service, &stage)
-                .and_then(|s| s.rollback_target())
+                .and_then(|s| s.rollback_target(&app.state))
                 .is_some_and(|g| g.artifact == artifact);
             let dlg = dialog(
                 app,

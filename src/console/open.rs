@@ -14,7 +14,7 @@ pub fn open_rollback(app: &mut App, service: &str, stage: &str, now: Millis) {
     let Some(st) = app.state.stage(service, stage) else {
         return;
     };
-    let Some(target) = st.rollback_target() else {
+    let Some(target) = st.rollback_target(&app.state) else {
         app.toast(
             true,
             format!("{stage}: {service} has no earlier good release to roll back to"),

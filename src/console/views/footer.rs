@@ -25,7 +25,7 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
                     Some(st) => cells::focus_deployment(&app.state, st).is_some(),
                     None => !svc.builds.is_empty(),
                 },
-                Cmd::Rollback => st.is_some_and(|s| s.rollback_target().is_some()),
+                Cmd::Rollback => st.is_some_and(|s| s.rollback_target(&app.state).is_some()),
                 Cmd::History => st.is_some(),
                 Cmd::Approve | Cmd::Reject => {
                     st.is_some_and(|s| cells::awaiting(&app.state, s).is_some())
