@@ -272,7 +272,7 @@ pub fn render_config(root: &Path, speed: f64, tokens: &Tokens) -> String {
 /// loop would only burn the 2 cores the steps need).
 pub fn duration_text(secs: f64) -> String {
     let ms = (secs * 1000.0).round().max(20.0) as u64;
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
