@@ -330,3 +330,32 @@ fn event_lines_name_the_place_and_what_happened() {
         "{line}"
     );
 }
+
+/// Needs the config helper's `Config::load` (the stand-in of this branch panics).
+#[test]
+fn the_generated_config_loads_with_the_real_loader() {
+    let (_tmp, ws) = layout();
+    let config = crate::config::Config::load(&ws.config_path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.services.len(), 3);
+    assert_eq!(config.users.len(), 3);
+    assert_eq!(config.notify.commands.len(), 1);
+    for service in &config.services {
+        let names: Vec<&str> = service.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["test", "preprod", "prod"]);
+        assert_eq!(service.workdir, ws.root);
+        let prod = &service.stages[2];
+        assert!(matches!(
+            &prod.gate,
+            crate::config::Gate::Approval(rule)
+                if rule.required == 1 && rule.roles == ["release-manager"] && !rule.allow_self
+        ));
+        assert!(prod.health.is_some() && service.stages[1].health.is_some());
+        assert!(
+            service
+                .stages
+                .iter()
+                .all(|s| s.rollback == crate::config::RollbackPolicy::Auto)
+        );
+    }
+    assert_eq!(config.server.data_dir, ws.data_dir);
+}
