@@ -26,6 +26,7 @@ use crate::backend::Client;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::config::Config;
 use crate::console::{self, ConsoleInfo};
+use crate::engine::State;
 use crate::server::{self, ServerHandle, StartOptions};
 
 use developer::{Commit, Developer, Intent};
@@ -69,8 +70,9 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let listen = args
         .listen
         .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let config = Arc::new(config);
     let server = server::start(
-        Arc::new(config),
+        config.clone(),
         StartOptions {
             listen: Some(listen),
             data_dir: Some(ws.data_dir.clone()),
@@ -80,7 +82,7 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     .await
     .wrap_err("cannot start the demo's server")?;
 
-    let outcome = drive(&ws, &server, initial, args, speed).await;
+    let outcome = drive(&ws, &config, &server, initial, args, speed).await;
     let stopped = server.shutdown().await;
     println!("The demo workspace is left in {}", ws.root.display());
     let code = outcome?;
@@ -91,6 +93,7 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
 /// Everything between the server's start and its shutdown.
 async fn drive(
     ws: &Workspace,
+    config: &Config,
     server: &ServerHandle,
     initial: Vec<Commit>,
     args: &DemoArgs,
@@ -102,13 +105,15 @@ async fn drive(
     };
     let operator = client(&ws.tokens.operator)?;
     let bot = client(&ws.tokens.release_bot)?;
-    let dashboard = operator
+    // Fails early, with the server's own words, if the operator's token or
+    // the server is wrong; the stream below would only keep reconnecting.
+    operator
         .dashboard()
         .await
         .map_err(|e| eyre!("cannot read the demo's dashboard from {}: {e}", server.url))?;
 
     let scaled = |secs: f64| Duration::from_secs_f64((secs / speed).max(0.02));
-    let (state, observer) = observe::spawn(&operator, dashboard, args.headless);
+    let (state, observer) = observe::spawn(&operator, State::new(config), args.headless);
     let developer = Developer {
         repos: ws.root.join("repos"),
         interval: scaled(COMMIT_INTERVAL_SECS),

@@ -10,7 +10,6 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::Dashboard;
 use crate::backend::{Client, WatchMessage};
 use crate::engine::State;
 use crate::model::{
@@ -27,10 +26,9 @@ pub struct Snapshot {
 
 pub type StateRx = watch::Receiver<Arc<Snapshot>>;
 
-/// Start folding the event stream after the dashboard's snapshot.
-pub fn spawn(client: &Client, dashboard: Dashboard, print: bool) -> (StateRx, JoinHandle<()>) {
-    let mut state = dashboard.state;
-    state.seq = state.seq.max(dashboard.seq);
+/// Start folding the event stream from `state` (with `State::new(config)`
+/// and seq 0: from the server's first event, so the printed story is whole).
+pub fn spawn(client: &Client, mut state: State, print: bool) -> (StateRx, JoinHandle<()>) {
     let (tx, rx) = watch::channel(Arc::new(Snapshot {
         state: state.clone(),
         last_event: Instant::now(),
@@ -47,8 +45,8 @@ pub fn spawn(client: &Client, dashboard: Dashboard, print: bool) -> (StateRx, Jo
                     }
                 }
                 WatchMessage::Event(event) => {
-                    // The client promises no repeats; a snapshot may still
-                    // already hold an event the stream replays.
+                    // The client promises no repeats; stay safe if a
+                    // reconnect ever replays one.
                     if event.seq <= state.seq {
                         continue;
                     }
