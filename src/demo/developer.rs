@@ -80,7 +80,7 @@ impl Developer {
         let mut commits = initial;
         // Conditions are waited for at most this long, so a person who
         // rejects a release in the console delays the story but cannot stall it.
-        let patience = self.interval * 6;
+        let patience = (self.interval * 6).max(Duration::from_secs(20));
 
         tokio::time::sleep(self.interval).await;
         commits.push(

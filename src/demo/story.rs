@@ -28,6 +28,8 @@ pub enum BotPolicy {
 /// Approve waiting prod promotions as `release-bot`, after a short look at the evidence.
 pub async fn release_bot(client: Client, mut state: StateRx, policy: BotPolicy, review: Duration) {
     let mut handled: HashSet<String> = HashSet::new();
+    // Owned here, so stopping the bot also stops its pending approvals.
+    let mut reviews = tokio::task::JoinSet::new();
     loop {
         let waiting: Vec<Deployment> = {
             let snap = state.borrow_and_update();
@@ -46,7 +48,7 @@ pub async fn release_bot(client: Client, mut state: StateRx, policy: BotPolicy, 
         for d in waiting {
             handled.insert(d.id.clone());
             let client = client.clone();
-            tokio::spawn(async move {
+            reviews.spawn(async move {
                 tokio::time::sleep(review).await;
                 // Read what the console shows a person before approving.
                 let evidence = client.evidence(&d.id).await;
@@ -69,6 +71,8 @@ pub async fn release_bot(client: Client, mut state: StateRx, policy: BotPolicy, 
                 }
             });
         }
+        // Reap finished reviews so the set does not grow with the story.
+        while reviews.try_join_next().is_some() {}
         if state.changed().await.is_err() {
             return;
         }
