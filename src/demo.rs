@@ -123,7 +123,7 @@ async fn drive(
     let policy = if args.headless {
         BotPolicy::All
     } else {
-        BotPolicy::Service("billing")
+        BotPolicy::FirstAndService("billing")
     };
     let bot_task = tokio::spawn(story::release_bot(bot, state.clone(), policy, scaled(1.5)));
 

@@ -20,9 +20,25 @@ use super::workspace::Workspace;
 pub enum BotPolicy {
     /// Headless: every promotion waiting at prod.
     All,
-    /// In the console, the operator decides for the other services; the bot
-    /// owns billing so that its prod rollback happens without anyone.
-    Service(&'static str),
+    /// In the console: every service's first release (so prod runs
+    /// something the operator can roll back to), and every release of one
+    /// service (billing, so its prod rollback happens without anyone); the
+    /// operator decides the rest.
+    FirstAndService(&'static str),
+}
+
+impl BotPolicy {
+    fn approves(self, state: &State, d: &Deployment) -> bool {
+        match self {
+            BotPolicy::All => true,
+            BotPolicy::FirstAndService(s) => {
+                d.service == s
+                    || state
+                        .stage(&d.service, &d.stage)
+                        .is_some_and(|st| st.last_good().is_none())
+            }
+        }
+    }
 }
 
 /// Approve waiting prod promotions as `release-bot`, after a short look at the evidence.
@@ -37,10 +53,7 @@ pub async fn release_bot(client: Client, mut state: StateRx, policy: BotPolicy, 
                 .pending_approvals()
                 .into_iter()
                 .filter(|d| d.kind == DeploymentKind::Promote && d.stage == "prod")
-                .filter(|d| match policy {
-                    BotPolicy::All => true,
-                    BotPolicy::Service(s) => d.service == s,
-                })
+                .filter(|d| policy.approves(&snap.state, d))
                 .filter(|d| !handled.contains(&d.id))
                 .cloned()
                 .collect()
