@@ -2,13 +2,13 @@
 //! would, timed so that every branch of the promotion strategy shows up
 //! within about two minutes at speed 1:
 //!
-//! | at   | commit                                   | what the pipeline does            |
-//! |------|------------------------------------------|-----------------------------------|
-//! | 0 s  | web, api, billing 1.0.0 (initial import) | flow to prod, wait for approval    |
-//! | 15 s | api 1.1.0, a harmless change             | flows to prod, waits for approval  |
-//! | 30 s | web 1.1.0 breaks an integration test     | halts at test, notifies, rolls back test |
-//! | 45 s | billing 1.1.0 unhealthy in prod only     | passes test and preprod; approved; prod health fails; rolled back |
-//! | 60 s | web 1.1.1 fixes the integration test     | flows to prod, waits for approval  |
+//! | at   | commit                                   | what the pipeline does (measured, speed 1, headless) |
+//! |------|------------------------------------------|-------------------------------------------------------|
+//! | 0 s  | web, api, billing 1.0.0 (initial import) | wait at prod by 11 s; release-bot approves; in prod by 17 s |
+//! | 15 s | api 1.1.0, a harmless change             | waits at prod at 26 s; approved; in prod at 31 s |
+//! | 30 s | web 1.1.0 breaks an integration test     | fails at test at 34 s, notifies; test rolled back to 1.0.0 at 35 s |
+//! | 45 s | billing 1.1.0 unhealthy in prod only     | passes test and preprod; approved at 56 s; health fails at 58 s; prod back at 1.0.0 at 63 s |
+//! | 60 s | web 1.1.1 fixes the integration test     | waits at prod at 72 s; approved; in prod at 77 s |
 //!
 //! Later commits only need the state to be right (billing has a good prod
 //! release before its bad one, the broken web build finished its test run
