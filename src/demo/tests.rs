@@ -126,6 +126,7 @@ fn prepare_dir_refuses_foreign_dirs_and_wipes_old_demos() {
 fn layout_has_repos_pipeline_and_a_config_with_token_hashes_only() {
     let (_tmp, ws) = layout();
     assert!(ws.root.join(MARKER).is_file());
+    assert!(ws.root.join("README.txt").is_file());
     for service in workspace::SERVICES {
         let repo = ws.repo(service);
         let log = git(&repo, &["log", "--format=%an <%ae>|%s", "main"]).expect("git log");

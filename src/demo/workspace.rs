@@ -77,6 +77,9 @@ const PIPELINE_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What a person finds when they open the workspace.
+const WORKSPACE_README: &str = include_str!("../../assets/demo/WORKSPACE.txt");
+
 const CONFIG_TEMPLATE: &str = include_str!("../../assets/demo/ferry.toml");
 const SERVICE_TEMPLATE: &str = include_str!("../../assets/demo/service.toml");
 
@@ -217,6 +220,8 @@ pub fn lay_out(root: &Path, speed: f64) -> Result<Workspace> {
     for (name, text) in PIPELINE_FILES {
         write_file(&root.join("pipeline").join(name), text, true)?;
     }
+    fs::write(root.join("README.txt"), WORKSPACE_README)
+        .wrap_err("cannot write README.txt in the demo workspace")?;
     fs::write(root.join("notifications.log"), "")
         .wrap_err("cannot create notifications.log in the demo workspace")?;
 
