@@ -14,11 +14,3 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-// STUB (demo worktree): stand-in for the config helper's loader.
-impl super::Config {
-    pub fn load(path: &std::path::Path) -> Result<super::Config, ConfigError> {
-        let _ = path;
-        todo!()
-    }
-}
