@@ -27,8 +27,17 @@ fn main() -> ExitCode {
                 ferry::server::run(&cli.global, &args).await?;
                 Ok(ExitCode::SUCCESS)
             }
+            Some(Command::Demo(args)) => {
+                // The demo draws the console: its logs must go to a file.
+                let _log = ferry::logging::to_file("demo")?;
+                ferry::demo::run(&cli.global, &args).await
+            }
             Some(other) => ferry::cli::run(&cli.global, other).await,
-            None => Ok(ExitCode::SUCCESS),
+            None => {
+                let _log = ferry::logging::to_file("console")?;
+                ferry::console::run(&cli.global).await?;
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     // Steps and servers may still hold the runtime; don't wait on them.
