@@ -112,7 +112,9 @@ impl StageState {
 
     /// The most recent deployment that finished (in the order they finished).
     pub fn last_finished<'a>(&self, state: &'a State) -> Option<&'a Deployment> {
-        self.finished.as_ref().and_then(|id| state.deployments.get(id))
+        self.finished
+            .as_ref()
+            .and_then(|id| state.deployments.get(id))
     }
 
     pub fn is_approval_gated(&self) -> bool {
