@@ -1,0 +1,389 @@
+//! Step process groups that outlive the server.
+//!
+//! A server killed outright (SIGKILL, OOM killer, power cut of the host's
+//! supervisor) cannot kill its steps' groups, and they keep running after it
+//! restarts: a slow deploy could copy old files over the release that the
+//! automatic rollback has just put back. So each step's group id is recorded
+//! durably in `<data_dir>/runs/<run>/<step>.pgid` while it runs (the step's
+//! shell waits at a gate until the record is on disk, see `process::GATE`),
+//! and `Runner::reap_orphans` ends every recorded group that is still there
+//! before the engine recovers.
+//!
+//! A record only names a number, and group ids are reused: a group is killed
+//! only if one of its live processes has `FERRY_RUN_DIR` of that run in its
+//! environment, which no unrelated process has.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::time::Instant;
+
+use super::process::KILL_GRACE;
+use super::{Runner, StepCtx, safe_component};
+
+/// Records are tiny; a bigger file (a step may write in its run directory)
+/// is not one of ours.
+const RECORD_MAX: u64 = 64;
+/// How often the group table is read while waiting for groups to go.
+const POLL: Duration = Duration::from_millis(20);
+
+impl Runner {
+    /// Where a step's group id is recorded while it runs.
+    pub fn pgid_path(data_dir: &Path, run: &str, step: usize) -> PathBuf {
+        Self::run_dir(data_dir, run).join(format!("{step}.pgid"))
+    }
+
+    /// End the process groups of steps that a previous server left running
+    /// (it was killed without shutting down), and delete every group record.
+    /// Call it at start, before `Input::Recover`: those steps are about to
+    /// be recorded as interrupted and possibly rolled back, and must not
+    /// keep deploying behind the rollback's back. Returns how many groups
+    /// were killed.
+    pub async fn reap_orphans(&self) -> usize {
+        let data_dir = self.data_dir.clone();
+        // Directory walks and /proc reads are blocking file system work.
+        let orphans = match tokio::task::spawn_blocking(move || find_orphans(&data_dir)).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("looking for orphaned step processes failed: {e}");
+                return 0;
+            }
+        };
+        if orphans.is_empty() {
+            return 0;
+        }
+        // Every group gets SIGTERM first and the same grace, so a deploy
+        // script can clean up, and many orphans cost one grace, not many.
+        for o in &orphans {
+            let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGTERM);
+        }
+        if !wait_all_gone(&orphans, KILL_GRACE).await {
+            let procs = processes().unwrap_or_default();
+            for o in &orphans {
+                // Checked again: the group may have ended and its id been
+                // reused during the grace.
+                if !members_if_ours(&procs, o.pgid, &o.marker).is_empty() {
+                    tracing::warn!(run = %o.run, step = %o.step, pgid = o.pgid, "orphaned step ignored SIGTERM; sending SIGKILL");
+                    let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGKILL);
+                }
+            }
+            wait_all_gone(&orphans, KILL_GRACE).await;
+        }
+        let procs = processes().unwrap_or_default();
+        for o in &orphans {
+            let left = members_if_ours(&procs, o.pgid, &o.marker);
+            if left.is_empty() {
+                tracing::warn!(
+                    run = %o.run,
+                    step = %o.step,
+                    pgid = o.pgid,
+                    processes = %o.members,
+                    "killed the processes of a step left running by a previous server"
+                );
+            } else {
+                // SIGKILL is pending (uninterruptible sleep): nothing more
+                // can be done, and the record would only repeat this.
+                tracing::error!(run = %o.run, step = %o.step, pgid = o.pgid, left = left.len(), "orphaned step processes survived SIGKILL");
+            }
+            remove_record(&o.record);
+        }
+        orphans.len()
+    }
+}
+
+impl StepCtx {
+    /// Where this step's processes record their group (`ProcSpec::record`).
+    pub(crate) fn pgid_record(&self) -> Option<PathBuf> {
+        Some(Runner::pgid_path(
+            &self.data_dir,
+            &self.job.run,
+            self.job.step,
+        ))
+    }
+}
+
+/// Record `pgid` at `path` durably (temporary file, fsync, link, fsync of
+/// the directory); returns the record's path. If `path` is taken (the same
+/// step running twice), the record is `<step>.<pgid>.pgid` beside it.
+pub(crate) async fn record(path: &Path, pgid: i32) -> io::Result<PathBuf> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || record_blocking(&path, pgid))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+fn record_blocking(path: &Path, pgid: i32) -> io::Result<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::other("not a file path"));
+    };
+    let name = name.to_string_lossy();
+    let stem = name.strip_suffix(".pgid").unwrap_or(&name);
+    let tmp = dir.join(format!("{stem}.pgid.{pgid}.tmp"));
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        writeln!(f, "{pgid}")?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // A link fails if the name exists, where a rename would silently drop
+    // the record of another group.
+    let done = match fs::hard_link(&tmp, path) {
+        Ok(()) => {
+            // A leftover is deleted by `reap_orphans`.
+            let _ = fs::remove_file(&tmp);
+            Ok(path.to_path_buf())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let alt = dir.join(format!("{stem}.{pgid}.pgid"));
+            fs::rename(&tmp, &alt).map(|()| alt)
+        }
+        // File systems without hard links.
+        Err(_) => fs::rename(&tmp, path).map(|()| path.to_path_buf()),
+    };
+    let done = match done {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    // The new name is only durable once its directory is.
+    fs::File::open(dir)?.sync_all()?;
+    Ok(done)
+}
+
+/// Delete a record whose group is gone. Not synced: a record that comes back
+/// after a crash is found stale by `reap_orphans` and deleted then.
+pub(crate) fn remove_record(path: &Path) {
+    if let Err(e) = fs::remove_file(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!("could not remove {}: {e}", path.display());
+    }
+}
+
+/// One recorded group that is still running and is a step's.
+struct Orphan {
+    pgid: i32,
+    run: String,
+    step: String,
+    record: PathBuf,
+    /// `FERRY_RUN_DIR=<run dir>` as it is in the step's environment.
+    marker: Vec<u8>,
+    /// For the log: `comm(pid)` of each process found.
+    members: String,
+}
+
+/// What kind of file of a run directory this is, by its name alone, so a
+/// step's own files there are never touched.
+enum RecordName<'a> {
+    /// `<step>.pgid` or `<step>.<pgid>.pgid`, with the step.
+    Record(&'a str),
+    /// `<step>.pgid.<pgid>.tmp`: a record never completed, whose shell
+    /// never passed the gate.
+    Unfinished,
+}
+
+fn record_name(name: &str) -> Option<RecordName<'_>> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(stem) = name.strip_suffix(".pgid") {
+        let step = stem.split_once('.').map_or(stem, |(s, _)| s);
+        let rest_ok = stem.split_once('.').is_none_or(|(_, p)| digits(p));
+        return (digits(step) && rest_ok).then_some(RecordName::Record(step));
+    }
+    let (step, pgid) = name.strip_suffix(".tmp")?.split_once(".pgid.")?;
+    (digits(step) && digits(pgid)).then_some(RecordName::Unfinished)
+}
+
+/// Every record under `<data_dir>/runs`: stale ones are deleted here; the
+/// groups that are still a step's are returned.
+fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
+    let runs = data_dir.join("runs");
+    let run_dirs = match fs::read_dir(&runs) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::error!(
+                "could not look for orphaned steps in {}: {e}",
+                runs.display()
+            );
+            return Vec::new();
+        }
+    };
+    let Some(procs) = processes() else {
+        // Without /proc a group cannot be told from a stranger that got
+        // its id: better leave it than kill someone else's processes.
+        tracing::warn!("no /proc: not looking for orphaned step processes");
+        return Vec::new();
+    };
+    let mut orphans = Vec::new();
+    for run_dir in run_dirs.flatten() {
+        let run = run_dir.file_name().to_string_lossy().into_owned();
+        if !safe_component(&run) || !run_dir.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(files) = fs::read_dir(run_dir.path()) else {
+            continue;
+        };
+        let marker = run_marker(data_dir, &run);
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let path = file.path();
+            let step = match record_name(&name) {
+                Some(RecordName::Record(step)) => step,
+                Some(RecordName::Unfinished) => {
+                    remove_record(&path);
+                    continue;
+                }
+                None => continue,
+            };
+            let Some(pgid) = read_record(&path) else {
+                tracing::warn!("deleting {}: not a process group record", path.display());
+                remove_record(&path);
+                continue;
+            };
+            let members = members_if_ours(&procs, pgid, &marker);
+            if members.is_empty() {
+                tracing::info!(
+                    run,
+                    step,
+                    pgid,
+                    "deleting the record of a step whose processes are gone"
+                );
+                remove_record(&path);
+                continue;
+            }
+            let members = members
+                .iter()
+                .map(|p| format!("{}({})", p.comm, p.pid))
+                .collect::<Vec<_>>()
+                .join(" ");
+            orphans.push(Orphan {
+                pgid,
+                run: run.clone(),
+                step: step.to_string(),
+                record: path,
+                marker: marker.clone(),
+                members,
+            });
+        }
+    }
+    orphans
+}
+
+/// The environment entry every process of the run's steps has (see
+/// `execute`, which sets FERRY_RUN_DIR from the same path).
+fn run_marker(data_dir: &Path, run: &str) -> Vec<u8> {
+    let dir = Runner::run_dir(data_dir, run);
+    let mut m = b"FERRY_RUN_DIR=".to_vec();
+    m.extend_from_slice(dir.to_string_lossy().as_bytes());
+    m
+}
+
+/// The group id in a record, if it is one that may be signalled.
+fn read_record(path: &Path) -> Option<i32> {
+    let mut text = String::new();
+    fs::File::open(path)
+        .ok()?
+        .take(RECORD_MAX)
+        .read_to_string(&mut text)
+        .ok()?;
+    // 0 and 1 would signal our own group or init's.
+    text.trim().parse::<i32>().ok().filter(|&p| p > 1)
+}
+
+/// The live processes of group `pgid` if any of them carries `marker` in
+/// its environment; none otherwise.
+fn members_if_ours<'a>(procs: &'a [ProcEntry], pgid: i32, marker: &[u8]) -> Vec<&'a ProcEntry> {
+    let members: Vec<&ProcEntry> = procs.iter().filter(|p| p.pgrp == pgid && p.alive).collect();
+    if members.iter().any(|p| has_env(p.pid, marker)) {
+        members
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether `entry` (`NAME=value`) is in the environment `pid` started with.
+/// Unreadable (another user's process, or gone) counts as no.
+fn has_env(pid: i32, entry: &[u8]) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == entry))
+}
+
+async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        let procs = processes().unwrap_or_default();
+        let gone = orphans
+            .iter()
+            .all(|o| !procs.iter().any(|p| p.pgrp == o.pgid && p.alive));
+        if gone {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One process as /proc shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ProcEntry {
+    pub pid: i32,
+    pub pgrp: i32,
+    /// Not a zombie: zombies are dead already, only not yet reaped by their
+    /// parent (for orphans, init, which may be slow or absent in a
+    /// container).
+    pub alive: bool,
+    pub comm: String,
+}
+
+/// Every process of the system; None without /proc.
+pub(crate) fn processes() -> Option<Vec<ProcEntry>> {
+    let dir = fs::read_dir("/proc").ok()?;
+    let mut procs = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        // Gone since the listing: skip it.
+        let Ok(stat) = fs::read(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(p) = parse_stat(pid, &stat) {
+            procs.push(p);
+        }
+    }
+    Some(procs)
+}
+
+/// "pid (comm) state ppid pgrp ...": comm may contain spaces and
+/// parentheses, so the fields are read after the last ')'.
+fn parse_stat(pid: i32, stat: &[u8]) -> Option<ProcEntry> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    Some(ProcEntry {
+        pid,
+        pgrp,
+        alive: state != "Z" && state != "X",
+        comm,
+    })
+}
+
+#[cfg(test)]
+#[path = "orphans_tests.rs"]
+mod tests;
