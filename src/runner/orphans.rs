@@ -9,13 +9,18 @@
 //! and `Runner::reap_orphans` ends every recorded group that is still there
 //! before the engine recovers.
 //!
-//! A record only names a number, and group ids are reused: a group is killed
-//! only if one of its live processes has `FERRY_RUN_DIR` of that run in its
-//! environment, which no unrelated process has.
+//! A record names a group id and the server that started it. Group ids are
+//! reused, so a group is killed only if one of its live processes has
+//! `FERRY_RUN_DIR` of that run in its environment, which no unrelated
+//! process has; and only if that server is gone, so a call while steps run
+//! (or a second server on the same data directory) kills no live step.
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -27,7 +32,7 @@ use super::{Runner, StepCtx, safe_component};
 
 /// Records are tiny; a bigger file (a step may write in its run directory)
 /// is not one of ours.
-const RECORD_MAX: u64 = 64;
+const RECORD_MAX: u64 = 128;
 /// How often the group table is read while waiting for groups to go.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -66,7 +71,7 @@ impl Runner {
             for o in &orphans {
                 // Checked again: the group may have ended and its id been
                 // reused during the grace.
-                if !members_if_ours(&procs, o.pgid, &o.marker).is_empty() {
+                if !members_if_ours(&procs, o.pgid, &o.mark).is_empty() {
                     tracing::warn!(run = %o.run, step = %o.step, pgid = o.pgid, "orphaned step ignored SIGTERM; sending SIGKILL");
                     let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGKILL);
                 }
@@ -75,7 +80,7 @@ impl Runner {
         }
         let procs = processes().unwrap_or_default();
         for o in &orphans {
-            let left = members_if_ours(&procs, o.pgid, &o.marker);
+            let left = members_if_ours(&procs, o.pgid, &o.mark);
             if left.is_empty() {
                 tracing::warn!(
                     run = %o.run,
@@ -126,6 +131,9 @@ fn record_blocking(path: &Path, pgid: i32) -> io::Result<PathBuf> {
     let written = (|| {
         let mut f = fs::File::create(&tmp)?;
         writeln!(f, "{pgid}")?;
+        if let Some(me) = server_identity() {
+            writeln!(f, "server={me}")?;
+        }
         f.sync_all()
     })();
     if let Err(e) = written {
@@ -175,8 +183,7 @@ struct Orphan {
     run: String,
     step: String,
     record: PathBuf,
-    /// `FERRY_RUN_DIR=<run dir>` as it is in the step's environment.
-    marker: Vec<u8>,
+    mark: RunMark,
     /// For the log: `comm(pid)` of each process found.
     members: String,
 }
@@ -232,7 +239,7 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
         let Ok(files) = fs::read_dir(run_dir.path()) else {
             continue;
         };
-        let marker = run_marker(data_dir, &run);
+        let mark = RunMark::new(data_dir, &run);
         for file in files.flatten() {
             let name = file.file_name().to_string_lossy().into_owned();
             let path = file.path();
@@ -244,19 +251,24 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
                 }
                 None => continue,
             };
-            let Some(pgid) = read_record(&path) else {
+            let Some(rec) = read_record(&path) else {
                 tracing::warn!("deleting {}: not a process group record", path.display());
                 remove_record(&path);
                 continue;
             };
-            let members = members_if_ours(&procs, pgid, &marker);
+            let pgid = rec.pgid;
+            if rec.server.as_deref().is_some_and(server_alive) {
+                tracing::debug!(run, step, pgid, "a step of a running server, not an orphan");
+                continue;
+            }
+            let members = members_if_ours(&procs, pgid, &mark);
             if members.is_empty() {
-                tracing::info!(
-                    run,
-                    step,
-                    pgid,
-                    "deleting the record of a step whose processes are gone"
-                );
+                let why = if procs.iter().any(|p| p.pgrp == pgid && p.alive) {
+                    "its group id now belongs to other processes"
+                } else {
+                    "its processes are gone"
+                };
+                tracing::info!(run, step, pgid, "deleting the record of a step: {why}");
                 remove_record(&path);
                 continue;
             }
@@ -270,7 +282,7 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
                 run: run.clone(),
                 step: step.to_string(),
                 record: path,
-                marker: marker.clone(),
+                mark: mark.clone(),
                 members,
             });
         }
@@ -278,43 +290,116 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
     orphans
 }
 
-/// The environment entry every process of the run's steps has (see
-/// `execute`, which sets FERRY_RUN_DIR from the same path).
-fn run_marker(data_dir: &Path, run: &str) -> Vec<u8> {
-    let dir = Runner::run_dir(data_dir, run);
-    let mut m = b"FERRY_RUN_DIR=".to_vec();
-    m.extend_from_slice(dir.to_string_lossy().as_bytes());
-    m
+/// How a process of a run's steps is recognised: `FERRY_RUN_DIR` in its
+/// environment, as `execute` sets it from the same path.
+#[derive(Clone)]
+struct RunMark {
+    /// The run directory as `execute` spells it.
+    dir: Vec<u8>,
+    /// The run directory's (device, inode): the same directory under
+    /// another spelling (a symlink, a data dir given relative to another
+    /// working directory) is still this run's.
+    id: Option<(u64, u64)>,
 }
 
-/// The group id in a record, if it is one that may be signalled.
-fn read_record(path: &Path) -> Option<i32> {
+impl RunMark {
+    fn new(data_dir: &Path, run: &str) -> Self {
+        let dir = Runner::run_dir(data_dir, run);
+        let id = fs::metadata(&dir).ok().map(|m| (m.dev(), m.ino()));
+        RunMark {
+            dir: dir.to_string_lossy().as_bytes().to_vec(),
+            id,
+        }
+    }
+
+    /// Whether `pid` started with this run's FERRY_RUN_DIR. Unreadable
+    /// (another user's process, or gone) counts as no.
+    fn carried_by(&self, pid: i32) -> bool {
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            return false;
+        };
+        let Some(value) = env
+            .split(|&b| b == 0)
+            .find_map(|e| e.strip_prefix(b"FERRY_RUN_DIR=".as_slice()))
+        else {
+            return false;
+        };
+        if value == self.dir.as_slice() {
+            return true;
+        }
+        let same_dir = fs::metadata(Path::new(std::ffi::OsStr::from_bytes(value)))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        self.id.is_some() && same_dir == self.id
+    }
+}
+
+/// What a record says.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    pgid: i32,
+    /// `server_identity()` of the server that started the step.
+    server: Option<String>,
+}
+
+/// A record's contents, if it is one whose group may be signalled.
+fn read_record(path: &Path) -> Option<Record> {
     let mut text = String::new();
     fs::File::open(path)
         .ok()?
         .take(RECORD_MAX)
         .read_to_string(&mut text)
         .ok()?;
+    let mut lines = text.lines();
     // 0 and 1 would signal our own group or init's.
-    text.trim().parse::<i32>().ok().filter(|&p| p > 1)
+    let pgid = lines
+        .next()?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 1)?;
+    let server = lines
+        .find_map(|l| l.strip_prefix("server="))
+        .map(|s| s.trim().to_string());
+    Some(Record { pgid, server })
 }
 
-/// The live processes of group `pgid` if any of them carries `marker` in
-/// its environment; none otherwise.
-fn members_if_ours<'a>(procs: &'a [ProcEntry], pgid: i32, marker: &[u8]) -> Vec<&'a ProcEntry> {
+/// This server process as `<pid>:<start time>`: a pid alone may be reused.
+fn server_identity() -> Option<&'static str> {
+    static ME: OnceLock<Option<String>> = OnceLock::new();
+    ME.get_or_init(|| {
+        let pid = i32::try_from(std::process::id()).ok()?;
+        let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+        let p = parse_stat(pid, &stat)?;
+        Some(format!("{pid}:{}", p.start))
+    })
+    .as_deref()
+}
+
+/// Whether the server a record names still runs: then the group is its
+/// live step, not an orphan.
+fn server_alive(identity: &str) -> bool {
+    let Some((pid, start)) = identity.split_once(':') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    fs::read(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(pid, &stat))
+        .is_some_and(|p| p.alive && p.start == start)
+}
+
+/// The live processes of group `pgid` if any of them is one of the run's
+/// steps; none otherwise.
+fn members_if_ours<'a>(procs: &'a [ProcEntry], pgid: i32, mark: &RunMark) -> Vec<&'a ProcEntry> {
     let members: Vec<&ProcEntry> = procs.iter().filter(|p| p.pgrp == pgid && p.alive).collect();
-    if members.iter().any(|p| has_env(p.pid, marker)) {
+    if members.iter().any(|p| mark.carried_by(p.pid)) {
         members
     } else {
         Vec::new()
     }
-}
-
-/// Whether `entry` (`NAME=value`) is in the environment `pid` started with.
-/// Unreadable (another user's process, or gone) counts as no.
-fn has_env(pid: i32, entry: &[u8]) -> bool {
-    fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == entry))
 }
 
 async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {
@@ -344,6 +429,8 @@ pub(crate) struct ProcEntry {
     /// container).
     pub alive: bool,
     pub comm: String,
+    /// Start time in clock ticks after boot: with the pid, one process.
+    pub start: u64,
 }
 
 /// Every process of the system; None without /proc.
@@ -376,11 +463,14 @@ fn parse_stat(pid: i32, stat: &[u8]) -> Option<ProcEntry> {
     let mut fields = rest.split_whitespace();
     let state = fields.next()?;
     let pgrp = fields.nth(1)?.parse().ok()?;
+    // Field 22 of stat; `state` was field 3 and `pgrp` field 5.
+    let start = fields.nth(16)?.parse().ok()?;
     Some(ProcEntry {
         pid,
         pgrp,
         alive: state != "Z" && state != "X",
         comm,
+        start,
     })
 }
 

@@ -99,7 +99,9 @@ async fn a_killed_servers_step_is_reaped_at_the_next_start() {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready"))
     })
     .await;
-    let pgid = read_record(&record).expect("the running step is recorded");
+    let pgid = read_record(&record)
+        .expect("the running step is recorded")
+        .pgid;
     wait_until("the shell, its child and grandchild run", WAIT, || {
         live_members(pgid) >= 3
     })
@@ -200,7 +202,12 @@ async fn a_step_is_recorded_until_its_group_is_gone() {
     ));
     let pgid = pgid_from(&h.wait_line("pgid=", WAIT).await);
     let record = Runner::pgid_path(&h.data, "d-3", 0);
-    assert_eq!(read_record(&record), Some(pgid));
+    let rec = read_record(&record).expect("record");
+    assert_eq!(rec.pgid, pgid);
+    assert_eq!(rec.server.as_deref(), server_identity());
+    // This server is alive: its running step is not an orphan.
+    assert_eq!(h.runner.reap_orphans().await, 0);
+    assert!(group_alive(pgid) && record.exists());
     h.runner.cancel_step("d-3", 0);
     let f = h.finish(WAIT).await;
     assert_eq!(f.outcome.status, StepStatus::Cancelled, "{f:?}");
@@ -259,7 +266,7 @@ async fn a_step_running_twice_has_two_records() {
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".pgid"))
-        .filter_map(|e| read_record(&e.path()))
+        .filter_map(|e| read_record(&e.path()).map(|r| r.pgid))
         .collect();
     recorded.sort();
     assert_eq!(recorded, pgids);
@@ -320,10 +327,46 @@ fn record_names() {
 
 #[test]
 fn stat_lines_with_odd_names() {
-    let p = parse_stat(42, b"42 (a) b (c)) S 1 42 42 0 -1").unwrap();
-    assert_eq!((p.pid, p.pgrp, p.alive), (42, 42, true));
+    let p = parse_stat(
+        42,
+        b"42 (a) b (c)) S 1 43 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 100 20 x",
+    )
+    .unwrap();
+    assert_eq!((p.pid, p.pgrp, p.alive, p.start), (42, 43, true, 12345));
     assert_eq!(p.comm, "a) b (c)");
-    let z = parse_stat(7, b"7 (sh) Z 1 9 9").unwrap();
+    let z = parse_stat(7, b"7 (sh) Z 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99").unwrap();
     assert!(!z.alive);
     assert!(parse_stat(1, b"garbage").is_none());
+    assert!(parse_stat(1, b"1 (short) S 1 1").is_none());
+    // Our own process parses, and so names this server in records.
+    let me = server_identity().expect("this process in /proc");
+    assert!(server_alive(me));
+    assert!(!server_alive("1:0") && !server_alive("nonsense"));
+}
+
+#[tokio::test]
+async fn a_group_is_known_by_its_run_directory_under_another_spelling() {
+    let h = harness();
+    let run_dir = Runner::run_dir(&h.data, "d-7");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let link = h.work.join("link-to-run");
+    std::os::unix::fs::symlink(&run_dir, &link).unwrap();
+    // Left by a server that is gone (no `server=`), marked with a symlink.
+    let orphan = Command::new("sleep")
+        .arg("1000")
+        .process_group(0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FERRY_RUN_DIR", &link)
+        .spawn()
+        .unwrap();
+    let mut orphan = KillOnDrop(orphan);
+    let pgid = i32::try_from(orphan.0.id()).unwrap();
+    std::fs::write(run_dir.join("0.pgid"), format!("{pgid}\n")).unwrap();
+    assert_eq!(h.runner.reap_orphans().await, 1);
+    // Our child, so it is a zombie until waited for: it died of SIGTERM.
+    let status = orphan.0.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15));
+    assert!(!run_dir.join("0.pgid").exists());
 }
