@@ -1,8 +1,7 @@
 //! Step process groups that outlive the server.
 //!
-//! A server killed outright (SIGKILL, OOM killer, power cut of the host's
-//! supervisor) cannot kill its steps' groups, and they keep running after it
-//! restarts: a slow deploy could copy old files over the release that the
+//! A server killed outright (SIGKILL, the OOM killer, a crash) cannot kill
+//! its steps' groups, and they keep running after it restarts: a slow deploy could copy old files over the release that the
 //! automatic rollback has just put back. So each step's group id is recorded
 //! durably in `<data_dir>/runs/<run>/<step>.pgid` while it runs (the step's
 //! shell waits at a gate until the record is on disk, see `process::GATE`),
@@ -89,6 +88,16 @@ impl Runner {
                     processes = %o.members,
                     "killed the processes of a step left running by a previous server"
                 );
+                // Whoever reads the interrupted step's log learns why it
+                // stopped mid-way.
+                self.log_note(
+                    o,
+                    &format!(
+                        "ferry: killed what this step left running when the server stopped: {}",
+                        o.members
+                    ),
+                )
+                .await;
             } else {
                 // SIGKILL is pending (uninterruptible sleep): nothing more
                 // can be done, and the record would only repeat this.
@@ -97,6 +106,26 @@ impl Runner {
             remove_record(&o.record);
         }
         orphans.len()
+    }
+}
+
+impl Runner {
+    async fn log_note(&self, o: &Orphan, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        let Ok(step) = o.step.parse::<usize>() else {
+            return;
+        };
+        let path = Self::log_path(&self.data_dir, &o.run, step);
+        let written = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .await?;
+            f.write_all(format!("{line}\n").as_bytes()).await
+        };
+        if let Err(e) = written.await {
+            tracing::debug!("could not note the orphan in {}: {e}", path.display());
+        }
     }
 }
 
