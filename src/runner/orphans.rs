@@ -275,7 +275,11 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
             let step = match record_name(&name) {
                 Some(RecordName::Record(step)) => step,
                 Some(RecordName::Unfinished) => {
-                    remove_record(&path);
+                    // Unless a live server is writing it right now.
+                    let writer = read_record(&path).and_then(|r| r.server);
+                    if !writer.as_deref().is_some_and(server_alive) {
+                        remove_record(&path);
+                    }
                     continue;
                 }
                 None => continue,

@@ -59,10 +59,11 @@ async fn crashing_server() {
     let data = PathBuf::from(data);
     let runner = Runner::new(test_config(vec![], &data), data, tx);
     // A child in the background and a grandchild whose parent has exited:
-    // both stay in the step's group.
+    // both stay in the step's group. All of them ignore SIGTERM (ignored
+    // signals are inherited), so only SIGKILL ends them.
     runner.run_step(job(
         "d-1",
-        command("sleep 1000 & (sleep 1000 &); echo ready; wait"),
+        command("trap '' TERM; sleep 1000 & (sleep 1000 &); echo ready; wait"),
         Path::new(&work),
         LONG,
     ));
@@ -179,8 +180,11 @@ async fn stale_and_foreign_records_are_deleted_without_killing() {
     // Not group ids at all; 1 would be init's.
     write("3.pgid", "not a pid".into());
     write("4.pgid", "1\n".into());
-    // A record whose write never finished.
+    // A record whose write never finished, and one being written now by
+    // a live server (this test process).
     write("5.pgid.1234.tmp", "1234\n".into());
+    let me = server_identity().expect("/proc");
+    write("6.pgid.1234.tmp", format!("1234\nserver={me}\n"));
     // The step's own files in its run directory are not records.
     write("notes.pgid", format!("{stranger_pid}\n"));
     write("output.tmp", "x".into());
@@ -192,7 +196,7 @@ async fn stale_and_foreign_records_are_deleted_without_killing() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["notes.pgid", "output.tmp"]);
+    assert_eq!(left, ["6.pgid.1234.tmp", "notes.pgid", "output.tmp"]);
     assert!(group_alive(stranger_pid), "an unrelated process was killed");
     assert!(group_alive(plain_pid), "an unrelated process was killed");
 }
