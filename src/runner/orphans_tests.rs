@@ -254,6 +254,22 @@ async fn a_step_is_recorded_until_its_group_is_gone() {
         "daemon killed"
     );
     let _ = nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGKILL);
+
+    // Interrupted by shutdown.
+    h.runner.run_step(job(
+        "d-8",
+        command("echo pgid=$$; sleep 1000"),
+        &h.work,
+        LONG,
+    ));
+    let pgid = pgid_from(&h.wait_line("pgid=", WAIT).await);
+    let record = Runner::pgid_path(&h.data, "d-8", 0);
+    assert!(record.exists());
+    h.runner.shutdown().await;
+    let f = h.finish(WAIT).await;
+    assert_eq!(f.outcome.status, StepStatus::Interrupted, "{f:?}");
+    assert!(!group_alive(pgid));
+    assert!(!record.exists());
 }
 
 #[tokio::test]
