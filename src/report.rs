@@ -37,6 +37,8 @@ pub fn render(report: &Report) -> String {
         if hint.is_none() {
             if let Some(h) = cause.downcast_ref::<Hinted>() {
                 hint = Some(h.hint.clone());
+            } else if let Some(c) = cause.downcast_ref::<crate::backend::ClientError>() {
+                hint = c.hint.clone();
             }
         }
         let text = cause.to_string();
