@@ -78,6 +78,7 @@ async fn build_in(
         command: spec.command.clone(),
         cwd: work.to_path_buf(),
         env: ctx.env.clone(),
+        record: ctx.pgid_record(),
     };
     let since = std::time::SystemTime::now();
     let end = process::run(&proc_spec, ctx.deadline, &ctx.stop, &ctx.out).await;

@@ -109,6 +109,7 @@ async fn probe(ctx: &StepCtx, check: &HealthCheck, deadline: Instant) -> Probe {
                 command: command.clone(),
                 cwd: ctx.job.workdir.clone(),
                 env: ctx.env.clone(),
+                record: ctx.pgid_record(),
             };
             match process::run(&spec, probe_deadline, &ctx.stop, &ctx.out).await {
                 ProcEnd::Exited { code: Some(0), .. } => Probe::Healthy(format!(

@@ -11,7 +11,9 @@
 //! exits normally, background processes it left are not killed (a deploy may
 //! start a daemon), but their hold on the step's output pipes is cut after a
 //! short grace; a daemon should redirect its output, and use `setsid` if it
-//! must also survive a cancelled step.
+//! must also survive a cancelled step. A group's id is recorded on disk
+//! while its step runs, so a restarted server ends what a killed one left
+//! running (`Runner::reap_orphans`).
 
 pub mod artifacts;
 mod build;
@@ -19,6 +21,7 @@ pub mod git;
 mod health;
 pub mod junit;
 pub mod notify;
+mod orphans;
 pub mod output;
 pub mod process;
 
@@ -562,6 +565,7 @@ async fn run_command(ctx: &StepCtx, command: &str, report: Option<&str>) -> Step
         command: command.to_string(),
         cwd: ctx.job.workdir.clone(),
         env: ctx.env.clone(),
+        record: ctx.pgid_record(),
     };
     let since = SystemTime::now();
     let end = process::run(&spec, ctx.deadline, &ctx.stop, &ctx.out).await;

@@ -1,9 +1,11 @@
 //! Child processes of steps and probes: `sh -c` in a clean environment and in
 //! its own process group, output read line by line into the step's sink, and
 //! on timeout or stop the whole group signalled (SIGTERM, then SIGKILL), so a
-//! step cannot leave a `sleep 1000 &` behind when it is cut short.
+//! step cannot leave a `sleep 1000 &` behind when it is cut short. While it
+//! runs, a step's group id is recorded on disk (see `orphans`) so a server
+//! that was killed outright can end the group at its next start.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use tokio::process::Command as Process;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::orphans;
 use super::output::LineSender;
 
 /// Time between SIGTERM and SIGKILL: long enough for a deploy script to clean
@@ -26,6 +29,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Bytes kept of one raw line; the sink cuts to `output::MAX_LINE` later,
 /// after masking, so this only bounds memory.
 const RAW_LINE_LIMIT: usize = 16 * 1024;
+/// The shell first waits for `go` on stdin, sent once its group is recorded:
+/// a server killed in between leaves a gate that reads EOF and exits without
+/// running anything, so no group can run unrecorded. `exec` keeps the pid
+/// (the group id) and makes it exactly `sh -c command`, stdin /dev/null.
+pub(super) const GATE: &str =
+    r#"IFS= read -r go && [ "$go" = go ] || exit 125; exec sh -c "$1" sh </dev/null"#;
 
 /// Why a step is being stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +80,9 @@ pub struct ProcSpec {
     pub cwd: PathBuf,
     /// The complete environment: nothing of the server's is inherited.
     pub env: Vec<(String, String)>,
+    /// Where to record the group id while it runs (`orphans::record`); None
+    /// for processes no later server needs to find.
+    pub record: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,11 +141,13 @@ pub async fn run(
     }
     let mut cmd = Process::new("sh");
     cmd.arg("-c")
+        .arg(GATE)
+        .arg("sh")
         .arg(&spec.command)
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so one signal reaches everything it started.
@@ -142,9 +156,32 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}")),
     };
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let Some(pgid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
+        let _ = child.start_kill();
+        return ProcEnd::SpawnFailed("lost track of `sh` as soon as it started".into());
+    };
     // If this future is dropped (the step task aborted), the group dies too.
-    let mut guard = GroupGuard(pgid);
+    let mut guard = GroupGuard { pgid, record: None };
+    if let Some(path) = &spec.record {
+        match orphans::record(path, pgid).await {
+            Ok(p) => guard.record = Some(p),
+            Err(e) => {
+                // Still held at the gate: nothing of the step has run.
+                kill_and_reap(pgid, &mut child).await;
+                // Gone: a second signal could reach a reused group id.
+                guard.pgid = 0;
+                return ProcEnd::SpawnFailed(format!(
+                    "could not record the step's process group in {}: {e} (hint: is the data directory writable?)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    if let Some(mut gate) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        // A failed write means the shell is gone already; `wait` says how.
+        let _ = gate.write_all(b"go\n").await;
+    }
     let mut readers = Vec::new();
     if let Some(s) = child.stdout.take() {
         readers.push(tokio::spawn(read_lines(s, out.clone())));
@@ -161,22 +198,30 @@ pub async fn run(
             }
             Err(e) => {
                 // Cannot tell what it does any more: make sure it is gone.
-                kill_group(pgid).await;
+                if !kill_group(pgid).await {
+                    guard.keep_record();
+                }
                 ProcEnd::SpawnFailed(format!("lost track of `sh`: {e}"))
             }
         },
         _ = tokio::time::sleep_until(deadline) => {
-            kill_and_reap(pgid, &mut child).await;
+            if !kill_and_reap(pgid, &mut child).await {
+                guard.keep_record();
+            }
             ProcEnd::TimedOut
         }
         reason = stop.stopped() => {
-            kill_and_reap(pgid, &mut child).await;
+            if !kill_and_reap(pgid, &mut child).await {
+                guard.keep_record();
+            }
             ProcEnd::Stopped(reason)
         }
     };
     // After a normal exit, leftover background processes are left alone
     // (a deploy may start a daemon); only their hold on our pipes is cut.
-    guard.0 = 0;
+    // Its record goes too (when `guard` drops): the step is over, and a
+    // restart must not kill a daemon it meant to leave.
+    guard.pgid = 0;
     let drain = async {
         for r in &mut readers {
             let _ = r.await;
@@ -192,30 +237,35 @@ pub async fn run(
     end
 }
 
-async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) {
-    kill_group(pgid).await;
+/// Whether the group is gone.
+async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) -> bool {
+    let gone = kill_group(pgid).await;
     // The shell itself is reaped here; its orphans are reaped by init.
     let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+    gone
 }
 
 /// SIGTERM the group, wait up to `KILL_GRACE` for it to go, then SIGKILL.
-pub async fn kill_group(pgid: i32) {
+/// Whether the group is gone.
+pub async fn kill_group(pgid: i32) -> bool {
     // Never signal group 0 (our own) or 1.
     if pgid <= 1 {
-        return;
+        return true;
     }
     let pg = Pid::from_raw(pgid);
     if killpg(pg, Signal::SIGTERM).is_err() {
-        return; // ESRCH: nothing left in the group.
+        return true; // ESRCH: nothing left in the group.
     }
     if wait_group_gone(pgid, KILL_GRACE).await {
-        return;
+        return true;
     }
     tracing::warn!(pgid, "process group ignored SIGTERM; sending SIGKILL");
     let _ = killpg(pg, Signal::SIGKILL);
     if !wait_group_gone(pgid, KILL_GRACE).await {
         tracing::error!(pgid, "process group survived SIGKILL");
+        return false;
     }
+    true
 }
 
 async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
@@ -235,42 +285,40 @@ async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
 /// dead already; counting them would make a kill look like it failed until
 /// their parent reaps them.
 pub fn group_alive(pgid: i32) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    match orphans::processes() {
+        Some(procs) => procs.iter().any(|p| p.pgrp == pgid && p.alive),
         // No /proc: ask the kernel, zombies included.
-        return killpg(Pid::from_raw(pgid), None).is_ok();
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(Path::new("/proc").join(name).join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid pgrp ...": comm may contain spaces and
-        // parentheses, so parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("Z");
-        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
-        if pgrp == Some(pgid) && state != "Z" && state != "X" {
-            return true;
-        }
+        None => killpg(Pid::from_raw(pgid), None).is_ok(),
     }
-    false
 }
 
 /// Kills the group with SIGKILL when dropped unless disarmed (pgid 0):
 /// covers a step task that is aborted or panics while its process runs.
-struct GroupGuard(i32);
+/// Then removes the group's record, if any.
+struct GroupGuard {
+    pgid: i32,
+    record: Option<PathBuf>,
+}
+
+impl GroupGuard {
+    /// The group outlived SIGKILL: leave its record, so the next server
+    /// start tries again.
+    fn keep_record(&mut self) {
+        if let Some(p) = self.record.take() {
+            tracing::error!(pgid = self.pgid, record = %p.display(), "keeping the record of a process group that would not die");
+        }
+    }
+}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        if self.0 > 1 {
-            let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+        // Killed first: a crash between the two leaves a record, not an
+        // unrecorded group.
+        if self.pgid > 1 {
+            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        }
+        if let Some(p) = self.record.take() {
+            orphans::remove_record(&p);
         }
     }
 }
@@ -325,6 +373,7 @@ mod tests {
             command: command.into(),
             cwd: tmp.path().to_path_buf(),
             env: base_env(),
+            record: None,
         };
         let end = run(&spec, deadline_after(timeout), stop, &out).await;
         drop(out);
@@ -400,6 +449,7 @@ mod tests {
             command: "true".into(),
             cwd: tmp.path().join("nope"),
             env: base_env(),
+            record: None,
         };
         let end = run(
             &spec,

@@ -1,0 +1,512 @@
+//! Step process groups that outlive the server.
+//!
+//! A server killed outright (SIGKILL, the OOM killer, a crash) cannot kill
+//! its steps' groups, and they keep running after it restarts: a slow deploy could copy old files over the release that the
+//! automatic rollback has just put back. So each step's group id is recorded
+//! durably in `<data_dir>/runs/<run>/<step>.pgid` while it runs (the step's
+//! shell waits at a gate until the record is on disk, see `process::GATE`),
+//! and `Runner::reap_orphans` ends every recorded group that is still there
+//! before the engine recovers.
+//!
+//! A record names a group id and the server that started it. Group ids are
+//! reused, so a group is killed only if one of its live processes has
+//! `FERRY_RUN_DIR` of that run in its environment, which no unrelated
+//! process has; and only if that server is gone, so a call while steps run
+//! (or a second server on the same data directory) kills no live step.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::time::Instant;
+
+use super::process::KILL_GRACE;
+use super::{Runner, StepCtx, safe_component};
+
+/// Records are tiny; a bigger file (a step may write in its run directory)
+/// is not one of ours.
+const RECORD_MAX: u64 = 128;
+/// How often the group table is read while waiting for groups to go.
+const POLL: Duration = Duration::from_millis(20);
+
+impl Runner {
+    /// Where a step's group id is recorded while it runs.
+    pub fn pgid_path(data_dir: &Path, run: &str, step: usize) -> PathBuf {
+        Self::run_dir(data_dir, run).join(format!("{step}.pgid"))
+    }
+
+    /// End the process groups of steps that a previous server left running
+    /// (it was killed without shutting down), and delete every group record.
+    /// Call it at start, before `Input::Recover`: those steps are about to
+    /// be recorded as interrupted and possibly rolled back, and must not
+    /// keep deploying behind the rollback's back. Returns how many groups
+    /// were killed.
+    pub async fn reap_orphans(&self) -> usize {
+        let data_dir = self.data_dir.clone();
+        // Directory walks and /proc reads are blocking file system work.
+        let orphans = match tokio::task::spawn_blocking(move || find_orphans(&data_dir)).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("looking for orphaned step processes failed: {e}");
+                return 0;
+            }
+        };
+        if orphans.is_empty() {
+            return 0;
+        }
+        // Every group gets SIGTERM first and the same grace, so a deploy
+        // script can clean up, and many orphans cost one grace, not many.
+        for o in &orphans {
+            let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGTERM);
+        }
+        if !wait_all_gone(&orphans, KILL_GRACE).await {
+            let procs = processes().unwrap_or_default();
+            for o in &orphans {
+                // Checked again: the group may have ended and its id been
+                // reused during the grace.
+                if !members_if_ours(&procs, o.pgid, &o.mark).is_empty() {
+                    tracing::warn!(run = %o.run, step = %o.step, pgid = o.pgid, "orphaned step ignored SIGTERM; sending SIGKILL");
+                    let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGKILL);
+                }
+            }
+            wait_all_gone(&orphans, KILL_GRACE).await;
+        }
+        let procs = processes().unwrap_or_default();
+        for o in &orphans {
+            let left = members_if_ours(&procs, o.pgid, &o.mark);
+            if left.is_empty() {
+                tracing::warn!(
+                    run = %o.run,
+                    step = %o.step,
+                    pgid = o.pgid,
+                    processes = %o.members,
+                    "killed the processes of a step left running by a previous server"
+                );
+                // Whoever reads the interrupted step's log learns why it
+                // stopped mid-way.
+                self.log_note(
+                    o,
+                    &format!(
+                        "ferry: killed what this step left running when the server stopped: {}",
+                        o.members
+                    ),
+                )
+                .await;
+            } else {
+                // SIGKILL is pending (uninterruptible sleep): nothing more
+                // can be done, and the record would only repeat this.
+                tracing::error!(run = %o.run, step = %o.step, pgid = o.pgid, left = left.len(), "orphaned step processes survived SIGKILL");
+            }
+            remove_record(&o.record);
+        }
+        orphans.len()
+    }
+}
+
+impl Runner {
+    async fn log_note(&self, o: &Orphan, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        let Ok(step) = o.step.parse::<usize>() else {
+            return;
+        };
+        let path = Self::log_path(&self.data_dir, &o.run, step);
+        let written = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .await?;
+            f.write_all(format!("{line}\n").as_bytes()).await
+        };
+        if let Err(e) = written.await {
+            tracing::debug!("could not note the orphan in {}: {e}", path.display());
+        }
+    }
+}
+
+impl StepCtx {
+    /// Where this step's processes record their group (`ProcSpec::record`).
+    pub(crate) fn pgid_record(&self) -> Option<PathBuf> {
+        Some(Runner::pgid_path(
+            &self.data_dir,
+            &self.job.run,
+            self.job.step,
+        ))
+    }
+}
+
+/// Record `pgid` at `path` durably (temporary file, fsync, link, fsync of
+/// the directory); returns the record's path. If `path` is taken (the same
+/// step running twice), the record is `<step>.<pgid>.pgid` beside it.
+pub(crate) async fn record(path: &Path, pgid: i32) -> io::Result<PathBuf> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || record_blocking(&path, pgid))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+fn record_blocking(path: &Path, pgid: i32) -> io::Result<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::other("not a file path"));
+    };
+    let name = name.to_string_lossy();
+    let stem = name.strip_suffix(".pgid").unwrap_or(&name);
+    let tmp = dir.join(format!("{stem}.pgid.{pgid}.tmp"));
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        writeln!(f, "{pgid}")?;
+        if let Some(me) = server_identity() {
+            writeln!(f, "server={me}")?;
+        }
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // A link fails if the name exists, where a rename would silently drop
+    // the record of another group.
+    let done = match fs::hard_link(&tmp, path) {
+        Ok(()) => {
+            // A leftover is deleted by `reap_orphans`.
+            let _ = fs::remove_file(&tmp);
+            Ok(path.to_path_buf())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let alt = dir.join(format!("{stem}.{pgid}.pgid"));
+            fs::rename(&tmp, &alt).map(|()| alt)
+        }
+        // File systems without hard links.
+        Err(_) => fs::rename(&tmp, path).map(|()| path.to_path_buf()),
+    };
+    let done = match done {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    // The new name is only durable once its directory is.
+    fs::File::open(dir)?.sync_all()?;
+    Ok(done)
+}
+
+/// Delete a record whose group is gone. Not synced: a record that comes back
+/// after a crash is found stale by `reap_orphans` and deleted then.
+pub(crate) fn remove_record(path: &Path) {
+    if let Err(e) = fs::remove_file(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!("could not remove {}: {e}", path.display());
+    }
+}
+
+/// One recorded group that is still running and is a step's.
+struct Orphan {
+    pgid: i32,
+    run: String,
+    step: String,
+    record: PathBuf,
+    mark: RunMark,
+    /// For the log: `comm(pid)` of each process found.
+    members: String,
+}
+
+/// What kind of file of a run directory this is, by its name alone, so a
+/// step's own files there are never touched.
+enum RecordName<'a> {
+    /// `<step>.pgid` or `<step>.<pgid>.pgid`, with the step.
+    Record(&'a str),
+    /// `<step>.pgid.<pgid>.tmp`: a record never completed, whose shell
+    /// never passed the gate.
+    Unfinished,
+}
+
+fn record_name(name: &str) -> Option<RecordName<'_>> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(stem) = name.strip_suffix(".pgid") {
+        let step = stem.split_once('.').map_or(stem, |(s, _)| s);
+        let rest_ok = stem.split_once('.').is_none_or(|(_, p)| digits(p));
+        return (digits(step) && rest_ok).then_some(RecordName::Record(step));
+    }
+    let (step, pgid) = name.strip_suffix(".tmp")?.split_once(".pgid.")?;
+    (digits(step) && digits(pgid)).then_some(RecordName::Unfinished)
+}
+
+/// Every record under `<data_dir>/runs`: stale ones are deleted here; the
+/// groups that are still a step's are returned.
+fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
+    let runs = data_dir.join("runs");
+    let run_dirs = match fs::read_dir(&runs) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::error!(
+                "could not look for orphaned steps in {}: {e}",
+                runs.display()
+            );
+            return Vec::new();
+        }
+    };
+    let Some(procs) = processes() else {
+        // Without /proc a group cannot be told from a stranger that got
+        // its id: better leave it than kill someone else's processes.
+        tracing::warn!("no /proc: not looking for orphaned step processes");
+        return Vec::new();
+    };
+    let mut orphans = Vec::new();
+    for run_dir in run_dirs.flatten() {
+        let run = run_dir.file_name().to_string_lossy().into_owned();
+        if !safe_component(&run) || !run_dir.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(files) = fs::read_dir(run_dir.path()) else {
+            continue;
+        };
+        let mark = RunMark::new(data_dir, &run);
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let path = file.path();
+            let step = match record_name(&name) {
+                Some(RecordName::Record(step)) => step,
+                Some(RecordName::Unfinished) => {
+                    // Unless a live server is writing it right now.
+                    let writer = read_record(&path).and_then(|r| r.server);
+                    if !writer.as_deref().is_some_and(server_alive) {
+                        remove_record(&path);
+                    }
+                    continue;
+                }
+                None => continue,
+            };
+            let Some(rec) = read_record(&path) else {
+                tracing::warn!("deleting {}: not a process group record", path.display());
+                remove_record(&path);
+                continue;
+            };
+            let pgid = rec.pgid;
+            if rec.server.as_deref().is_some_and(server_alive) {
+                tracing::debug!(run, step, pgid, "a step of a running server, not an orphan");
+                continue;
+            }
+            let members = members_if_ours(&procs, pgid, &mark);
+            if members.is_empty() {
+                let why = if procs.iter().any(|p| p.pgrp == pgid && p.alive) {
+                    "its group id now belongs to other processes"
+                } else {
+                    "its processes are gone"
+                };
+                tracing::info!(run, step, pgid, "deleting the record of a step: {why}");
+                remove_record(&path);
+                continue;
+            }
+            let members = members
+                .iter()
+                .map(|p| format!("{}({})", p.comm, p.pid))
+                .collect::<Vec<_>>()
+                .join(" ");
+            orphans.push(Orphan {
+                pgid,
+                run: run.clone(),
+                step: step.to_string(),
+                record: path,
+                mark: mark.clone(),
+                members,
+            });
+        }
+    }
+    orphans
+}
+
+/// How a process of a run's steps is recognised: `FERRY_RUN_DIR` in its
+/// environment, as `execute` sets it from the same path.
+#[derive(Clone)]
+struct RunMark {
+    /// The run directory as `execute` spells it.
+    dir: Vec<u8>,
+    /// The run directory's (device, inode): the same directory under
+    /// another spelling (a symlink, a data dir given relative to another
+    /// working directory) is still this run's.
+    id: Option<(u64, u64)>,
+}
+
+impl RunMark {
+    fn new(data_dir: &Path, run: &str) -> Self {
+        let dir = Runner::run_dir(data_dir, run);
+        let id = fs::metadata(&dir).ok().map(|m| (m.dev(), m.ino()));
+        RunMark {
+            dir: dir.to_string_lossy().as_bytes().to_vec(),
+            id,
+        }
+    }
+
+    /// Whether `pid` started with this run's FERRY_RUN_DIR. Unreadable
+    /// (another user's process, or gone) counts as no.
+    fn carried_by(&self, pid: i32) -> bool {
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            return false;
+        };
+        let Some(value) = env
+            .split(|&b| b == 0)
+            .find_map(|e| e.strip_prefix(b"FERRY_RUN_DIR=".as_slice()))
+        else {
+            return false;
+        };
+        if value == self.dir.as_slice() {
+            return true;
+        }
+        let same_dir = fs::metadata(Path::new(std::ffi::OsStr::from_bytes(value)))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        self.id.is_some() && same_dir == self.id
+    }
+}
+
+/// What a record says.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    pgid: i32,
+    /// `server_identity()` of the server that started the step.
+    server: Option<String>,
+}
+
+/// A record's contents, if it is one whose group may be signalled.
+fn read_record(path: &Path) -> Option<Record> {
+    let mut text = String::new();
+    fs::File::open(path)
+        .ok()?
+        .take(RECORD_MAX)
+        .read_to_string(&mut text)
+        .ok()?;
+    let mut lines = text.lines();
+    // 0 and 1 would signal our own group or init's.
+    let pgid = lines
+        .next()?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 1)?;
+    let server = lines
+        .find_map(|l| l.strip_prefix("server="))
+        .map(|s| s.trim().to_string());
+    Some(Record { pgid, server })
+}
+
+/// This server process as `<pid>:<start time>`: a pid alone may be reused.
+fn server_identity() -> Option<&'static str> {
+    static ME: OnceLock<Option<String>> = OnceLock::new();
+    ME.get_or_init(|| {
+        let pid = i32::try_from(std::process::id()).ok()?;
+        let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+        let p = parse_stat(pid, &stat)?;
+        Some(format!("{pid}:{}", p.start))
+    })
+    .as_deref()
+}
+
+/// Whether the server a record names still runs: then the group is its
+/// live step, not an orphan.
+fn server_alive(identity: &str) -> bool {
+    let Some((pid, start)) = identity.split_once(':') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    fs::read(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(pid, &stat))
+        .is_some_and(|p| p.alive && p.start == start)
+}
+
+/// The live processes of group `pgid` if any of them is one of the run's
+/// steps; none otherwise.
+fn members_if_ours<'a>(procs: &'a [ProcEntry], pgid: i32, mark: &RunMark) -> Vec<&'a ProcEntry> {
+    let members: Vec<&ProcEntry> = procs.iter().filter(|p| p.pgrp == pgid && p.alive).collect();
+    if members.iter().any(|p| mark.carried_by(p.pid)) {
+        members
+    } else {
+        Vec::new()
+    }
+}
+
+async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        let procs = processes().unwrap_or_default();
+        let gone = orphans
+            .iter()
+            .all(|o| !procs.iter().any(|p| p.pgrp == o.pgid && p.alive));
+        if gone {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One process as /proc shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ProcEntry {
+    pub pid: i32,
+    pub pgrp: i32,
+    /// Not a zombie: zombies are dead already, only not yet reaped by their
+    /// parent (for orphans, init, which may be slow or absent in a
+    /// container).
+    pub alive: bool,
+    pub comm: String,
+    /// Start time in clock ticks after boot: with the pid, one process.
+    pub start: u64,
+}
+
+/// Every process of the system; None without /proc.
+pub(crate) fn processes() -> Option<Vec<ProcEntry>> {
+    let dir = fs::read_dir("/proc").ok()?;
+    let mut procs = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        // Gone since the listing: skip it.
+        let Ok(stat) = fs::read(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(p) = parse_stat(pid, &stat) {
+            procs.push(p);
+        }
+    }
+    Some(procs)
+}
+
+/// "pid (comm) state ppid pgrp ...": comm may contain spaces and
+/// parentheses, so the fields are read after the last ')'.
+fn parse_stat(pid: i32, stat: &[u8]) -> Option<ProcEntry> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    // Field 22 of stat; `state` was field 3 and `pgrp` field 5.
+    let start = fields.nth(16)?.parse().ok()?;
+    Some(ProcEntry {
+        pid,
+        pgrp,
+        alive: state != "Z" && state != "X",
+        comm,
+        start,
+    })
+}
+
+#[cfg(test)]
+#[path = "orphans_tests.rs"]
+mod tests;
