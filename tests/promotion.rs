@@ -228,6 +228,14 @@ async fn a_server_killed_during_a_deploy_recovers_to_a_consistent_state() {
         Some("1.0.0")
     );
 
+    // The killed server's deploy did not survive it: no process of that
+    // deployment is left to copy its files over the rollback.
+    let leftovers = processes_of_deployment(&d2);
+    assert!(
+        leftovers.is_empty(),
+        "orphaned step processes: {leftovers:?}"
+    );
+
     // No event lost: the log is gap-free and starts with what we saw before.
     let all = dev.events(0, dash["seq"].as_u64().unwrap()).await;
     for (i, e) in all.iter().enumerate() {
@@ -238,4 +246,24 @@ async fn a_server_killed_during_a_deploy_recovers_to_a_consistent_state() {
         &seen[..],
         "events before the kill survived unchanged"
     );
+}
+
+/// Pids of live processes whose environment names this deployment.
+fn processes_of_deployment(deployment: &str) -> Vec<u32> {
+    let needle = format!("FERRY_DEPLOYMENT={deployment}\0");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            !zombie && String::from_utf8_lossy(&environ).contains(&needle)
+        })
+        .collect()
 }

@@ -240,6 +240,12 @@ pub(crate) async fn start_with(
         events: events_tx.clone(),
         stale: false,
     };
+    // Whatever a killed server's steps left running must stop before a
+    // rollback deploys over it.
+    let killed = runner.reap_orphans().await;
+    if killed > 0 {
+        warn!(killed, "stopped steps a previous server left running");
+    }
     // Before anyone can send a command: steps that were running when the
     // server stopped are interrupted, and the rollback policy applies.
     match driver.step(Input::Recover).await {
