@@ -359,7 +359,10 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Failure> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    let token = hex::encode(bytes);
+    // The prefix tells a token from its hash at a glance (a 64-hex token
+    // pasted into token_sha256 would otherwise look valid), and lets secret
+    // scanners find leaked ones.
+    let token = format!("ferry_{}", hex::encode(bytes));
     let hash = crate::server::token_sha256(&token);
     if global.json {
         return print_json(&serde_json::json!({

@@ -265,6 +265,8 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Action>) {
             app.pending.retain(|p| p.id != id);
             match result {
                 Ok(r) if r.message.is_empty() => app.toast(false, done, now),
+                // The server's answer usually says what was done already.
+                Ok(r) if r.message.starts_with(&done) => app.toast(false, r.message, now),
                 Ok(r) => app.toast(false, format!("{done}: {}", r.message), now),
                 Err(e) => app.toast(true, format!("{what} refused: {}", error_text(&e)), now),
             }
