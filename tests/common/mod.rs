@@ -58,10 +58,15 @@ pub struct Server {
 impl Server {
     /// Start the real binary and learn its address from its first line.
     pub fn start(config: &Path, data_dir: &Path) -> Server {
+        Server::start_on(config, data_dir, "127.0.0.1:0")
+    }
+
+    /// Start on a given address (a restart on the port a client knows).
+    pub fn start_on(config: &Path, data_dir: &Path, listen: &str) -> Server {
         let mut child = Command::new(ferry_bin())
             .args(["server", "--config"])
             .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .env("FERRY_LOG", "ferry=info,warn")
             .env_remove("FERRY_SERVER")
