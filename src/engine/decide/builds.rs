@@ -1,0 +1,109 @@
+//! A build's one step finished: register its artifact and send it into the
+//! first stage, or tell the developers why it failed.
+
+use super::*;
+
+impl Cx<'_> {
+    pub(super) fn build_step_finished(
+        &mut self,
+        run: &str,
+        step: usize,
+        outcome: StepOutcome,
+        built: Option<BuiltArtifact>,
+    ) {
+        let Some(b) = self.state.builds.get(run).cloned() else {
+            return;
+        };
+        let status = outcome.status;
+        let message = outcome.message.clone();
+        self.emit(
+            &Actor::ferry(),
+            format!("build {}", status.as_str()),
+            EventKind::StepFinished {
+                run: run.to_string(),
+                step,
+                outcome,
+            },
+        );
+        match (status, built) {
+            (StepStatus::Passed, Some(built)) => {
+                let id = format!("a-{}", self.state.next_artifact + 1);
+                let artifact = Artifact {
+                    id: id.clone(),
+                    service: b.service.clone(),
+                    version: built.version.clone(),
+                    commit: Some(b.commit.clone()),
+                    subject: b.subject.clone(),
+                    digest: built.digest,
+                    uri: built.uri,
+                    origin: ArtifactOrigin::Built {
+                        build: b.id.clone(),
+                    },
+                    created_by: b.author.clone(),
+                    created_at: self.now,
+                    metadata: Default::default(),
+                };
+                self.emit(
+                    &Actor::ferry(),
+                    format!("built {} from {}", built.version, short(&b.commit)),
+                    EventKind::ArtifactRegistered { artifact },
+                );
+                let message = format!("built {}", built.version);
+                self.emit(
+                    &Actor::ferry(),
+                    message.clone(),
+                    EventKind::BuildFinished {
+                        build: b.id.clone(),
+                        status: BuildStatus::Succeeded,
+                        message,
+                    },
+                );
+                self.out.artifact = Some(id.clone());
+                self.enter_first_stage(&b.service, &id, &b.author);
+            }
+            (StepStatus::Cancelled, _) => {
+                self.emit(
+                    &Actor::ferry(),
+                    "build cancelled",
+                    EventKind::BuildFinished {
+                        build: b.id.clone(),
+                        status: BuildStatus::Cancelled,
+                        message: "cancelled".into(),
+                    },
+                );
+            }
+            (status, _) => {
+                let message = if status == StepStatus::Passed {
+                    "build produced no artifact".to_string()
+                } else {
+                    format!("build {}: {message}", status.as_str().replace('_', " "))
+                };
+                self.emit(
+                    &Actor::ferry(),
+                    message.clone(),
+                    EventKind::BuildFinished {
+                        build: b.id.clone(),
+                        status: BuildStatus::Failed,
+                        message: message.clone(),
+                    },
+                );
+                self.effect(Effect::Notify(Notification {
+                    kind: NotificationKind::BuildFailed,
+                    service: b.service.clone(),
+                    stage: None,
+                    version: None,
+                    commit: Some(b.commit.clone()),
+                    deployment: None,
+                    build: Some(b.id.clone()),
+                    message: format!(
+                        "{} build of {} by {} failed: {message}",
+                        b.service,
+                        short(&b.commit),
+                        b.author
+                    ),
+                    at: self.now,
+                }));
+            }
+        }
+    }
+}

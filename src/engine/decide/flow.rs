@@ -1,0 +1,617 @@
+//! What follows from an accepted input: deployments created and started,
+//! steps run one after another, stages promoted onward, failures rolled back,
+//! and the recovery after a restart. None of it can fail.
+
+use super::*;
+
+impl Cx<'_> {
+    pub(super) fn enter_first_stage(
+        &mut self,
+        service: &str,
+        artifact: &str,
+        requested_by: &Actor,
+    ) {
+        let has_stages = self
+            .config
+            .service(service)
+            .is_some_and(|s| !s.stages.is_empty());
+        let Some(artifact) = self.state.artifacts.get(artifact).cloned() else {
+            return;
+        };
+        if has_stages {
+            let reason = format!("new artifact {}", artifact.version);
+            self.create_promotion(
+                service,
+                0,
+                &artifact,
+                requested_by,
+                DeploymentKind::Promote,
+                reason,
+            );
+        }
+    }
+
+    pub(super) fn next_deployment_id(&self) -> String {
+        format!("d-{}", self.state.next_deployment + 1)
+    }
+
+    pub(super) fn create_promotion(
+        &mut self,
+        service: &str,
+        index: usize,
+        artifact: &Artifact,
+        requested_by: &Actor,
+        kind: DeploymentKind,
+        reason: String,
+    ) {
+        let Some(stage_cfg) = self
+            .config
+            .service(service)
+            .and_then(|s| s.stages.get(index))
+        else {
+            return;
+        };
+        let stage_cfg = stage_cfg.clone();
+        let id = self.next_deployment_id();
+        // A newer promotion supersedes an older pending one: only the
+        // newest candidate is worth deploying or approving.
+        let st = self.state.services_stage(service, index);
+        let superseded: Vec<String> = st
+            .queue
+            .iter()
+            .filter(|q| {
+                self.state
+                    .deployments
+                    .get(*q)
+                    .is_some_and(|d| d.kind != DeploymentKind::Rollback)
+            })
+            .cloned()
+            .collect();
+        for old in superseded {
+            let message = format!("superseded by {id} ({})", artifact.version);
+            self.emit(
+                &Actor::ferry(),
+                message.clone(),
+                EventKind::DeploymentFinished {
+                    deployment: old,
+                    status: DeploymentStatus::Superseded,
+                    message,
+                },
+            );
+        }
+        let (status, approval) = match &stage_cfg.gate {
+            Gate::Auto => (DeploymentStatus::Queued, None),
+            Gate::Approval(rule) => (DeploymentStatus::AwaitingApproval, Some(rule.clone())),
+        };
+        self.emit(
+            requested_by,
+            reason,
+            EventKind::DeploymentCreated {
+                deployment: id.clone(),
+                service: service.to_string(),
+                stage: stage_cfg.name.clone(),
+                artifact: artifact.id.clone(),
+                kind,
+                status,
+                requested_by: requested_by.clone(),
+                approval: approval.clone(),
+                steps: plan_steps(&stage_cfg, kind),
+                rolls_back: None,
+            },
+        );
+        self.out.deployment.get_or_insert(id.clone());
+        if let Some(rule) = approval {
+            let roles = if rule.roles.is_empty() {
+                "an approver".to_string()
+            } else {
+                rule.roles.join(" or ")
+            };
+            self.notify(
+                NotificationKind::ApprovalNeeded,
+                &id,
+                format!(
+                    "{service} {} waits for approval to {} by {roles} ({id})",
+                    artifact.version, stage_cfg.name
+                ),
+            );
+        }
+        self.try_start(service, index);
+    }
+
+    pub(super) fn create_rollback(
+        &mut self,
+        service: &str,
+        index: usize,
+        target: &Artifact,
+        requested_by: &Actor,
+        rolls_back: Option<String>,
+        reason: String,
+    ) {
+        let Some(stage_cfg) = self
+            .config
+            .service(service)
+            .and_then(|s| s.stages.get(index))
+        else {
+            return;
+        };
+        let stage_cfg = stage_cfg.clone();
+        let id = self.next_deployment_id();
+        let st = self.state.services_stage(service, index).clone();
+        let older: Vec<String> = st
+            .queue
+            .iter()
+            .filter(|q| {
+                self.state
+                    .deployments
+                    .get(*q)
+                    .is_some_and(|d| d.kind == DeploymentKind::Rollback)
+            })
+            .cloned()
+            .collect();
+        for old in older {
+            let message = format!("superseded by rollback {id}");
+            self.emit(
+                &Actor::ferry(),
+                message.clone(),
+                EventKind::DeploymentFinished {
+                    deployment: old,
+                    status: DeploymentStatus::Superseded,
+                    message,
+                },
+            );
+        }
+        self.emit(
+            requested_by,
+            reason,
+            EventKind::DeploymentCreated {
+                deployment: id.clone(),
+                service: service.to_string(),
+                stage: stage_cfg.name.clone(),
+                artifact: target.id.clone(),
+                kind: DeploymentKind::Rollback,
+                status: DeploymentStatus::Queued,
+                requested_by: requested_by.clone(),
+                approval: None,
+                steps: plan_steps(&stage_cfg, DeploymentKind::Rollback),
+                rolls_back,
+            },
+        );
+        self.out.deployment.get_or_insert(id.clone());
+        // A newer candidate approved before the rollback most likely carries
+        // the change being rolled back: its approvals are void, and it waits
+        // for people to look again.
+        if let Gate::Approval(_) = stage_cfg.gate {
+            let held: Vec<crate::model::Deployment> = st
+                .queue
+                .iter()
+                .filter_map(|q| self.state.deployments.get(q))
+                .filter(|d| d.kind != DeploymentKind::Rollback)
+                .cloned()
+                .collect();
+            for d in held {
+                if let Some(artifact) = self.state.artifacts.get(&d.artifact).cloned() {
+                    let reason =
+                        format!("needs fresh approval: {} was rolled back", stage_cfg.name);
+                    self.create_promotion(
+                        service,
+                        index,
+                        &artifact,
+                        &d.requested_by,
+                        d.kind,
+                        reason,
+                    );
+                }
+            }
+        }
+        // A rollback preempts: whatever runs now is stopped first.
+        if let Some(active) = st.active.clone()
+            && !self.state.cancelling.contains_key(&active)
+        {
+            self.request_cancel(requested_by, &active, format!("preempted by rollback {id}"));
+        }
+        self.try_start(service, index);
+    }
+
+    pub(super) fn request_cancel(&mut self, actor: &Actor, deployment: &str, reason: String) {
+        let Some(d) = self.state.deployments.get(deployment) else {
+            return;
+        };
+        let step = d.running_step();
+        self.emit(
+            actor,
+            reason,
+            EventKind::CancelRequested {
+                deployment: deployment.to_string(),
+            },
+        );
+        if let Some(step) = step {
+            self.effect(Effect::CancelStep {
+                run: deployment.to_string(),
+                step,
+            });
+        }
+    }
+
+    /// Start the next deployment of a stage if the stage is free.
+    pub(super) fn try_start(&mut self, service: &str, index: usize) {
+        let st = self.state.services_stage(service, index);
+        if st.active.is_some() {
+            return;
+        }
+        let next = st.queue.iter().find(|id| {
+            self.state
+                .deployments
+                .get(*id)
+                .is_some_and(|d| d.status == DeploymentStatus::Queued)
+        });
+        let Some(id) = next.cloned() else {
+            return;
+        };
+        self.emit(
+            &Actor::ferry(),
+            "stage free",
+            EventKind::DeploymentStarted {
+                deployment: id.clone(),
+            },
+        );
+        self.start_step(&id, 0);
+    }
+
+    pub(super) fn start_step(&mut self, run: &str, step: usize) {
+        self.emit(
+            &Actor::ferry(),
+            "next step",
+            EventKind::StepStarted {
+                run: run.to_string(),
+                step,
+            },
+        );
+        match jobs::step_job(self.config, self.state, run, step) {
+            Ok(job) => self.effect(Effect::RunStep(job)),
+            Err(message) => {
+                // The configuration changed under a run: fail it rather than guess.
+                let outcome = StepOutcome {
+                    status: StepStatus::Failed,
+                    exit_code: None,
+                    tests: None,
+                    message,
+                };
+                self.step_finished(run, step, outcome, None);
+            }
+        }
+    }
+
+    pub(super) fn step_finished(
+        &mut self,
+        run: &str,
+        step: usize,
+        outcome: StepOutcome,
+        built: Option<BuiltArtifact>,
+    ) {
+        // A late or repeated report (after a restart, after a cancel) is ignored.
+        if self.step_status(run, step) != Some(StepStatus::Running) {
+            return;
+        }
+        if self.state.builds.contains_key(run) {
+            self.build_step_finished(run, step, outcome, built);
+            return;
+        }
+        let Some(d) = self.state.deployments.get(run).cloned() else {
+            return;
+        };
+        let mut outcome = outcome;
+        if !outcome.status.is_done() || outcome.status == StepStatus::Skipped {
+            outcome.message = format!(
+                "the runner reported `{}`, which is not a result: {}",
+                outcome.status.as_str(),
+                outcome.message
+            );
+            outcome.status = StepStatus::Failed;
+        }
+        let status = outcome.status;
+        let step_name = d
+            .steps
+            .get(step)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let message = outcome.message.clone();
+        self.emit(
+            &Actor::ferry(),
+            format!("{step_name} {}", status.as_str()),
+            EventKind::StepFinished {
+                run: run.to_string(),
+                step,
+                outcome,
+            },
+        );
+        let Ok(index) = self.stage_index(&d.service, &d.stage) else {
+            return;
+        };
+        let cancelling = self.state.cancelling.get(run).cloned();
+        if status == StepStatus::Passed && cancelling.is_none() {
+            if step + 1 < d.steps.len() {
+                self.start_step(run, step + 1);
+            } else {
+                self.deployment_succeeded(&d, index);
+            }
+        } else if cancelling.is_some() || status == StepStatus::Cancelled {
+            // The final event names whoever asked for the cancel, and why.
+            let (actor, why) =
+                cancelling.unwrap_or_else(|| (Actor::ferry(), "cancelled".to_string()));
+            let message = format!("{why} (during {step_name})");
+            self.emit(
+                &actor,
+                message.clone(),
+                EventKind::DeploymentFinished {
+                    deployment: run.to_string(),
+                    status: DeploymentStatus::Cancelled,
+                    message,
+                },
+            );
+            self.try_start(&d.service, index);
+        } else {
+            self.deployment_failed(&d, index, &step_name, status, &message);
+        }
+    }
+
+    pub(super) fn deployment_succeeded(&mut self, d: &crate::model::Deployment, index: usize) {
+        let message = match d.kind {
+            DeploymentKind::Rollback => format!("rolled back to {}", d.version),
+            _ => format!("{} is live in {}", d.version, d.stage),
+        };
+        self.emit(
+            &Actor::ferry(),
+            message.clone(),
+            EventKind::DeploymentFinished {
+                deployment: d.id.clone(),
+                status: DeploymentStatus::Succeeded,
+                message: message.clone(),
+            },
+        );
+        let has_next = self
+            .config
+            .service(&d.service)
+            .is_some_and(|s| index + 1 < s.stages.len());
+        if d.kind == DeploymentKind::Rollback {
+            self.notify(
+                NotificationKind::RolledBack,
+                &d.id,
+                format!("{} {} {message}", d.service, d.stage),
+            );
+            if has_next {
+                self.withdraw_rolled_back(d, index + 1);
+            }
+        }
+        if d.kind == DeploymentKind::Promote
+            && has_next
+            && !self.newer_downstream(d, index + 1)
+            && let Some(artifact) = self.state.artifacts.get(&d.artifact).cloned()
+        {
+            let reason = format!("passed {}", d.stage);
+            self.create_promotion(
+                &d.service,
+                index + 1,
+                &artifact,
+                &d.requested_by,
+                DeploymentKind::Promote,
+                reason,
+            );
+        }
+        self.try_start(&d.service, index);
+    }
+
+    /// A release rolled back in one stage is no candidate for the next:
+    /// its pending deployments there end.
+    pub(super) fn withdraw_rolled_back(
+        &mut self,
+        rollback: &crate::model::Deployment,
+        next: usize,
+    ) {
+        let passed = &self
+            .state
+            .services_stage(&rollback.service, next - 1)
+            .passed;
+        let withdrawn: Vec<(String, String)> = self
+            .state
+            .services_stage(&rollback.service, next)
+            .queue
+            .iter()
+            .filter_map(|id| self.state.deployments.get(id))
+            .filter(|p| p.kind != DeploymentKind::Rollback && !passed.contains(&p.artifact))
+            .map(|p| (p.id.clone(), p.version.clone()))
+            .collect();
+        for (id, version) in withdrawn {
+            let message = format!("withdrawn: {version} was rolled back in {}", rollback.stage);
+            self.emit(
+                &Actor::ferry(),
+                message.clone(),
+                EventKind::DeploymentFinished {
+                    deployment: id,
+                    status: DeploymentStatus::Superseded,
+                    message,
+                },
+            );
+        }
+    }
+
+    /// Whether the next stage already has (or waits for) a newer artifact
+    /// than `d`'s: re-testing an old build upstream must not replace it.
+    pub(super) fn newer_downstream(&self, d: &crate::model::Deployment, next: usize) -> bool {
+        let Some(svc) = self.state.service(&d.service) else {
+            return false;
+        };
+        let order = |id: &String| svc.artifacts.iter().position(|a| a == id);
+        let Some(mine) = order(&d.artifact) else {
+            return false;
+        };
+        let st = self.state.services_stage(&d.service, next);
+        st.current
+            .iter()
+            .chain(
+                st.active
+                    .iter()
+                    .filter_map(|id| self.state.deployments.get(id).map(|x| &x.artifact)),
+            )
+            .chain(
+                st.queue
+                    .iter()
+                    .filter_map(|id| self.state.deployments.get(id).map(|x| &x.artifact)),
+            )
+            .any(|a| order(a).is_some_and(|o| o > mine))
+    }
+
+    pub(super) fn deployment_failed(
+        &mut self,
+        d: &crate::model::Deployment,
+        index: usize,
+        step_name: &str,
+        status: StepStatus,
+        detail: &str,
+    ) {
+        let message = format!(
+            "halted: {step_name} {}: {detail}",
+            status.as_str().replace('_', " ")
+        );
+        self.emit(
+            &Actor::ferry(),
+            message.clone(),
+            EventKind::DeploymentFinished {
+                deployment: d.id.clone(),
+                status: DeploymentStatus::Failed,
+                message: message.clone(),
+            },
+        );
+        if d.kind == DeploymentKind::Rollback {
+            // A rollback cut short by a restart is tried once more: the
+            // stage must end on its last good release, not half-way there.
+            let attempts = self
+                .state
+                .services_stage(&d.service, index)
+                .history
+                .iter()
+                .filter_map(|id| self.state.deployments.get(id))
+                .filter(|r| r.kind == DeploymentKind::Rollback && r.rolls_back == d.rolls_back)
+                .count();
+            let target = self.state.artifacts.get(&d.artifact).cloned();
+            if status == StepStatus::Interrupted
+                && attempts < 2
+                && let Some(target) = target
+            {
+                let reason = format!(
+                    "retrying rollback {} to {} after a restart",
+                    d.id, d.version
+                );
+                self.create_rollback(
+                    &d.service,
+                    index,
+                    &target,
+                    &Actor::ferry(),
+                    d.rolls_back.clone(),
+                    reason,
+                );
+                return;
+            }
+            self.notify(
+                NotificationKind::DeploymentFailed,
+                &d.id,
+                format!(
+                    "{} {}: the rollback to {} failed ({message}); the stage needs attention",
+                    d.service, d.stage, d.version
+                ),
+            );
+            self.try_start(&d.service, index);
+            return;
+        }
+        self.notify(
+            NotificationKind::DeploymentFailed,
+            &d.id,
+            format!("{} {} to {} {message}", d.service, d.version, d.stage),
+        );
+        let policy = self
+            .config
+            .service(&d.service)
+            .and_then(|s| s.stages.get(index))
+            .map(|s| s.rollback);
+        if policy == Some(RollbackPolicy::Auto) {
+            let st = self.state.services_stage(&d.service, index);
+            let last_good = st.last_good().map(|g| g.artifact.clone());
+            let target = st
+                .good
+                .iter()
+                .rev()
+                .find(|g| g.artifact != d.artifact)
+                .and_then(|g| self.state.artifacts.get(&g.artifact))
+                .cloned();
+            match target {
+                Some(target) => {
+                    let which = if last_good.as_ref() == Some(&target.id) {
+                        "last good"
+                    } else {
+                        "the good release before it"
+                    };
+                    let reason = format!(
+                        "automatic rollback after {} failed: {} → {} ({which})",
+                        d.id, d.version, target.version
+                    );
+                    self.create_rollback(
+                        &d.service,
+                        index,
+                        &target,
+                        &Actor::ferry(),
+                        Some(d.id.clone()),
+                        reason,
+                    );
+                    return;
+                }
+                None => {
+                    let why = if last_good.is_some() {
+                        format!("{} has no other good release to roll back to", d.stage)
+                    } else {
+                        format!(
+                            "{} has no last good release: nothing to roll back to",
+                            d.stage
+                        )
+                    };
+                    self.emit(
+                        &Actor::ferry(),
+                        why.clone(),
+                        EventKind::RollbackImpossible {
+                            service: d.service.clone(),
+                            stage: d.stage.clone(),
+                            deployment: d.id.clone(),
+                        },
+                    );
+                    self.notify(
+                        NotificationKind::RollbackImpossible,
+                        &d.id,
+                        format!("{} {} failed and stays failed: {why}", d.service, d.stage),
+                    );
+                }
+            }
+        }
+        self.try_start(&d.service, index);
+    }
+
+    pub(super) fn notify(&mut self, kind: NotificationKind, deployment: &str, message: String) {
+        let Some(d) = self.state.deployments.get(deployment) else {
+            return;
+        };
+        let commit = self
+            .state
+            .artifacts
+            .get(&d.artifact)
+            .and_then(|a| a.commit.clone());
+        let notification = Notification {
+            kind,
+            service: d.service.clone(),
+            stage: Some(d.stage.clone()),
+            version: Some(d.version.clone()),
+            commit,
+            deployment: Some(d.id.clone()),
+            build: None,
+            message,
+            at: self.now,
+        };
+        self.effect(Effect::Notify(notification));
+    }
+}

@@ -1,0 +1,222 @@
+//! The rules of promotion: from one input to events and effects.
+//!
+//! Every command is validated completely before its first event is emitted,
+//! so a rejection leaves the state untouched. What follows from an accepted
+//! input (the next step, the next stage, an automatic rollback) cannot fail.
+
+use crate::config::{Config, Gate, RollbackPolicy, ServiceConfig, Source, StageConfig};
+use crate::model::{
+    Actor, Approval, Artifact, ArtifactOrigin, BuildStatus, Decision, DeploymentKind,
+    DeploymentStatus, EventKind, Millis, NewEvent, Notification, NotificationKind, StepKind,
+    StepOutcome, StepPlan, StepStatus,
+};
+
+mod builds;
+mod commands;
+mod flow;
+mod recovery;
+
+use super::jobs;
+use super::{
+    BuiltArtifact, Command, Effect, Input, Output, Principal, Rejection, RejectionKind, State,
+};
+
+pub(super) fn handle(
+    config: &Config,
+    state: &mut State,
+    input: Input,
+    now: Millis,
+) -> Result<Output, Rejection> {
+    let mut cx = Cx {
+        config,
+        state,
+        now,
+        out: Output::default(),
+    };
+    match input {
+        Input::Command { by, command } => cx.command(&by, command)?,
+        Input::StepOutput {
+            run,
+            step,
+            lines,
+            dropped,
+        } => {
+            if cx.step_status(&run, step) == Some(StepStatus::Running) {
+                cx.emit(
+                    &Actor::ferry(),
+                    "step output",
+                    EventKind::StepOutput {
+                        run,
+                        step,
+                        lines,
+                        dropped,
+                    },
+                );
+            }
+        }
+        Input::StepFinished {
+            run,
+            step,
+            outcome,
+            built,
+        } => cx.step_finished(&run, step, outcome, built),
+        Input::NotificationSent {
+            notification,
+            channel,
+            ok,
+            detail,
+        } => cx.emit(
+            &Actor::ferry(),
+            format!("notified {channel}"),
+            EventKind::NotificationSent {
+                notification,
+                channel,
+                ok,
+                detail,
+            },
+        ),
+        Input::Recover => cx.recover(),
+    }
+    Ok(cx.out)
+}
+
+fn reject(kind: RejectionKind, message: impl Into<String>) -> Rejection {
+    Rejection::new(kind, message)
+}
+
+pub(super) fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+struct Cx<'a> {
+    config: &'a Config,
+    state: &'a mut State,
+    now: Millis,
+    out: Output,
+}
+
+impl Cx<'_> {
+    /// Decide one event: apply it at once so the next decision sees it.
+    pub(super) fn emit(&mut self, actor: &Actor, reason: impl Into<String>, kind: EventKind) {
+        let event = NewEvent {
+            at: self.now,
+            actor: actor.clone(),
+            reason: reason.into(),
+            kind,
+        };
+        self.state
+            .apply(&event.clone().numbered(self.state.seq + 1));
+        self.out.events.push(event);
+    }
+
+    pub(super) fn effect(&mut self, effect: Effect) {
+        self.out.effects.push(effect);
+    }
+
+    pub(super) fn service_config(&self, service: &str) -> Result<&ServiceConfig, Rejection> {
+        self.config.service(service).ok_or_else(|| {
+            reject(
+                RejectionKind::NotFound,
+                format!("no service named `{service}`"),
+            )
+            .hint("`ferry status` lists the services")
+        })
+    }
+
+    pub(super) fn stage_index(&self, service: &str, stage: &str) -> Result<usize, Rejection> {
+        let svc = self.service_config(service)?;
+        svc.stage(stage).map(|(i, _)| i).ok_or_else(|| {
+            let names: Vec<&str> = svc.stages.iter().map(|s| s.name.as_str()).collect();
+            reject(
+                RejectionKind::NotFound,
+                format!("service `{service}` has no stage `{stage}`"),
+            )
+            .hint(format!("its stages are: {}", names.join(", ")))
+        })
+    }
+
+    pub(super) fn artifact(&self, service: &str, reference: &str) -> Result<Artifact, Rejection> {
+        self.state
+            .find_artifact(service, reference)
+            .cloned()
+            .ok_or_else(|| {
+                reject(
+                    RejectionKind::NotFound,
+                    format!("`{service}` has no artifact `{reference}`"),
+                )
+                .hint("name an artifact by id (a-12) or by version (1.4.2)")
+            })
+    }
+
+    pub(super) fn step_status(&self, run: &str, step: usize) -> Option<StepStatus> {
+        if let Some(d) = self.state.deployments.get(run) {
+            return d.steps.get(step).map(|s| s.status);
+        }
+        self.state
+            .builds
+            .get(run)
+            .and_then(|b| b.steps.get(step))
+            .map(|s| s.status)
+    }
+
+    fn command(&mut self, by: &Principal, command: Command) -> Result<(), Rejection> {
+        match command {
+            Command::NewCommit {
+                service,
+                commit,
+                subject,
+                author,
+            } => self.new_commit(by, service, commit, subject, author),
+            Command::RegisterArtifact {
+                service,
+                version,
+                commit,
+                subject,
+                digest,
+                uri,
+                metadata,
+            } => {
+                self.register_artifact(by, service, version, commit, subject, digest, uri, metadata)
+            }
+            Command::Promote {
+                service,
+                stage,
+                artifact,
+            } => self.promote(by, service, stage, artifact),
+            Command::Approve {
+                deployment,
+                comment,
+                digest,
+            } => self.approve(by, deployment, comment, digest),
+            Command::Reject {
+                deployment,
+                comment,
+            } => self.reject(by, deployment, comment),
+            Command::Cancel { deployment } => self.cancel(by, deployment),
+            Command::Rollback { service, stage, to } => self.rollback(by, service, stage, to),
+        }
+    }
+}
+
+/// The steps of a deployment: deploy, then verification, then the health
+/// check. A rollback skips verification: it returns to a release that
+/// already passed it, and speed matters more.
+pub(super) fn plan_steps(stage: &StageConfig, kind: DeploymentKind) -> Vec<StepPlan> {
+    let mut steps = vec![StepPlan {
+        name: "deploy".into(),
+        kind: StepKind::Deploy,
+    }];
+    if kind != DeploymentKind::Rollback {
+        steps.extend(stage.verify.iter().map(|v| StepPlan {
+            name: v.name.clone(),
+            kind: StepKind::Verify,
+        }));
+    }
+    if stage.health.is_some() {
+        steps.push(StepPlan {
+            name: "health".into(),
+            kind: StepKind::Health,
+        });
+    }
+    steps
+}
