@@ -364,6 +364,15 @@ pub struct Build {
     pub outcome: Option<String>,
 }
 
+impl Build {
+    /// Cut short by a server restart, not failed on its merits: worth building again.
+    pub fn was_interrupted(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.status == StepStatus::Interrupted)
+    }
+}
+
 /// Which notification a failure, an approval request or a rollback sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

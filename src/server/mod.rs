@@ -255,10 +255,12 @@ pub(crate) async fn start_with(
             bail!("could not record the recovery: {e}")
         }
     }
+    // A build the restart interrupted is not known: its commit is built again.
     let known: HashSet<(String, String)> = mirror
         .read()
         .builds
         .values()
+        .filter(|b| !b.was_interrupted())
         .map(|b| (b.service.clone(), b.commit.clone()))
         .collect();
     let poller = spawn_pollers(config.clone(), data_dir.clone(), inputs_tx, known);

@@ -407,7 +407,7 @@ impl Cx<'_> {
             s.builds
                 .iter()
                 .filter_map(|id| self.state.builds.get(id))
-                .find(|b| b.commit == commit)
+                .find(|b| b.commit == commit && !b.was_interrupted())
         }) {
             return Err(reject(
                 RejectionKind::Conflict,

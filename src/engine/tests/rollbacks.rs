@@ -521,3 +521,43 @@ fn a_release_rolled_back_upstream_is_withdrawn_downstream() {
         RejectionKind::Conflict
     );
 }
+
+#[test]
+fn a_build_interrupted_by_a_restart_can_be_built_again_but_a_failed_one_cannot() {
+    let mut config = (*config_with(Gate::Auto)).clone();
+    config.services[0].source = Source::Git {
+        repo: "/repo".into(),
+        branch: "main".into(),
+        poll_interval: Duration::from_secs(1),
+    };
+    config.services[0].build = Some(crate::config::BuildConfig {
+        command: "make".into(),
+        artifact: "app.tar".into(),
+        timeout: Duration::from_secs(60),
+        version_file: None,
+        report: None,
+    });
+    let mut h = Harness::new(Arc::new(config));
+    let commit = |h: &mut Harness, sha: &str| {
+        h.cmd(
+            &Principal::ferry(),
+            Command::NewCommit {
+                service: "checkout".into(),
+                commit: sha.into(),
+                subject: Some("change".into()),
+                author: "dev".into(),
+            },
+        )
+    };
+    let first = commit(&mut h, "aaaa").unwrap().build.unwrap();
+    let config = h.engine.config().clone();
+    h.engine = Engine::from_events(config, h.log.iter());
+    h.input(Input::Recover).unwrap();
+    assert!(h.state().builds[&first].was_interrupted());
+    let again = commit(&mut h, "aaaa").expect("an interrupted build is built again");
+    let second = again.build.unwrap();
+    h.finish(&second, 0, StepStatus::Failed);
+    let err = commit(&mut h, "aaaa").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Conflict);
+    assert!(err.message.contains("already built"), "{}", err.message);
+}
