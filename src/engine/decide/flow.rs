@@ -55,30 +55,8 @@ impl Cx<'_> {
         let id = self.next_deployment_id();
         // A newer promotion supersedes an older pending one: only the
         // newest candidate is worth deploying or approving.
-        let st = self.state.services_stage(service, index);
-        let superseded: Vec<String> = st
-            .queue
-            .iter()
-            .filter(|q| {
-                self.state
-                    .deployments
-                    .get(*q)
-                    .is_some_and(|d| d.kind != DeploymentKind::Rollback)
-            })
-            .cloned()
-            .collect();
-        for old in superseded {
-            let message = format!("superseded by {id} ({})", artifact.version);
-            self.emit(
-                &Actor::ferry(),
-                message.clone(),
-                EventKind::DeploymentFinished {
-                    deployment: old,
-                    status: DeploymentStatus::Superseded,
-                    message,
-                },
-            );
-        }
+        let message = format!("superseded by {id} ({})", artifact.version);
+        self.supersede_pending(service, index, false, &message);
         let (status, approval) = match &stage_cfg.gate {
             Gate::Auto => (DeploymentStatus::Queued, None),
             Gate::Approval(rule) => (DeploymentStatus::AwaitingApproval, Some(rule.clone())),
@@ -118,6 +96,35 @@ impl Cx<'_> {
         self.try_start(service, index);
     }
 
+    /// End the pending rollbacks (or the pending promotions) of a stage:
+    /// a newer one of the same kind replaces them.
+    fn supersede_pending(&mut self, service: &str, index: usize, rollbacks: bool, message: &str) {
+        let pending: Vec<String> = self
+            .state
+            .services_stage(service, index)
+            .queue
+            .iter()
+            .filter(|q| {
+                self.state
+                    .deployments
+                    .get(*q)
+                    .is_some_and(|d| (d.kind == DeploymentKind::Rollback) == rollbacks)
+            })
+            .cloned()
+            .collect();
+        for old in pending {
+            self.emit(
+                &Actor::ferry(),
+                message,
+                EventKind::DeploymentFinished {
+                    deployment: old,
+                    status: DeploymentStatus::Superseded,
+                    message: message.to_string(),
+                },
+            );
+        }
+    }
+
     pub(super) fn create_rollback(
         &mut self,
         service: &str,
@@ -136,30 +143,16 @@ impl Cx<'_> {
         };
         let stage_cfg = stage_cfg.clone();
         let id = self.next_deployment_id();
-        let st = self.state.services_stage(service, index).clone();
-        let older: Vec<String> = st
-            .queue
-            .iter()
-            .filter(|q| {
-                self.state
-                    .deployments
-                    .get(*q)
-                    .is_some_and(|d| d.kind == DeploymentKind::Rollback)
-            })
-            .cloned()
-            .collect();
-        for old in older {
-            let message = format!("superseded by rollback {id}");
-            self.emit(
-                &Actor::ferry(),
-                message.clone(),
-                EventKind::DeploymentFinished {
-                    deployment: old,
-                    status: DeploymentStatus::Superseded,
-                    message,
-                },
-            );
-        }
+        let (active, queue) = {
+            let st = self.state.services_stage(service, index);
+            (st.active.clone(), st.queue.clone())
+        };
+        self.supersede_pending(
+            service,
+            index,
+            true,
+            &format!("superseded by rollback {id}"),
+        );
         self.emit(
             requested_by,
             reason,
@@ -181,8 +174,7 @@ impl Cx<'_> {
         // the change being rolled back: its approvals are void, and it waits
         // for people to look again.
         if let Gate::Approval(_) = stage_cfg.gate {
-            let held: Vec<crate::model::Deployment> = st
-                .queue
+            let held: Vec<crate::model::Deployment> = queue
                 .iter()
                 .filter_map(|q| self.state.deployments.get(q))
                 .filter(|d| d.kind != DeploymentKind::Rollback)
@@ -204,7 +196,7 @@ impl Cx<'_> {
             }
         }
         // A rollback preempts: whatever runs now is stopped first.
-        if let Some(active) = st.active.clone()
+        if let Some(active) = active
             && !self.state.cancelling.contains_key(&active)
         {
             self.request_cancel(requested_by, &active, format!("preempted by rollback {id}"));
