@@ -44,16 +44,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             theme.fg(Element::Progress),
         ));
     }
+    // In the demo, where its workspace is matters more than the server's URL.
+    if let Some(ws) = &app.header.demo_workspace {
+        parts.push((format!("demo {}", clean(ws)), theme.fg(Element::Accent)));
+    }
     if let Some(u) = &app.header.user {
+        // A narrow terminal gets the first role and a count, not a cut-off list.
+        let roles = match u.roles.as_slice() {
+            [first, _, ..] if area.width < 120 => format!("{first} +{}", u.roles.len() - 1),
+            all => all.join(", "),
+        };
         parts.push((
-            format!("{} ({})", clean(&u.name), clean(&u.roles.join(", "))),
+            format!("{} ({})", clean(&u.name), clean(&roles)),
             Style::default(),
         ));
     }
     parts.push((clean(&app.header.server_label), Style::default()));
-    if let Some(ws) = &app.header.demo_workspace {
-        parts.push((format!("demo {}", clean(ws)), theme.fg(Element::Accent)));
-    }
     let mut spans = Vec::new();
     let mut left = area.width as usize;
     for (i, (text, style)) in parts.into_iter().enumerate() {
