@@ -136,7 +136,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
     }
     if services.is_empty() {
         let msg = if app.state.services.is_empty() {
-            "no services configured: add a [services.<name>] table to ferry.toml".to_string()
+            "no services configured: add a [services.<name>] table to ferry.toml (see config.example.toml), or try `ferry demo`".to_string()
         } else {
             format!("no service matches /{}", clean(app.grid.filter.value()))
         };
