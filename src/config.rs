@@ -156,6 +156,24 @@ pub struct UserConfig {
     pub roles: Vec<String>,
     /// Lowercase hex sha256 of the user's token; the token itself is never stored.
     pub token_sha256: String,
+    /// Git author names or emails that are this person, so that commits
+    /// they wrote count as theirs for `allow_self = false`.
+    pub authors: Vec<String>,
+}
+
+impl Config {
+    /// The user a git author (name or email) is, if any; else the author as written.
+    pub fn user_for_author(&self, author: &str) -> String {
+        let wanted = author.trim().to_lowercase();
+        self.users
+            .iter()
+            .find(|u| {
+                u.name.to_lowercase() == wanted
+                    || u.authors.iter().any(|a| a.trim().to_lowercase() == wanted)
+            })
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| author.to_string())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -79,6 +79,7 @@ fn resolve_users(raw: Vec<RawUser>) -> Result<Vec<UserConfig>> {
             name: u.name.value,
             roles: u.roles.into_iter().map(|r| r.value).collect(),
             token_sha256: u.token_sha256.value,
+            authors: u.authors.into_iter().map(|a| a.value).collect(),
         })
         .collect())
 }

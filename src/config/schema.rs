@@ -35,6 +35,7 @@ pub(super) struct RawUser {
     pub name: At<String>,
     pub roles: Vec<At<String>>,
     pub token_sha256: At<String>,
+    pub authors: Vec<At<String>>,
 }
 
 #[derive(Debug)]
@@ -240,7 +241,7 @@ pub(super) fn check_url(url: At<String>, help: &str) -> Result<String> {
 
 fn read_user(item: &Item) -> Result<RawUser> {
     let t = item.table("write each user as [[users]] with name, roles and token_sha256")?;
-    t.allow(&["name", "roles", "token_sha256"])?;
+    t.allow(&["name", "roles", "token_sha256", "authors"])?;
     let name = t
         .require("name", "give the user a name = \"...\"")?
         .text("a user name in quotes")?;
@@ -261,10 +262,15 @@ fn read_user(item: &Item) -> Result<RawUser> {
             TOKEN_HELP,
         ));
     }
+    let authors = t.strings(
+        "authors",
+        "a list of git author names or emails, e.g. authors = [\"Ada Lovelace\", \"ada@example.com\"]",
+    )?;
     Ok(RawUser {
         name,
         roles,
         token_sha256: token,
+        authors,
     })
 }
 

@@ -284,3 +284,21 @@ fn bad_values_elsewhere() {
     ));
     assert_eq!(e.key, "services.app.env.\"A B\"");
 }
+
+#[test]
+fn users_name_the_git_authors_they_commit_as() {
+    let text = format!(
+        "{}authors = [\"Ada Lovelace\", \"ada@example.com\"]\n{}",
+        user("ada", "\"deployer\"", "ab"),
+        SERVICE,
+    );
+    let config = ok(&text);
+    assert_eq!(config.users[0].authors, ["Ada Lovelace", "ada@example.com"]);
+    assert_eq!(config.user_for_author("ada lovelace"), "ada");
+    assert_eq!(config.user_for_author("Grace Hopper"), "Grace Hopper");
+    let e = err(&format!(
+        "{}authors = \"Ada\"\n",
+        user("ada", "\"deployer\"", "ab")
+    ));
+    assert_eq!(e.key, "users[0].authors");
+}

@@ -306,6 +306,7 @@ mod tests {
             name: name.into(),
             roles: vec!["viewer".into()],
             token_sha256: hash,
+            authors: Vec::new(),
         };
         let mut config = crate::server::testing::config(std::path::Path::new("/tmp"), Vec::new());
         Arc::make_mut(&mut config).users = vec![

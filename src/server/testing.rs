@@ -298,6 +298,7 @@ pub fn config(data_dir: &Path, users: Vec<UserConfig>) -> Arc<Config> {
 
 pub fn user(name: &str, roles: &[&str], token: &str) -> UserConfig {
     UserConfig {
+        authors: Vec::new(),
         name: name.into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         token_sha256: super::token_sha256(token),

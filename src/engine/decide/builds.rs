@@ -27,6 +27,9 @@ impl Cx<'_> {
         );
         match (status, built) {
             (StepStatus::Passed, Some(built)) => {
+                // The commit's author as a ferry user, when the config says
+                // who they are: `allow_self = false` needs the person.
+                let owner = Actor(self.config.user_for_author(b.author.name()));
                 let id = format!("a-{}", self.state.next_artifact + 1);
                 let artifact = Artifact {
                     id: id.clone(),
@@ -39,7 +42,7 @@ impl Cx<'_> {
                     origin: ArtifactOrigin::Built {
                         build: b.id.clone(),
                     },
-                    created_by: b.author.clone(),
+                    created_by: owner.clone(),
                     created_at: self.now,
                     metadata: Default::default(),
                 };
@@ -59,7 +62,7 @@ impl Cx<'_> {
                     },
                 );
                 self.out.artifact = Some(id.clone());
-                self.enter_first_stage(&b.service, &id, &b.author);
+                self.enter_first_stage(&b.service, &id, &owner);
             }
             (StepStatus::Cancelled, _) => {
                 self.emit(

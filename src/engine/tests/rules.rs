@@ -272,3 +272,64 @@ fn registering_the_same_version_twice_is_idempotent_but_another_digest_conflicts
         .unwrap_err();
     assert_eq!(err.kind, RejectionKind::NotFound);
 }
+
+#[test]
+fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
+    let mut config = (*config_with(approval(1))).clone();
+    config.services[0].source = Source::Git {
+        repo: "/repo".into(),
+        branch: "main".into(),
+        poll_interval: Duration::from_secs(1),
+    };
+    config.services[0].build = Some(crate::config::BuildConfig {
+        command: "make".into(),
+        artifact: "app.tar".into(),
+        timeout: Duration::from_secs(60),
+        version_file: None,
+        report: None,
+    });
+    config.users = vec![crate::config::UserConfig {
+        name: "ada".into(),
+        roles: vec!["release-manager".into()],
+        token_sha256: "0".repeat(64),
+        authors: vec!["Ada Lovelace".into()],
+    }];
+    let mut h = Harness::new(Arc::new(config));
+    let build = h
+        .cmd(
+            &Principal::ferry(),
+            Command::NewCommit {
+                service: "checkout".into(),
+                commit: "abc".into(),
+                subject: None,
+                author: "Ada Lovelace".into(),
+            },
+        )
+        .unwrap()
+        .build
+        .unwrap();
+    h.input(Input::StepFinished {
+        run: build,
+        step: 0,
+        outcome: StepOutcome {
+            status: StepStatus::Passed,
+            exit_code: Some(0),
+            tests: None,
+            message: "built".into(),
+        },
+        built: Some(BuiltArtifact {
+            version: "1.0.0".into(),
+            digest: "d".repeat(64),
+            uri: "/a".into(),
+        }),
+    })
+    .unwrap();
+    h.pass_stage("checkout", "test");
+    h.pass_stage("checkout", "preprod");
+    let d = h.pending("checkout", "prod").unwrap();
+    assert_eq!(h.state().deployments[&d].requested_by.name(), "ada");
+    let ada = user("ada", &["release-manager"]);
+    let err = h.approve(&ada, &d).unwrap_err();
+    assert_eq!(err.message, "you can't approve your own deployment");
+    h.approve(&bob(), &d).unwrap();
+}
