@@ -31,10 +31,21 @@ impl Cx<'_> {
                 // who they are: `allow_self = false` needs the person.
                 let owner = Actor(self.config.user_for_author(b.author.name()));
                 let id = format!("a-{}", self.state.next_artifact + 1);
+                // A version names one artifact: a rebuild with other bytes
+                // under a version that was not bumped gets the commit added.
+                let taken = self
+                    .state
+                    .find_artifact(&b.service, &built.version)
+                    .is_some_and(|a| a.digest != built.digest);
+                let version = if taken {
+                    format!("{}+{}", built.version, short(&b.commit))
+                } else {
+                    built.version.clone()
+                };
                 let artifact = Artifact {
                     id: id.clone(),
                     service: b.service.clone(),
-                    version: built.version.clone(),
+                    version: version.clone(),
                     commit: Some(b.commit.clone()),
                     subject: b.subject.clone(),
                     digest: built.digest,
@@ -48,10 +59,10 @@ impl Cx<'_> {
                 };
                 self.emit(
                     &Actor::ferry(),
-                    format!("built {} from {}", built.version, short(&b.commit)),
+                    format!("built {version} from {}", short(&b.commit)),
                     EventKind::ArtifactRegistered { artifact },
                 );
-                let message = format!("built {}", built.version);
+                let message = format!("built {version}");
                 self.emit(
                     &Actor::ferry(),
                     message.clone(),

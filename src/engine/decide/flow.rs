@@ -317,6 +317,18 @@ impl Cx<'_> {
             },
         );
         let Ok(index) = self.stage_index(&d.service, &d.stage) else {
+            // The stage left the configuration while this ran: end it
+            // rather than leave it running forever.
+            let message = format!("{} is no longer configured", d.stage);
+            self.emit(
+                &Actor::ferry(),
+                message.clone(),
+                EventKind::DeploymentFinished {
+                    deployment: run.to_string(),
+                    status: DeploymentStatus::Failed,
+                    message,
+                },
+            );
             return;
         };
         let cancelling = self.state.cancelling.get(run).cloned();

@@ -333,3 +333,62 @@ fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
     assert_eq!(err.message, "you can't approve your own deployment");
     h.approve(&bob(), &d).unwrap();
 }
+
+#[test]
+fn a_rebuild_under_an_unbumped_version_gets_the_commit_added_to_its_version() {
+    let mut config = (*config_with(Gate::Auto)).clone();
+    config.services[0].source = Source::Git {
+        repo: "/repo".into(),
+        branch: "main".into(),
+        poll_interval: Duration::from_secs(1),
+    };
+    config.services[0].build = Some(crate::config::BuildConfig {
+        command: "make".into(),
+        artifact: "app.tar".into(),
+        timeout: Duration::from_secs(60),
+        version_file: Some("VERSION".into()),
+        report: None,
+    });
+    let mut h = Harness::new(Arc::new(config));
+    let build = |h: &mut Harness, commit: &str, digest: char| {
+        let id = h
+            .cmd(
+                &Principal::ferry(),
+                Command::NewCommit {
+                    service: "checkout".into(),
+                    commit: commit.into(),
+                    subject: None,
+                    author: "dev".into(),
+                },
+            )
+            .unwrap()
+            .build
+            .unwrap();
+        h.input(Input::StepFinished {
+            run: id,
+            step: 0,
+            outcome: StepOutcome {
+                status: StepStatus::Passed,
+                exit_code: Some(0),
+                tests: None,
+                message: "built".into(),
+            },
+            built: Some(BuiltArtifact {
+                version: "2.0.0".into(),
+                digest: digest.to_string().repeat(64),
+                uri: "/a".into(),
+            }),
+        })
+        .unwrap()
+        .artifact
+        .unwrap()
+    };
+    let first = build(&mut h, "1111111aaaa", 'a');
+    let second = build(&mut h, "2222222bbbb", 'b');
+    assert_eq!(h.state().artifacts[&first].version, "2.0.0");
+    assert_eq!(h.state().artifacts[&second].version, "2.0.0+2222222");
+    assert_eq!(
+        h.state().find_artifact("checkout", "2.0.0").unwrap().id,
+        first
+    );
+}
