@@ -155,6 +155,8 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
             approval: None,
             steps: plan(StepKind::Deploy),
             rolls_back: None,
+            version: String::new(),
+            digest: String::new(),
         });
         push(EventKind::DeploymentStarted {
             deployment: d.clone(),

@@ -44,6 +44,8 @@ fn event(i: usize) -> NewEvent {
                 })
                 .collect(),
             rolls_back: None,
+            version: String::new(),
+            digest: String::new(),
         },
         1 => EventKind::DeploymentStarted {
             deployment: run.clone(),

@@ -477,6 +477,12 @@ pub enum EventKind {
         approval: Option<ApprovalRule>,
         steps: Vec<StepPlan>,
         rolls_back: Option<DeploymentId>,
+        /// The artifact's version and digest, so that a client whose
+        /// snapshot left an old artifact out still knows what deploys.
+        #[serde(default)]
+        version: String,
+        #[serde(default)]
+        digest: String,
     },
     ApprovalRecorded {
         deployment: DeploymentId,

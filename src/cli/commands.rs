@@ -447,6 +447,8 @@ mod tests {
                 approval: None,
                 steps: Vec::new(),
                 rolls_back: None,
+                version: String::new(),
+                digest: String::new(),
             });
         }
         push(EventKind::DeploymentStarted {

@@ -263,6 +263,8 @@ impl Story {
                     ("integration", StepKind::Verify),
                 ]),
                 rolls_back,
+                version: String::new(),
+                digest: String::new(),
             },
         );
         d

@@ -218,6 +218,75 @@ impl State {
             .find(|a| a.version == reference)
     }
 
+    /// The state as a client needs it: everything that runs, waits or
+    /// decides (active and pending deployments, last good releases), plus
+    /// the newest `keep` deployments of each stage and builds and artifacts
+    /// of each service. Older history stays on the server (the deployments
+    /// API pages through it), so a snapshot does not grow without bound.
+    /// Folding later events onto this view gives the same stages as folding
+    /// them onto the whole state.
+    pub fn recent(&self, keep: usize) -> State {
+        let tail = |ids: &[String]| ids[ids.len().saturating_sub(keep)..].to_vec();
+        let mut view = State {
+            seq: self.seq,
+            services: Vec::with_capacity(self.services.len()),
+            artifacts: BTreeMap::new(),
+            builds: BTreeMap::new(),
+            deployments: BTreeMap::new(),
+            next_build: self.next_build,
+            next_artifact: self.next_artifact,
+            next_deployment: self.next_deployment,
+            cancelling: self.cancelling.clone(),
+        };
+        for svc in &self.services {
+            let mut stages = Vec::with_capacity(svc.stages.len());
+            let mut artifacts: BTreeSet<ArtifactId> = tail(&svc.artifacts).into_iter().collect();
+            for st in &svc.stages {
+                let mut ids: BTreeSet<DeploymentId> = tail(&st.history).into_iter().collect();
+                ids.extend(st.active.iter().cloned());
+                ids.extend(st.queue.iter().cloned());
+                ids.extend(st.finished.iter().cloned());
+                ids.extend(st.good.iter().map(|g| g.deployment.clone()));
+                artifacts.extend(st.current.iter().cloned());
+                artifacts.extend(st.good.iter().map(|g| g.artifact.clone()));
+                for id in &ids {
+                    if let Some(d) = self.deployments.get(id) {
+                        artifacts.insert(d.artifact.clone());
+                        view.deployments.insert(id.clone(), d.clone());
+                    }
+                }
+                let mut stage = st.clone();
+                stage.history.retain(|id| ids.contains(id));
+                stages.push(stage);
+            }
+            let builds = tail(&svc.builds);
+            for id in &builds {
+                if let Some(b) = self.builds.get(id) {
+                    artifacts.extend(b.artifact.iter().cloned());
+                    view.builds.insert(id.clone(), b.clone());
+                }
+            }
+            for id in &artifacts {
+                if let Some(a) = self.artifacts.get(id) {
+                    view.artifacts.insert(id.clone(), a.clone());
+                }
+            }
+            view.services.push(ServiceState {
+                name: svc.name.clone(),
+                source: svc.source.clone(),
+                artifacts: svc
+                    .artifacts
+                    .iter()
+                    .filter(|a| artifacts.contains(*a))
+                    .cloned()
+                    .collect(),
+                builds,
+                stages,
+            });
+        }
+        view
+    }
+
     /// Deployments waiting for approval, oldest first.
     pub fn pending_approvals(&self) -> Vec<&Deployment> {
         let mut out: Vec<&Deployment> = self
@@ -305,13 +374,15 @@ impl State {
                 approval,
                 steps,
                 rolls_back,
+                version,
+                digest,
             } => {
                 self.next_deployment += 1;
-                let (digest, version) = self
-                    .artifacts
-                    .get(artifact)
-                    .map(|a| (a.digest.clone(), a.version.clone()))
-                    .unwrap_or_default();
+                let (digest, version) = match self.artifacts.get(artifact) {
+                    _ if !version.is_empty() => (digest.clone(), version.clone()),
+                    Some(a) => (a.digest.clone(), a.version.clone()),
+                    None => Default::default(),
+                };
                 let d = Deployment {
                     id: deployment.clone(),
                     service: service.clone(),

@@ -36,6 +36,8 @@ async fn evidence_names_the_candidate_and_where_it_passed_before() {
         approval: None,
         steps: Vec::new(),
         rolls_back: None,
+        version: String::new(),
+        digest: String::new(),
     };
     let run = |id: &str, status| {
         store.push(EventKind::DeploymentStarted {

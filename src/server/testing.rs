@@ -192,6 +192,8 @@ impl Decide for FakeDecider {
                         },
                     ],
                     rolls_back: None,
+                    version: String::new(),
+                    digest: String::new(),
                 };
                 self.emit(&mut out, &by.name, kind, now);
                 out.deployment = Some(id);

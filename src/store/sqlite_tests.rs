@@ -53,6 +53,8 @@ fn deployment_created(id: &str) -> NewEvent {
                 kind: StepKind::Deploy,
             }],
             rolls_back: None,
+            version: String::new(),
+            digest: String::new(),
         },
     }
 }

@@ -75,6 +75,8 @@ impl Cx<'_> {
                 approval: approval.clone(),
                 steps: plan_steps(&stage_cfg, kind),
                 rolls_back: None,
+                version: artifact.version.clone(),
+                digest: artifact.digest.clone(),
             },
         );
         self.out.deployment.get_or_insert(id.clone());
@@ -167,6 +169,8 @@ impl Cx<'_> {
                 approval: None,
                 steps: plan_steps(&stage_cfg, DeploymentKind::Rollback),
                 rolls_back,
+                version: target.version.clone(),
+                digest: target.digest.clone(),
             },
         );
         self.out.deployment.get_or_insert(id.clone());

@@ -304,3 +304,62 @@ proptest! {
         check_rules(&config, &h.log)?;
     }
 }
+
+/// What a client sees of a stage (current, active, queue, good, last finished):
+/// enough to draw it and to act on it.
+type StageSummary = (
+    Option<String>,
+    Option<String>,
+    Vec<String>,
+    Vec<String>,
+    Option<String>,
+);
+
+fn stage_summary(state: &State) -> Vec<StageSummary> {
+    state
+        .services
+        .iter()
+        .flat_map(|s| s.stages.iter())
+        .map(|st| {
+            (
+                st.current.clone(),
+                st.active.clone(),
+                st.queue.clone(),
+                st.good.iter().map(|g| g.artifact.clone()).collect(),
+                st.finished.clone(),
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_trimmed_snapshot_folds_later_events_like_the_whole_state(
+        before in proptest::collection::vec(op(), 1..60),
+        after in proptest::collection::vec(op(), 1..40),
+        keep in 1..4usize,
+    ) {
+        let config = config_with(approval(1));
+        let mut h = Harness::new(config);
+        let mut counter = 0;
+        for op in &before {
+            apply_op(&mut h, op, &mut counter);
+        }
+        let mut view = h.state().recent(keep);
+        let seen = h.log.len();
+        for op in &after {
+            apply_op(&mut h, op, &mut counter);
+        }
+        for e in &h.log[seen..] {
+            view.apply(e);
+        }
+        prop_assert_eq!(stage_summary(&view), stage_summary(h.state()));
+        let pending = |s: &State| s.pending_approvals().iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(pending(&view), pending(h.state()));
+        for (id, d) in &view.deployments {
+            prop_assert_eq!(Some(d), h.state().deployments.get(id));
+        }
+    }
+}

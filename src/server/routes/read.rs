@@ -14,6 +14,8 @@ use super::super::Shared;
 use super::super::error::ApiErr;
 
 const DEFAULT_LIMIT: usize = 50;
+/// Finished deployments per stage (and builds and artifacts per service) in a dashboard.
+const DASHBOARD_HISTORY: usize = 50;
 const MAX_LIMIT: usize = 500;
 
 pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Json<Health> {
@@ -27,7 +29,9 @@ pub(super) async fn dashboard(
     State(shared): State<Arc<Shared>>,
     Extension(user): Extension<Principal>,
 ) -> Json<Dashboard> {
-    let state = shared.mirror.read().clone();
+    // Everything live plus recent history; older deployments are paged
+    // through /deployments, so the snapshot stays small however old the server.
+    let state = shared.mirror.read().recent(DASHBOARD_HISTORY);
     Json(Dashboard {
         seq: state.seq,
         server: shared.info.clone(),
