@@ -162,6 +162,8 @@ pub enum Screen {
     History(HistoryState),
 }
 
+/// The two buttons of a confirmation dialog. `Cancel` is the safe one
+/// ("Cancel", or "Keep" in the cancel dialog) and always has the focus first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Button {
     Cancel,
@@ -180,6 +182,45 @@ pub struct RollbackDialog {
     pub last_good: bool,
     pub deployed_at: Option<Millis>,
     pub deployed_by: Option<String>,
+    pub focus: Button,
+}
+
+/// Cancel one deployment of a stage: the running one, else the next pending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelDialog {
+    pub service: String,
+    pub stage: String,
+    pub deployment: String,
+    pub version: String,
+    /// Running (killed, then ends cancelled) rather than pending (ends at once).
+    pub running: bool,
+    /// "running step 2/3 health", "awaiting approval 0/1", "queued".
+    pub status: String,
+    /// What stays in the stage afterwards, e.g. "1.4.3 keeps running".
+    pub after: String,
+    pub rollback_auto: bool,
+    pub focus: Button,
+}
+
+/// Promote an artifact into a stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromoteDialog {
+    pub service: String,
+    pub stage: String,
+    pub artifact: String,
+    pub version: String,
+    /// The stage before, where it passed (None for the first stage).
+    pub passed_in: Option<String>,
+    /// When it passed there last (or, for the first stage, was created).
+    pub at: Option<Millis>,
+    /// "It replaces 1.4.3", "Nothing runs in test yet".
+    pub replaces: String,
+    /// "awaiting approval by release-manager", "auto: it starts when test is free".
+    pub gate: String,
+    /// Pending deployments it supersedes: "d-9 (1.4.4, awaiting approval)".
+    pub supersedes: Vec<String>,
+    /// The running deployment it queues behind: "d-11 (2.0.0)".
+    pub behind: Option<String>,
     pub focus: Button,
 }
 
@@ -202,6 +243,8 @@ pub struct HelpState {
 #[derive(Debug, Clone)]
 pub enum Modal {
     Rollback(RollbackDialog),
+    Cancel(CancelDialog),
+    Promote(PromoteDialog),
     Help(HelpState),
     Comment(CommentInput),
 }
@@ -261,7 +304,9 @@ impl App {
     /// The scope keys are looked up in, from the innermost open thing.
     pub fn scope(&self) -> Scope {
         match &self.modal {
-            Some(Modal::Rollback(_)) => return Scope::Rollback,
+            Some(Modal::Rollback(_) | Modal::Cancel(_) | Modal::Promote(_)) => {
+                return Scope::Confirm;
+            }
             Some(Modal::Help(_)) => return Scope::Help,
             Some(Modal::Comment(_)) => return Scope::Input,
             None => {}

@@ -14,6 +14,8 @@ pub enum CellKind {
     Empty,
     Healthy,
     Running,
+    /// Running, but a cancel was asked for: the step is being killed.
+    Cancelling,
     Awaiting,
     Queued,
     Failed,
@@ -27,6 +29,7 @@ impl CellKind {
             CellKind::Empty => "·",
             CellKind::Healthy => "●",
             CellKind::Running => "◐",
+            CellKind::Cancelling => "◌",
             CellKind::Awaiting => "⏸",
             CellKind::Queued => "…",
             CellKind::Failed => "✗",
@@ -174,7 +177,17 @@ pub fn stage_cell(state: &State, stage: &StageState) -> Cell {
             n => Some(format!("{n} queued behind {}", d.version)),
         };
         // What is being deployed matters more than what ran before.
-        let mut c = base(CellKind::Running, word, short, d.started_at, reason, d);
+        let mut c = match state.cancelling.get(&d.id) {
+            Some((actor, _)) => base(
+                CellKind::Cancelling,
+                "cancelling".into(),
+                "cancelling".into(),
+                d.started_at,
+                Some(format!("cancel asked by {actor}")),
+                d,
+            ),
+            None => base(CellKind::Running, word, short, d.started_at, reason, d),
+        };
         c.version = d.version.clone();
         return c;
     }

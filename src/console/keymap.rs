@@ -13,7 +13,7 @@ pub enum Scope {
     Detail,
     Approvals,
     History,
-    Rollback,
+    Confirm,
     Help,
     Input,
 }
@@ -26,14 +26,14 @@ impl Scope {
             Scope::Detail => "Deployment detail",
             Scope::Approvals => "Approvals",
             Scope::History => "Stage history",
-            Scope::Rollback => "Rollback confirmation",
+            Scope::Confirm => "Confirmation (roll back, cancel, promote)",
             Scope::Help => "Help",
             Scope::Input => "Text input (filter, comment)",
         }
     }
     /// Whether global bindings (other than ctrl-c) apply under this scope.
     pub fn is_modal(self) -> bool {
-        matches!(self, Scope::Rollback | Scope::Help | Scope::Input)
+        matches!(self, Scope::Confirm | Scope::Help | Scope::Input)
     }
 }
 
@@ -56,6 +56,8 @@ pub enum Cmd {
     Open,
     Filter,
     Rollback,
+    CancelRun,
+    Promote,
     History,
     Approve,
     Reject,
@@ -234,6 +236,20 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         S::Dashboard,
+        &[ch('c')],
+        Cmd::CancelRun,
+        "cancel the running (else pending) deployment here",
+        Some("cancel"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('p')],
+        Cmd::Promote,
+        "promote the previous stage's newest passed artifact",
+        Some("promote"),
+    ),
+    b(
+        S::Dashboard,
         &[ch('H')],
         Cmd::History,
         "history of the selected stage",
@@ -345,31 +361,31 @@ pub const BINDINGS: &[Binding] = &[
         Some("back"),
     ),
     b(
-        S::Rollback,
+        S::Confirm,
         &[ch('y')],
         Cmd::Confirm,
-        "confirm the rollback",
+        "confirm: roll back, cancel or promote",
         Some("confirm"),
     ),
     b(
-        S::Rollback,
+        S::Confirm,
         &[ch('n'), key(KeyCode::Esc)],
         Cmd::CancelDialog,
-        "cancel",
-        Some("cancel"),
+        "close the dialog, changing nothing",
+        Some("close"),
     ),
     b(
-        S::Rollback,
+        S::Confirm,
         &[key(KeyCode::Enter)],
         Cmd::Activate,
-        "press the focused button (Cancel at first)",
+        "press the focused button (Cancel/Keep at first)",
         None,
     ),
     b(
-        S::Rollback,
+        S::Confirm,
         &[key(KeyCode::Tab), key(KeyCode::Left), key(KeyCode::Right)],
         Cmd::ToggleButton,
-        "move between Cancel and Roll back",
+        "move between the two buttons",
         None,
     ),
     b(
@@ -531,7 +547,7 @@ pub const HELP_ORDER: &[Scope] = &[
     Scope::Detail,
     Scope::Approvals,
     Scope::History,
-    Scope::Rollback,
+    Scope::Confirm,
     Scope::Input,
     Scope::Help,
 ];
@@ -548,7 +564,7 @@ mod tests {
     fn screen_bindings_shadow_global_ones_and_ctrl_c_always_quits() {
         let esc = press(KeyCode::Esc, KeyModifiers::NONE);
         assert_eq!(
-            lookup(Scope::Rollback, &esc, None),
+            lookup(Scope::Confirm, &esc, None),
             Lookup::Cmd(Cmd::CancelDialog)
         );
         assert_eq!(lookup(Scope::Dashboard, &esc, None), Lookup::Cmd(Cmd::Back));

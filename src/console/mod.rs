@@ -4,6 +4,9 @@
 //! change and requests out), `keymap` (the one key table), `views` (drawing),
 //! `theme`, `runtime` (the select loop and the terminal).
 
+mod actions;
+#[cfg(test)]
+mod actions_tests;
 pub mod app;
 pub mod cells;
 mod feed;

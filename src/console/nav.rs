@@ -3,6 +3,7 @@
 
 use crate::model::{Decision, DeploymentStatus, Millis};
 
+use super::actions;
 use super::app::{App, Screen};
 use super::cells::{self, RunRef};
 use super::keymap::Cmd;
@@ -72,7 +73,7 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>
                 None => app.toast(false, "nothing has run there yet", now),
             }
         }
-        Cmd::Rollback | Cmd::History => {
+        Cmd::Rollback | Cmd::History | Cmd::CancelRun | Cmd::Promote => {
             let Some((svc, Some(stage))) = app.selected() else {
                 app.toast(
                     false,
@@ -82,10 +83,11 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>
                 return;
             };
             let svc = svc.name.clone();
-            if cmd == Cmd::Rollback {
-                open_rollback(app, &svc, &stage, now);
-            } else {
-                open_history(app, &svc, &stage, out);
+            match cmd {
+                Cmd::Rollback => open_rollback(app, &svc, &stage, now),
+                Cmd::CancelRun => actions::open_cancel(app, &svc, &stage, now),
+                Cmd::Promote => actions::open_promote(app, &svc, &stage, now),
+                _ => open_history(app, &svc, &stage, out),
             }
         }
         Cmd::Approve | Cmd::Reject => {

@@ -200,6 +200,23 @@ fn perform(
                 let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
             });
         }
+        Action::Cancel { id, deployment } => {
+            tokio::spawn(async move {
+                let result = client.cancel(&deployment).await;
+                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+            });
+        }
+        Action::Promote {
+            id,
+            service,
+            stage,
+            artifact,
+        } => {
+            tokio::spawn(async move {
+                let result = client.promote(&service, &stage, &artifact).await;
+                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+            });
+        }
         Action::FetchLog {
             id,
             run,

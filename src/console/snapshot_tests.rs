@@ -159,6 +159,37 @@ fn rollback_dialog() {
 }
 
 #[test]
+fn cancel_dialog() {
+    // payments preprod: d-11 is running its second step.
+    check("cancel", |app| {
+        select(app, "payments", 2);
+        press(app, KeyCode::Char('c'));
+    });
+}
+
+#[test]
+fn promote_dialog() {
+    // checkout prod once d-9 (1.4.4, awaiting approval) was cancelled:
+    // 1.4.4 passed preprod and may be promoted again, through the gate.
+    check("promote", |app| {
+        let e = crate::model::Event {
+            seq: app.state.seq + 1,
+            at: NOW,
+            actor: crate::model::Actor::user("bob"),
+            reason: "cancelled by bob".into(),
+            kind: crate::model::EventKind::DeploymentFinished {
+                deployment: "d-9".into(),
+                status: crate::model::DeploymentStatus::Cancelled,
+                message: "cancelled by bob".into(),
+            },
+        };
+        update(app, Msg::Watch(crate::backend::WatchMessage::Event(e)), NOW);
+        select(app, "checkout", 3);
+        press(app, KeyCode::Char('p'));
+    });
+}
+
+#[test]
 fn comment_input() {
     check("comment", |app| {
         select(app, "checkout", 3);

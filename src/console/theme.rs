@@ -112,7 +112,7 @@ impl Theme {
         self.fg(match kind {
             CellKind::Empty | CellKind::Cancelled => Element::Muted,
             CellKind::Healthy => Element::Healthy,
-            CellKind::Running => Element::Progress,
+            CellKind::Running | CellKind::Cancelling => Element::Progress,
             CellKind::Awaiting | CellKind::Queued => Element::Waiting,
             CellKind::Failed => Element::Failed,
             CellKind::RolledBack => Element::RolledBack,

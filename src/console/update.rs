@@ -9,9 +9,10 @@ use crate::api::{ActionReply, Dashboard, DeploymentPage, Evidence, LogChunk};
 use crate::backend::{ClientError, WatchMessage};
 use crate::model::{Decision, Event, Millis, RunId, Seq};
 
+use super::actions;
 use super::app::{
-    App, ApprovalsState, Button, Conn, FEED_CAP, HelpState, LOG_CAP, LogView, Modal, Pending,
-    Screen, TOAST_MS,
+    App, ApprovalsState, Conn, FEED_CAP, HelpState, LOG_CAP, LogView, Modal, Pending, Screen,
+    TOAST_MS,
 };
 use super::cells::RunRef;
 use super::feed;
@@ -86,6 +87,16 @@ pub enum Action {
         service: String,
         stage: String,
         to: Option<String>,
+    },
+    Cancel {
+        id: u64,
+        deployment: String,
+    },
+    Promote {
+        id: u64,
+        service: String,
+        stage: String,
+        artifact: String,
     },
     FetchLog {
         id: u64,
@@ -416,7 +427,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Action>) {
     match scope {
         keymap::Scope::Input => input_cmd(app, cmd, now, out),
         keymap::Scope::Help => help_cmd(app, cmd),
-        keymap::Scope::Rollback => rollback_cmd(app, cmd, now, out),
+        keymap::Scope::Confirm => actions::confirm_cmd(app, cmd, now, out),
         keymap::Scope::Dashboard => nav::dashboard_cmd(app, cmd, now, out),
         keymap::Scope::Detail => nav::detail_cmd(app, cmd, now, out),
         keymap::Scope::Approvals => nav::approvals_cmd(app, cmd, now, out),
@@ -439,7 +450,7 @@ fn text_input(app: &mut App, key: &KeyEvent) {
             h.filter.handle(req);
             h.scroll = 0;
         }
-        Some(Modal::Rollback(_)) => {}
+        Some(Modal::Rollback(_) | Modal::Cancel(_) | Modal::Promote(_)) => {}
         None if app.screens.is_empty() && app.grid.filtering => {
             app.grid.filter.handle(req);
             app.grid.row = 0;
@@ -517,51 +528,6 @@ fn help_cmd(app: &mut App, cmd: Cmd) {
         Cmd::HalfPageDown => h.scroll += 10,
         _ => {}
     }
-}
-
-fn rollback_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
-    let Some(Modal::Rollback(dlg)) = &mut app.modal else {
-        return;
-    };
-    let confirm = match cmd {
-        Cmd::Confirm => true,
-        Cmd::Activate => dlg.focus == Button::Confirm,
-        Cmd::CancelDialog => false,
-        Cmd::ToggleButton => {
-            dlg.focus = match dlg.focus {
-                Button::Cancel => Button::Confirm,
-                Button::Confirm => Button::Cancel,
-            };
-            return;
-        }
-        _ => return,
-    };
-    let dlg = dlg.clone();
-    app.modal = None;
-    if !confirm {
-        return;
-    }
-    let id = app.next_id();
-    app.pending.push(Pending {
-        id,
-        label: format!(
-            "rolling back {} {} to {}",
-            dlg.service, dlg.stage, dlg.to_version
-        ),
-        // The server's answer names the deployment it created.
-        done: "rollback requested".to_string(),
-        what: format!(
-            "rollback of {} {} to {}",
-            dlg.service, dlg.stage, dlg.to_version
-        ),
-        since: now,
-    });
-    out.push(Action::Rollback {
-        id,
-        service: dlg.service,
-        stage: dlg.stage,
-        to: Some(dlg.to_artifact),
-    });
 }
 
 fn on_mouse(app: &mut App, m: MouseEvent) {

@@ -87,6 +87,8 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
     }
     match &app.modal {
         Some(Modal::Rollback(d)) => modals::rollback(frame, middle, d, theme, now),
+        Some(Modal::Cancel(d)) => modals::cancel(frame, middle, d, theme),
+        Some(Modal::Promote(d)) => modals::promote(frame, middle, d, theme, now),
         Some(Modal::Comment(c)) => modals::comment(frame, middle, c, theme),
         Some(Modal::Help(h)) => help::draw(frame, middle, h, theme),
         None => {}

@@ -1,4 +1,5 @@
-//! Dialogs over a screen: the rollback confirmation and the decision comment.
+//! Dialogs over a screen: the confirmations of roll back, cancel and
+//! promote, and the decision comment.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,7 +9,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::model::{Decision, Millis};
 
-use super::super::app::{Button, CommentInput, RollbackDialog};
+use unicode_width::UnicodeWidthStr;
+
+use super::super::app::{Button, CancelDialog, CommentInput, PromoteDialog, RollbackDialog};
 use super::super::cells;
 use super::super::theme::{Element, Theme};
 use super::{centered, clean, fit};
@@ -33,11 +36,159 @@ pub fn rollback_sentence(d: &RollbackDialog, now: Millis) -> String {
 }
 
 pub fn rollback(frame: &mut Frame, area: Rect, d: &RollbackDialog, theme: &Theme, now: Millis) {
-    let rect = centered(area, 76, 9);
+    let body = format!(
+        "The running deployment of {} (if any) is cancelled first.",
+        d.stage
+    );
+    confirm_box(
+        frame,
+        area,
+        theme,
+        Confirm {
+            title: " roll back? ",
+            border: theme.fg(Element::Failed),
+            headline: rollback_sentence(d, now),
+            body,
+            buttons: ["Cancel", "Roll back"],
+            hint: "y confirm · n/Esc cancel · Tab switch",
+            focus: d.focus,
+        },
+    );
+}
+
+/// "prod: cancel d-17 (checkout 1.4.4, running step 2/3 health)?"
+pub fn cancel_sentence(d: &CancelDialog) -> String {
+    clean(&format!(
+        "{}: cancel {} ({} {}, {})?",
+        d.stage, d.deployment, d.service, d.version, d.status
+    ))
+}
+
+/// What the cancel does, as the engine does it.
+pub fn cancel_effects(d: &CancelDialog) -> String {
+    let text = if d.running {
+        let policy = if d.rollback_auto {
+            "with rollback = auto nothing is rolled back by a cancel"
+        } else {
+            "a cancel rolls nothing back"
+        };
+        format!(
+            "The step's processes are killed and {} ends cancelled; {} ({policy}).",
+            d.deployment, d.after
+        )
+    } else if d.status.starts_with("awaiting approval") {
+        format!(
+            "{} ends cancelled at once and approvals given for it are void; {}.",
+            d.deployment, d.after
+        )
+    } else {
+        format!("{} ends cancelled at once; {}.", d.deployment, d.after)
+    };
+    clean(&text)
+}
+
+pub fn cancel(frame: &mut Frame, area: Rect, d: &CancelDialog, theme: &Theme) {
+    let confirm = format!("Cancel {}", clean(&d.deployment));
+    confirm_box(
+        frame,
+        area,
+        theme,
+        Confirm {
+            title: " cancel? ",
+            border: theme.fg(Element::Failed),
+            headline: cancel_sentence(d),
+            body: cancel_effects(d),
+            buttons: ["Keep", &confirm],
+            hint: "y cancel it · n/Esc keep · Tab switch",
+            focus: d.focus,
+        },
+    );
+}
+
+/// "preprod: promote checkout 1.4.4 (passed test 3 minutes ago)?"
+pub fn promote_sentence(d: &PromoteDialog, now: Millis) -> String {
+    let why = match (&d.passed_in, d.at) {
+        (Some(prev), Some(at)) => format!("passed {prev} {} ago", cells::age_words(now, at)),
+        (Some(prev), None) => format!("passed {prev}"),
+        (None, Some(at)) => format!("the newest artifact, {} old", cells::age_words(now, at)),
+        (None, None) => "the newest artifact".to_string(),
+    };
+    clean(&format!(
+        "{}: promote {} {} ({why})?",
+        d.stage, d.service, d.version
+    ))
+}
+
+/// "It replaces 1.4.3; the gate then applies (awaiting approval by ...)."
+pub fn promote_effects(d: &PromoteDialog) -> String {
+    let mut text = format!("{}; the gate then applies ({}).", d.replaces, d.gate);
+    if !d.supersedes.is_empty() {
+        text += &format!(" It supersedes {}.", d.supersedes.join(", "));
+    }
+    if let Some(b) = &d.behind {
+        text += &format!(" It queues behind {b}.");
+    }
+    clean(&text)
+}
+
+pub fn promote(frame: &mut Frame, area: Rect, d: &PromoteDialog, theme: &Theme, now: Millis) {
+    confirm_box(
+        frame,
+        area,
+        theme,
+        Confirm {
+            title: " promote? ",
+            border: theme.fg(Element::Waiting),
+            headline: promote_sentence(d, now),
+            body: promote_effects(d),
+            buttons: ["Cancel", "Promote"],
+            hint: "y confirm · n/Esc cancel · Tab switch",
+            focus: d.focus,
+        },
+    );
+}
+
+struct Confirm<'a> {
+    title: &'a str,
+    border: Style,
+    headline: String,
+    body: String,
+    /// The safe button first (focused at first), then the one that acts.
+    buttons: [&'a str; 2],
+    hint: &'a str,
+    focus: Button,
+}
+
+/// Lines `text` takes when word-wrapped at `width` (a close upper bound).
+fn wrapped_height(text: &str, width: usize) -> u16 {
+    let width = width.max(1);
+    let mut lines = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w = word.width();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else {
+            lines += 1 + w / width;
+            used = w % width;
+        }
+    }
+    u16::try_from(lines).unwrap_or(u16::MAX)
+}
+
+/// A bordered dialog: a bold headline, what happens, then the two buttons.
+fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Confirm) {
+    const W: u16 = 76;
+    let inner_w = W.min(area.width).saturating_sub(2) as usize;
+    // At least the height the rollback dialog always had.
+    let h = (2 + wrapped_height(&c.headline, inner_w) + 1 + wrapped_height(&c.body, inner_w) + 2)
+        .max(9);
+    let rect = centered(area, W, h);
     frame.render_widget(Clear, rect);
     let block = Block::bordered()
-        .title(" roll back? ")
-        .border_style(theme.fg(Element::Failed).add_modifier(Modifier::BOLD));
+        .title(c.title)
+        .border_style(c.border.add_modifier(Modifier::BOLD));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     let button = |label: &str, focused: bool| {
@@ -49,24 +200,15 @@ pub fn rollback(frame: &mut Frame, area: Rect, d: &RollbackDialog, theme: &Theme
         Span::styled(format!("[ {label} ]"), style)
     };
     let lines = vec![
-        Line::styled(
-            rollback_sentence(d, now),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
+        Line::styled(c.headline, Style::default().add_modifier(Modifier::BOLD)),
         Line::raw(""),
-        Line::raw(fit(
-            &format!(
-                "The running deployment of {} (if any) is cancelled first.",
-                clean(&d.stage)
-            ),
-            inner.width as usize,
-        )),
+        Line::raw(c.body),
         Line::raw(""),
         Line::from(vec![
-            button("Cancel", d.focus == Button::Cancel),
+            button(c.buttons[0], c.focus == Button::Cancel),
             Span::raw("   "),
-            button("Roll back", d.focus == Button::Confirm),
-            Span::styled("   y confirm · n/Esc cancel · Tab switch", theme.muted()),
+            button(c.buttons[1], c.focus == Button::Confirm),
+            Span::styled(format!("   {}", c.hint), theme.muted()),
         ]),
     ];
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
