@@ -103,6 +103,10 @@ impl Watch {
     }
 
     fn accept(&mut self, frame: eventsource_stream::Event) -> Frame {
+        // The server's keep-alive: proof of life, nothing to apply.
+        if frame.event == "ping" {
+            return Frame::Skip;
+        }
         let Ok(seq) = frame.id.trim().parse::<Seq>() else {
             return Frame::Broken(format!(
                 "an event came without a sequence id ({:?})",
@@ -169,6 +173,27 @@ async fn connect(client: &Client, last: Seq) -> Result<Frames, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keep_alive_ping_is_skipped_whatever_id_it_carries() {
+        let client = Client::new("http://127.0.0.1:9", None).expect("client");
+        let mut watch = Watch {
+            client,
+            last: 7,
+            attempt: 0,
+            conn: None,
+        };
+        for id in ["", "7", "9"] {
+            let ping = eventsource_stream::Event {
+                event: "ping".into(),
+                data: "{}".into(),
+                id: id.into(),
+                retry: None,
+            };
+            assert!(matches!(watch.accept(ping), Frame::Skip));
+        }
+        assert_eq!(watch.last, 7);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -60,8 +60,7 @@ async fn deliver_with(
         if wants(&cmd.on, n.kind) {
             let json = json.clone();
             jobs.push(Box::pin(async move {
-                let short: String = cmd.command.chars().take(40).collect();
-                let channel = format!("command {}", sanitize_text(&short));
+                let channel = format!("command {}", command_name(&cmd.command));
                 let (ok, detail) = run_command(&cmd.command, &json, n.kind, command_timeout).await;
                 (channel, ok, detail)
             }));
@@ -262,19 +261,30 @@ fn first_line(text: &str) -> String {
 }
 
 /// A URL fit for logs and events: no userinfo, query or fragment.
+/// Scheme, host and port only: webhook URLs carry their secret anywhere,
+/// in the user info, the query, or the path itself (Slack, Discord), and the
+/// channel name ends up in events every viewer can read.
 fn redact_url(raw: &str) -> String {
-    if let Ok(mut url) = reqwest::Url::parse(raw) {
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        url.set_query(None);
-        url.set_fragment(None);
-        return sanitize_text(url.as_str());
+    match reqwest::Url::parse(raw) {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or("");
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if url.path().trim_matches('/').is_empty() {
+                ""
+            } else {
+                "/…"
+            };
+            sanitize_text(&format!("{}://{host}{port}{rest}", url.scheme()))
+        }
+        Err(_) => "an unparseable URL".to_string(),
     }
-    // Unparseable: cut by hand, erring on the side of showing less.
-    let s = raw.split(['?', '#']).next().unwrap_or("");
-    let (scheme, rest) = s.split_at(s.find("://").map_or(0, |i| i + 3));
-    let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
-    sanitize_text(&format!("{scheme}{host_and_path}"))
+}
+
+/// The program a notify command runs, not its arguments (they may hold tokens).
+fn command_name(command: &str) -> String {
+    let program = command.split_whitespace().next().unwrap_or("");
+    let name = program.rsplit('/').next().unwrap_or(program);
+    sanitize_text(&name.chars().take(40).collect::<String>())
 }
 
 #[cfg(test)]

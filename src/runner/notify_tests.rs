@@ -121,8 +121,8 @@ async fn posts_json_to_matching_webhooks_only() {
         2,
         "the builds-only webhook is skipped: {results:?}"
     );
-    assert_eq!(results[0].0, format!("webhook {base}/hook"));
-    assert_eq!(results[1].0, format!("webhook {base}/hook"));
+    assert_eq!(results[0].0, format!("webhook {base}/…"));
+    assert_eq!(results[1].0, format!("webhook {base}/…"));
     for (channel, ok, detail) in &results {
         assert!(ok, "{channel}: {detail}");
         assert_eq!(detail, "HTTP 204 No Content");
@@ -183,7 +183,7 @@ async fn webhook_failures_are_reported_with_status_and_without_secrets() {
         results[1].2
     );
     assert_eq!(results[2].2, "no answer within 300ms");
-    assert_eq!(results[3].0, "webhook not a url");
+    assert_eq!(results[3].0, "webhook an unparseable URL");
     for (channel, _, detail) in &results {
         assert!(!channel.contains("s3cret"), "{channel}");
         assert!(!detail.contains("s3cret"), "{detail}");
@@ -218,8 +218,8 @@ async fn commands_get_the_json_on_stdin_and_in_the_environment() {
     let (channel, ok, detail) = &results[0];
     assert!(ok, "{detail}");
     assert_eq!(detail, "exit code 0");
-    let short: String = script.chars().take(40).collect();
-    assert_eq!(channel, &format!("command {short}"));
+    // The program only: arguments may carry tokens.
+    assert_eq!(channel, "command cat");
 
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     let from_stdin: Notification = serde_json::from_str(&read(&out)).unwrap();
@@ -286,10 +286,11 @@ async fn a_command_past_its_timeout_is_killed_with_its_children() {
 #[test]
 fn urls_are_redacted() {
     assert_eq!(
-        redact_url("https://u:p@hooks.example.com/services/T0?token=abc#frag"),
-        "https://hooks.example.com/services/T0"
+        redact_url("https://u:p@hooks.example.com/services/T0/B1/s3cret?token=abc#frag"),
+        "https://hooks.example.com/…"
     );
-    assert_eq!(redact_url("http://127.0.0.1:9/x"), "http://127.0.0.1:9/x");
+    assert_eq!(redact_url("http://127.0.0.1:9/x"), "http://127.0.0.1:9/…");
     assert_eq!(redact_url("weird://a:b@host?secret"), "weird://host");
-    assert_eq!(redact_url("::bad::u:p@h?q=1"), "h");
+    assert_eq!(redact_url("::bad::u:p@h?q=1"), "an unparseable URL");
+    assert_eq!(command_name("/usr/bin/curl -H 'Authorization: x'"), "curl");
 }

@@ -62,7 +62,11 @@ pub(crate) async fn events(
     }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(feed(shared, since, live, tx));
-    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    // A real `ping` frame rather than an SSE comment: event-stream parsers
+    // drop comments, and a client could not tell a quiet server from a dead one.
+    let ping = SseEvent::default().event("ping").data("{}");
+    Ok(Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).event(ping)))
 }
 
 type Tx = mpsc::Sender<Result<SseEvent, Infallible>>;

@@ -212,7 +212,8 @@ impl Api {
                     .map(|l| l.trim_start())
                     .collect::<Vec<_>>()
                     .join("\n");
-                if !data.is_empty() {
+                let ping = block.lines().any(|l| l.trim() == "event: ping");
+                if !data.is_empty() && !ping {
                     events.push(serde_json::from_str(&data).expect("event json"));
                 }
             }
