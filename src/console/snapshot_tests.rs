@@ -190,6 +190,24 @@ fn promote_dialog() {
 }
 
 #[test]
+fn dashboard_cancelling() {
+    // bob asked to cancel d-11 (payments preprod); its step is being killed.
+    check("dashboard_cancelling", |app| {
+        let e = crate::model::Event {
+            seq: app.state.seq + 1,
+            at: NOW,
+            actor: crate::model::Actor::user("bob"),
+            reason: "cancelled by bob".into(),
+            kind: crate::model::EventKind::CancelRequested {
+                deployment: "d-11".into(),
+            },
+        };
+        update(app, Msg::Watch(crate::backend::WatchMessage::Event(e)), NOW);
+        select(app, "payments", 2);
+    });
+}
+
+#[test]
 fn comment_input() {
     check("comment", |app| {
         select(app, "checkout", 3);
