@@ -384,6 +384,11 @@ impl Client {
 
 /// Ids come from users; percent-encode them so "a/b" stays one path segment.
 fn seg(s: &str) -> String {
+    // `.` and `..` as a whole segment would be normalised away by the URL
+    // parser and reach another route.
+    if s == "." || s == ".." {
+        return s.replace('.', "%2E");
+    }
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

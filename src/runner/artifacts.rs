@@ -52,6 +52,10 @@ pub async fn store_artifact(data_dir: &Path, file: &Path) -> Result<(String, Str
             dest.display()
         ));
     }
+    // The event that names this file is durable; so must the file's name be.
+    if let Ok(d) = tokio::fs::File::open(&dir).await {
+        let _ = d.sync_all().await;
+    }
     let abs = std::path::absolute(&dest).unwrap_or(dest);
     Ok((digest, abs.to_string_lossy().into_owned()))
 }

@@ -154,6 +154,8 @@ async fn probe(ctx: &StepCtx, check: &HealthCheck, deadline: Instant) -> Probe {
 /// reqwest's own message ("error sending request") hides the cause
 /// (connection refused, timeout): add the chain of sources.
 fn http_error(url: &str, e: &reqwest::Error) -> String {
+    // A probe URL may carry credentials; the step log and events must not.
+    let url = &super::git::display_repo(url);
     if e.is_timeout() {
         return format!("GET {url} timed out");
     }

@@ -34,8 +34,22 @@ pub struct Masker {
 impl Masker {
     /// Values shorter than 4 bytes are not masked: masking "1" or "ab" would
     /// mangle every line and reveal the secret by its holes.
+    /// Output is read line by line, so a multi-line secret (a PEM key, JSON
+    /// credentials) is also masked line by line, and a trailing newline (a
+    /// value read from a file) is not part of what must match.
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = values.into_iter().filter(|v| v.len() >= 4).collect();
+        let mut secrets: Vec<String> = values
+            .into_iter()
+            .flat_map(|v| {
+                let whole = v.trim_end_matches(['\r', '\n']).to_string();
+                let lines: Vec<String> = whole
+                    .lines()
+                    .map(|l| l.trim_end_matches('\r').to_string())
+                    .collect();
+                std::iter::once(whole).chain(if lines.len() > 1 { lines } else { Vec::new() })
+            })
+            .filter(|v| v.len() >= 4)
+            .collect();
         // Longest first, so a secret containing another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
@@ -236,6 +250,15 @@ mod tests {
         let long = "é".repeat(5000);
         let cut = clean_line(long.as_bytes(), &m);
         assert!(cut.len() <= MAX_LINE + 16 && cut.ends_with("[line cut]"));
+    }
+
+    #[test]
+    fn multi_line_secrets_are_masked_line_by_line() {
+        let pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0BAQEFAASC\n-----END KEY-----\n";
+        let m = Masker::new(vec![pem.to_string(), "token1234\n".to_string()]);
+        assert_eq!(clean_line(b"MIIEvQIBADANBgkq", &m), "***");
+        assert_eq!(clean_line(b"key: hkiG9w0BAQEFAASC", &m), "key: ***");
+        assert_eq!(clean_line(b"auth token1234 ok", &m), "auth *** ok");
     }
 
     #[tokio::test]

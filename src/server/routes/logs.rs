@@ -91,7 +91,7 @@ pub(crate) fn read_chunk(
         total += 1;
         let wanted = match tail {
             Some(_) => true,
-            None => line_no >= offset && line_no < offset + MAX_LINES,
+            None => line_no >= offset && line_no < offset.saturating_add(MAX_LINES),
         };
         if wanted {
             while matches!(buf.last(), Some(b'\n' | b'\r')) {
