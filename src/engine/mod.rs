@@ -275,6 +275,11 @@ impl Engine {
         &self.state
     }
 
+    /// Fold one stored event (a restart replaying the log).
+    pub fn apply(&mut self, event: &crate::model::Event) {
+        self.state.apply(event);
+    }
+
     pub fn config(&self) -> &Arc<Config> {
         &self.config
     }

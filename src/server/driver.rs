@@ -23,8 +23,10 @@ pub(crate) const PAGE: usize = 1000;
 pub(crate) trait Decide: Send + 'static {
     fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection>;
     fn state(&self) -> &State;
-    /// Start over from the stored events, which are the truth.
-    fn rebuild(&mut self, events: &[Event]);
+    /// Forget everything: the empty state of the configuration.
+    fn reset(&mut self);
+    /// Fold stored events (the truth) into the state, deciding nothing.
+    fn replay(&mut self, events: &[Event]);
 }
 
 impl Decide for Engine {
@@ -34,8 +36,13 @@ impl Decide for Engine {
     fn state(&self) -> &State {
         Engine::state(self)
     }
-    fn rebuild(&mut self, events: &[Event]) {
-        *self = Engine::from_events(self.config().clone(), events);
+    fn reset(&mut self) {
+        *self = Engine::new(self.config().clone());
+    }
+    fn replay(&mut self, events: &[Event]) {
+        for e in events {
+            self.apply(e);
+        }
     }
 }
 
@@ -108,18 +115,28 @@ pub(crate) struct Driver {
     pub events: broadcast::Sender<Published>,
     /// Set when the engine may hold events the store does not: rebuild first.
     pub stale: bool,
+    /// When the store last failed: while it keeps failing, inputs are
+    /// refused for a moment instead of each one reloading the whole log.
+    pub failed_at: Option<std::time::Instant>,
 }
 
-/// Every stored event, in order.
-pub(crate) async fn load_all(store: &dyn Store) -> Result<Vec<Event>> {
-    let mut all = Vec::new();
+/// How long after a store failure inputs are refused without a retry.
+const STORE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Fold every stored event into `decider`, one page at a time: a long
+/// history is never held in memory whole.
+pub(crate) async fn replay_all(store: &dyn Store, decider: &mut dyn Decide) -> Result<()> {
+    decider.reset();
+    let mut after = 0;
     loop {
-        let after = all.last().map(|e: &Event| e.seq).unwrap_or(0);
         let page = store.events_after(after, PAGE).await?;
         let done = page.len() < PAGE;
-        all.extend(page);
+        if let Some(last) = page.last() {
+            after = last.seq;
+        }
+        decider.replay(&page);
         if done {
-            return Ok(all);
+            return Ok(());
         }
     }
 }
@@ -170,6 +187,14 @@ impl Driver {
     /// Decide on one input, make its events durable, publish them, run its effects.
     pub async fn step(&mut self, input: Input) -> Result<Applied, DriverError> {
         if self.stale {
+            if self
+                .failed_at
+                .is_some_and(|at| at.elapsed() < STORE_BACKOFF)
+            {
+                return Err(DriverError::Unavailable(
+                    "the event store failed a moment ago; retrying shortly".to_string(),
+                ));
+            }
             self.rebuild().await.map_err(|e| {
                 DriverError::Unavailable(format!("the event store is unavailable: {e:#}"))
             })?;
@@ -211,12 +236,11 @@ impl Driver {
             match self.store.append(out.events).await {
                 Ok(numbered) => numbered,
                 Err(e) => {
-                    error!(error = %format!("{e:#}"), "could not store events; rebuilding the engine from the store");
-                    // The engine already applied events that are not durable.
+                    error!(error = %format!("{e:#}"), "could not store events; the engine will be rebuilt from the store");
+                    // The engine already applied events that are not durable:
+                    // rebuild before the next input, after a short pause.
                     self.stale = true;
-                    if let Err(e) = self.rebuild().await {
-                        error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
-                    }
+                    self.failed_at = Some(std::time::Instant::now());
                     return Err(DriverError::Unavailable(format!(
                         "could not store the events: {e:#}"
                     )));
@@ -266,10 +290,10 @@ impl Driver {
 
     /// Reload the engine and the mirror from the store.
     pub async fn rebuild(&mut self) -> Result<()> {
-        let events = load_all(self.store.as_ref()).await?;
-        self.decider.rebuild(&events);
+        replay_all(self.store.as_ref(), self.decider.as_mut()).await?;
         *self.mirror.write() = self.decider.state().clone();
         self.stale = false;
+        self.failed_at = None;
         Ok(())
     }
 }

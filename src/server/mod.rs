@@ -159,10 +159,10 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
             .await
             .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
     );
-    let events = driver::load_all(store.as_ref())
+    let mut engine = Engine::new(config.clone());
+    driver::replay_all(store.as_ref(), &mut engine)
         .await
         .wrap_err("could not read the event log")?;
-    let engine = Engine::from_events(config.clone(), &events);
     let mut handle = start_with(
         config,
         store,
@@ -239,6 +239,7 @@ pub(crate) async fn start_with(
         mirror: mirror.clone(),
         events: events_tx.clone(),
         stale: false,
+        failed_at: None,
     };
     // Whatever a killed server's steps left running must stop before a
     // rollback deploys over it.

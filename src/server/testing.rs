@@ -97,7 +97,8 @@ impl FakeDecider {
             state: State::new(&config),
             config,
         };
-        d.rebuild(events);
+        d.reset();
+        d.replay(events);
         d
     }
 
@@ -245,8 +246,10 @@ impl Decide for FakeDecider {
     fn state(&self) -> &State {
         &self.state
     }
-    fn rebuild(&mut self, events: &[Event]) {
+    fn reset(&mut self) {
         self.state = State::new(&self.config);
+    }
+    fn replay(&mut self, events: &[Event]) {
         for e in events {
             self.state.apply(e);
         }

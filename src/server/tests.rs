@@ -244,9 +244,24 @@ async fn a_store_failure_answers_503_and_changes_nothing() {
     f.store.fail.store(true, Ordering::SeqCst);
     let e = admin.promote("web", "test", "a-1").await.unwrap_err();
     assert_eq!((e.status, e.error.as_str()), (Some(503), "unavailable"));
-    // The engine forgot the unstored deployment: the next id is d-1 again.
+    // Right after a failure the store is given a moment instead of every
+    // input reloading the whole log.
     f.store.fail.store(false, Ordering::SeqCst);
-    let reply = admin.promote("web", "test", "a-1").await.unwrap();
+    let e = admin.promote("web", "test", "a-1").await.unwrap_err();
+    assert_eq!(e.status, Some(503));
+    assert!(e.message.contains("a moment ago"), "{}", e.message);
+    // Then it is retried; the engine forgot the unstored deployment, so the
+    // next id is d-1 again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reply = loop {
+        match admin.promote("web", "test", "a-1").await {
+            Ok(reply) => break reply,
+            Err(e) if e.status == Some(503) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
     assert_eq!(reply.deployment.as_deref(), Some("d-1"));
     assert_eq!(admin.dashboard().await.unwrap().seq, 2);
     assert_eq!(f.store.all().len(), 2);
