@@ -90,14 +90,31 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         items.push(("Tab".into(), "pane"));
     }
+    // However narrow the screen, the way to every other key stays on it.
+    let help = items
+        .iter()
+        .position(|(keys, _)| keys == "?")
+        .map(|i| items.remove(i));
+    let width = |keys: &str, label: &str| 3 + keys.chars().count() + 1 + label.chars().count();
     let key_style = Style::default().add_modifier(Modifier::BOLD);
     let mut spans: Vec<Span> = Vec::new();
-    let mut left = area.width as usize;
-    for (keys, label) in items {
+    let mut left =
+        (area.width as usize).saturating_sub(help.as_ref().map_or(0, |(k, l)| width(k, l)));
+    // Once one key does not fit, the less needed ones after it are left out
+    // too, but help, whose room was kept, still comes last.
+    let mut full = false;
+    for (keys, label) in items.into_iter().chain(help) {
+        let is_help = keys == "?";
+        if is_help {
+            left += width(&keys, label);
+        } else if full {
+            continue;
+        }
         let sep = if spans.is_empty() { "" } else { " · " };
         let need = sep.len().min(3) + keys.chars().count() + 1 + label.chars().count();
         if need > left {
-            break;
+            full = true;
+            continue;
         }
         left -= need;
         if !sep.is_empty() {
