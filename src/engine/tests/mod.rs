@@ -105,6 +105,24 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
     })
 }
 
+/// `config_with(gate)` whose first service (checkout) is built by ferry from git.
+pub(super) fn git_config(prod_gate: Gate) -> Config {
+    let mut config = (*config_with(prod_gate)).clone();
+    config.services[0].source = Source::Git {
+        repo: "/repo".into(),
+        branch: "main".into(),
+        poll_interval: Duration::from_secs(1),
+    };
+    config.services[0].build = Some(crate::config::BuildConfig {
+        command: "make".into(),
+        artifact: "app.tar".into(),
+        timeout: Duration::from_secs(60),
+        version_file: Some("VERSION".into()),
+        report: None,
+    });
+    config
+}
+
 pub(super) fn user(name: &str, roles: &[&str]) -> Principal {
     Principal {
         name: name.into(),
@@ -269,6 +287,15 @@ impl Harness {
                 digest: None,
             },
         )
+    }
+
+    /// Register an artifact and pass test and preprod: the deployment that
+    /// then waits at prod.
+    pub(super) fn waiting_at_prod(&mut self, version: &str) -> String {
+        self.register("checkout", version);
+        self.pass_stage("checkout", "test");
+        self.pass_stage("checkout", "preprod");
+        self.pending("checkout", "prod").expect("waiting at prod")
     }
 
     /// Carry an artifact from registration to prod: pass test and preprod, approve, pass prod.

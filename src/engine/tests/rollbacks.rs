@@ -6,10 +6,7 @@ use super::*;
 fn a_failed_health_check_rolls_back_to_the_last_good_artifact() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
-    h.register("checkout", "1.1.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").unwrap();
+    let d = h.waiting_at_prod("1.1.0");
     h.approve(&alice(), &d).unwrap();
     h.fail_at("checkout", "prod", "health");
     assert_eq!(h.state().deployments[&d].status, DeploymentStatus::Failed);
@@ -273,10 +270,7 @@ fn a_failed_deploy_step_rolls_back_and_a_failed_rollback_is_not_rolled_back_agai
 #[test]
 fn a_cancelled_deployment_takes_its_approvals_with_it_and_names_who_cancelled() {
     let mut h = Harness::new(config_with(approval(1)));
-    h.register("checkout", "1.0.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").unwrap();
+    let d = h.waiting_at_prod("1.0.0");
     h.cmd(
         &bob(),
         Command::Cancel {
@@ -316,10 +310,7 @@ fn a_rollback_voids_the_approvals_of_a_queued_newer_release() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
     h.release("1.1.0");
-    h.register("checkout", "1.2.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let candidate = h.pending("checkout", "prod").unwrap();
+    let candidate = h.waiting_at_prod("1.2.0");
     h.approve(&alice(), &candidate).unwrap();
     assert!(
         h.stage("checkout", "prod").active.is_some(),
@@ -349,15 +340,9 @@ fn a_rollback_holds_an_approved_release_waiting_behind_it() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
     // 1.1.0 deploys to prod; 1.2.0 is approved and queued behind it.
-    h.register("checkout", "1.1.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d11 = h.pending("checkout", "prod").unwrap();
+    let d11 = h.waiting_at_prod("1.1.0");
     h.approve(&alice(), &d11).unwrap();
-    h.register("checkout", "1.2.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d12 = h.pending("checkout", "prod").unwrap();
+    let d12 = h.waiting_at_prod("1.2.0");
     h.approve(&alice(), &d12).unwrap();
     assert_eq!(h.state().deployments[&d12].status, DeploymentStatus::Queued);
     h.fail_at("checkout", "prod", "health");
@@ -412,10 +397,7 @@ fn asking_for_a_rollback_twice_does_not_go_two_releases_back() {
 fn a_rollback_interrupted_by_a_restart_is_tried_once_more() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
-    h.register("checkout", "1.1.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").unwrap();
+    let d = h.waiting_at_prod("1.1.0");
     h.approve(&alice(), &d).unwrap();
     h.fail_at("checkout", "prod", "health");
     let rollback = h.stage("checkout", "prod").active.clone().unwrap();
@@ -491,10 +473,7 @@ fn the_author_of_a_change_cannot_approve_it_even_when_someone_else_promoted_it()
 fn a_release_rolled_back_upstream_is_withdrawn_downstream() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
-    h.register("checkout", "1.1.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").unwrap();
+    let d = h.waiting_at_prod("1.1.0");
     h.cmd(
         &dev(),
         Command::Rollback {
@@ -524,19 +503,7 @@ fn a_release_rolled_back_upstream_is_withdrawn_downstream() {
 
 #[test]
 fn a_build_interrupted_by_a_restart_can_be_built_again_but_a_failed_one_cannot() {
-    let mut config = (*config_with(Gate::Auto)).clone();
-    config.services[0].source = Source::Git {
-        repo: "/repo".into(),
-        branch: "main".into(),
-        poll_interval: Duration::from_secs(1),
-    };
-    config.services[0].build = Some(crate::config::BuildConfig {
-        command: "make".into(),
-        artifact: "app.tar".into(),
-        timeout: Duration::from_secs(60),
-        version_file: None,
-        report: None,
-    });
+    let config = git_config(Gate::Auto);
     let mut h = Harness::new(Arc::new(config));
     let commit = |h: &mut Harness, sha: &str| {
         h.cmd(

@@ -110,10 +110,7 @@ fn an_artifact_enters_a_stage_only_after_succeeding_in_the_one_before() {
 #[test]
 fn approvals_are_bound_to_the_deployment_and_void_when_superseded() {
     let mut h = Harness::new(config_with(approval(2)));
-    h.register("checkout", "1.0.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let old = h.pending("checkout", "prod").unwrap();
+    let old = h.waiting_at_prod("1.0.0");
     h.approve(&alice(), &old).unwrap();
     // The same person twice is one approval.
     assert_eq!(
@@ -145,10 +142,7 @@ fn approvals_are_bound_to_the_deployment_and_void_when_superseded() {
 #[test]
 fn an_approval_for_another_digest_is_refused() {
     let mut h = Harness::new(config_with(approval(1)));
-    h.register("checkout", "1.0.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").unwrap();
+    let d = h.waiting_at_prod("1.0.0");
     let err = h
         .cmd(
             &alice(),
@@ -204,10 +198,7 @@ fn whoever_caused_a_deployment_cannot_approve_it_and_approvers_need_the_role() {
 #[test]
 fn a_rejection_ends_the_deployment() {
     let mut h = Harness::new(config_with(approval(1)));
-    h.register("checkout", "1.0.0");
-    h.pass_stage("checkout", "test");
-    h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").unwrap();
+    let d = h.waiting_at_prod("1.0.0");
     h.cmd(
         &bob(),
         Command::Reject {
@@ -275,19 +266,7 @@ fn registering_the_same_version_twice_is_idempotent_but_another_digest_conflicts
 
 #[test]
 fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
-    let mut config = (*config_with(approval(1))).clone();
-    config.services[0].source = Source::Git {
-        repo: "/repo".into(),
-        branch: "main".into(),
-        poll_interval: Duration::from_secs(1),
-    };
-    config.services[0].build = Some(crate::config::BuildConfig {
-        command: "make".into(),
-        artifact: "app.tar".into(),
-        timeout: Duration::from_secs(60),
-        version_file: None,
-        report: None,
-    });
+    let mut config = git_config(approval(1));
     config.users = vec![crate::config::UserConfig {
         name: "ada".into(),
         roles: vec!["release-manager".into()],
@@ -336,19 +315,7 @@ fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
 
 #[test]
 fn a_rebuild_under_an_unbumped_version_gets_the_commit_added_to_its_version() {
-    let mut config = (*config_with(Gate::Auto)).clone();
-    config.services[0].source = Source::Git {
-        repo: "/repo".into(),
-        branch: "main".into(),
-        poll_interval: Duration::from_secs(1),
-    };
-    config.services[0].build = Some(crate::config::BuildConfig {
-        command: "make".into(),
-        artifact: "app.tar".into(),
-        timeout: Duration::from_secs(60),
-        version_file: Some("VERSION".into()),
-        report: None,
-    });
+    let config = git_config(Gate::Auto);
     let mut h = Harness::new(Arc::new(config));
     let build = |h: &mut Harness, commit: &str, digest: char| {
         let id = h
