@@ -289,6 +289,22 @@ impl Harness {
         )
     }
 
+    pub(super) fn rollback(
+        &mut self,
+        by: &Principal,
+        stage: &str,
+        to: Option<&str>,
+    ) -> Result<Output, Rejection> {
+        self.cmd(
+            by,
+            Command::Rollback {
+                service: "checkout".into(),
+                stage: stage.into(),
+                to: to.map(String::from),
+            },
+        )
+    }
+
     /// Register an artifact and pass test and preprod: the deployment that
     /// then waits at prod.
     pub(super) fn waiting_at_prod(&mut self, version: &str) -> String {

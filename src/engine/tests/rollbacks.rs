@@ -76,16 +76,7 @@ fn a_manual_rollback_preempts_the_running_step() {
     }
     let (running, step) = h.running("checkout", "prod").unwrap();
     h.effects.clear();
-    let out = h
-        .cmd(
-            &dev(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "prod".into(),
-                to: None,
-            },
-        )
-        .unwrap();
+    let out = h.rollback(&dev(), "prod", None).unwrap();
     assert!(h.effects.contains(&Effect::CancelStep {
         run: running.clone(),
         step
@@ -111,16 +102,7 @@ fn a_manual_rollback_of_a_healthy_stage_goes_to_the_previous_good_release() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
     h.release("1.1.0");
-    let out = h
-        .cmd(
-            &dev(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "prod".into(),
-                to: None,
-            },
-        )
-        .unwrap();
+    let out = h.rollback(&dev(), "prod", None).unwrap();
     let d = out.deployment.unwrap();
     assert!(h.state().deployments[&d].reason.contains("1.1.0 → 1.0.0"));
     h.pass_stage("checkout", "prod");
@@ -132,16 +114,7 @@ fn a_manual_rollback_of_a_healthy_stage_goes_to_the_previous_good_release() {
         .map(|g| h.state().artifacts[&g.artifact].version.clone())
         .collect();
     assert_eq!(good, vec!["1.0.0"]);
-    let err = h
-        .cmd(
-            &dev(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "prod".into(),
-                to: Some("1.1.0".into()),
-            },
-        )
-        .unwrap_err();
+    let err = h.rollback(&dev(), "prod", Some("1.1.0")).unwrap_err();
     assert_eq!(err.kind, RejectionKind::Conflict);
 }
 
@@ -202,16 +175,7 @@ fn with_manual_rollback_a_failure_leaves_the_stage_failed_for_a_person() {
             .any(|e| matches!(e.kind, EventKind::RollbackImpossible { .. }))
     );
     // The person rolls back by hand to the last good release.
-    let out = h
-        .cmd(
-            &dev(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "test".into(),
-                to: None,
-            },
-        )
-        .unwrap();
+    let out = h.rollback(&dev(), "test", None).unwrap();
     assert_eq!(
         h.state().deployments[&out.deployment.unwrap()].version,
         "1.0.0"
@@ -251,16 +215,7 @@ fn a_failed_deploy_step_rolls_back_and_a_failed_rollback_is_not_rolled_back_agai
         .unwrap();
     assert!(last.contains("needs attention"), "{last}");
     // Retrying it by hand goes to the last good release again.
-    let out = h
-        .cmd(
-            &dev(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "test".into(),
-                to: None,
-            },
-        )
-        .unwrap();
+    let out = h.rollback(&dev(), "test", None).unwrap();
     assert_eq!(
         h.state().deployments[&out.deployment.unwrap()].version,
         "1.0.0"
@@ -316,15 +271,7 @@ fn a_rollback_voids_the_approvals_of_a_queued_newer_release() {
         h.stage("checkout", "prod").active.is_some(),
         "1.2.0 deploys"
     );
-    h.cmd(
-        &dev(),
-        Command::Rollback {
-            service: "checkout".into(),
-            stage: "prod".into(),
-            to: None,
-        },
-    )
-    .unwrap();
+    h.rollback(&dev(), "prod", None).unwrap();
     let (run, step) = h.running("checkout", "prod").unwrap();
     h.finish(&run, step, StepStatus::Cancelled);
     h.pass_stage("checkout", "prod");
@@ -368,26 +315,8 @@ fn asking_for_a_rollback_twice_does_not_go_two_releases_back() {
     h.release("1.0.0");
     h.release("1.1.0");
     h.release("1.2.0");
-    let first = h
-        .cmd(
-            &dev(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "prod".into(),
-                to: None,
-            },
-        )
-        .unwrap();
-    let second = h
-        .cmd(
-            &alice(),
-            Command::Rollback {
-                service: "checkout".into(),
-                stage: "prod".into(),
-                to: None,
-            },
-        )
-        .unwrap();
+    let first = h.rollback(&dev(), "prod", None).unwrap();
+    let second = h.rollback(&alice(), "prod", None).unwrap();
     assert_eq!(first.deployment, second.deployment);
     h.pass_stage("checkout", "prod");
     assert_eq!(h.version_in("checkout", "prod").as_deref(), Some("1.1.0"));
@@ -474,15 +403,7 @@ fn a_release_rolled_back_upstream_is_withdrawn_downstream() {
     let mut h = Harness::new(config_with(approval(1)));
     h.release("1.0.0");
     let d = h.waiting_at_prod("1.1.0");
-    h.cmd(
-        &dev(),
-        Command::Rollback {
-            service: "checkout".into(),
-            stage: "preprod".into(),
-            to: None,
-        },
-    )
-    .unwrap();
+    h.rollback(&dev(), "preprod", None).unwrap();
     h.pass_stage("checkout", "preprod");
     assert_eq!(
         h.state().deployments[&d].status,
