@@ -35,6 +35,14 @@ impl Cx<'_> {
         format!("d-{}", self.state.next_deployment + 1)
     }
 
+    /// A stage's configuration, cloned so that emitting can borrow self.
+    fn stage_config(&self, service: &str, index: usize) -> Option<StageConfig> {
+        self.config
+            .service(service)
+            .and_then(|s| s.stages.get(index))
+            .cloned()
+    }
+
     pub(super) fn create_promotion(
         &mut self,
         service: &str,
@@ -44,14 +52,9 @@ impl Cx<'_> {
         kind: DeploymentKind,
         reason: String,
     ) {
-        let Some(stage_cfg) = self
-            .config
-            .service(service)
-            .and_then(|s| s.stages.get(index))
-        else {
+        let Some(stage_cfg) = self.stage_config(service, index) else {
             return;
         };
-        let stage_cfg = stage_cfg.clone();
         let id = self.next_deployment_id();
         // A newer promotion supersedes an older pending one: only the
         // newest candidate is worth deploying or approving.
@@ -136,14 +139,9 @@ impl Cx<'_> {
         rolls_back: Option<String>,
         reason: String,
     ) {
-        let Some(stage_cfg) = self
-            .config
-            .service(service)
-            .and_then(|s| s.stages.get(index))
-        else {
+        let Some(stage_cfg) = self.stage_config(service, index) else {
             return;
         };
-        let stage_cfg = stage_cfg.clone();
         let id = self.next_deployment_id();
         let (active, queue) = {
             let st = self.state.services_stage(service, index);
