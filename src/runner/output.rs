@@ -16,6 +16,9 @@ use crate::model::{RunId, sanitize_text};
 
 /// Longest line kept, in bytes; the rest of a longer line is cut off.
 pub const MAX_LINE: usize = 4096;
+/// A step's log file stops growing here: a runaway step must not fill the
+/// disk the event store lives on. The stream still counts what follows.
+pub const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 /// At most this many lines in one `StepOutput` batch.
 pub const MAX_BATCH: usize = 200;
 /// At most this many bytes of lines in one batch: 200 lines of 4 KiB, ten
@@ -123,6 +126,18 @@ pub async fn spawn_sink(
     step: usize,
     inputs: InputSender,
 ) -> std::io::Result<(LineSender, JoinHandle<SinkSummary>)> {
+    spawn_sink_limited(path, masker, run, step, inputs, MAX_LOG_BYTES).await
+}
+
+/// `spawn_sink` with a log file size limit of `limit` bytes.
+pub async fn spawn_sink_limited(
+    path: &Path,
+    masker: Masker,
+    run: RunId,
+    step: usize,
+    inputs: InputSender,
+    limit: u64,
+) -> std::io::Result<(LineSender, JoinHandle<SinkSummary>)> {
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -144,6 +159,9 @@ pub async fn spawn_sink(
         dropped_since: 0,
         path: path.display().to_string(),
         write_failed: false,
+        written: 0,
+        limit,
+        capped: false,
     };
     Ok((LineSender { tx }, tokio::spawn(sink.run(rx))))
 }
@@ -160,6 +178,10 @@ struct Sink {
     summary: SinkSummary,
     path: String,
     write_failed: bool,
+    /// Bytes written to the log file, where it stops, and whether it has.
+    written: u64,
+    limit: u64,
+    capped: bool,
 }
 
 impl Sink {
@@ -189,7 +211,18 @@ impl Sink {
     async fn line(&mut self, raw: &[u8]) {
         let line = clean_line(raw, &self.masker);
         self.summary.lines += 1;
-        if !self.write_failed {
+        let size = line.len() as u64 + 1;
+        if !self.write_failed && !self.capped && self.written + size > self.limit {
+            let note = format!(
+                "ferry: the log stops here at {} MiB; later output is not kept\n",
+                self.limit / (1024 * 1024)
+            );
+            let _ = self.file.write_all(note.as_bytes()).await;
+            tracing::warn!("step log {} reached its size limit", self.path);
+            self.capped = true;
+        }
+        if !self.write_failed && !self.capped {
+            self.written += size;
             let mut written = self.file.write_all(line.as_bytes()).await;
             if written.is_ok() {
                 written = self.file.write_all(b"\n").await;
@@ -293,6 +326,39 @@ mod tests {
         }
         assert_eq!(streamed + dropped, 1000);
         assert_eq!(dropped, summary.dropped);
+    }
+
+    #[tokio::test]
+    async fn a_log_file_stops_at_its_limit_with_a_note_and_streaming_goes_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("0.log");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (lines, task) = spawn_sink_limited(&path, Masker::default(), "r".into(), 0, tx, 1000)
+            .await
+            .unwrap();
+        for i in 0..100 {
+            lines
+                .send(format!("line {i:04} of output").into_bytes())
+                .await;
+        }
+        drop(lines);
+        let summary = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() <= 1000 + 100, "{} bytes", text.len());
+        assert!(text.starts_with("line 0000 of output\n"), "{text:?}");
+        assert!(
+            text.trim_end().ends_with("later output is not kept"),
+            "{text}"
+        );
+        assert_eq!(summary.lines, 100);
+        let mut streamed = 0;
+        while let Ok(Input::StepOutput { lines, dropped, .. }) = rx.try_recv() {
+            streamed += lines.len() as u64 + dropped;
+        }
+        assert_eq!(streamed, 100, "the stream still counts every line");
     }
 
     #[tokio::test]
