@@ -18,11 +18,24 @@ const DEFAULT_LIMIT: usize = 50;
 const DASHBOARD_HISTORY: usize = 50;
 const MAX_LIMIT: usize = 500;
 
-pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Json<Health> {
-    Json(Health {
-        status: "ok".to_string(),
+/// Ok only while the driver (the one task that decides and stores) is
+/// alive: a server that can only answer reads is not healthy.
+pub(super) async fn healthz(
+    State(shared): State<Arc<Shared>>,
+) -> (axum::http::StatusCode, Json<Health>) {
+    let (code, status) = if shared.requests.is_closed() {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "driver stopped",
+        )
+    } else {
+        (axum::http::StatusCode::OK, "ok")
+    };
+    let health = Health {
+        status: status.to_string(),
         seq: shared.mirror.read().seq,
-    })
+    };
+    (code, Json(health))
 }
 
 pub(super) async fn dashboard(
