@@ -90,14 +90,10 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
 
     // A commit that breaks the integration tests halts at test.
     ws.commit("1.1.0", "BREAK_TEST");
-    let failed = dev
-        .wait_for("1.1.0 failed at test", |d| {
-            history(d, "app", "test")
-                .into_iter()
-                .find(|dep| dep["version"] == "1.1.0" && dep["status"] == "failed")
-                .cloned()
-        })
-        .await;
+    let failed = wait_deployment(&dev, "1.1.0 failed at test", "test", |dep| {
+        dep["version"] == "1.1.0" && dep["status"] == "failed"
+    })
+    .await;
     assert!(
         failed["outcome"]
             .as_str()
@@ -154,14 +150,10 @@ async fn a_commit_flows_to_prod_after_approval_and_a_bad_one_halts_or_rolls_back
     ws.commit("1.2.0", "BREAK_HEALTH");
     let d3 = awaiting_prod(&dev, "1.2.0").await;
     approve(&alice, &d3).await;
-    let rollback = dev
-        .wait_for("prod rolled back", |d| {
-            history(d, "app", "prod")
-                .into_iter()
-                .find(|dep| dep["kind"] == "rollback" && dep["status"] == "succeeded")
-                .cloned()
-        })
-        .await;
+    let rollback = wait_deployment(&dev, "prod rolled back", "prod", |dep| {
+        dep["kind"] == "rollback" && dep["status"] == "succeeded"
+    })
+    .await;
     assert_eq!(rollback["version"], "1.0.0");
     assert_eq!(rollback["rolls_back"], d3.as_str());
     let dash = dev.dashboard().await;
@@ -208,14 +200,11 @@ async fn a_server_killed_during_a_deploy_recovers_to_a_consistent_state() {
     let server = Server::start(&ws.config(), &ws.data());
     let dev = Api::new(&server.url, DEV_TOKEN);
 
-    let dash = dev
-        .wait_for("recovery: rolled back to 1.0.0", |d| {
-            let rolled = history(d, "app", "prod")
-                .into_iter()
-                .any(|dep| dep["kind"] == "rollback" && dep["status"] == "succeeded");
-            rolled.then(|| d.clone())
-        })
-        .await;
+    wait_deployment(&dev, "recovery: rolled back to 1.0.0", "prod", |dep| {
+        dep["kind"] == "rollback" && dep["status"] == "succeeded"
+    })
+    .await;
+    let dash = dev.dashboard().await;
     let interrupted = deployment(&dash, &d2);
     assert_eq!(interrupted["status"], "failed");
     assert_eq!(interrupted["steps"][0]["status"], "interrupted");

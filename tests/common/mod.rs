@@ -418,13 +418,30 @@ source = {{ git = "{repo}", branch = "main", poll_interval = "200ms" }}
     }
 }
 
-/// Wait until `version` waits for approval at prod; return that deployment's id.
-pub async fn awaiting_prod(api: &Api, version: &str) -> String {
-    api.wait_for(&format!("{version} awaiting approval at prod"), |d| {
-        history(d, "app", "prod")
+/// Wait until a deployment of the app's `stage` matches `wanted`; return it.
+pub async fn wait_deployment(
+    api: &Api,
+    what: &str,
+    stage_name: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    api.wait_for(what, |d| {
+        history(d, "app", stage_name)
             .into_iter()
-            .find(|dep| dep["version"] == version && dep["status"] == "awaiting_approval")
-            .and_then(|dep| dep["id"].as_str().map(String::from))
+            .find(|dep| wanted(dep))
+            .cloned()
     })
     .await
+}
+
+/// Wait until `version` waits for approval at prod; return that deployment's id.
+pub async fn awaiting_prod(api: &Api, version: &str) -> String {
+    let dep = wait_deployment(
+        api,
+        &format!("{version} awaiting approval at prod"),
+        "prod",
+        |dep| dep["version"] == version && dep["status"] == "awaiting_approval",
+    )
+    .await;
+    dep["id"].as_str().unwrap_or_default().to_string()
 }

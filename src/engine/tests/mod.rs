@@ -289,6 +289,51 @@ impl Harness {
         )
     }
 
+    /// A restart: a new engine folded from the log (which must give the very
+    /// same state), then told to recover.
+    pub(super) fn restart(&mut self) -> Result<Output, Rejection> {
+        let config = self.engine.config().clone();
+        let restarted = Engine::from_events(config, self.log.iter());
+        assert_eq!(
+            restarted.state(),
+            self.state(),
+            "the fold differs from the live state"
+        );
+        self.engine = restarted;
+        self.input(Input::Recover)
+    }
+
+    pub(super) fn promote(
+        &mut self,
+        by: &Principal,
+        stage: &str,
+        artifact: &str,
+    ) -> Result<Output, Rejection> {
+        self.cmd(
+            by,
+            Command::Promote {
+                service: "checkout".into(),
+                stage: stage.into(),
+                artifact: artifact.into(),
+            },
+        )
+    }
+
+    /// With auto gates everywhere: 1.0.0 is good in prod and 1.1.0 is being
+    /// deployed over it. Returns the running deployment and step.
+    pub(super) fn deploying_over_good_prod(&mut self) -> (String, usize) {
+        self.register("checkout", "1.0.0");
+        for s in ["test", "preprod", "prod"] {
+            self.pass_stage("checkout", s);
+        }
+        self.register("checkout", "1.1.0");
+        for s in ["test", "preprod"] {
+            self.pass_stage("checkout", s);
+        }
+        self.running("checkout", "prod")
+            .expect("1.1.0 deploys to prod")
+    }
+
     pub(super) fn rollback(
         &mut self,
         by: &Principal,

@@ -143,11 +143,7 @@ fn apply_op(h: &mut Harness, op: &Op, counter: &mut u32) {
                 to: to.map(|a| format!("a-{}", a + 1)),
             },
         ),
-        Op::Restart => {
-            let config = h.engine.config().clone();
-            h.engine = Engine::from_events(config, h.log.iter());
-            h.input(Input::Recover)
-        }
+        Op::Restart => h.restart(),
     };
 }
 

@@ -66,15 +66,7 @@ fn a_failure_without_a_last_good_artifact_stays_failed_and_says_so() {
 #[test]
 fn a_manual_rollback_preempts_the_running_step() {
     let mut h = Harness::new(config_with(Gate::Auto));
-    h.register("checkout", "1.0.0");
-    for s in ["test", "preprod", "prod"] {
-        h.pass_stage("checkout", s);
-    }
-    h.register("checkout", "1.1.0");
-    for s in ["test", "preprod"] {
-        h.pass_stage("checkout", s);
-    }
-    let (running, step) = h.running("checkout", "prod").unwrap();
+    let (running, step) = h.deploying_over_good_prod();
     h.effects.clear();
     let out = h.rollback(&dev(), "prod", None).unwrap();
     assert!(h.effects.contains(&Effect::CancelStep {
@@ -121,21 +113,9 @@ fn a_manual_rollback_of_a_healthy_stage_goes_to_the_previous_good_release() {
 #[test]
 fn a_step_running_at_a_restart_is_interrupted_and_fails_its_deployment() {
     let mut h = Harness::new(config_with(Gate::Auto));
-    h.register("checkout", "1.0.0");
-    for s in ["test", "preprod", "prod"] {
-        h.pass_stage("checkout", s);
-    }
-    h.register("checkout", "1.1.0");
-    for s in ["test", "preprod"] {
-        h.pass_stage("checkout", s);
-    }
-    let (running, _) = h.running("checkout", "prod").unwrap();
+    let (running, _) = h.deploying_over_good_prod();
     // Restart: a new engine folded from the log.
-    let config = h.engine.config().clone();
-    let restarted = Engine::from_events(config, h.log.iter());
-    assert_eq!(restarted.state(), h.state());
-    h.engine = restarted;
-    h.input(Input::Recover).unwrap();
+    h.restart().unwrap();
     let d = &h.state().deployments[&running];
     assert_eq!(d.status, DeploymentStatus::Failed);
     assert!(d.steps.iter().any(|s| s.status == StepStatus::Interrupted));
@@ -330,9 +310,7 @@ fn a_rollback_interrupted_by_a_restart_is_tried_once_more() {
     h.approve(&alice(), &d).unwrap();
     h.fail_at("checkout", "prod", "health");
     let rollback = h.stage("checkout", "prod").active.clone().unwrap();
-    let config = h.engine.config().clone();
-    h.engine = Engine::from_events(config, h.log.iter());
-    h.input(Input::Recover).unwrap();
+    h.restart().unwrap();
     assert_eq!(
         h.state().deployments[&rollback].status,
         DeploymentStatus::Failed
@@ -379,15 +357,7 @@ fn the_author_of_a_change_cannot_approve_it_even_when_someone_else_promoted_it()
     .unwrap();
     h.fail_at("checkout", "test", "integration");
     // Someone else retries it by hand; carol is still its author.
-    h.cmd(
-        &dev(),
-        Command::Promote {
-            service: "checkout".into(),
-            stage: "test".into(),
-            artifact: "3.0.0".into(),
-        },
-    )
-    .unwrap();
+    h.promote(&dev(), "test", "3.0.0").unwrap();
     h.pass_stage("checkout", "test");
     h.pass_stage("checkout", "preprod");
     let d = h.pending("checkout", "prod").unwrap();
@@ -438,9 +408,7 @@ fn a_build_interrupted_by_a_restart_can_be_built_again_but_a_failed_one_cannot()
         )
     };
     let first = commit(&mut h, "aaaa").unwrap().build.unwrap();
-    let config = h.engine.config().clone();
-    h.engine = Engine::from_events(config, h.log.iter());
-    h.input(Input::Recover).unwrap();
+    h.restart().unwrap();
     assert!(h.state().builds[&first].was_interrupted());
     let again = commit(&mut h, "aaaa").expect("an interrupted build is built again");
     let second = again.build.unwrap();

@@ -73,16 +73,7 @@ fn at_most_one_active_deployment_and_a_newer_queued_one_supersedes_the_older() {
 fn an_artifact_enters_a_stage_only_after_succeeding_in_the_one_before() {
     let mut h = Harness::new(config_with(Gate::Auto));
     h.register("checkout", "1.0.0");
-    let err = h
-        .cmd(
-            &dev(),
-            Command::Promote {
-                service: "checkout".into(),
-                stage: "preprod".into(),
-                artifact: "1.0.0".into(),
-            },
-        )
-        .unwrap_err();
+    let err = h.promote(&dev(), "preprod", "1.0.0").unwrap_err();
     assert_eq!(err.kind, RejectionKind::Conflict);
     assert!(
         err.message.contains("has not succeeded in test"),
@@ -94,16 +85,7 @@ fn an_artifact_enters_a_stage_only_after_succeeding_in_the_one_before() {
         h.stage("checkout", "preprod").history.is_empty(),
         "a failure halts the promotion"
     );
-    let err = h
-        .cmd(
-            &dev(),
-            Command::Promote {
-                service: "checkout".into(),
-                stage: "preprod".into(),
-                artifact: "1.0.0".into(),
-            },
-        )
-        .unwrap_err();
+    let err = h.promote(&dev(), "preprod", "1.0.0").unwrap_err();
     assert_eq!(err.kind, RejectionKind::Conflict);
 }
 
