@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod engine;
+pub mod insights;
 pub mod logging;
 pub mod model;
 pub mod report;
