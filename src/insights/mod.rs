@@ -80,8 +80,8 @@ mod tests;
 use std::collections::HashMap;
 
 use crate::model::{
-    Artifact, ArtifactId, ArtifactOrigin, BuildId, DeploymentId, DeploymentKind,
-    DeploymentStatus, Event, EventKind, Millis, StepKind, StepStatus,
+    Artifact, ArtifactId, ArtifactOrigin, BuildId, DeploymentId, DeploymentKind, DeploymentStatus,
+    Event, EventKind, Millis, StepKind, StepStatus,
 };
 
 pub use types::{

@@ -211,7 +211,10 @@ fn frequency(succeeded: &[&FinishedFact], from: Millis, to: Millis) -> Frequency
                 lead_time_median_ms: lead,
             });
             let week = stats::week_start_day(day);
-            if weekly.last().is_none_or(|w| w.week_start_ms != week * DAY_MS) {
+            if weekly
+                .last()
+                .is_none_or(|w| w.week_start_ms != week * DAY_MS)
+            {
                 weekly.push(WeekFigure {
                     week_start_ms: week * DAY_MS,
                     week_start: stats::date(week),
@@ -261,7 +264,13 @@ impl Insights {
     }
 
     /// The facts of (S, T) with the given stage order.
-    fn lane_facts(&self, service: &str, order: &[String], t: usize, q: &InsightsQuery) -> LaneFacts {
+    fn lane_facts(
+        &self,
+        service: &str,
+        order: &[String],
+        t: usize,
+        q: &InsightsQuery,
+    ) -> LaneFacts {
         let Some(lane) = order.get(t).and_then(|stage| self.lane_of(service, stage)) else {
             return LaneFacts::default();
         };
@@ -292,7 +301,11 @@ impl Insights {
             let recovery = if succeeded && !undone {
                 None
             } else {
-                let since = if succeeded { dep.undone_at.unwrap_or(at) } else { at };
+                let since = if succeeded {
+                    dep.undone_at.unwrap_or(at)
+                } else {
+                    at
+                };
                 let pos = lane.succeeded.partition_point(|&(t, _)| t < since);
                 lane.succeeded[pos..]
                     .iter()
@@ -361,7 +374,11 @@ impl Insights {
     /// The services a query is about, with their stage order and T's index.
     pub(crate) fn targets(&self, q: &InsightsQuery) -> Vec<(String, Vec<String>, Option<usize>)> {
         let mut names: BTreeSet<String> = q.stage_order.keys().cloned().collect();
-        names.extend(self.services.iter().map(|s| self.names.name(s.name).to_string()));
+        names.extend(
+            self.services
+                .iter()
+                .map(|s| self.names.name(s.name).to_string()),
+        );
         if let Some(only) = &q.service {
             names.retain(|n| n == only);
             names.insert(only.clone());
@@ -398,7 +415,9 @@ impl Insights {
         for ix in 0..self.flaky.len() as Ix {
             let f = &self.flaky[ix as usize];
             let lane = &self.lanes[self.deps[f.failed as usize].lane as usize];
-            if self.names.name(lane.service) != service || !(q.from <= f.failed_at && f.failed_at < q.to) {
+            if self.names.name(lane.service) != service
+                || !(q.from <= f.failed_at && f.failed_at < q.to)
+            {
                 continue;
             }
             let failure = self.flaky_failure_at(ix);
@@ -442,7 +461,13 @@ pub(crate) fn add_flaky(
 /// Build the report from each service's (name, order, T, facts, flaky steps).
 pub(crate) fn assemble(
     q: &InsightsQuery,
-    per_service: Vec<(String, Vec<String>, Option<usize>, LaneFacts, Vec<FlakyStep>)>,
+    per_service: Vec<(
+        String,
+        Vec<String>,
+        Option<usize>,
+        LaneFacts,
+        Vec<FlakyStep>,
+    )>,
 ) -> InsightsReport {
     let pooled: Vec<&LaneFacts> = per_service.iter().map(|s| &s.3).collect();
     let summary = Summary {
