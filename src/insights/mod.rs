@@ -46,7 +46,7 @@
 //!   deployments where it is known and ≥ 0, with that count.
 //!   - `build`: for an artifact built by ferry, from its `BuildStarted` to
 //!     the artifact's `created_at`;
-//!   - for each stage E before T, with X the first deployment of kind
+//!   - for each stage E before T, with X the first (by finish) deployment of kind
 //!     promote of A to (S, E) that succeeded: `waiting` in E, from the
 //!     moment A was ready for E (A's `created_at` for the first stage, the
 //!     finish of X in the stage before E otherwise) to X's start, and
@@ -130,7 +130,7 @@ impl Names {
 struct Art {
     /// Set by the first `ArtifactRegistered`.
     registered: Option<Registered>,
-    /// Per stage (name id), the first succeeded promotion of it.
+    /// Per lane, the first succeeded promotion of it there.
     first_success: Vec<(Ix, Ix)>,
 }
 
@@ -382,10 +382,10 @@ impl Insights {
         let pos = lane.succeeded.partition_point(|&(t, _)| t <= at);
         lane.succeeded.insert(pos, (at, d));
         if dep.kind == DeploymentKind::Promote {
-            let stage = lane.stage;
+            let lane = dep.lane;
             let art = &mut self.arts[dep.artifact as usize];
-            if !art.first_success.iter().any(|&(s, _)| s == stage) {
-                art.first_success.push((stage, d));
+            if !art.first_success.iter().any(|&(l, _)| l == lane) {
+                art.first_success.push((lane, d));
             }
         }
     }

@@ -345,12 +345,11 @@ impl Insights {
         }
         let mut ready = registered.map(|r| r.created_at);
         for (position, stage) in order.iter().enumerate().take(t) {
-            let x = self.names.get(stage).and_then(|s| {
-                art.first_success
-                    .iter()
-                    .find(|&&(st, _)| st == s)
-                    .map(|&(_, x)| &self.deps[x as usize])
-            });
+            let lane = self.lanes[dep.lane as usize].service;
+            let x = self
+                .lane_of(self.names.name(lane), stage)
+                .and_then(|l| art.first_success.iter().find(|&&(fl, _)| fl == l))
+                .map(|&(_, x)| &self.deps[x as usize]);
             match x.and_then(|x| Some((x.started, x.finished?.0))) {
                 Some((started, done)) => {
                     out.extend(earlier_segments(position, stage, ready, started, done));
