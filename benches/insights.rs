@@ -188,7 +188,7 @@ fn log(n: usize) -> Vec<Event> {
                 metadata: BTreeMap::new(),
             },
         });
-        if release % 7 == 0 {
+        if release.is_multiple_of(7) {
             g.deploy(
                 service,
                 0,
@@ -200,7 +200,7 @@ fn log(n: usize) -> Vec<Event> {
         }
         let mut ok = true;
         for stage in 0..STAGES.len() {
-            let fail = (stage == 2 && release % 9 == 0).then_some(1);
+            let fail = (stage == 2 && release.is_multiple_of(9)).then_some(1);
             let (id, passed) = g.deploy(
                 service,
                 stage,

@@ -55,6 +55,7 @@
 //!     creation; `approval_wait`, D's creation to its `DeploymentApproved`
 //!     (0 when D needed no approval); `queue_wait`, from that approval (or
 //!     the creation) to D's start; `run`, D's start to its finish.
+//!
 //!   A segment whose endpoints are unknown (no X in a stage, an artifact
 //!   never registered) is left out for that deployment.
 //! - **Flaky gates**: a run of a verification step (kind `verify`) of

@@ -397,6 +397,7 @@ impl Insights {
 
     /// Answer a query from the fold.
     pub fn report(&self, query: &InsightsQuery) -> InsightsReport {
+        let query = &query.clamped();
         let mut per_service = Vec::new();
         for (service, order, t) in self.targets(query) {
             let facts = match t {
@@ -404,7 +405,13 @@ impl Insights {
                 None => LaneFacts::default(),
             };
             let flaky = self.flaky_steps(&service, &order, query);
-            per_service.push((service, order, t, facts, flaky));
+            per_service.push(ServiceFacts {
+                service,
+                order,
+                t,
+                facts,
+                flaky,
+            });
         }
         assemble(query, per_service)
     }
@@ -457,38 +464,40 @@ pub(crate) fn add_flaky(
     }
 }
 
-/// Build the report from each service's (name, order, T, facts, flaky steps).
-pub(crate) fn assemble(
-    q: &InsightsQuery,
-    per_service: Vec<(
-        String,
-        Vec<String>,
-        Option<usize>,
-        LaneFacts,
-        Vec<FlakyStep>,
-    )>,
-) -> InsightsReport {
-    let pooled: Vec<&LaneFacts> = per_service.iter().map(|s| &s.3).collect();
+/// What one service contributes to a report.
+pub(crate) struct ServiceFacts {
+    pub service: String,
+    pub order: Vec<String>,
+    /// T's index in `order`, `None` when the service has no such stage.
+    pub t: Option<usize>,
+    pub facts: LaneFacts,
+    pub flaky: Vec<FlakyStep>,
+}
+
+/// Build the report from what each service contributes.
+pub(crate) fn assemble(q: &InsightsQuery, per_service: Vec<ServiceFacts>) -> InsightsReport {
+    let pooled: Vec<&LaneFacts> = per_service.iter().map(|s| &s.facts).collect();
     let summary = Summary {
         services: per_service.len() as u64,
         metrics: metrics(&pooled, q.from, q.to),
         flaky_failures: per_service
             .iter()
-            .flat_map(|s| s.4.iter())
+            .flat_map(|s| s.flaky.iter())
             .map(|f| f.count)
             .sum(),
     };
     let services = per_service
-        .iter()
-        .map(|(service, order, t, facts, flaky)| ServiceInsights {
-            service: service.clone(),
-            stage: t
-                .and_then(|t| order.get(t).cloned())
+        .into_iter()
+        .map(|s| ServiceInsights {
+            stage: s
+                .t
+                .and_then(|t| s.order.get(t).cloned())
                 .or_else(|| q.stage.clone())
                 .unwrap_or_default(),
-            stages: order.clone(),
-            metrics: metrics(&[facts], q.from, q.to),
-            flaky_steps: flaky.clone(),
+            metrics: metrics(&[&s.facts], q.from, q.to),
+            service: s.service,
+            stages: s.order,
+            flaky_steps: s.flaky,
         })
         .collect();
     InsightsReport {

@@ -46,6 +46,16 @@ impl InsightsQuery {
         self.stage = Some(stage.into());
         self
     }
+    /// The query with `from` and `to` within ±2^52 ms (±142,000 years), so
+    /// that no figure derived from them can overflow, whatever a URL said.
+    pub fn clamped(&self) -> Self {
+        const LIMIT: Millis = 1 << 52;
+        InsightsQuery {
+            from: self.from.clamp(-LIMIT, LIMIT),
+            to: self.to.clamp(-LIMIT, LIMIT),
+            ..self.clone()
+        }
+    }
     /// The configured stage order of one service.
     pub fn stages(mut self, service: impl Into<String>, stages: Vec<String>) -> Self {
         self.stage_order.insert(service.into(), stages);

@@ -377,3 +377,30 @@ fn the_stage_defaults_to_the_last_and_can_be_chosen_or_ordered_by_the_config() {
     assert!(json["services"][0]["metrics"]["lead_time"]["median_ms"].is_null());
     assert!(json["all_services"]["metrics"]["recovery_time"]["unrecovered"].is_u64());
 }
+
+#[test]
+fn an_extreme_or_empty_window_neither_overflows_nor_lists_forever() {
+    let mut log = Log::default();
+    log.artifact(T0, "a1", "shop", None)
+        .promote(T0 + H, "d1", "shop", "prod", "a1", Failed);
+    let insights = log.insights();
+    let all_time = InsightsQuery {
+        from: Millis::MIN,
+        to: Millis::MAX,
+        ..InsightsQuery::default()
+    };
+    let report = insights.report(&all_time);
+    let m = &only(&report, "shop").metrics;
+    assert_eq!(m.deployments, 1);
+    assert!(m.frequency.daily.len() <= 367, "the last 366 days at most");
+    assert!(m.frequency.weekly.len() <= 54);
+    let empty = InsightsQuery {
+        from: T0 + DAY,
+        to: T0,
+        ..InsightsQuery::default()
+    };
+    let report = insights.report(&empty);
+    let m = &only(&report, "shop").metrics;
+    assert_eq!((m.deployments, m.frequency.per_week), (0, 0.0));
+    assert!(m.frequency.daily.is_empty());
+}

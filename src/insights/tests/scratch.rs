@@ -8,7 +8,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::insights::report::{
-    FinishedFact, LaneFacts, add_flaky, assemble, build_segment, earlier_segments, stage_segments,
+    FinishedFact, LaneFacts, ServiceFacts, add_flaky, assemble, build_segment, earlier_segments,
+    stage_segments,
 };
 
 /// A deployment as the log says, with the position of each event about it.
@@ -39,6 +40,7 @@ fn first_after<'a, T>(
 }
 
 pub(super) fn from_scratch(events: &[Event], q: &InsightsQuery) -> InsightsReport {
+    let q = &q.clamped();
     // Deployments: the first creation of each id.
     let mut deps: Vec<D> = Vec::new();
     for (pos, e) in events.iter().enumerate() {
@@ -285,7 +287,14 @@ pub(super) fn from_scratch(events: &[Event], q: &InsightsQuery) -> InsightsRepor
                 add_flaky(&mut steps, &order, f.clone());
             }
         }
-        per_service.push((service, order, t, facts, steps.into_values().collect()));
+        let flaky = steps.into_values().collect();
+        per_service.push(ServiceFacts {
+            service,
+            order,
+            t,
+            facts,
+            flaky,
+        });
     }
     assemble(q, per_service)
 }
