@@ -4,6 +4,8 @@
 //! and against the from-scratch computation.
 
 use std::path::Path;
+
+use proptest::prelude::*;
 use std::sync::Arc;
 
 use super::scratch::from_scratch;
@@ -359,4 +361,171 @@ fn a_manual_rollback_of_a_good_release_and_a_flaky_gate() {
         only(&staging, "billing").metrics.change_fail_rate.text,
         "1 of 3"
     );
+}
+
+/// One random thing that happens to a running ferry.
+#[derive(Debug, Clone)]
+enum Op {
+    Register,
+    Commit,
+    /// Finish the n-th running step (builds and deployments), passed or not.
+    Finish(usize, bool),
+    Approve(usize),
+    Rollback(usize, usize),
+    Promote(usize, usize, usize),
+    Wait(Millis),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => Just(Op::Register),
+        1 => Just(Op::Commit),
+        8 => (0..4usize, prop::bool::weighted(0.8)).prop_map(|(n, ok)| Op::Finish(n, ok)),
+        2 => (0..2usize).prop_map(Op::Approve),
+        1 => (0..2usize, 0..2usize).prop_map(|(s, t)| Op::Rollback(s, t)),
+        1 => (0..2usize, 0..2usize, 0..6usize).prop_map(|(s, t, a)| Op::Promote(s, t, a)),
+        2 => (0..3 * H).prop_map(Op::Wait),
+    ]
+}
+
+impl Run {
+    /// Apply an op; what the engine refuses changes nothing.
+    fn op(&mut self, op: Op, i: usize) {
+        let services = ["web", "billing"];
+        let state = self.engine.state();
+        let input = match op {
+            Op::Register => Input::Command {
+                by: admin(),
+                command: Command::RegisterArtifact {
+                    service: "billing".into(),
+                    version: format!("1.{i}"),
+                    commit: None,
+                    subject: None,
+                    digest: format!("{i:0>64}"),
+                    uri: String::new(),
+                    metadata: Default::default(),
+                },
+            },
+            Op::Commit => Input::Command {
+                by: admin(),
+                command: Command::NewCommit {
+                    service: "web".into(),
+                    commit: format!("c{i}"),
+                    subject: None,
+                    author: "dev".into(),
+                },
+            },
+            Op::Finish(n, ok) => {
+                let builds = state.builds.values().filter_map(|b| {
+                    let step = b
+                        .steps
+                        .iter()
+                        .position(|s| s.status == StepStatus::Running)?;
+                    Some((b.id.clone(), step, true))
+                });
+                let deployments = state
+                    .deployments
+                    .values()
+                    .filter_map(|d| Some((d.id.clone(), d.running_step()?, false)));
+                let running: Vec<_> = builds.chain(deployments).collect();
+                let Some((run, step, build)) = running.get(n % running.len().max(1)).cloned()
+                else {
+                    return;
+                };
+                let status = if ok {
+                    StepStatus::Passed
+                } else {
+                    StepStatus::Failed
+                };
+                Input::StepFinished {
+                    run,
+                    step,
+                    outcome: outcome(status),
+                    built: (build && ok).then(|| BuiltArtifact {
+                        version: format!("2.{i}"),
+                        digest: format!("{i:0>64}"),
+                        uri: String::new(),
+                    }),
+                }
+            }
+            Op::Approve(n) => {
+                let Some(d) = state.pending_approvals().get(n).map(|d| d.id.clone()) else {
+                    return;
+                };
+                Input::Command {
+                    by: admin(),
+                    command: Command::Approve {
+                        deployment: d,
+                        comment: None,
+                        digest: None,
+                    },
+                }
+            }
+            Op::Rollback(s, t) => {
+                let stage = if t == 0 {
+                    ["test", "staging"][s]
+                } else {
+                    "prod"
+                };
+                Input::Command {
+                    by: admin(),
+                    command: Command::Rollback {
+                        service: services[s].into(),
+                        stage: stage.into(),
+                        to: None,
+                    },
+                }
+            }
+            Op::Promote(s, t, a) => {
+                let Some(artifact) = state.artifacts.keys().nth(a).cloned() else {
+                    return;
+                };
+                let stage = if t == 0 {
+                    ["test", "staging"][s]
+                } else {
+                    "prod"
+                };
+                Input::Command {
+                    by: admin(),
+                    command: Command::Promote {
+                        service: services[s].into(),
+                        stage: stage.into(),
+                        artifact,
+                    },
+                }
+            }
+            Op::Wait(ms) => {
+                self.wait(ms);
+                return;
+            }
+        };
+        self.now += 1_000;
+        if let Ok(out) = self.engine.handle(input, self.now) {
+            for e in out.events {
+                let seq = self.log.len() as u64 + 1;
+                self.log.push(e.numbered(seq));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// On logs the real engine writes from random commands and step results.
+    #[test]
+    fn the_fold_agrees_with_the_scratch_on_engine_logs(
+        ops in prop::collection::vec(arb_op(), 0..200),
+        stage in prop::option::of(0..3usize),
+        days in 1..30i64,
+    ) {
+        let mut run = Run::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            run.op(op, i);
+        }
+        let mut query = InsightsQuery { from: T0, to: T0 + days * DAY, ..InsightsQuery::default() };
+        query.stage = stage.map(|s| ["test", "staging", "prod"][s].to_string());
+        let insights = Insights::from_events(&run.log);
+        prop_assert_eq!(insights.report(&query), from_scratch(&run.log, &query));
+    }
 }
