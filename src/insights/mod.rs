@@ -9,8 +9,8 @@
 //! For a service S and a stage T (default: S's last stage in the query's
 //! `stage_order`, else in the order its stages first received a deployment)
 //! over the window `[from, to)` in epoch ms, the **deployments** are those of
-//! kind `promote` to (S, T) whose `DeploymentFinished` (the first one for the
-//! deployment) has status succeeded or failed and `at` in the window.
+//! kind `promote` to (S, T) whose `DeploymentFinished` (the first with a final
+//! status, for the deployment) is succeeded or failed with `at` in the window.
 //! Cancelled, rejected and superseded ones are not deployments here.
 //!
 //! - **Deployment frequency**: `succeeded` = how many of them succeeded;
