@@ -23,6 +23,8 @@ pub mod junit;
 pub mod notify;
 mod orphans;
 pub mod output;
+mod pgroup;
+pub mod poller;
 pub mod process;
 
 use std::collections::HashMap;
@@ -578,5 +580,3 @@ async fn run_command(ctx: &StepCtx, command: &str, report: Option<&str>) -> Step
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod testutil;

@@ -18,11 +18,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::orphans;
+use super::pgroup::{KILL_GRACE, kill_group};
 use super::output::LineSender;
-
-/// Time between SIGTERM and SIGKILL: long enough for a deploy script to clean
-/// up, short enough that cancel feels immediate.
-pub const KILL_GRACE: Duration = Duration::from_secs(3);
 /// How long to keep reading output after the shell exited: a background
 /// process that still holds the pipe must not keep the step running.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -245,53 +242,6 @@ async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) -> bool {
     gone
 }
 
-/// SIGTERM the group, wait up to `KILL_GRACE` for it to go, then SIGKILL.
-/// Whether the group is gone.
-pub async fn kill_group(pgid: i32) -> bool {
-    // Never signal group 0 (our own) or 1.
-    if pgid <= 1 {
-        return true;
-    }
-    let pg = Pid::from_raw(pgid);
-    if killpg(pg, Signal::SIGTERM).is_err() {
-        return true; // ESRCH: nothing left in the group.
-    }
-    if wait_group_gone(pgid, KILL_GRACE).await {
-        return true;
-    }
-    tracing::warn!(pgid, "process group ignored SIGTERM; sending SIGKILL");
-    let _ = killpg(pg, Signal::SIGKILL);
-    if !wait_group_gone(pgid, KILL_GRACE).await {
-        tracing::error!(pgid, "process group survived SIGKILL");
-        return false;
-    }
-    true
-}
-
-async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
-    let end = Instant::now() + within;
-    loop {
-        if !group_alive(pgid) {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Whether any live (non-zombie) process is in group `pgid`. Zombies are
-/// dead already; counting them would make a kill look like it failed until
-/// their parent reaps them.
-pub fn group_alive(pgid: i32) -> bool {
-    match orphans::processes() {
-        Some(procs) => procs.iter().any(|p| p.pgrp == pgid && p.alive),
-        // No /proc: ask the kernel, zombies included.
-        None => killpg(Pid::from_raw(pgid), None).is_ok(),
-    }
-}
-
 /// Kills the group with SIGKILL when dropped unless disarmed (pgid 0):
 /// covers a step task that is aborted or panics while its process runs.
 /// Then removes the group's record, if any.
@@ -356,6 +306,7 @@ async fn read_lines<R: AsyncRead + Unpin>(r: R, out: LineSender) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::pgroup::group_alive;
     use crate::runner::output::{Masker, spawn_sink};
 
     async fn run_collect(

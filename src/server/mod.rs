@@ -38,7 +38,7 @@ use crate::cli::{GlobalArgs, ServerArgs};
 use crate::config::Config;
 use crate::engine::{Engine, Input};
 use crate::runner::Runner;
-use crate::runner::git::{Poller, spawn_pollers};
+use crate::runner::poller::{Poller, spawn_pollers};
 use crate::store::{SqliteStore, Store};
 
 pub use auth::token_sha256;
