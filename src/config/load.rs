@@ -10,7 +10,6 @@ use toml::de::{DeTable, DeValue};
 
 use crate::config::{Config, ConsoleConfig, NotifyConfig, ServerConfig};
 
-
 use super::error::{ConfigError, Fault};
 use super::walk::{Table, child_key};
 use super::{resolve, schema};

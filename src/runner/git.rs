@@ -3,7 +3,7 @@
 //! between two releases (approval evidence). The pollers that turn a new
 //! branch head into a `NewCommit` command are in `poller.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -12,11 +12,7 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command as Process;
-use tokio::sync::Notify;
 
-use super::InputSender;
-use crate::config::{Config, Source};
-use crate::engine::{Command, Input, Principal};
 use crate::model::sanitize_text;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

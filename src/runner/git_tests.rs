@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::{ServiceConfig, Source};
+use crate::engine::{Command, Input, Principal};
 use crate::runner::poller::spawn_pollers;
 use crate::runner::tests::support::test_config;
 

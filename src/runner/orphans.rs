@@ -26,7 +26,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
-use super::pgroup::{KILL_GRACE, ProcEntry, processes};
+use super::pgroup::{KILL_GRACE, ProcEntry, parse_stat, processes};
 use super::{Runner, StepCtx, safe_component};
 
 /// Records are tiny; a bigger file (a step may write in its run directory)

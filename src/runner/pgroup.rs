@@ -53,7 +53,7 @@ async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
 /// dead already; counting them would make a kill look like it failed until
 /// their parent reaps them.
 pub fn group_alive(pgid: i32) -> bool {
-    match orphans::processes() {
+    match processes() {
         Some(procs) => procs.iter().any(|p| p.pgrp == pgid && p.alive),
         // No /proc: ask the kernel, zombies included.
         None => killpg(Pid::from_raw(pgid), None).is_ok(),
@@ -96,7 +96,7 @@ pub(crate) fn processes() -> Option<Vec<ProcEntry>> {
 
 /// "pid (comm) state ppid pgrp ...": comm may contain spaces and
 /// parentheses, so the fields are read after the last ')'.
-pub(super) fn parse_stat(pid: i32, stat: &[u8]) -> Option<ProcEntry> {
+pub(crate) fn parse_stat(pid: i32, stat: &[u8]) -> Option<ProcEntry> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::orphans;
-use super::pgroup::{KILL_GRACE, kill_group};
 use super::output::LineSender;
+use super::pgroup::{KILL_GRACE, kill_group};
 /// How long to keep reading output after the shell exited: a background
 /// process that still holds the pipe must not keep the step running.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -306,8 +306,8 @@ async fn read_lines<R: AsyncRead + Unpin>(r: R, out: LineSender) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::pgroup::group_alive;
     use crate::runner::output::{Masker, spawn_sink};
+    use crate::runner::pgroup::group_alive;
 
     async fn run_collect(
         command: &str,

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::support::{ORIGIN, SERVICE, err, ok, parse, pos};
-use crate::config::{Config, ConfigError, Gate, HealthProbe, RollbackPolicy, Source};
+use super::support::{ORIGIN, SERVICE, err, ok, pos};
+use crate::config::{Config, Gate, HealthProbe, RollbackPolicy, Source};
 use crate::model::NotificationKind;
 
 fn example_text() -> String {

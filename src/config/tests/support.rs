@@ -40,4 +40,3 @@ source = "external"
 name = "prod"
 deploy = { command = "./deploy.sh" }
 "#;
-

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::runner::Runner;
 use crate::config::{Config, ConsoleConfig, NotifyConfig, ServerConfig, ServiceConfig};
 use crate::engine::{BuiltArtifact, Input, StepAction, StepJob};
 use crate::model::{StepKind, StepOutcome};
+use crate::runner::Runner;
 
 pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
     Arc::new(Config {
