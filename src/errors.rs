@@ -91,6 +91,12 @@ pub fn hinted(message: impl Into<String>, hint: impl Into<String>) -> Report {
     Report::new(Error::new(message).with_hint(hint))
 }
 
+/// A hint inside a message that travels as text (a step's outcome, an event,
+/// a log line), where no renderer adds it afterwards: `message (hint: ...)`.
+pub fn inline_hint(message: impl fmt::Display, hint: impl fmt::Display) -> String {
+    format!("{message} (hint: {hint})")
+}
+
 /// Render a report: `error: what failed`, `  caused by: ...` for each cause,
 /// then `  hint: ...` from the first error in the chain that carries one.
 /// A configuration error at the top renders its own block.
@@ -172,6 +178,14 @@ mod tests {
         // A message that merely starts with "error" is still prefixed.
         let plain = Report::new(Error::new("errors were found"));
         assert_eq!(render(&plain), "error: errors were found");
+    }
+
+    #[test]
+    fn a_hint_inside_travelling_text_is_one_spelling() {
+        assert_eq!(
+            inline_hint("no git mirror yet", "wait for the first poll"),
+            "no git mirror yet (hint: wait for the first poll)"
+        );
     }
 
     #[test]

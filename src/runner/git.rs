@@ -13,6 +13,7 @@ use color_eyre::eyre::{Result, eyre};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command as Process;
 
+use crate::errors::inline_hint;
 use crate::model::sanitize_text;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,9 +51,10 @@ fn mirror_path(data_dir: &Path, service: &str) -> Result<PathBuf> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        return Err(eyre!(
-            "service name `{service}` cannot name a git mirror (hint: use letters, digits, `-`, `_` and `.`)"
-        ));
+        return Err(eyre!(inline_hint(
+            format!("service name `{service}` cannot name a git mirror"),
+            "use letters, digits, `-`, `_` and `.`",
+        )));
     }
     Ok(data_dir.join("git").join(format!("{service}.git")))
 }
@@ -99,7 +101,10 @@ fn clone_source(repo: &str) -> String {
 
 fn check_rev(rev: &str) -> Result<()> {
     if rev.is_empty() || rev.starts_with('-') || rev.chars().any(|c| c.is_control()) {
-        return Err(eyre!("`{rev}` is not a commit (hint: give a commit id)"));
+        return Err(eyre!(inline_hint(
+            format!("`{rev}` is not a commit"),
+            "give a commit id",
+        )));
     }
     Ok(())
 }
@@ -145,9 +150,10 @@ where
     let out = match tokio::time::timeout(GIT_TIMEOUT, cmd.output()).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
-            return Err(eyre!(
-                "could not run `git {what}`: {e} (hint: is git installed and on PATH?)"
-            ));
+            return Err(eyre!(inline_hint(
+                format!("could not run `git {what}`: {e}"),
+                "is git installed and on PATH?",
+            )));
         }
         Err(_) => return Err(eyre!("`git {what}` took longer than {GIT_TIMEOUT:?}")),
     };
@@ -220,8 +226,9 @@ async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
     .await;
     if let Err(e) = cloned {
         let _ = tokio::fs::remove_dir_all(&tmp).await;
-        return Err(e.wrap_err(format!(
-            "could not clone {shown} (hint: check the service's `repo`; it must be a path or URL git can clone without a password prompt)"
+        return Err(e.wrap_err(inline_hint(
+            format!("could not clone {shown}"),
+            "check the service's `repo`; it must be a path or URL git can clone without a password prompt",
         )));
     }
     if mirror.exists() {
@@ -251,9 +258,9 @@ pub async fn fetch_head(
     )
     .await
     .map_err(|e| {
-        e.wrap_err(format!(
-            "branch `{branch}` not found in {} (hint: check the service's `branch`)",
-            display_repo(repo)
+        e.wrap_err(inline_hint(
+            format!("branch `{branch}` not found in {}", display_repo(repo)),
+            "check the service's `branch`",
         ))
     })?;
     parse_commits(&out)
@@ -286,10 +293,10 @@ pub async fn checkout(
         git(Some(&mirror), ["cat-file", "-e", "--end-of-options", &spec])
             .await
             .map_err(|_| {
-                eyre!(
-                    "commit {commit} not found in {} (hint: was the branch force-pushed?)",
-                    display_repo(repo)
-                )
+                eyre!(inline_hint(
+                    format!("commit {commit} not found in {}", display_repo(repo)),
+                    "was the branch force-pushed?",
+                ))
             })?;
     }
     git(
@@ -344,9 +351,10 @@ pub async fn commits_between(
     check_rev(to)?;
     let mirror = mirror_path(data_dir, service)?;
     if !mirror.join("config").is_file() {
-        return Err(eyre!(
-            "no git mirror for service `{service}` yet (hint: it is made by the first poll of its repository)"
-        ));
+        return Err(eyre!(inline_hint(
+            format!("no git mirror for service `{service}` yet"),
+            "it is made by the first poll of its repository",
+        )));
     }
     let max = format!("--max-count={limit}");
     let mut args = vec!["log".to_string(), FORMAT.to_string(), max];

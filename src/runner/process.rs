@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::orphans;
 use super::output::LineSender;
 use super::pgroup::{KILL_GRACE, kill_group};
+use crate::errors::inline_hint;
 /// How long to keep reading output after the shell exited: a background
 /// process that still holds the pipe must not keep the step running.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -128,9 +129,9 @@ pub async fn run(
     out: &LineSender,
 ) -> ProcEnd {
     if !spec.cwd.is_dir() {
-        return ProcEnd::SpawnFailed(format!(
-            "working directory {} does not exist (hint: check the service's `workdir`)",
-            spec.cwd.display()
+        return ProcEnd::SpawnFailed(inline_hint(
+            format!("working directory {} does not exist", spec.cwd.display()),
+            "check the service's `workdir`",
         ));
     }
     if stop.is_stopped() {
@@ -167,9 +168,12 @@ pub async fn run(
                 kill_and_reap(pgid, &mut child).await;
                 // Gone: a second signal could reach a reused group id.
                 guard.pgid = 0;
-                return ProcEnd::SpawnFailed(format!(
-                    "could not record the step's process group in {}: {e} (hint: is the data directory writable?)",
-                    path.display()
+                return ProcEnd::SpawnFailed(inline_hint(
+                    format!(
+                        "could not record the step's process group in {}: {e}",
+                        path.display()
+                    ),
+                    "is the data directory writable?",
                 ));
             }
         }
