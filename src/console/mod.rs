@@ -33,7 +33,6 @@ use color_eyre::Result;
 use color_eyre::eyre::eyre;
 
 use crate::backend::Client;
-use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::server::{self, StartOptions};
 
@@ -47,10 +46,19 @@ pub struct ConsoleInfo {
     pub demo_workspace: Option<PathBuf>,
 }
 
+/// What `ferry` (the console) was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleOptions {
+    /// Configuration file; default ./ferry.toml when it exists.
+    pub config: Option<PathBuf>,
+    /// URL of a running server; else [console] server, else an embedded one.
+    pub server: Option<String>,
+}
+
 /// `ferry`: connect to --server / FERRY_SERVER / [console] server, or start
 /// an embedded server on 127.0.0.1 and connect to that.
-pub async fn run(global: &GlobalArgs) -> Result<()> {
-    let config_path = global.config.clone().or_else(|| {
+pub async fn run(options: &ConsoleOptions) -> Result<()> {
+    let config_path = options.config.clone().or_else(|| {
         Path::new("ferry.toml")
             .exists()
             .then(|| PathBuf::from("ferry.toml"))
@@ -66,7 +74,7 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
         .map(|c| c.console.theme.clone())
         .unwrap_or_default();
     let theme = theme_from_env(&overrides);
-    let remote = global
+    let remote = options
         .server
         .clone()
         .or_else(|| config.as_ref().and_then(|c| c.console.server.clone()));

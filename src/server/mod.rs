@@ -34,11 +34,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::ServerInfo;
-use crate::cli::{GlobalArgs, ServerArgs};
 use crate::config::Config;
 use crate::engine::{Engine, Input};
 use crate::runner::Runner;
-use crate::runner::git::{Poller, spawn_pollers};
+use crate::runner::poller::{Poller, spawn_pollers};
 use crate::store::{SqliteStore, Store};
 
 pub use auth::token_sha256;
@@ -327,9 +326,20 @@ pub(crate) async fn start_with(
     })
 }
 
+/// What `ferry server` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Configuration file; default ./ferry.toml.
+    pub config: Option<PathBuf>,
+    /// Overrides [server] listen.
+    pub listen: Option<SocketAddr>,
+    /// Overrides [server] data_dir.
+    pub data_dir: Option<PathBuf>,
+}
+
 /// `ferry server`: serve until ctrl-c or SIGTERM.
-pub async fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<()> {
-    let path = match &global.config {
+pub async fn run(args: &ServerOptions) -> Result<()> {
+    let path = match &args.config {
         Some(p) => p.clone(),
         None => {
             let p = PathBuf::from("ferry.toml");

@@ -1,4 +1,6 @@
-//! Helpers shared by the runner's tests.
+//! Helpers shared by the runner's tests (`tests/mod.rs` and the
+//! `*_tests.rs` beside each file): configs, step jobs, a runner on a
+//! temporary data directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,10 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Runner;
 use crate::config::{Config, ConsoleConfig, NotifyConfig, ServerConfig, ServiceConfig};
 use crate::engine::{BuiltArtifact, Input, StepAction, StepJob};
 use crate::model::{StepKind, StepOutcome};
+use crate::runner::Runner;
 
 pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
     Arc::new(Config {

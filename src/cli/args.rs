@@ -1,6 +1,6 @@
-//! The command line: arguments of every subcommand, and the scripted
-//! commands (status, promote, approve, reject, cancel, rollback, history,
-//! artifact push, token new) that talk to a server through the backend client.
+//! The command line as clap reads it: global flags and the arguments of
+//! every subcommand. Nothing outside `cli` sees these types: the entry
+//! points turn them into each module's own options.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -174,9 +174,3 @@ pub enum TokenCommand {
         roles: Vec<String>,
     },
 }
-
-// The scripted commands live in cli/commands.rs (owner: server helper).
-mod commands;
-mod table;
-
-pub use commands::{DEFAULT_SERVER, run};

@@ -2,7 +2,9 @@
 //! file (see `config.example.toml`), expands pipeline templates and checks
 //! every rule, failing with the file, line, column, key, bad value and what
 //! would be allowed. The types here are the resolved form the rest of ferry
-//! uses; the raw TOML schema lives in `config/parse.rs`.
+//! uses; loading lives in `load.rs`, the raw TOML
+//! schema in `schema.rs` and `stage.rs`, the shared checks in `checks.rs`,
+//! defaults and templates in `resolve.rs`, error rendering in `error.rs`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,9 +15,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ApprovalRule, NotificationKind};
 
-mod parse;
+mod checks;
+mod error;
+mod load;
+mod resolve;
+mod schema;
+mod stage;
+#[cfg(test)]
+mod tests;
+mod walk;
 
-pub use parse::ConfigError;
+pub use error::ConfigError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

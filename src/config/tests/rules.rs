@@ -1,7 +1,7 @@
 //! One test per validation rule: each names the key, points at the right
 //! place and says what would be right.
 
-use super::tests::{SERVICE, err, ok, pos};
+use super::support::{SERVICE, err, ok, pos};
 
 fn user(name: &str, roles: &str, hash_byte: &str) -> String {
     format!(

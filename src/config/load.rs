@@ -1,6 +1,6 @@
 //! Loading a configuration file: TOML syntax, the raw schema (`schema.rs`
-//! over the spanned tree of `walk.rs`), then defaults, templates and
-//! validation (`resolve.rs`). Every failure is a `ConfigError` that names
+//! and `stage.rs` over the spanned tree of `walk.rs`, with the shared checks
+//! of `checks.rs`), then defaults, templates and validation (`resolve.rs`). Every failure is a `ConfigError` that names
 //! the file, line, column and key.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,27 +10,9 @@ use toml::de::{DeTable, DeValue};
 
 use crate::config::{Config, ConsoleConfig, NotifyConfig, ServerConfig};
 
-#[path = "error.rs"]
-mod error;
-#[path = "resolve.rs"]
-mod resolve;
-#[path = "schema.rs"]
-mod schema;
-#[path = "stage.rs"]
-mod stage;
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;
-#[cfg(test)]
-#[path = "tests_rules.rs"]
-mod tests_rules;
-#[path = "walk.rs"]
-mod walk;
-
-pub use error::ConfigError;
-
-use error::Fault;
-use walk::{Table, child_key};
+use super::error::{ConfigError, Fault};
+use super::walk::{Table, child_key};
+use super::{resolve, schema};
 
 impl Config {
     /// Read and check the configuration file at `path`.

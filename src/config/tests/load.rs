@@ -1,47 +1,11 @@
-//! Loading, defaults, templates, overrides and error rendering. The rules
-//! (one test each) are in `tests_rules.rs`.
+//! Loading, defaults, templates, overrides and error rendering.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Config, ConfigError, Gate, HealthProbe, RollbackPolicy, Source};
+use super::support::{ORIGIN, SERVICE, err, ok, pos};
+use crate::config::{Config, Gate, HealthProbe, RollbackPolicy, Source};
 use crate::model::NotificationKind;
-
-pub(super) const ORIGIN: &str = "/srv/ferry/ferry.toml";
-
-pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new(ORIGIN))
-}
-
-pub(super) fn ok(text: &str) -> Config {
-    match parse(text) {
-        Ok(c) => c,
-        Err(e) => panic!("expected the config to load, got:\n{e}"),
-    }
-}
-
-pub(super) fn err(text: &str) -> ConfigError {
-    match parse(text) {
-        Ok(c) => panic!("expected an error, got {c:#?}"),
-        Err(e) => e,
-    }
-}
-
-/// Line and column (1-based) of the first occurrence of `needle`.
-pub(super) fn pos(text: &str, needle: &str) -> (usize, usize) {
-    let at = text.find(needle).expect("needle in text");
-    let line = text[..at].matches('\n').count() + 1;
-    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
-}
-
-pub(super) const SERVICE: &str = r#"
-[services.app]
-source = "external"
-[[services.app.stages]]
-name = "prod"
-deploy = { command = "./deploy.sh" }
-"#;
 
 fn example_text() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
@@ -129,7 +93,7 @@ health = { url = "http://127.0.0.1:1/" }
     assert_eq!(config.server.base_dir, PathBuf::from("/srv/ferry"));
     assert_eq!(
         Some(config.server.data_dir.clone()),
-        super::resolve::default_data_dir()
+        crate::config::resolve::default_data_dir()
     );
     assert_eq!(config.path.as_deref(), Some(Path::new(ORIGIN)));
     let web = &config.services[0];

@@ -2,9 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::process::group_alive;
-use super::testutil::*;
+pub(super) mod support;
+
+use super::pgroup::group_alive;
 use super::*;
+use support::*;
 
 const LONG: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(20);
