@@ -11,6 +11,7 @@ pub mod demo;
 pub mod engine;
 pub mod logging;
 pub mod model;
+pub mod present;
 pub mod report;
 pub mod runner;
 pub mod server;

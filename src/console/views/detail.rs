@@ -11,9 +11,9 @@ use crate::api::Evidence;
 use crate::model::{Artifact, ArtifactOrigin, Millis, Step, StepStatus};
 
 use super::super::app::{App, DetailState, LogView};
-use super::super::cells::{self, RunRef};
 use super::super::theme::{Element, Theme};
 use super::{clean, fit};
+use crate::present::cells::{self, RunRef};
 
 pub fn step_glyph(s: StepStatus) -> &'static str {
     match s {

@@ -1,4 +1,4 @@
-//! Fixed data for the console's tests: a hand-made resolved config and a
+//! Test support for the console's tests: a config parsed from TOML and a
 //! story told as events, folded through the same `State::apply` the server
 //! uses. Times are fixed relative to `NOW`.
 
@@ -19,8 +19,9 @@ use crate::model::{
     TestCounts,
 };
 
-use super::app::App;
-use super::update::{Msg, update};
+use super::super::app::{App, CancelDialog, Modal, PromoteDialog, RollbackDialog, Subject};
+use super::super::msg::Msg;
+use super::super::update::update;
 
 /// 2025-11-24 16:00 UTC: the fixed "now" of every test frame.
 pub const NOW: Millis = 1_764_000_000_000;
@@ -601,4 +602,37 @@ pub fn app(size: (u16, u16)) -> App {
         );
     }
     app
+}
+
+/// The open cancel confirmation's facts, if one is open.
+pub fn cancel_dialog(app: &App) -> Option<&CancelDialog> {
+    match &app.modal {
+        Some(Modal::Confirm(c)) => match &c.subject {
+            Subject::Cancel(d) => Some(d),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The open promote confirmation's facts, if one is open.
+pub fn promote_dialog(app: &App) -> Option<&PromoteDialog> {
+    match &app.modal {
+        Some(Modal::Confirm(c)) => match &c.subject {
+            Subject::Promote(d) => Some(d),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The open rollback confirmation's facts, if one is open.
+pub fn rollback_dialog(app: &App) -> Option<&RollbackDialog> {
+    match &app.modal {
+        Some(Modal::Confirm(c)) => match &c.subject {
+            Subject::Rollback(d) => Some(d),
+            _ => None,
+        },
+        _ => None,
+    }
 }
