@@ -3,15 +3,10 @@
 //! uses. Times are fixed relative to `NOW`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::Path;
 
 use crate::api::{Dashboard, ServerInfo};
-use crate::config::{
-    CommandStep, Config, ConsoleConfig, Gate, NotifyConfig, RollbackPolicy, ServerConfig,
-    ServiceConfig, Source, StageConfig, VerifyStep,
-};
+use crate::config::Config;
 use crate::engine::{Principal, State};
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, BuildStatus, Decision, DeploymentKind,
@@ -27,67 +22,63 @@ use super::super::update::update;
 pub const NOW: Millis = 1_764_000_000_000;
 const MIN: Millis = 60_000;
 
-fn stage(name: &str, gate: Gate) -> StageConfig {
-    StageConfig {
-        name: name.into(),
-        deploy: CommandStep {
-            command: "./deploy.sh".into(),
-            timeout: Duration::from_secs(60),
-        },
-        verify: vec![VerifyStep {
-            name: "integration".into(),
-            command: "./it.sh".into(),
-            timeout: Duration::from_secs(60),
-            report: None,
-        }],
-        gate,
-        health: None,
-        rollback: RollbackPolicy::Auto,
-    }
-}
+/// The fixture's pipeline, as a person would write it: every service runs
+/// test → preprod → prod, prod behind one release manager's approval.
+const TEMPLATE: &str = r#"
+[server]
+listen = "127.0.0.1:7474"
+data_dir = "/tmp/ferry"
 
-fn service(name: &str, git: bool) -> ServiceConfig {
-    let approval = Gate::Approval(ApprovalRule {
-        required: 1,
-        roles: vec!["release-manager".into()],
-        allow_self: false,
-    });
-    ServiceConfig {
-        name: name.into(),
-        source: if git {
-            Source::Git {
-                repo: format!("/srv/git/{name}"),
-                branch: "main".into(),
-                poll_interval: Duration::from_secs(10),
-            }
-        } else {
-            Source::External
-        },
-        build: None,
-        stages: vec![
-            stage("test", Gate::Auto),
-            stage("preprod", Gate::Auto),
-            stage("prod", approval),
-        ],
-        workdir: PathBuf::from("/srv"),
-        env: BTreeMap::new(),
-        secrets: vec![],
-    }
-}
+# bob, who the console's tests are signed in as.
+[[users]]
+name = "bob"
+roles = ["release-manager", "deployer"]
+token_sha256 = "81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9"
 
+[[templates.web.stages]]
+name = "test"
+deploy = { command = "./deploy.sh", timeout = "60s" }
+verify = [{ name = "integration", command = "./it.sh", timeout = "60s" }]
+rollback = "auto"
+
+[[templates.web.stages]]
+name = "preprod"
+deploy = { command = "./deploy.sh", timeout = "60s" }
+verify = [{ name = "integration", command = "./it.sh", timeout = "60s" }]
+rollback = "auto"
+
+[[templates.web.stages]]
+name = "prod"
+deploy = { command = "./deploy.sh", timeout = "60s" }
+verify = [{ name = "integration", command = "./it.sh", timeout = "60s" }]
+gate = { approval = { required = 1, roles = ["release-manager"], allow_self = false } }
+rollback = "auto"
+"#;
+
+/// A config of the fixture's pipeline for `names`, each polling a git
+/// repository (`true`) or fed by external CI (`false`), parsed from TOML.
 pub fn config(names: &[(&str, bool)]) -> Config {
-    Config {
-        path: None,
-        server: ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7474)),
-            data_dir: PathBuf::from("/tmp/ferry"),
-            base_dir: PathBuf::from("/srv"),
-        },
-        console: ConsoleConfig::default(),
-        services: names.iter().map(|(n, g)| service(n, *g)).collect(),
-        users: vec![],
-        notify: NotifyConfig::default(),
+    let mut text = TEMPLATE.to_string();
+    for (name, git) in names {
+        let source = if *git {
+            format!(
+                r#"{{ git = "/srv/git/{name}", branch = "main", poll_interval = "10s" }}
+build = {{ command = "make dist", artifact = "dist/app.tar.gz" }}"#
+            )
+        } else {
+            r#""external""#.to_string()
+        };
+        text += &format!(
+            "\n[services.{name}]\ntemplate = \"web\"\nworkdir = \"/srv\"\nsource = {source}\n"
+        );
     }
+    let mut config = match Config::parse(&text, Path::new("/srv/ferry.toml")) {
+        Ok(c) => c,
+        Err(e) => panic!("the fixture config does not parse: {e}\n{text}"),
+    };
+    // Hand-made like the states the tests fold: no file behind it.
+    config.path = None;
+    config
 }
 
 /// Builds numbered events; ids follow the engine's b-N / a-N / d-N.
