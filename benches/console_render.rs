@@ -17,7 +17,8 @@ use ferry::config::{
     CommandStep, Config, ConsoleConfig, Gate, NotifyConfig, RollbackPolicy, ServerConfig,
     ServiceConfig, Source, StageConfig,
 };
-use ferry::console::update::{Msg, update};
+use ferry::console::msg::Msg;
+use ferry::console::update::update;
 use ferry::console::{App, Theme, views};
 use ferry::engine::{Principal, State};
 use ferry::model::{

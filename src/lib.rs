@@ -12,6 +12,7 @@ pub mod engine;
 pub mod errors;
 pub mod logging;
 pub mod model;
+pub mod present;
 pub mod runner;
 pub mod server;
 pub mod store;

@@ -20,6 +20,15 @@ pub type BuildId = String;
 /// A build or a deployment: both are runs made of steps.
 pub type RunId = String;
 
+/// The short form of a commit sha (or digest) shown to people: its first 7
+/// characters, cut on a char boundary so odd input never panics.
+pub fn short_sha(commit: &str) -> &str {
+    match commit.char_indices().nth(7) {
+        Some((end, _)) => &commit[..end],
+        None => commit,
+    }
+}
+
 /// Who caused a state change: a user, or ferry itself.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Actor(pub String);

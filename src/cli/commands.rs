@@ -16,6 +16,7 @@ use crate::model::Deployment;
 
 use super::args::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
 use super::table::{Cell, Tone, render, use_colour, when};
+use crate::present::cells;
 
 /// stdout that tolerates a closed pipe (`ferry history app | head -3`):
 /// Rust ignores SIGPIPE, so `println!` would panic there.
@@ -178,21 +179,14 @@ pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bo
     let mut rows = Vec::new();
     for svc in services {
         for st in &svc.stages {
-            // What a person wants to know first: what runs, else what waits, else how it ended.
-            let active = st.active.as_ref().and_then(|id| state.deployments.get(id));
-            let next = st.queue.first().and_then(|id| state.deployments.get(id));
-            let (status, tone) = match active.or(next) {
+            // What a person wants to know first: what runs, else what waits,
+            // else how it ended; the same deployment the console's cell is about.
+            let (status, tone) = match cells::focus_deployment(state, st) {
                 Some(d) => (
                     format!("{} {}", d.status.as_str(), d.id),
                     Tone::of_status(d.status),
                 ),
-                None => match st.last_finished(state) {
-                    Some(d) => (
-                        format!("{} {}", d.status.as_str(), d.id),
-                        Tone::of_status(d.status),
-                    ),
-                    None => ("-".to_string(), Tone::Dim),
-                },
+                None => ("-".to_string(), Tone::Dim),
             };
             rows.push(vec![
                 Cell::new(svc.name.clone()),

@@ -1,29 +1,37 @@
 //! The release console (`ferry` with no subcommand): a live terminal
 //! dashboard of every service and stage, with detail, approvals, history and
-//! rollback. Architecture: `app` (state), `update` (pure: message in, state
-//! change and requests out), `keymap` (the one key table), `views` (drawing),
-//! `theme`, `runtime` (the select loop and the terminal).
+//! rollback. Its modules, from the bottom up:
+//!
+//! - `msg`: the messages in (`Msg`, the `Reply` to each request) and the
+//!   requests out (`Request`).
+//! - `app`: every state type, the folded server state and the screen's.
+//! - `keymap`: the one key table; `theme`: colours.
+//! - `layout`: regions, the grid's geometry, mouse hit-testing.
+//! - `dialogs`: the one confirmation (it holds the request it sends) and
+//!   the words of roll back, cancel, promote; the approve/reject comment.
+//! - `screens`: dashboard, detail, history, approvals: how each opens, its
+//!   keys, its replies.
+//! - `update`: pure, one message in, the app changed and requests out; it
+//!   routes to `screens` and `dialogs` and never imports `views`.
+//! - `views`: drawing only.
+//! - `runtime`: the select loop, the terminal, and making the requests.
+//!
+//! The words shared with the CLI and the demo (stage summaries, the event
+//! narrator, what cancel/promote/rollback act on) live in `crate::present`.
 
-mod actions;
-#[cfg(test)]
-mod actions_tests;
 pub mod app;
-pub mod cells;
-mod feed;
+pub mod dialogs;
 pub mod keymap;
-mod nav;
-mod open;
+pub mod layout;
+pub mod msg;
 mod runtime;
+pub mod screens;
 pub mod theme;
 pub mod update;
 pub mod views;
 
 #[cfg(test)]
-mod fixture;
-#[cfg(test)]
-mod snapshot_tests;
-#[cfg(test)]
-mod update_tests;
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@ use crate::config::Gate;
 use crate::engine::{ServiceState, StageState, State};
 use crate::model::{
     BuildStatus, Deployment, DeploymentKind, DeploymentStatus, Millis, StepKind, StepStatus,
-    TestCounts,
+    TestCounts, short_sha,
 };
 
 /// The state of a cell, readable without colour: each has a glyph and a word.
@@ -349,7 +349,7 @@ pub fn build_cell(state: &State, svc: &ServiceState) -> Cell {
         }
         BuildStatus::Cancelled => (CellKind::Cancelled, "cancelled".into(), None),
     };
-    let commit: String = b.commit.chars().take(7).collect();
+    let commit = short_sha(&b.commit).to_string();
     Cell {
         version: if b.status == BuildStatus::Running || latest_artifact.is_none() {
             commit

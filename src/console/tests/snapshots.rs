@@ -8,11 +8,12 @@ use ratatui::backend::TestBackend;
 
 use crate::api::{Evidence, LogChunk};
 
-use super::app::{App, Screen};
-use super::fixture::{self, NOW};
-use super::theme::Theme;
-use super::update::{Action, Msg, Reply, update};
-use super::views;
+use super::super::app::{App, Screen};
+use super::super::msg::{Msg, Reply, Request};
+use super::super::theme::Theme;
+use super::super::update::update;
+use super::super::views;
+use super::support::{self as fixture, NOW};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -24,7 +25,7 @@ fn render(app: &App, w: u16, h: u16) -> String {
     terminal.backend().to_string()
 }
 
-fn press(app: &mut App, code: KeyCode) -> Vec<Action> {
+fn press(app: &mut App, code: KeyCode) -> Vec<Request> {
     let mods = match code {
         KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
         _ => KeyModifiers::NONE,
@@ -76,7 +77,7 @@ fn detail_running_with_log() {
     check("detail", |app| {
         select(app, "payments", 2);
         let out = press(app, KeyCode::Enter);
-        let Some(Action::FetchLog { id, run, step, .. }) = out.first().cloned() else {
+        let Some(Request::FetchLog { id, run, step, .. }) = out.first().cloned() else {
             panic!("no log request: {out:?}")
         };
         let lines: Vec<String> = (1..=40)

@@ -6,12 +6,13 @@ use crate::api::LogChunk;
 use crate::backend::{ClientError, WatchMessage};
 use crate::model::{Event, EventKind};
 
-use super::app::{App, Modal, Screen};
-use super::cells::RunRef;
-use super::fixture::{self, NOW};
-use super::update::{Action, Msg, Reply, update};
+use super::super::app::{App, Modal, Screen};
+use super::super::msg::{Msg, Reply, Request};
+use super::super::update::update;
+use super::support::{self as fixture, NOW};
+use crate::present::cells::RunRef;
 
-fn key(app: &mut App, code: KeyCode) -> Vec<Action> {
+fn key(app: &mut App, code: KeyCode) -> Vec<Request> {
     let mods = match code {
         KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
         _ => KeyModifiers::NONE,
@@ -19,7 +20,7 @@ fn key(app: &mut App, code: KeyCode) -> Vec<Action> {
     update(app, Msg::Key(KeyEvent::new(code, mods)), NOW)
 }
 
-fn keys(app: &mut App, s: &str) -> Vec<Action> {
+fn keys(app: &mut App, s: &str) -> Vec<Request> {
     s.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
 }
 
@@ -38,10 +39,10 @@ fn select(app: &mut App, service: &str, col: usize) {
     app.grid.col = col;
 }
 
-fn rollbacks(actions: &[Action]) -> usize {
+fn rollbacks(actions: &[Request]) -> usize {
     actions
         .iter()
-        .filter(|a| matches!(a, Action::Rollback { .. }))
+        .filter(|a| matches!(a, Request::Rollback { .. }))
         .count()
 }
 
@@ -50,7 +51,7 @@ fn rollback_then_n_issues_nothing() {
     let mut app = app();
     select(&mut app, "checkout", 3);
     let mut out = keys(&mut app, "r");
-    assert!(matches!(app.modal, Some(Modal::Rollback(_))));
+    assert!(fixture::rollback_dialog(&app).is_some());
     out.extend(keys(&mut app, "n"));
     assert!(app.modal.is_none());
     assert_eq!(rollbacks(&out), 0);
@@ -64,10 +65,10 @@ fn rollback_then_y_issues_exactly_one_to_the_last_good_artifact() {
     out.extend(keys(&mut app, "y"));
     assert_eq!(rollbacks(&out), 1);
     assert_eq!(
-        out.iter().find(|a| matches!(a, Action::Rollback { .. })),
-        Some(&Action::Rollback {
+        out.iter().find(|a| matches!(a, Request::Rollback { .. })),
+        Some(&Request::Rollback {
             id: match &out[0] {
-                Action::Rollback { id, .. } => *id,
+                Request::Rollback { id, .. } => *id,
                 _ => 0,
             },
             service: "checkout".into(),
@@ -143,13 +144,13 @@ fn approve_with_a_comment_issues_approve_with_that_comment_and_digest() {
     assert!(
         matches!(
             &out[..],
-            [Action::Approve { deployment, comment: Some(c), digest: Some(d), .. }]
+            [Request::Approve { deployment, comment: Some(c), digest: Some(d), .. }]
                 if deployment == "d-9" && c == "ship it" && *d == digest
         ),
         "{out:?}"
     );
     // The answer, even a refusal, becomes a toast and stops the spinner.
-    let Action::Approve { id, .. } = &out[0] else {
+    let Request::Approve { id, .. } = &out[0] else {
         unreachable!()
     };
     let refusal = ClientError {
@@ -160,7 +161,7 @@ fn approve_with_a_comment_issues_approve_with_that_comment_and_digest() {
     };
     update(
         &mut app,
-        Msg::Reply(Reply::Action {
+        Msg::Reply(Reply::Request {
             id: *id,
             result: Err(refusal),
         }),
@@ -192,7 +193,7 @@ fn reject_with_escape_in_the_comment_issues_nothing() {
     // Without a comment, reject carries None.
     keys(&mut app, "x");
     let out = key(&mut app, KeyCode::Enter);
-    assert!(matches!(&out[..], [Action::Reject { comment: None, .. }]));
+    assert!(matches!(&out[..], [Request::Reject { comment: None, .. }]));
 }
 
 #[test]
@@ -205,7 +206,7 @@ fn info_toasts_vanish_after_four_seconds() {
     assert!(app.toasts.is_empty());
 }
 
-fn open_payments_preprod(app: &mut App) -> Vec<Action> {
+fn open_payments_preprod(app: &mut App) -> Vec<Request> {
     select(app, "payments", 2);
     key(app, KeyCode::Enter)
 }
@@ -220,7 +221,7 @@ fn enter_opens_the_running_step_log_and_follows_it() {
     assert_eq!(d.run, RunRef::Deployment("d-11".into()));
     assert_eq!(d.step, 1);
     let [
-        Action::FetchLog {
+        Request::FetchLog {
             id,
             run,
             step: 1,
@@ -264,7 +265,7 @@ fn enter_opens_the_running_step_log_and_follows_it() {
     assert!(
         matches!(
             &out[..],
-            [Action::FetchLog {
+            [Request::FetchLog {
                 offset: 2,
                 tail: None,
                 ..
@@ -294,7 +295,7 @@ fn enter_opens_the_running_step_log_and_follows_it() {
 fn late_replies_for_another_deployment_do_not_touch_the_view() {
     let mut app = app();
     let first = open_payments_preprod(&mut app);
-    let [Action::FetchLog { id: old_id, .. }] = &first[..] else {
+    let [Request::FetchLog { id: old_id, .. }] = &first[..] else {
         panic!()
     };
     key(&mut app, KeyCode::Esc);
@@ -303,7 +304,7 @@ fn late_replies_for_another_deployment_do_not_touch_the_view() {
     let out = key(&mut app, KeyCode::Enter);
     assert!(
         out.iter()
-            .any(|a| matches!(a, Action::FetchEvidence { deployment } if deployment == "d-9"))
+            .any(|a| matches!(a, Request::FetchEvidence { deployment } if deployment == "d-9"))
     );
     let late = LogChunk {
         lines: vec!["payments line".into()],
@@ -352,7 +353,7 @@ fn history_pick_opens_the_rollback_dialog_for_that_artifact() {
     select(&mut app, "checkout", 3);
     let out = keys(&mut app, "H");
     assert!(
-        matches!(&out[..], [Action::FetchHistory { service, stage, .. }] if service == "checkout" && stage == "prod")
+        matches!(&out[..], [Request::FetchHistory { service, stage, .. }] if service == "checkout" && stage == "prod")
     );
     // Newest first: d-9 (awaiting), d-6 (1.4.3, current), d-3 (1.4.2).
     key(&mut app, KeyCode::Enter);
@@ -368,7 +369,7 @@ fn history_pick_opens_the_rollback_dialog_for_that_artifact() {
     assert!(app.modal.is_none());
     keys(&mut app, "j");
     keys(&mut app, "r");
-    let Some(Modal::Rollback(d)) = &app.modal else {
+    let Some(d) = fixture::rollback_dialog(&app) else {
         panic!("no dialog")
     };
     assert_eq!(d.to_artifact, "a-1");
@@ -423,7 +424,7 @@ fn reconnecting_shows_the_attempt() {
     );
     assert_eq!(
         app.conn,
-        super::app::Conn::Reconnecting {
+        super::super::app::Conn::Reconnecting {
             attempt: 3,
             error: "refused".into()
         }
@@ -452,7 +453,7 @@ fn a_snapshot_seeds_the_feed_and_the_watch_starts_after_it() {
         state,
     };
     let out = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
-    assert_eq!(out, vec![Action::Watch { after: seq }]);
+    assert_eq!(out, vec![Request::Watch { after: seq }]);
     assert!(!app.feed.is_empty() && app.feed.len() <= 50);
     assert!(
         app.feed
@@ -477,7 +478,7 @@ fn a_server_restart_asks_for_a_fresh_snapshot() {
         },
     };
     let out = update(&mut app, Msg::Watch(WatchMessage::Event(e)), NOW);
-    assert_eq!(out, vec![Action::Snapshot]);
+    assert_eq!(out, vec![Request::Snapshot]);
 }
 
 #[test]
@@ -494,7 +495,7 @@ fn d_in_history_opens_the_detail_of_that_deployment() {
     assert_eq!(d.run, RunRef::Deployment("d-14".into()));
     assert!(
         out.iter()
-            .any(|a| matches!(a, Action::FetchLog { run, step: 0, .. } if run == "d-14")),
+            .any(|a| matches!(a, Request::FetchLog { run, step: 0, .. } if run == "d-14")),
         "the failed step's log: {out:?}"
     );
     key(&mut app, KeyCode::Esc);

@@ -6,20 +6,22 @@ use crate::api::ActionReply;
 use crate::backend::WatchMessage;
 use crate::model::{Actor, DeploymentStatus, Event, EventKind};
 
-use super::actions::{cancel_target, promote_candidate};
-use super::app::{App, Modal};
-use super::cells::{self, CellKind};
-use super::fixture::{self, NOW};
-use super::keymap::{Cmd, Scope};
-use super::update::{Action, Msg, Reply, update};
-use super::views::footer::applies;
-use super::views::modals::{cancel_effects, cancel_sentence, promote_effects, promote_sentence};
+use super::super::app::App;
+use super::super::dialogs::cancel::{cancel_effects, cancel_sentence};
+use super::super::dialogs::promote::{promote_effects, promote_sentence};
+use super::super::keymap::{Cmd, Scope};
+use super::super::msg::{Msg, Reply, Request};
+use super::super::update::update;
+use super::super::views::footer::applies;
+use super::support::{self as fixture, NOW};
+use crate::present::cells::{self, CellKind};
+use crate::present::targets::{cancel_target, promote_candidate};
 
-fn key(app: &mut App, code: KeyCode) -> Vec<Action> {
+fn key(app: &mut App, code: KeyCode) -> Vec<Request> {
     update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)), NOW)
 }
 
-fn keys(app: &mut App, s: &str) -> Vec<Action> {
+fn keys(app: &mut App, s: &str) -> Vec<Request> {
     s.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
 }
 
@@ -47,15 +49,15 @@ fn event(app: &mut App, actor: &str, kind: EventKind) {
     update(app, Msg::Watch(WatchMessage::Event(e)), NOW);
 }
 
-fn cancels(out: &[Action]) -> Vec<&Action> {
+fn cancels(out: &[Request]) -> Vec<&Request> {
     out.iter()
-        .filter(|a| matches!(a, Action::Cancel { .. }))
+        .filter(|a| matches!(a, Request::Cancel { .. }))
         .collect()
 }
 
-fn promotes(out: &[Action]) -> Vec<&Action> {
+fn promotes(out: &[Request]) -> Vec<&Request> {
     out.iter()
-        .filter(|a| matches!(a, Action::Promote { .. }))
+        .filter(|a| matches!(a, Request::Promote { .. }))
         .collect()
 }
 
@@ -63,7 +65,7 @@ fn promotes(out: &[Action]) -> Vec<&Action> {
 fn cancel_then_n_or_escape_issues_nothing() {
     let mut app = at("payments", 2);
     let mut out = keys(&mut app, "c");
-    assert!(matches!(app.modal, Some(Modal::Cancel(_))));
+    assert!(fixture::cancel_dialog(&app).is_some());
     out.extend(keys(&mut app, "n"));
     assert!(app.modal.is_none());
     keys(&mut app, "c");
@@ -77,7 +79,7 @@ fn cancel_then_n_or_escape_issues_nothing() {
 fn cancel_then_y_issues_exactly_one_cancel_of_the_running_deployment() {
     let mut app = at("payments", 2);
     keys(&mut app, "c");
-    let Some(Modal::Cancel(d)) = &app.modal else {
+    let Some(d) = fixture::cancel_dialog(&app) else {
         panic!("no dialog")
     };
     assert_eq!(
@@ -91,7 +93,7 @@ fn cancel_then_y_issues_exactly_one_cancel_of_the_running_deployment() {
     );
     let out = keys(&mut app, "y");
     assert!(
-        matches!(&out[..], [Action::Cancel { deployment, .. }] if deployment == "d-11"),
+        matches!(&out[..], [Request::Cancel { deployment, .. }] if deployment == "d-11"),
         "{out:?}"
     );
     assert!(app.spinner_visible());
@@ -103,7 +105,7 @@ fn cancel_then_y_issues_exactly_one_cancel_of_the_running_deployment() {
 fn cancel_without_a_running_deployment_cancels_the_pending_one() {
     let mut app = at("checkout", 3);
     keys(&mut app, "c");
-    let Some(Modal::Cancel(d)) = &app.modal else {
+    let Some(d) = fixture::cancel_dialog(&app) else {
         panic!("no dialog")
     };
     assert_eq!(
@@ -117,7 +119,7 @@ fn cancel_without_a_running_deployment_cancels_the_pending_one() {
     );
     let out = keys(&mut app, "y");
     assert_eq!(cancels(&out).len(), 1);
-    assert!(matches!(cancels(&out)[0], Action::Cancel { deployment, .. } if deployment == "d-9"));
+    assert!(matches!(cancels(&out)[0], Request::Cancel { deployment, .. } if deployment == "d-9"));
 }
 
 #[test]
@@ -133,7 +135,7 @@ fn enter_on_the_default_focus_issues_nothing_in_either_dialog() {
 
     let mut app = at("search", 2);
     keys(&mut app, "p");
-    assert!(matches!(app.modal, Some(Modal::Promote(_))));
+    assert!(fixture::promote_dialog(&app).is_some());
     assert!(key(&mut app, KeyCode::Enter).is_empty());
     assert!(app.modal.is_none());
     keys(&mut app, "p");
@@ -148,7 +150,7 @@ fn promote_then_y_issues_exactly_one_promote_of_the_newest_passed_artifact() {
     // the newest that passed test; preprod never ran anything.
     let mut app = at("search", 2);
     keys(&mut app, "p");
-    let Some(Modal::Promote(d)) = &app.modal else {
+    let Some(d) = fixture::promote_dialog(&app) else {
         panic!("no dialog")
     };
     assert_eq!(
@@ -166,9 +168,9 @@ fn promote_then_y_issues_exactly_one_promote_of_the_newest_passed_artifact() {
     let out = keys(&mut app, "y");
     assert_eq!(
         promotes(&out),
-        vec![&Action::Promote {
+        vec![&Request::Promote {
             id: match &out[0] {
-                Action::Promote { id, .. } => *id,
+                Request::Promote { id, .. } => *id,
                 _ => 0,
             },
             service: "search".into(),
@@ -193,7 +195,7 @@ fn promote_into_an_approval_gate_names_the_gate_and_what_it_replaces() {
         },
     );
     keys(&mut app, "p");
-    let Some(Modal::Promote(d)) = &app.modal else {
+    let Some(d) = fixture::promote_dialog(&app) else {
         panic!("no dialog")
     };
     assert_eq!(d.artifact, "a-3");
@@ -275,13 +277,13 @@ fn a_late_reply_toasts_about_its_own_request_only() {
     let second = keys(&mut app, "y");
     let (
         [
-            Action::Cancel {
+            Request::Cancel {
                 id: a,
                 deployment: da,
             },
         ],
         [
-            Action::Cancel {
+            Request::Cancel {
                 id: b,
                 deployment: db,
             },
@@ -298,7 +300,7 @@ fn a_late_reply_toasts_about_its_own_request_only() {
     };
     update(
         &mut app,
-        Msg::Reply(Reply::Action {
+        Msg::Reply(Reply::Request {
             id: *a,
             result: Ok(reply),
         }),
