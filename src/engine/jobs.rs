@@ -71,7 +71,7 @@ pub(super) fn step_job(
         .ok_or_else(|| format!("{run} has no step {step}"))?;
     let (action, timeout) = match plan.kind {
         StepKind::Deploy => (
-            StepAction::Command {
+            StepAction::Shell {
                 command: stage.deploy.command.clone(),
                 report: None,
             },
@@ -86,7 +86,7 @@ pub(super) fn step_job(
                     format!("verification step {} is no longer configured", plan.name)
                 })?;
             (
-                StepAction::Command {
+                StepAction::Shell {
                     command: v.command.clone(),
                     report: v.report.clone(),
                 },
@@ -105,10 +105,7 @@ pub(super) fn step_job(
     let artifact = state.artifacts.get(&d.artifact);
     let st = state.services_stage(&d.service, index);
     let previous = st
-        .good
-        .iter()
-        .rev()
-        .find(|g| g.artifact != d.artifact)
+        .good_before(&d.artifact)
         .and_then(|g| state.artifacts.get(&g.artifact))
         .map(|a| a.version.clone())
         .unwrap_or_default();

@@ -91,14 +91,47 @@ impl StageState {
     /// otherwise (a failed or cancelled deployment, or one running now) the
     /// last good release itself, even if it is what was last put there.
     pub fn rollback_target(&self, state: &State) -> Option<&GoodRelease> {
-        if self.is_healthy_on(state, self.current.as_ref()) {
-            self.good
-                .iter()
-                .rev()
-                .find(|g| Some(&g.artifact) != self.current.as_ref())
-        } else {
-            self.good.last()
+        match &self.current {
+            Some(current) if self.is_healthy_on(state, Some(current)) => self.good_before(current),
+            _ => self.good.last(),
         }
+    }
+
+    /// The good release before `artifact`: the newest good release of
+    /// another artifact (what a failed or rolled-back `artifact` returns to).
+    pub fn good_before(&self, artifact: &str) -> Option<&GoodRelease> {
+        self.good.iter().rev().find(|g| g.artifact != artifact)
+    }
+
+    /// What a successful rollback to `target` undoes: every release that
+    /// became good after the target's last good one. They are no longer good
+    /// here, nor candidates for the next stage (the target itself stays
+    /// passed). The target becomes the last good release again.
+    fn undo_after(&mut self, target: &ArtifactId) {
+        if let Some(pos) = self.good.iter().rposition(|g| &g.artifact == target) {
+            for undone in self.good.drain(pos..) {
+                if &undone.artifact != target {
+                    self.passed.remove(&undone.artifact);
+                }
+            }
+        }
+    }
+
+    /// A deployment succeeded here: its artifact passed and is the last good
+    /// release; a rollback first undoes what came after its target.
+    fn record_success(&mut self, d: &Deployment, at: Millis) {
+        self.passed.insert(d.artifact.clone());
+        if d.kind == DeploymentKind::Rollback {
+            self.undo_after(&d.artifact);
+        } else {
+            self.good.retain(|g| g.artifact != d.artifact);
+        }
+        self.good.push(GoodRelease {
+            artifact: d.artifact.clone(),
+            deployment: d.id.clone(),
+            at,
+            by: d.requested_by.clone(),
+        });
     }
 
     /// Nothing runs and the last deployment put `artifact` there successfully.
@@ -512,27 +545,7 @@ impl State {
                     st.finished = Some(deployment.clone());
                 }
                 if *status == DeploymentStatus::Succeeded {
-                    st.passed.insert(d.artifact.clone());
-                    if d.kind == DeploymentKind::Rollback {
-                        // Everything newer than the target was rolled back:
-                        // it is no longer good here, nor a candidate for the
-                        // next stage.
-                        if let Some(pos) = st.good.iter().rposition(|g| g.artifact == d.artifact) {
-                            for undone in st.good.drain(pos..) {
-                                if undone.artifact != d.artifact {
-                                    st.passed.remove(&undone.artifact);
-                                }
-                            }
-                        }
-                    } else {
-                        st.good.retain(|g| g.artifact != d.artifact);
-                    }
-                    st.good.push(GoodRelease {
-                        artifact: d.artifact.clone(),
-                        deployment: d.id.clone(),
-                        at,
-                        by: d.requested_by.clone(),
-                    });
+                    st.record_success(&d, at);
                 }
             }
             EventKind::RollbackImpossible { .. } => {}
@@ -540,11 +553,19 @@ impl State {
         }
     }
 
-    fn step_mut(&mut self, run: &str, step: usize) -> Option<&mut Step> {
-        if let Some(d) = self.deployments.get_mut(run) {
-            return d.steps.get_mut(step);
+    /// The steps of a run: a deployment's, or a build's.
+    pub fn steps(&self, run: &str) -> Option<&[Step]> {
+        match self.deployments.get(run) {
+            Some(d) => Some(&d.steps),
+            None => self.builds.get(run).map(|b| b.steps.as_slice()),
         }
-        self.builds.get_mut(run)?.steps.get_mut(step)
+    }
+
+    fn step_mut(&mut self, run: &str, step: usize) -> Option<&mut Step> {
+        match self.deployments.get_mut(run) {
+            Some(d) => d.steps.get_mut(step),
+            None => self.builds.get_mut(run)?.steps.get_mut(step),
+        }
     }
 }
 
