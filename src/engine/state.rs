@@ -396,70 +396,7 @@ impl State {
                 }
                 self.artifacts.insert(artifact.id.clone(), artifact.clone());
             }
-            EventKind::DeploymentCreated {
-                deployment,
-                service,
-                stage,
-                artifact,
-                kind,
-                status,
-                requested_by,
-                approval,
-                steps,
-                rolls_back,
-                version,
-                digest,
-            } => {
-                self.next_deployment += 1;
-                let (digest, version) = match self.artifacts.get(artifact) {
-                    _ if !version.is_empty() => (digest.clone(), version.clone()),
-                    Some(a) => (a.digest.clone(), a.version.clone()),
-                    None => Default::default(),
-                };
-                let d = Deployment {
-                    id: deployment.clone(),
-                    service: service.clone(),
-                    stage: stage.clone(),
-                    artifact: artifact.clone(),
-                    digest,
-                    version,
-                    kind: *kind,
-                    status: *status,
-                    requested_by: requested_by.clone(),
-                    reason: event.reason.clone(),
-                    approval: approval.clone(),
-                    approvals: Vec::new(),
-                    steps: steps
-                        .iter()
-                        .map(|p| Step::new(p.name.clone(), p.kind))
-                        .collect(),
-                    created_at: at,
-                    started_at: None,
-                    finished_at: None,
-                    outcome: None,
-                    rolls_back: rolls_back.clone(),
-                };
-                // A rollback goes before any pending promotion.
-                let first_promotion = self.stage(service, stage).map(|st| {
-                    st.queue
-                        .iter()
-                        .position(|id| {
-                            self.deployments.get(id).map(|d| d.kind)
-                                != Some(DeploymentKind::Rollback)
-                        })
-                        .unwrap_or(st.queue.len())
-                });
-                if let Some(st) = self.stage_mut(service, stage) {
-                    st.history.push(deployment.clone());
-                    if *kind == DeploymentKind::Rollback {
-                        let first_promotion = first_promotion.unwrap_or(0);
-                        st.queue.insert(first_promotion, deployment.clone());
-                    } else {
-                        st.queue.push(deployment.clone());
-                    }
-                }
-                self.deployments.insert(deployment.clone(), d);
-            }
+            EventKind::DeploymentCreated { .. } => self.deployment_created(event),
             EventKind::ApprovalRecorded {
                 deployment,
                 approval,
@@ -517,39 +454,118 @@ impl State {
                     (event.actor.clone(), event.reason.clone()),
                 );
             }
-            EventKind::DeploymentFinished {
-                deployment,
-                status,
-                message,
-            } => {
-                let Some(d) = self.deployments.get_mut(deployment) else {
-                    return;
-                };
-                self.cancelling.remove(deployment);
-                d.status = *status;
-                d.finished_at = Some(at);
-                if *status != crate::model::DeploymentStatus::Succeeded {
-                    d.outcome = Some(message.clone());
-                }
-                skip_pending_steps(&mut d.steps);
-                let d = d.clone();
-                let Some(st) = self.stage_mut(&d.service, &d.stage) else {
-                    return;
-                };
-                st.queue.retain(|id| id != deployment);
-                if st.active.as_ref() == Some(deployment) {
-                    st.active = None;
-                }
-                // Only what ran changed the stage; a rejected candidate did not.
-                if d.started_at.is_some() {
-                    st.finished = Some(deployment.clone());
-                }
-                if *status == DeploymentStatus::Succeeded {
-                    st.record_success(&d, at);
-                }
-            }
+            EventKind::DeploymentFinished { .. } => self.deployment_finished(event),
             EventKind::RollbackImpossible { .. } => {}
             EventKind::NotificationSent { .. } => {}
+        }
+    }
+
+    /// A deployment joins its stage's queue (a rollback before any pending promotion).
+    fn deployment_created(&mut self, event: &Event) {
+        let at = event.at;
+        let EventKind::DeploymentCreated {
+            deployment,
+            service,
+            stage,
+            artifact,
+            kind,
+            status,
+            requested_by,
+            approval,
+            steps,
+            rolls_back,
+            version,
+            digest,
+        } = &event.kind
+        else {
+            return;
+        };
+        self.next_deployment += 1;
+        let (digest, version) = match self.artifacts.get(artifact) {
+            _ if !version.is_empty() => (digest.clone(), version.clone()),
+            Some(a) => (a.digest.clone(), a.version.clone()),
+            None => Default::default(),
+        };
+        let d = Deployment {
+            id: deployment.clone(),
+            service: service.clone(),
+            stage: stage.clone(),
+            artifact: artifact.clone(),
+            digest,
+            version,
+            kind: *kind,
+            status: *status,
+            requested_by: requested_by.clone(),
+            reason: event.reason.clone(),
+            approval: approval.clone(),
+            approvals: Vec::new(),
+            steps: steps
+                .iter()
+                .map(|p| Step::new(p.name.clone(), p.kind))
+                .collect(),
+            created_at: at,
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            rolls_back: rolls_back.clone(),
+        };
+        // A rollback goes before any pending promotion.
+        let first_promotion = self.stage(service, stage).map(|st| {
+            st.queue
+                .iter()
+                .position(|id| {
+                    self.deployments.get(id).map(|d| d.kind) != Some(DeploymentKind::Rollback)
+                })
+                .unwrap_or(st.queue.len())
+        });
+        if let Some(st) = self.stage_mut(service, stage) {
+            st.history.push(deployment.clone());
+            if *kind == DeploymentKind::Rollback {
+                let first_promotion = first_promotion.unwrap_or(0);
+                st.queue.insert(first_promotion, deployment.clone());
+            } else {
+                st.queue.push(deployment.clone());
+            }
+        }
+        self.deployments.insert(deployment.clone(), d);
+    }
+
+    /// A deployment ends: it leaves its stage's queue or slot, and a success
+    /// changes what is good there.
+    fn deployment_finished(&mut self, event: &Event) {
+        let at = event.at;
+        let EventKind::DeploymentFinished {
+            deployment,
+            status,
+            message,
+        } = &event.kind
+        else {
+            return;
+        };
+        let Some(d) = self.deployments.get_mut(deployment) else {
+            return;
+        };
+        self.cancelling.remove(deployment);
+        d.status = *status;
+        d.finished_at = Some(at);
+        if *status != crate::model::DeploymentStatus::Succeeded {
+            d.outcome = Some(message.clone());
+        }
+        skip_pending_steps(&mut d.steps);
+        let d = d.clone();
+        let Some(st) = self.stage_mut(&d.service, &d.stage) else {
+            return;
+        };
+        st.queue.retain(|id| id != deployment);
+        if st.active.as_ref() == Some(deployment) {
+            st.active = None;
+        }
+        // Only what ran changed the stage; a rejected candidate did not.
+        if d.started_at.is_some() {
+            st.finished = Some(deployment.clone());
+        }
+        if *status == DeploymentStatus::Succeeded {
+            st.record_success(&d, at);
         }
     }
 
