@@ -83,7 +83,8 @@ pub(crate) enum DriverError {
     Internal(String),
 }
 
-pub(crate) struct Request {
+/// An input handed to the driver by an HTTP handler, with where to send its verdict.
+pub(crate) struct Submission {
     pub input: Input,
     pub reply: oneshot::Sender<Result<Applied, DriverError>>,
 }
@@ -91,11 +92,11 @@ pub(crate) struct Request {
 /// A read-only copy of the engine's state for GET handlers, kept in step by
 /// applying the same numbered events, so reads never wait for the driver.
 #[derive(Default)]
-pub(crate) struct Mirror(RwLock<State>);
+pub(crate) struct ReadModel(RwLock<State>);
 
-impl Mirror {
+impl ReadModel {
     pub fn new(state: State) -> Self {
-        Mirror(RwLock::new(state))
+        ReadModel(RwLock::new(state))
     }
     // A panic while holding the lock cannot leave a half-applied event behind
     // that matters more than serving reads, so poisoning is ignored.
@@ -111,7 +112,7 @@ pub(crate) struct Driver {
     pub decider: Box<dyn Decide>,
     pub store: Arc<dyn Store>,
     pub runner: Arc<Runner>,
-    pub mirror: Arc<Mirror>,
+    pub read_model: Arc<ReadModel>,
     pub events: broadcast::Sender<Published>,
     /// Set when the engine may hold events the store does not: rebuild first.
     pub stale: bool,
@@ -145,7 +146,7 @@ impl Driver {
     /// Serve inputs until `stop`, then handle what is already queued and return.
     pub async fn run(
         mut self,
-        mut requests: mpsc::Receiver<Request>,
+        mut requests: mpsc::Receiver<Submission>,
         mut inputs: mpsc::UnboundedReceiver<Input>,
         stop: CancellationToken,
     ) {
@@ -166,7 +167,7 @@ impl Driver {
         }
     }
 
-    async fn serve(&mut self, req: Request) {
+    async fn serve(&mut self, req: Submission) {
         let result = self.step(req.input).await;
         // The handler may have gone (client hung up); the input still counted.
         let _ = req.reply.send(result);
@@ -253,9 +254,9 @@ impl Driver {
             .all(|(i, e)| e.seq == before + 1 + i as Seq)
             && self.decider.state().seq == before + count;
         if as_assumed {
-            let mut mirror = self.mirror.write();
+            let mut read_model = self.read_model.write();
             for e in &numbered {
-                mirror.apply(e);
+                read_model.apply(e);
             }
         } else {
             // Only another writer on the same store can cause this. The stored
@@ -288,10 +289,10 @@ impl Driver {
         Ok(applied)
     }
 
-    /// Reload the engine and the mirror from the store.
+    /// Reload the engine and the read model from the store.
     pub async fn rebuild(&mut self) -> Result<()> {
         replay_all(self.store.as_ref(), self.decider.as_mut()).await?;
-        *self.mirror.write() = self.decider.state().clone();
+        *self.read_model.write() = self.decider.state().clone();
         self.stale = false;
         self.failed_at = None;
         Ok(())

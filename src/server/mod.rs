@@ -44,7 +44,7 @@ use crate::store::{SqliteStore, Store};
 pub use auth::token_sha256;
 
 use auth::Auth;
-use driver::{Applied, Decide, Driver, DriverError, Mirror, Published, Request};
+use driver::{Applied, Decide, Driver, DriverError, Published, ReadModel, Submission};
 
 /// How many events the live stream buffers for a slow subscriber before it
 /// falls back to reading the store.
@@ -67,9 +67,9 @@ pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub data_dir: PathBuf,
     pub store: Arc<dyn Store>,
-    pub mirror: Arc<Mirror>,
+    pub read_model: Arc<ReadModel>,
     pub events: broadcast::Sender<Published>,
-    pub requests: mpsc::Sender<Request>,
+    pub requests: mpsc::Sender<Submission>,
     pub auth: Auth,
     pub info: ServerInfo,
     pub poller: Poller,
@@ -83,7 +83,7 @@ impl Shared {
         let (reply, answer) = oneshot::channel();
         let gone = || DriverError::Unavailable("the server is shutting down".to_string());
         self.requests
-            .send(Request { input, reply })
+            .send(Submission { input, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -231,12 +231,12 @@ pub(crate) async fn start_with(
         data_dir.clone(),
         inputs_tx.clone(),
     ));
-    let mirror = Arc::new(Mirror::new(decider.state().clone()));
+    let read_model = Arc::new(ReadModel::new(decider.state().clone()));
     let mut driver = Driver {
         decider,
         store: store.clone(),
         runner: runner.clone(),
-        mirror: mirror.clone(),
+        read_model: read_model.clone(),
         events: events_tx.clone(),
         stale: false,
         failed_at: None,
@@ -257,7 +257,7 @@ pub(crate) async fn start_with(
         }
     }
     // A build the restart interrupted is not known: its commit is built again.
-    let known: HashSet<(String, String)> = mirror
+    let known: HashSet<(String, String)> = read_model
         .read()
         .builds
         .values()
@@ -287,7 +287,7 @@ pub(crate) async fn start_with(
         config,
         data_dir,
         store,
-        mirror,
+        read_model,
         events: events_tx,
         requests: requests_tx,
         info: ServerInfo {

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use super::testing::{MemStore, config, serve, user};
 use super::{ServerHandle, StartOptions};
+use crate::api::DeploymentQuery;
 use crate::api::RegisterArtifact;
-use crate::backend::{Client, DeploymentQuery, WatchMessage};
+use crate::backend::{Client, WatchMessage};
 use crate::model::{Event, EventKind, Seq};
 
 const DEADLINE: Duration = Duration::from_secs(10);
