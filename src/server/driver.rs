@@ -10,41 +10,18 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use crate::engine::{Effect, Engine, Input, Output, Rejection, State};
-use crate::model::{Event, Millis, Seq};
+use crate::engine::{Effect, Engine, Input, Rejection, State};
+use crate::model::{Event, Seq};
 use crate::runner::Runner;
 use crate::store::Store;
 
 /// How many events one store read returns while loading or replaying.
 pub(crate) const PAGE: usize = 1000;
 
-/// The decision maker the driver runs: the engine in production, a scripted
-/// stand-in in the server's own tests.
-pub(crate) trait Decide: Send + 'static {
-    fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection>;
-    fn state(&self) -> &State;
-    /// Forget everything: the empty state of the configuration.
-    fn reset(&mut self);
-    /// Fold stored events (the truth) into the state, deciding nothing.
-    fn replay(&mut self, events: &[Event]);
-}
-
-impl Decide for Engine {
-    fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection> {
-        Engine::handle(self, input, now)
-    }
-    fn state(&self) -> &State {
-        Engine::state(self)
-    }
-    fn reset(&mut self) {
-        *self = Engine::new(self.config().clone());
-    }
-    fn replay(&mut self, events: &[Event]) {
-        for e in events {
-            self.apply(e);
-        }
-    }
-}
+/// A stand-in for an engine bug, for the one test that needs one: it runs
+/// inside the driver's panic guard, just before the engine decides, and may
+/// change the engine and panic as a buggy engine would. `None` in production.
+pub(crate) type Fault = Box<dyn FnMut(&mut Engine, &Input) + Send>;
 
 /// One event as the SSE endpoint sends it, serialised once for every subscriber.
 #[derive(Debug, Clone)]
@@ -109,7 +86,8 @@ impl ReadModel {
 }
 
 pub(crate) struct Driver {
-    pub decider: Box<dyn Decide>,
+    pub engine: Engine,
+    pub fault: Option<Fault>,
     pub store: Arc<dyn Store>,
     pub runner: Arc<Runner>,
     pub read_model: Arc<ReadModel>,
@@ -124,10 +102,10 @@ pub(crate) struct Driver {
 /// How long after a store failure inputs are refused without a retry.
 const STORE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Fold every stored event into `decider`, one page at a time: a long
+/// Rebuild `engine` from every stored event, one page at a time: a long
 /// history is never held in memory whole.
-pub(crate) async fn replay_all(store: &dyn Store, decider: &mut dyn Decide) -> Result<()> {
-    decider.reset();
+pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result<()> {
+    *engine = Engine::new(engine.config().clone());
     let mut after = 0;
     loop {
         let page = store.events_after(after, PAGE).await?;
@@ -135,7 +113,9 @@ pub(crate) async fn replay_all(store: &dyn Store, decider: &mut dyn Decide) -> R
         if let Some(last) = page.last() {
             after = last.seq;
         }
-        decider.replay(&page);
+        for e in &page {
+            engine.apply(e);
+        }
         if done {
             return Ok(());
         }
@@ -200,12 +180,15 @@ impl Driver {
                 DriverError::Unavailable(format!("the event store is unavailable: {e:#}"))
             })?;
         }
-        let before = self.decider.state().seq;
+        let before = self.engine.state().seq;
         // An engine bug on one input must not take the whole server down:
         // the state it half-changed is thrown away and rebuilt from the store.
-        let decider = &mut self.decider;
+        let (engine, fault) = (&mut self.engine, &mut self.fault);
         let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            decider.handle(input, crate::now_millis())
+            if let Some(fault) = fault {
+                fault(engine, &input);
+            }
+            engine.handle(input, crate::now_millis())
         }));
         let out = match decided {
             Ok(result) => result.map_err(DriverError::Rejected)?,
@@ -252,7 +235,7 @@ impl Driver {
             .iter()
             .enumerate()
             .all(|(i, e)| e.seq == before + 1 + i as Seq)
-            && self.decider.state().seq == before + count;
+            && self.engine.state().seq == before + count;
         if as_assumed {
             let mut read_model = self.read_model.write();
             for e in &numbered {
@@ -291,8 +274,8 @@ impl Driver {
 
     /// Reload the engine and the read model from the store.
     pub async fn rebuild(&mut self) -> Result<()> {
-        replay_all(self.store.as_ref(), self.decider.as_mut()).await?;
-        *self.read_model.write() = self.decider.state().clone();
+        replay_all(self.store.as_ref(), &mut self.engine).await?;
+        *self.read_model.write() = self.engine.state().clone();
         self.stale = false;
         self.failed_at = None;
         Ok(())

@@ -11,15 +11,7 @@ mod routes;
 mod sse;
 
 #[cfg(test)]
-mod driver_tests;
-#[cfg(test)]
-mod evidence_tests;
-#[cfg(test)]
-mod stream_tests;
-#[cfg(test)]
-pub(crate) mod testing;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -44,7 +36,7 @@ use crate::store::{SqliteStore, Store};
 pub use auth::token_sha256;
 
 use auth::Auth;
-use driver::{Applied, Decide, Driver, DriverError, Published, ReadModel, Submission};
+use driver::{Applied, Driver, DriverError, Published, ReadModel, Submission};
 
 /// How many events the live stream buffers for a slow subscriber before it
 /// falls back to reading the store.
@@ -166,7 +158,8 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
     let mut handle = start_with(
         config,
         store,
-        Box::new(engine),
+        engine,
+        None,
         listen,
         data_dir,
         opts.demo_workspace,
@@ -213,11 +206,13 @@ fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
 }
 
 /// The part of `start` after the store is open and the engine rebuilt; the
-/// server's tests enter here with their own store and decider.
+/// server's tests enter here with their own store (and, for the one test of
+/// an engine bug, a `fault`).
 pub(crate) async fn start_with(
     config: Arc<Config>,
     store: Arc<dyn Store>,
-    decider: Box<dyn Decide>,
+    engine: Engine,
+    fault: Option<driver::Fault>,
     listen: SocketAddr,
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
@@ -231,9 +226,10 @@ pub(crate) async fn start_with(
         data_dir.clone(),
         inputs_tx.clone(),
     ));
-    let read_model = Arc::new(ReadModel::new(decider.state().clone()));
+    let read_model = Arc::new(ReadModel::new(engine.state().clone()));
     let mut driver = Driver {
-        decider,
+        engine,
+        fault,
         store: store.clone(),
         runner: runner.clone(),
         read_model: read_model.clone(),

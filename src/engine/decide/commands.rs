@@ -463,7 +463,8 @@ impl Cx<'_> {
             return Err(reject(
                 RejectionKind::Conflict,
                 format!("{id} is not awaiting approval: {why}"),
-            ));
+            )
+            .hint("`ferry status` shows the deployments waiting for approval"));
         }
         Ok(d.clone())
     }

@@ -1,6 +1,8 @@
-//! The server over real HTTP on 127.0.0.1, with an in-memory store and a
-//! scripted decider: auth, error shapes, the driver's store handling, logs,
-//! and the event stream's resume through the backend client.
+//! The server over real HTTP on 127.0.0.1, with the real engine over an
+//! in-memory store: auth, error shapes, the driver's store handling, logs,
+//! and the event stream's resume through the backend client. Where a test
+//! counts events, its store is seeded and its pipeline chosen so that the
+//! engine decides exactly the events it counts.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,12 +11,12 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use super::testing::{MemStore, config, serve, user};
-use super::{ServerHandle, StartOptions};
+use super::support::{MemStore, Pipeline, config, config_for, created, registered, serve, user};
 use crate::api::DeploymentQuery;
 use crate::api::RegisterArtifact;
 use crate::backend::{Client, WatchMessage};
-use crate::model::{Event, EventKind, Seq};
+use crate::model::{DeploymentStatus, Event, EventKind, Seq};
+use crate::server::{ServerHandle, StartOptions};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 const VIEWER: &str = "viewer-token";
@@ -27,15 +29,20 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
-async fn with_users() -> Fixture {
+/// A server for `web` staged as `pipeline`, over a store holding `seed`.
+async fn with_users(pipeline: Pipeline, seed: Vec<EventKind>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let users = vec![
-        user("vera", &["viewer"], VIEWER),
+        // A viewer who may still approve: prod's gate names her role.
+        user("vera", &["viewer", "release-manager"], VIEWER),
         user("dan", &["deployer", "approver"], DEPLOYER),
         user("ada", &["admin"], ADMIN),
     ];
-    let cfg = config(dir.path(), users);
+    let cfg = config_for(pipeline, dir.path(), users);
     let store = Arc::new(MemStore::default());
+    for kind in seed {
+        store.push(kind);
+    }
     let server = serve(
         cfg,
         store.clone(),
@@ -45,6 +52,12 @@ async fn with_users() -> Fixture {
     .await
     .unwrap();
     Fixture { server, store, dir }
+}
+
+/// Version 1.0 of `web` (a-1) as registered before the server started:
+/// registering `artifact("1.0")` again answers a-1 and decides nothing.
+fn one_artifact() -> Vec<EventKind> {
+    vec![registered("a-1", "1.0", &"ab".repeat(32))]
 }
 
 fn artifact(version: &str) -> RegisterArtifact {
@@ -108,7 +121,20 @@ fn seqs(events: &[Event]) -> Vec<Seq> {
 
 #[tokio::test]
 async fn tokens_and_roles_are_enforced() {
-    let f = with_users().await;
+    // 1.0 already passed test, so it may enter prod.
+    let mut seed = one_artifact();
+    seed.extend([
+        created("d-1", "test", "a-1", DeploymentStatus::Queued),
+        EventKind::DeploymentStarted {
+            deployment: "d-1".into(),
+        },
+        EventKind::DeploymentFinished {
+            deployment: "d-1".into(),
+            status: DeploymentStatus::Succeeded,
+            message: "ok".into(),
+        },
+    ]);
+    let f = with_users(Pipeline::AutoTest, seed).await;
     let url = &f.server.url;
     let get = |token: Option<&'static str>| {
         raw(
@@ -171,7 +197,7 @@ async fn tokens_and_roles_are_enforced() {
 
 #[tokio::test]
 async fn errors_are_json_with_the_right_status() {
-    let f = with_users().await;
+    let f = with_users(Pipeline::AutoTest, one_artifact()).await;
     let url = &f.server.url;
     let post = |path: &str, body: Vec<u8>| {
         raw(
@@ -198,7 +224,10 @@ async fn errors_are_json_with_the_right_status() {
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
-    assert_eq!(body["hint"], "list them with ferry status");
+    assert_eq!(
+        body["hint"],
+        "name an artifact by id (a-12) or by version (1.4.2)"
+    );
 
     let (status, body) = post("/hooks/push/web", Vec::new()).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("invalid")));
@@ -239,7 +268,8 @@ async fn errors_are_json_with_the_right_status() {
 
 #[tokio::test]
 async fn a_store_failure_answers_503_and_changes_nothing() {
-    let f = with_users().await;
+    // test waits for approval: the promotion below is exactly one event.
+    let f = with_users(Pipeline::GatedTest, one_artifact()).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     admin.register_artifact(&artifact("1.0")).await.unwrap();
     f.store.fail.store(true, Ordering::SeqCst);
@@ -271,13 +301,26 @@ async fn a_store_failure_answers_503_and_changes_nothing() {
 
 #[tokio::test]
 async fn deployments_page_newest_first() {
-    let f = with_users().await;
+    // Eleven attempts at test and one waiting for prod, as stored; without
+    // stages in the configuration the engine starts none of them.
+    let mut seed = one_artifact();
+    for n in 1..=11 {
+        seed.push(created(
+            &format!("d-{n}"),
+            "test",
+            "a-1",
+            DeploymentStatus::Queued,
+        ));
+    }
+    seed.push(created(
+        "d-12",
+        "prod",
+        "a-1",
+        DeploymentStatus::AwaitingApproval,
+    ));
+    let f = with_users(Pipeline::NoStages, seed).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     admin.register_artifact(&artifact("1.0")).await.unwrap();
-    for _ in 0..11 {
-        admin.promote("web", "test", "1.0").await.unwrap();
-    }
-    admin.promote("web", "prod", "1.0").await.unwrap();
     let mut q = DeploymentQuery {
         service: Some("web".into()),
         stage: Some("test".into()),
@@ -322,7 +365,8 @@ async fn deployments_page_newest_first() {
 
 #[tokio::test]
 async fn step_logs_by_offset_and_tail() {
-    let f = with_users().await;
+    // test waits for approval, so no step runs and writes the log.
+    let f = with_users(Pipeline::GatedTest, one_artifact()).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     admin.register_artifact(&artifact("1.0")).await.unwrap();
     admin.promote("web", "test", "a-1").await.unwrap();
@@ -350,7 +394,13 @@ async fn step_logs_by_offset_and_tail() {
 
 #[tokio::test]
 async fn watch_resumes_with_exactly_the_missed_events() {
-    let f = with_users().await;
+    // Three artifacts registered before; test waits for approval, so a
+    // promotion is exactly one event.
+    let seed = [("a-1", "1.0"), ("a-2", "1.1"), ("a-3", "1.2")]
+        .iter()
+        .map(|(id, v)| registered(id, v, &"ab".repeat(32)))
+        .collect();
+    let f = with_users(Pipeline::GatedTest, seed).await;
     let addr = f.server.addr;
     let url = f.server.url.clone();
     let admin = Client::new(&url, Some(ADMIN.into())).unwrap();
@@ -389,10 +439,14 @@ async fn watch_resumes_with_exactly_the_missed_events() {
         metadata: Default::default(),
     };
     f.store.push(EventKind::ArtifactRegistered { artifact: a });
-    f.store.push(EventKind::DeploymentStarted {
-        deployment: "d-1".into(),
+    f.store.push(EventKind::ServerStarted {
+        version: "other".into(),
     });
-    let cfg = config(f.dir.path(), vec![user("ada", &["admin"], ADMIN)]);
+    let cfg = config_for(
+        Pipeline::GatedTest,
+        f.dir.path(),
+        vec![user("ada", &["admin"], ADMIN)],
+    );
     let again = serve(cfg, f.store.clone(), addr, f.dir.path().to_path_buf())
         .await
         .unwrap();
@@ -405,7 +459,11 @@ async fn watch_resumes_with_exactly_the_missed_events() {
 
 #[tokio::test]
 async fn last_event_id_wins_over_since() {
-    let f = with_users().await;
+    let seed = [("a-1", "1.0"), ("a-2", "1.1"), ("a-3", "1.2")]
+        .iter()
+        .map(|(id, v)| registered(id, v, &"ab".repeat(32)))
+        .collect();
+    let f = with_users(Pipeline::AutoTest, seed).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     for v in ["1.0", "1.1", "1.2"] {
         admin.register_artifact(&artifact(v)).await.unwrap();
@@ -482,7 +540,7 @@ async fn without_users_everyone_is_the_local_admin_on_loopback_only() {
 
 #[tokio::test]
 async fn shutdown_ends_open_event_streams() {
-    let f = with_users().await;
+    let f = with_users(Pipeline::AutoTest, Vec::new()).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     let mut watch = Box::pin(admin.watch(0));
     assert_eq!(next_message(&mut watch).await, WatchMessage::Connected);
@@ -526,20 +584,20 @@ async fn start_refuses_non_loopback_without_users() {
         data_dir: Some(dir.path().to_path_buf()),
         demo_workspace: None,
     };
-    let e = super::start(cfg, opts).await.err().unwrap();
+    let e = crate::server::start(cfg, opts).await.err().unwrap();
     assert!(format!("{e:#}").contains("no [[users]] are configured"));
 }
 
 #[tokio::test]
 async fn one_server_per_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let held = super::lock_data_dir(dir.path()).unwrap();
+    let held = crate::server::lock_data_dir(dir.path()).unwrap();
     let opts = StartOptions {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(dir.path().to_path_buf()),
         demo_workspace: None,
     };
-    let e = super::start(config(dir.path(), Vec::new()), opts)
+    let e = crate::server::start(config(dir.path(), Vec::new()), opts)
         .await
         .err()
         .unwrap();
@@ -550,5 +608,5 @@ async fn one_server_per_data_directory() {
     );
     drop(held);
     // Released with its holder: the next one may take it.
-    drop(super::lock_data_dir(dir.path()).unwrap());
+    drop(crate::server::lock_data_dir(dir.path()).unwrap());
 }
