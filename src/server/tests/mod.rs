@@ -7,3 +7,4 @@ mod driver;
 mod evidence;
 mod stream;
 pub(crate) mod support;
+mod watch;

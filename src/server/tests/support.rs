@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, eyre};
 use futures::future::BoxFuture;
+use serde_json::Value;
 
+use crate::api::RegisterArtifact;
 use crate::config::{
     CommandStep, Config, ConsoleConfig, Gate, NotifyConfig, RollbackPolicy, ServerConfig,
     ServiceConfig, Source, StageConfig, UserConfig,
@@ -217,4 +219,81 @@ pub async fn serve_with_fault(
 ) -> Result<ServerHandle> {
     let engine = Engine::from_events(config.clone(), &store.all());
     start_with(config, store, engine, Some(fault), listen, data_dir, None).await
+}
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+pub const VIEWER: &str = "viewer-token";
+pub const DEPLOYER: &str = "deployer-token";
+pub const ADMIN: &str = "admin-token";
+
+/// A server over a seeded store, and what a test needs of it.
+pub struct Fixture {
+    pub server: ServerHandle,
+    pub store: Arc<MemStore>,
+    pub dir: tempfile::TempDir,
+}
+
+/// A server for `web` staged as `pipeline`, over a store holding `seed`.
+pub async fn with_users(pipeline: Pipeline, seed: Vec<EventKind>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let users = vec![
+        // A viewer who may still approve: prod's gate names her role.
+        user("vera", &["viewer", "release-manager"], VIEWER),
+        user("dan", &["deployer", "approver"], DEPLOYER),
+        user("ada", &["admin"], ADMIN),
+    ];
+    let cfg = config_for(pipeline, dir.path(), users);
+    let store = Arc::new(MemStore::default());
+    for kind in seed {
+        store.push(kind);
+    }
+    let server = serve(
+        cfg,
+        store.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    )
+    .await
+    .unwrap();
+    Fixture { server, store, dir }
+}
+
+/// Version 1.0 of `web` (a-1) as registered before the server started:
+/// registering `artifact("1.0")` again answers a-1 and decides nothing.
+pub fn one_artifact() -> Vec<EventKind> {
+    vec![registered("a-1", "1.0", &"ab".repeat(32))]
+}
+
+pub fn artifact(version: &str) -> RegisterArtifact {
+    RegisterArtifact {
+        service: "web".into(),
+        version: version.into(),
+        commit: None,
+        subject: None,
+        digest: "ab".repeat(32),
+        uri: format!("file:///tmp/web-{version}.tar"),
+        metadata: Default::default(),
+    }
+}
+
+pub async fn raw(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
