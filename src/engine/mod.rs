@@ -5,11 +5,13 @@
 //! stated once, in [`io`].
 //!
 //! - [`io`]: inputs, outputs, effects and rejections;
-//! - `state`: the fold of the events, and the rules that read it;
+//! - `state`: the state, and the rules that read it;
+//! - `fold`: `State::apply`, the only code that changes the state;
 //! - `decide`: the rules of promotion, from one input to events and effects;
 //! - `jobs`: what the runner needs to run one step.
 
 mod decide;
+mod fold;
 pub mod io;
 mod jobs;
 mod state;
