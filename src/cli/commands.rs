@@ -345,8 +345,9 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Engine;
     use crate::model::{Actor, DeploymentKind, DeploymentStatus, EventKind, NewEvent};
-    use crate::server::testing::{FakeDecider, config};
+    use crate::server::tests::support::config;
 
     #[test]
     fn status_shows_what_runs_or_waits_and_history_lists_newest_first() {
@@ -407,7 +408,7 @@ mod tests {
             status: DeploymentStatus::Succeeded,
             message: "ok".into(),
         });
-        let state = FakeDecider::new(cfg, &events).state;
+        let state = Engine::from_events(cfg, &events).state().clone();
         let services: Vec<&ServiceState> = state.services.iter().collect();
         let table = status_table(&state, &services, false);
         let lines: Vec<&str> = table.lines().collect();

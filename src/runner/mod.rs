@@ -536,7 +536,7 @@ async fn execute(
         report,
     };
     let (mut outcome, built) = match ctx.job.action.clone() {
-        StepAction::Command { command, report } => {
+        StepAction::Shell { command, report } => {
             (run_command(&ctx, &command, report.as_deref()).await, None)
         }
         StepAction::Build {

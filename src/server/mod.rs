@@ -11,15 +11,7 @@ mod routes;
 mod sse;
 
 #[cfg(test)]
-mod driver_tests;
-#[cfg(test)]
-mod evidence_tests;
-#[cfg(test)]
-mod stream_tests;
-#[cfg(test)]
-pub(crate) mod testing;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -43,7 +35,7 @@ use crate::store::{SqliteStore, Store};
 pub use auth::token_sha256;
 
 use auth::Auth;
-use driver::{Applied, Decide, Driver, DriverError, Mirror, Published, Request};
+use driver::{Applied, Driver, DriverError, Published, ReadModel, Submission};
 
 /// How many events the live stream buffers for a slow subscriber before it
 /// falls back to reading the store.
@@ -66,9 +58,9 @@ pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub data_dir: PathBuf,
     pub store: Arc<dyn Store>,
-    pub mirror: Arc<Mirror>,
+    pub read_model: Arc<ReadModel>,
     pub events: broadcast::Sender<Published>,
-    pub requests: mpsc::Sender<Request>,
+    pub requests: mpsc::Sender<Submission>,
     pub auth: Auth,
     pub info: ServerInfo,
     pub poller: Poller,
@@ -82,7 +74,7 @@ impl Shared {
         let (reply, answer) = oneshot::channel();
         let gone = || DriverError::Unavailable("the server is shutting down".to_string());
         self.requests
-            .send(Request { input, reply })
+            .send(Submission { input, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -165,7 +157,8 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
     let mut handle = start_with(
         config,
         store,
-        Box::new(engine),
+        engine,
+        None,
         listen,
         data_dir,
         opts.demo_workspace,
@@ -212,11 +205,13 @@ fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
 }
 
 /// The part of `start` after the store is open and the engine rebuilt; the
-/// server's tests enter here with their own store and decider.
+/// server's tests enter here with their own store (and, for the one test of
+/// an engine bug, a `fault`).
 pub(crate) async fn start_with(
     config: Arc<Config>,
     store: Arc<dyn Store>,
-    decider: Box<dyn Decide>,
+    engine: Engine,
+    fault: Option<driver::Fault>,
     listen: SocketAddr,
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
@@ -230,12 +225,13 @@ pub(crate) async fn start_with(
         data_dir.clone(),
         inputs_tx.clone(),
     ));
-    let mirror = Arc::new(Mirror::new(decider.state().clone()));
+    let read_model = Arc::new(ReadModel::new(engine.state().clone()));
     let mut driver = Driver {
-        decider,
+        engine,
+        fault,
         store: store.clone(),
         runner: runner.clone(),
-        mirror: mirror.clone(),
+        read_model: read_model.clone(),
         events: events_tx.clone(),
         stale: false,
         failed_at: None,
@@ -256,7 +252,7 @@ pub(crate) async fn start_with(
         }
     }
     // A build the restart interrupted is not known: its commit is built again.
-    let known: HashSet<(String, String)> = mirror
+    let known: HashSet<(String, String)> = read_model
         .read()
         .builds
         .values()
@@ -286,7 +282,7 @@ pub(crate) async fn start_with(
         config,
         data_dir,
         store,
-        mirror,
+        read_model,
         events: events_tx,
         requests: requests_tx,
         info: ServerInfo {

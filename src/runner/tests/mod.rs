@@ -193,7 +193,7 @@ async fn junit_reports_decide_the_step() {
 
     // An explicit report relative to the workdir.
     std::fs::write(h.work.join("ok.xml"), junit(0, 4)).unwrap();
-    let action = StepAction::Command {
+    let action = StepAction::Shell {
         command: "true".into(),
         report: Some("ok.xml".into()),
     };
@@ -203,7 +203,7 @@ async fn junit_reports_decide_the_step() {
     assert_eq!(f.outcome.message, "4 tests passed");
 
     // A named report that never appeared means the tests did not run.
-    let action = StepAction::Command {
+    let action = StepAction::Shell {
         command: "true".into(),
         report: Some("missing.xml".into()),
     };
@@ -219,7 +219,7 @@ async fn junit_reports_decide_the_step() {
         .unwrap();
     old.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
         .unwrap();
-    let action = StepAction::Command {
+    let action = StepAction::Shell {
         command: "true".into(),
         report: Some("ok.xml".into()),
     };

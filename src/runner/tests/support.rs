@@ -46,7 +46,7 @@ pub fn job(run: &str, action: StepAction, workdir: &Path, timeout: Duration) -> 
 }
 
 pub fn command(cmd: &str) -> StepAction {
-    StepAction::Command {
+    StepAction::Shell {
         command: cmd.into(),
         report: None,
     }

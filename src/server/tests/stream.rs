@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::driver::Published;
-use super::testing::{MemStore, config, serve, user};
+use super::support::{MemStore, config, serve, user};
 use crate::backend::{Client, WatchMessage};
 use crate::model::EventKind;
+use crate::server::driver::Published;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 

@@ -1,8 +1,11 @@
-//! What follows from an accepted input: deployments created and started,
-//! steps run one after another, stages promoted onward, failures rolled back,
-//! and the recovery after a restart. None of it can fail.
+//! What follows from an accepted input on the way up: deployments created
+//! (promotions and rollbacks), stages started, steps run one after another,
+//! and the next stage entered when a deployment succeeds. What a failure
+//! leads to is in `failure.rs`; the recovery after a restart in
+//! `recovery.rs`. None of it can fail.
 
 use super::*;
+use crate::model::Deployment;
 
 impl Cx<'_> {
     pub(super) fn enter_first_stage(
@@ -172,30 +175,8 @@ impl Cx<'_> {
             },
         );
         self.out.deployment.get_or_insert(id.clone());
-        // A newer candidate approved before the rollback most likely carries
-        // the change being rolled back: its approvals are void, and it waits
-        // for people to look again.
         if let Gate::Approval(_) = stage_cfg.gate {
-            let held: Vec<crate::model::Deployment> = queue
-                .iter()
-                .filter_map(|q| self.state.deployments.get(q))
-                .filter(|d| d.kind != DeploymentKind::Rollback)
-                .cloned()
-                .collect();
-            for d in held {
-                if let Some(artifact) = self.state.artifacts.get(&d.artifact).cloned() {
-                    let reason =
-                        format!("needs fresh approval: {} was rolled back", stage_cfg.name);
-                    self.create_promotion(
-                        service,
-                        index,
-                        &artifact,
-                        &d.requested_by,
-                        d.kind,
-                        reason,
-                    );
-                }
-            }
+            self.ask_again(service, index, &queue, &stage_cfg.name);
         }
         // A rollback preempts: whatever runs now is stopped first.
         if let Some(active) = active
@@ -204,6 +185,24 @@ impl Cx<'_> {
             self.request_cancel(requested_by, &active, format!("preempted by rollback {id}"));
         }
         self.try_start(service, index);
+    }
+
+    /// A newer candidate approved before a rollback most likely carries the
+    /// change being rolled back: its approvals are void, and it waits for
+    /// people to look again (as a fresh promotion superseding the old one).
+    fn ask_again(&mut self, service: &str, index: usize, queue: &[String], stage: &str) {
+        let held: Vec<Deployment> = queue
+            .iter()
+            .filter_map(|q| self.state.deployments.get(q))
+            .filter(|d| d.kind != DeploymentKind::Rollback)
+            .cloned()
+            .collect();
+        for d in held {
+            if let Some(artifact) = self.state.artifacts.get(&d.artifact).cloned() {
+                let reason = format!("needs fresh approval: {stage} was rolled back");
+                self.create_promotion(service, index, &artifact, &d.requested_by, d.kind, reason);
+            }
+        }
     }
 
     pub(super) fn request_cancel(&mut self, actor: &Actor, deployment: &str, reason: String) {
@@ -293,15 +292,7 @@ impl Cx<'_> {
         let Some(d) = self.state.deployments.get(run).cloned() else {
             return;
         };
-        let mut outcome = outcome;
-        if !outcome.status.is_done() || outcome.status == StepStatus::Skipped {
-            outcome.message = format!(
-                "the runner reported `{}`, which is not a result: {}",
-                outcome.status.as_str(),
-                outcome.message
-            );
-            outcome.status = StepStatus::Failed;
-        }
+        let outcome = as_result(outcome);
         let status = outcome.status;
         let step_name = d
             .steps
@@ -322,15 +313,7 @@ impl Cx<'_> {
             // The stage left the configuration while this ran: end it
             // rather than leave it running forever.
             let message = format!("{} is no longer configured", d.stage);
-            self.emit(
-                &Actor::ferry(),
-                message.clone(),
-                EventKind::DeploymentFinished {
-                    deployment: run.to_string(),
-                    status: DeploymentStatus::Failed,
-                    message,
-                },
-            );
+            self.finish(run, DeploymentStatus::Failed, message);
             return;
         };
         let cancelling = self.state.cancelling.get(run).cloned();
@@ -344,23 +327,40 @@ impl Cx<'_> {
             // The final event names whoever asked for the cancel, and why.
             let (actor, why) =
                 cancelling.unwrap_or_else(|| (Actor::ferry(), "cancelled".to_string()));
-            let message = format!("{why} (during {step_name})");
-            self.emit(
-                &actor,
-                message.clone(),
-                EventKind::DeploymentFinished {
-                    deployment: run.to_string(),
-                    status: DeploymentStatus::Cancelled,
-                    message,
-                },
-            );
-            self.try_start(&d.service, index);
+            self.deployment_cancelled(&d, index, &actor, format!("{why} (during {step_name})"));
         } else {
             self.deployment_failed(&d, index, &step_name, status, &message);
         }
     }
 
-    pub(super) fn deployment_succeeded(&mut self, d: &crate::model::Deployment, index: usize) {
+    /// End a deployment whose step was cancelled, then start the next one.
+    fn deployment_cancelled(&mut self, d: &Deployment, index: usize, by: &Actor, message: String) {
+        self.emit(
+            by,
+            message.clone(),
+            EventKind::DeploymentFinished {
+                deployment: d.id.clone(),
+                status: DeploymentStatus::Cancelled,
+                message,
+            },
+        );
+        self.try_start(&d.service, index);
+    }
+
+    /// End a deployment, by ferry, with `message` as both reason and outcome.
+    fn finish(&mut self, deployment: &str, status: DeploymentStatus, message: String) {
+        self.emit(
+            &Actor::ferry(),
+            message.clone(),
+            EventKind::DeploymentFinished {
+                deployment: deployment.to_string(),
+                status,
+                message,
+            },
+        );
+    }
+
+    pub(super) fn deployment_succeeded(&mut self, d: &Deployment, index: usize) {
         let message = match d.kind {
             DeploymentKind::Rollback => format!("rolled back to {}", d.version),
             _ => format!("{} is live in {}", d.version, d.stage),
@@ -408,11 +408,7 @@ impl Cx<'_> {
 
     /// A release rolled back in one stage is no candidate for the next:
     /// its pending deployments there end.
-    pub(super) fn withdraw_rolled_back(
-        &mut self,
-        rollback: &crate::model::Deployment,
-        next: usize,
-    ) {
+    pub(super) fn withdraw_rolled_back(&mut self, rollback: &Deployment, next: usize) {
         let passed = &self
             .state
             .services_stage(&rollback.service, next - 1)
@@ -442,7 +438,7 @@ impl Cx<'_> {
 
     /// Whether the next stage already has (or waits for) a newer artifact
     /// than `d`'s: re-testing an old build upstream must not replace it.
-    pub(super) fn newer_downstream(&self, d: &crate::model::Deployment, next: usize) -> bool {
+    pub(super) fn newer_downstream(&self, d: &Deployment, next: usize) -> bool {
         let Some(svc) = self.state.service(&d.service) else {
             return false;
         };
@@ -464,138 +460,6 @@ impl Cx<'_> {
                     .filter_map(|id| self.state.deployments.get(id).map(|x| &x.artifact)),
             )
             .any(|a| order(a).is_some_and(|o| o > mine))
-    }
-
-    pub(super) fn deployment_failed(
-        &mut self,
-        d: &crate::model::Deployment,
-        index: usize,
-        step_name: &str,
-        status: StepStatus,
-        detail: &str,
-    ) {
-        let message = format!(
-            "halted: {step_name} {}: {detail}",
-            status.as_str().replace('_', " ")
-        );
-        self.emit(
-            &Actor::ferry(),
-            message.clone(),
-            EventKind::DeploymentFinished {
-                deployment: d.id.clone(),
-                status: DeploymentStatus::Failed,
-                message: message.clone(),
-            },
-        );
-        if d.kind == DeploymentKind::Rollback {
-            // A rollback cut short by a restart is tried once more: the
-            // stage must end on its last good release, not half-way there.
-            let attempts = self
-                .state
-                .services_stage(&d.service, index)
-                .history
-                .iter()
-                .filter_map(|id| self.state.deployments.get(id))
-                .filter(|r| r.kind == DeploymentKind::Rollback && r.rolls_back == d.rolls_back)
-                .count();
-            let target = self.state.artifacts.get(&d.artifact).cloned();
-            if status == StepStatus::Interrupted
-                && attempts < 2
-                && let Some(target) = target
-            {
-                let reason = format!(
-                    "retrying rollback {} to {} after a restart",
-                    d.id, d.version
-                );
-                self.create_rollback(
-                    &d.service,
-                    index,
-                    &target,
-                    &Actor::ferry(),
-                    d.rolls_back.clone(),
-                    reason,
-                );
-                return;
-            }
-            self.notify(
-                NotificationKind::DeploymentFailed,
-                &d.id,
-                format!(
-                    "{} {}: the rollback to {} failed ({message}); the stage needs attention",
-                    d.service, d.stage, d.version
-                ),
-            );
-            self.try_start(&d.service, index);
-            return;
-        }
-        self.notify(
-            NotificationKind::DeploymentFailed,
-            &d.id,
-            format!("{} {} to {} {message}", d.service, d.version, d.stage),
-        );
-        let policy = self
-            .config
-            .service(&d.service)
-            .and_then(|s| s.stages.get(index))
-            .map(|s| s.rollback);
-        if policy == Some(RollbackPolicy::Auto) {
-            let st = self.state.services_stage(&d.service, index);
-            let last_good = st.last_good().map(|g| g.artifact.clone());
-            let target = st
-                .good
-                .iter()
-                .rev()
-                .find(|g| g.artifact != d.artifact)
-                .and_then(|g| self.state.artifacts.get(&g.artifact))
-                .cloned();
-            match target {
-                Some(target) => {
-                    let which = if last_good.as_ref() == Some(&target.id) {
-                        "last good"
-                    } else {
-                        "the good release before it"
-                    };
-                    let reason = format!(
-                        "automatic rollback after {} failed: {} → {} ({which})",
-                        d.id, d.version, target.version
-                    );
-                    self.create_rollback(
-                        &d.service,
-                        index,
-                        &target,
-                        &Actor::ferry(),
-                        Some(d.id.clone()),
-                        reason,
-                    );
-                    return;
-                }
-                None => {
-                    let why = if last_good.is_some() {
-                        format!("{} has no other good release to roll back to", d.stage)
-                    } else {
-                        format!(
-                            "{} has no last good release: nothing to roll back to",
-                            d.stage
-                        )
-                    };
-                    self.emit(
-                        &Actor::ferry(),
-                        why.clone(),
-                        EventKind::RollbackImpossible {
-                            service: d.service.clone(),
-                            stage: d.stage.clone(),
-                            deployment: d.id.clone(),
-                        },
-                    );
-                    self.notify(
-                        NotificationKind::RollbackImpossible,
-                        &d.id,
-                        format!("{} {} failed and stays failed: {why}", d.service, d.stage),
-                    );
-                }
-            }
-        }
-        self.try_start(&d.service, index);
     }
 
     pub(super) fn notify(&mut self, kind: NotificationKind, deployment: &str, message: String) {
@@ -620,4 +484,18 @@ impl Cx<'_> {
         };
         self.effect(Effect::Notify(notification));
     }
+}
+
+/// A runner's report that is no result (still pending or running, or
+/// skipped) counts as a failure, with the report kept in the message.
+fn as_result(mut outcome: StepOutcome) -> StepOutcome {
+    if !outcome.status.is_done() || outcome.status == StepStatus::Skipped {
+        outcome.message = format!(
+            "the runner reported `{}`, which is not a result: {}",
+            outcome.status.as_str(),
+            outcome.message
+        );
+        outcome.status = StepStatus::Failed;
+    }
+    outcome
 }

@@ -1,113 +1,37 @@
-//! The server over real HTTP on 127.0.0.1, with an in-memory store and a
-//! scripted decider: auth, error shapes, the driver's store handling, logs,
-//! and the event stream's resume through the backend client.
+//! The server over real HTTP on 127.0.0.1, with the real engine over an
+//! in-memory store: auth, error shapes, the driver's store handling, logs,
+//! and the event stream's resume through the backend client. Where a test
+//! counts events, its store is seeded and its pipeline chosen so that the
+//! engine decides exactly the events it counts.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use futures::{Stream, StreamExt};
-use serde_json::Value;
-
-use super::testing::{MemStore, config, serve, user};
-use super::{ServerHandle, StartOptions};
-use crate::api::RegisterArtifact;
-use crate::backend::{Client, DeploymentQuery, WatchMessage};
-use crate::model::{Event, EventKind, Seq};
-
-const DEADLINE: Duration = Duration::from_secs(10);
-const VIEWER: &str = "viewer-token";
-const DEPLOYER: &str = "deployer-token";
-const ADMIN: &str = "admin-token";
-
-struct Fixture {
-    server: ServerHandle,
-    store: Arc<MemStore>,
-    dir: tempfile::TempDir,
-}
-
-async fn with_users() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let users = vec![
-        user("vera", &["viewer"], VIEWER),
-        user("dan", &["deployer", "approver"], DEPLOYER),
-        user("ada", &["admin"], ADMIN),
-    ];
-    let cfg = config(dir.path(), users);
-    let store = Arc::new(MemStore::default());
-    let server = serve(
-        cfg,
-        store.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().to_path_buf(),
-    )
-    .await
-    .unwrap();
-    Fixture { server, store, dir }
-}
-
-fn artifact(version: &str) -> RegisterArtifact {
-    RegisterArtifact {
-        service: "web".into(),
-        version: version.into(),
-        commit: None,
-        subject: None,
-        digest: "ab".repeat(32),
-        uri: format!("file:///tmp/web-{version}.tar"),
-        metadata: Default::default(),
-    }
-}
-
-async fn raw(
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Vec<u8>>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-async fn next_message(stream: &mut (impl Stream<Item = WatchMessage> + Unpin)) -> WatchMessage {
-    tokio::time::timeout(DEADLINE, stream.next())
-        .await
-        .expect("no watch message before the deadline")
-        .expect("watch stream ended")
-}
-
-/// The next `n` events, skipping connection messages.
-async fn next_events(
-    stream: &mut (impl Stream<Item = WatchMessage> + Unpin),
-    n: usize,
-) -> Vec<Event> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        if let WatchMessage::Event(e) = next_message(stream).await {
-            out.push(e);
-        }
-    }
-    out
-}
-
-fn seqs(events: &[Event]) -> Vec<Seq> {
-    events.iter().map(|e| e.seq).collect()
-}
+use super::support::{
+    ADMIN, DEPLOYER, MemStore, Pipeline, VIEWER, artifact, config, created, one_artifact, raw,
+    serve, with_users,
+};
+use crate::api::DeploymentQuery;
+use crate::backend::Client;
+use crate::model::{DeploymentStatus, EventKind};
+use crate::server::StartOptions;
 
 #[tokio::test]
 async fn tokens_and_roles_are_enforced() {
-    let f = with_users().await;
+    // 1.0 already passed test, so it may enter prod.
+    let mut seed = one_artifact();
+    seed.extend([
+        created("d-1", "test", "a-1", DeploymentStatus::Queued),
+        EventKind::DeploymentStarted {
+            deployment: "d-1".into(),
+        },
+        EventKind::DeploymentFinished {
+            deployment: "d-1".into(),
+            status: DeploymentStatus::Succeeded,
+            message: "ok".into(),
+        },
+    ]);
+    let f = with_users(Pipeline::AutoTest, seed).await;
     let url = &f.server.url;
     let get = |token: Option<&'static str>| {
         raw(
@@ -170,7 +94,7 @@ async fn tokens_and_roles_are_enforced() {
 
 #[tokio::test]
 async fn errors_are_json_with_the_right_status() {
-    let f = with_users().await;
+    let f = with_users(Pipeline::AutoTest, one_artifact()).await;
     let url = &f.server.url;
     let post = |path: &str, body: Vec<u8>| {
         raw(
@@ -197,7 +121,10 @@ async fn errors_are_json_with_the_right_status() {
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
-    assert_eq!(body["hint"], "list them with ferry status");
+    assert_eq!(
+        body["hint"],
+        "name an artifact by id (a-12) or by version (1.4.2)"
+    );
 
     let (status, body) = post("/hooks/push/web", Vec::new()).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("invalid")));
@@ -238,7 +165,8 @@ async fn errors_are_json_with_the_right_status() {
 
 #[tokio::test]
 async fn a_store_failure_answers_503_and_changes_nothing() {
-    let f = with_users().await;
+    // test waits for approval: the promotion below is exactly one event.
+    let f = with_users(Pipeline::GatedTest, one_artifact()).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     admin.register_artifact(&artifact("1.0")).await.unwrap();
     f.store.fail.store(true, Ordering::SeqCst);
@@ -270,13 +198,26 @@ async fn a_store_failure_answers_503_and_changes_nothing() {
 
 #[tokio::test]
 async fn deployments_page_newest_first() {
-    let f = with_users().await;
+    // Eleven attempts at test and one waiting for prod, as stored; without
+    // stages in the configuration the engine starts none of them.
+    let mut seed = one_artifact();
+    for n in 1..=11 {
+        seed.push(created(
+            &format!("d-{n}"),
+            "test",
+            "a-1",
+            DeploymentStatus::Queued,
+        ));
+    }
+    seed.push(created(
+        "d-12",
+        "prod",
+        "a-1",
+        DeploymentStatus::AwaitingApproval,
+    ));
+    let f = with_users(Pipeline::NoStages, seed).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     admin.register_artifact(&artifact("1.0")).await.unwrap();
-    for _ in 0..11 {
-        admin.promote("web", "test", "1.0").await.unwrap();
-    }
-    admin.promote("web", "prod", "1.0").await.unwrap();
     let mut q = DeploymentQuery {
         service: Some("web".into()),
         stage: Some("test".into()),
@@ -321,7 +262,8 @@ async fn deployments_page_newest_first() {
 
 #[tokio::test]
 async fn step_logs_by_offset_and_tail() {
-    let f = with_users().await;
+    // test waits for approval, so no step runs and writes the log.
+    let f = with_users(Pipeline::GatedTest, one_artifact()).await;
     let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
     admin.register_artifact(&artifact("1.0")).await.unwrap();
     admin.promote("web", "test", "a-1").await.unwrap();
@@ -344,104 +286,6 @@ async fn step_logs_by_offset_and_tail() {
     assert_eq!(e.status, Some(404));
     let e = admin.step_log("../etc", 0, 0, None).await.unwrap_err();
     assert_eq!(e.status, Some(404));
-    f.server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn watch_resumes_with_exactly_the_missed_events() {
-    let f = with_users().await;
-    let addr = f.server.addr;
-    let url = f.server.url.clone();
-    let admin = Client::new(&url, Some(ADMIN.into())).unwrap();
-    for v in ["1.0", "1.1", "1.2"] {
-        admin.register_artifact(&artifact(v)).await.unwrap();
-    }
-
-    // From the middle of the log: only what follows 1.
-    let mut watch = Box::pin(admin.watch(1));
-    assert_eq!(next_message(&mut watch).await, WatchMessage::Connected);
-    assert_eq!(seqs(&next_events(&mut watch, 2).await), vec![2, 3]);
-    // Live events follow the replay without a gap.
-    admin.promote("web", "test", "1.2").await.unwrap();
-    let live = next_events(&mut watch, 1).await;
-    assert_eq!(seqs(&live), vec![4]);
-    assert!(matches!(live[0].kind, EventKind::DeploymentCreated { .. }));
-
-    // The server goes away; events happen while it is down; it comes back
-    // on the same port. The client must get exactly 5 and 6, once.
-    f.server.shutdown().await.unwrap();
-    match next_message(&mut watch).await {
-        WatchMessage::Reconnecting { attempt, .. } => assert_eq!(attempt, 1),
-        other => panic!("expected a reconnect, got {other:?}"),
-    }
-    let a = crate::model::Artifact {
-        id: "a-4".into(),
-        service: "web".into(),
-        version: "1.3".into(),
-        commit: None,
-        subject: None,
-        digest: "cd".repeat(32),
-        uri: "file:///x".into(),
-        origin: crate::model::ArtifactOrigin::Registered,
-        created_by: crate::model::Actor::user("ci"),
-        created_at: 1,
-        metadata: Default::default(),
-    };
-    f.store.push(EventKind::ArtifactRegistered { artifact: a });
-    f.store.push(EventKind::DeploymentStarted {
-        deployment: "d-1".into(),
-    });
-    let cfg = config(f.dir.path(), vec![user("ada", &["admin"], ADMIN)]);
-    let again = serve(cfg, f.store.clone(), addr, f.dir.path().to_path_buf())
-        .await
-        .unwrap();
-    let resumed = next_events(&mut watch, 2).await;
-    assert_eq!(seqs(&resumed), vec![5, 6]);
-    admin.register_artifact(&artifact("1.4")).await.unwrap();
-    assert_eq!(seqs(&next_events(&mut watch, 1).await), vec![7]);
-    again.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn last_event_id_wins_over_since() {
-    let f = with_users().await;
-    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
-    for v in ["1.0", "1.1", "1.2"] {
-        admin.register_artifact(&artifact(v)).await.unwrap();
-    }
-    let resp = reqwest::Client::new()
-        .get(format!("{}/api/v1/events?since=0", f.server.url))
-        .bearer_auth(ADMIN)
-        .header("Last-Event-ID", "2")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut body = resp.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        let chunk = tokio::time::timeout(DEADLINE, body.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let first = text.split("\n\n").next().unwrap();
-    assert!(first.contains("id: 3"), "{first}");
-    assert!(first.contains("event: artifact_registered"), "{first}");
-    assert!(first.contains("data: {"), "{first}");
-
-    // Asking beyond the log is a client bug worth reporting, not a hang.
-    let (status, body) = raw(
-        reqwest::Method::GET,
-        format!("{}/api/v1/events?since=99", f.server.url),
-        Some(ADMIN),
-        None,
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("conflict")));
-    drop(body);
     f.server.shutdown().await.unwrap();
 }
 
@@ -480,18 +324,6 @@ async fn without_users_everyone_is_the_local_admin_on_loopback_only() {
 }
 
 #[tokio::test]
-async fn shutdown_ends_open_event_streams() {
-    let f = with_users().await;
-    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
-    let mut watch = Box::pin(admin.watch(0));
-    assert_eq!(next_message(&mut watch).await, WatchMessage::Connected);
-    tokio::time::timeout(DEADLINE, f.server.shutdown())
-        .await
-        .expect("shutdown waited on an open event stream")
-        .unwrap();
-}
-
-#[tokio::test]
 async fn an_absent_server_is_reported_as_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -525,20 +357,20 @@ async fn start_refuses_non_loopback_without_users() {
         data_dir: Some(dir.path().to_path_buf()),
         demo_workspace: None,
     };
-    let e = super::start(cfg, opts).await.err().unwrap();
+    let e = crate::server::start(cfg, opts).await.err().unwrap();
     assert!(format!("{e:#}").contains("no [[users]] are configured"));
 }
 
 #[tokio::test]
 async fn one_server_per_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let held = super::lock_data_dir(dir.path()).unwrap();
+    let held = crate::server::lock_data_dir(dir.path()).unwrap();
     let opts = StartOptions {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(dir.path().to_path_buf()),
         demo_workspace: None,
     };
-    let e = super::start(config(dir.path(), Vec::new()), opts)
+    let e = crate::server::start(config(dir.path(), Vec::new()), opts)
         .await
         .err()
         .unwrap();
@@ -549,5 +381,5 @@ async fn one_server_per_data_directory() {
     );
     drop(held);
     // Released with its holder: the next one may take it.
-    drop(super::lock_data_dir(dir.path()).unwrap());
+    drop(crate::server::lock_data_dir(dir.path()).unwrap());
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::testing::{MemStore, config, serve};
+use super::support::{MemStore, config, serve};
 use crate::backend::Client;
 use crate::model::EventKind;
 

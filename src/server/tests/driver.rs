@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
-use super::start_with;
-use super::testing::{FakeDecider, MemStore, config};
+use super::support::{
+    MemStore, Pipeline, config, config_for, created, registered, serve_with_fault,
+};
 use crate::api::RegisterArtifact;
 use crate::backend::Client;
-use crate::model::{Actor, Artifact, ArtifactOrigin, EventKind};
+use crate::engine::{Command, Engine, Input};
+use crate::model::{Actor, Artifact, ArtifactOrigin, DeploymentStatus, EventKind, NewEvent};
+use crate::server::start_with;
 
 #[tokio::test]
 async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), Vec::new());
+    // Without stages, registering an artifact is exactly one event.
+    let cfg = config_for(Pipeline::NoStages, dir.path(), Vec::new());
     let store = Arc::new(MemStore::default());
     // Another writer got there first: the store holds an event this
     // engine never saw, so the store numbers the next one 2, not 1.
@@ -31,11 +35,12 @@ async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
             metadata: Default::default(),
         },
     });
-    let blind = FakeDecider::new(cfg.clone(), &[]);
+    let blind = Engine::new(cfg.clone());
     let server = start_with(
         cfg,
         store.clone(),
-        Box::new(blind),
+        blind,
+        None,
         "127.0.0.1:0".parse().unwrap(),
         dir.path().to_path_buf(),
         None,
@@ -57,7 +62,12 @@ async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
         .unwrap();
     let dash = client.dashboard().await.unwrap();
     assert_eq!(dash.seq, 2, "the mirror follows the store");
-    let fold = FakeDecider::new(config(dir.path(), Vec::new()), &store.all()).state;
+    let fold = Engine::from_events(
+        config_for(Pipeline::NoStages, dir.path(), Vec::new()),
+        &store.all(),
+    )
+    .state()
+    .clone();
     assert_eq!(
         dash.state, fold,
         "the mirror is the fold of the stored events"
@@ -86,11 +96,36 @@ async fn an_engine_panic_answers_500_and_the_server_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), Vec::new());
     let store = Arc::new(MemStore::default());
-    let server = super::testing::serve(
+    // Registered before: registering it again below answers its id and
+    // decides nothing, so the promotion is the first deployment.
+    store.push(registered("a-1", "1.0", &"cd".repeat(32)));
+    // A buggy engine: it changes its state (a deployment id is taken), then panics.
+    let fault = Box::new(|engine: &mut Engine, input: &Input| {
+        if let Input::Command {
+            command: Command::Rollback { service, .. },
+            ..
+        } = input
+            && service == "panic"
+        {
+            for n in 0..100 {
+                let seq = engine.state().seq + 1;
+                let taken = created(
+                    &format!("d-x{n}"),
+                    "nowhere",
+                    "a-1",
+                    DeploymentStatus::Queued,
+                );
+                engine.apply(&bug_event(taken).numbered(seq));
+            }
+            panic!("scripted engine bug");
+        }
+    });
+    let server = serve_with_fault(
         cfg,
         store,
         "127.0.0.1:0".parse().unwrap(),
         dir.path().to_path_buf(),
+        fault,
     )
     .await
     .unwrap();
@@ -114,4 +149,13 @@ async fn an_engine_panic_answers_500_and_the_server_carries_on() {
     let reply = client.promote("web", "test", "1.0").await.unwrap();
     assert_eq!(reply.deployment.as_deref(), Some("d-1"));
     server.shutdown().await.unwrap();
+}
+
+fn bug_event(kind: EventKind) -> NewEvent {
+    NewEvent {
+        at: 1,
+        actor: Actor::ferry(),
+        reason: "bug".into(),
+        kind,
+    }
 }
