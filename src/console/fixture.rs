@@ -81,6 +81,7 @@ pub fn config(names: &[(&str, bool)]) -> Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7474)),
             data_dir: PathBuf::from("/tmp/ferry"),
             base_dir: PathBuf::from("/srv"),
+            store: None,
         },
         console: ConsoleConfig::default(),
         services: names.iter().map(|(n, g)| service(n, *g)).collect(),

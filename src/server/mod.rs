@@ -39,7 +39,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Input};
 use crate::runner::Runner;
 use crate::runner::git::{Poller, spawn_pollers};
-use crate::store::{SqliteStore, Store};
+use crate::store::{SqliteStore, Store, StoreUrl};
 
 pub use auth::token_sha256;
 
@@ -153,12 +153,18 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .await
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
     let lock = lock_data_dir(&data_dir)?;
-    let db = data_dir.join("ferry.db");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&db)
-            .await
-            .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
-    );
+    let store: Arc<dyn Store> = match &config.server.store {
+        // Each failure is already one line: what, where, a hint.
+        Some(url) => crate::store::open(&StoreUrl::parse(url)?).await?,
+        None => {
+            let db = data_dir.join("ferry.db");
+            Arc::new(
+                SqliteStore::open(&db)
+                    .await
+                    .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
+            )
+        }
+    };
     let mut engine = Engine::new(config.clone());
     driver::replay_all(store.as_ref(), &mut engine)
         .await
@@ -343,7 +349,10 @@ pub async fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<()> {
         }
     };
     // Kept as its own error type: it renders its own cargo-style report.
-    let config = Config::load(&path)?;
+    let mut config = Config::load(&path)?;
+    if let Some(url) = &args.store {
+        config.server.store = Some(url.clone());
+    }
     let handle = start(
         Arc::new(config),
         StartOptions {
