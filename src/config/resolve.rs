@@ -126,7 +126,12 @@ fn resolve_server(
     let store = match &raw.store {
         Some(url) => match crate::store::StoreUrl::parse(&url.value) {
             Ok(_) => Some(url.value.clone()),
-            Err(e) => return Err(url.fault(format!("{e}"), "postgres://USER:PASSWORD@HOST:PORT/DATABASE")),
+            Err(e) => {
+                return Err(url.fault(
+                    format!("{e}"),
+                    "postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                ));
+            }
         },
         None => None,
     };

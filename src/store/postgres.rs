@@ -18,9 +18,9 @@ use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
 
+use super::Store;
 use super::lease::{Deposed, Epoch, Grant, Heartbeat, Lease, LeaseState, Replica, Role, Tail};
 use super::url::{StoreUrl, redact};
-use super::Store;
 use crate::model::{Event, NewEvent, Seq};
 
 /// The channel followers LISTEN on; the payload is the last appended seq.
@@ -32,7 +32,7 @@ const POOL_SIZE: u32 = 8;
 /// A tail checks the log this often even without a notification.
 const POLL: Duration = Duration::from_secs(1);
 /// Serializes migrations of concurrently starting replicas (an arbitrary key).
-const MIGRATION_LOCK: i64 = 0x6665_7272_79;
+const MIGRATION_LOCK: i64 = 0x0066_6572_7279;
 
 /// Entry `i` brings the schema to version `i + 1`, each in its own
 /// transaction together with the version bump. Never edit a shipped entry.
@@ -96,8 +96,11 @@ impl PgStore {
                 redact(&e.to_string())
             )
         })?;
-        let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
-            .await
+        let mut conn = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            PgConnection::connect_with(&opts),
+        )
+        .await
         {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(connect_error(&e, &place)),
@@ -131,7 +134,11 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    async fn append_inner(&self, epoch: Option<Epoch>, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+    async fn append_inner(
+        &self,
+        epoch: Option<Epoch>,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>> {
         if events.is_empty() && epoch.is_none() {
             return Ok(Vec::new());
         }
@@ -157,15 +164,17 @@ impl PgStore {
             let event = new.numbered(seq as Seq);
             let body = serde_json::to_string(&event)
                 .wrap_err_with(|| format!("cannot encode event {seq} as JSON"))?;
-            sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES ($1, $2, $3, $4, $5)")
-                .bind(seq)
-                .bind(event.at)
-                .bind(event.actor.name())
-                .bind(event.kind.name())
-                .bind(body)
-                .execute(&mut *tx)
-                .await
-                .wrap_err_with(|| format!("cannot insert event {seq} ({})", event.kind.name()))?;
+            sqlx::query(
+                "INSERT INTO events (seq, at, actor, kind, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(seq)
+            .bind(event.at)
+            .bind(event.actor.name())
+            .bind(event.kind.name())
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .wrap_err_with(|| format!("cannot insert event {seq} ({})", event.kind.name()))?;
             out.push(event);
         }
         let head = out.last().map_or(0, |e| e.seq);
@@ -277,7 +286,9 @@ pub(super) async fn migrate_with(
     let latest = migrations.len() as i64;
     for version in 1..=latest.max(1) {
         let mut tx = conn.begin().await.map_err(|e| {
-            eyre!("cannot start migrating the event store at {place}: {e}; hint: check the database")
+            eyre!(
+                "cannot start migrating the event store at {place}: {e}; hint: check the database"
+            )
         })?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
@@ -304,7 +315,9 @@ pub(super) async fn migrate_with(
             .execute(&mut *tx)
             .await
             .map_err(|e| eyre!("migration {version} of the event store at {place} failed: {e}"))?;
-        sqlx::query("DELETE FROM ferry_schema").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM ferry_schema")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO ferry_schema (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *tx)
@@ -336,12 +349,14 @@ impl Store for PgStore {
     ) -> BoxFuture<'_, Result<Vec<Event>>> {
         Box::pin(async move {
             let n = events.len();
-            self.append_inner(Some(epoch), events).await.wrap_err_with(|| {
-                format!(
-                    "appending {n} event(s) to {} failed; nothing of this batch was stored",
-                    self.place
-                )
-            })
+            self.append_inner(Some(epoch), events)
+                .await
+                .wrap_err_with(|| {
+                    format!(
+                        "appending {n} event(s) to {} failed; nothing of this batch was stored",
+                        self.place
+                    )
+                })
         })
     }
 
@@ -349,15 +364,17 @@ impl Store for PgStore {
         Box::pin(async move {
             self.events_after_inner(after, limit)
                 .await
-                .wrap_err_with(|| format!("reading events after {after} from {} failed", self.place))
+                .wrap_err_with(|| {
+                    format!("reading events after {after} from {} failed", self.place)
+                })
         })
     }
 
     fn last_seq(&self) -> BoxFuture<'_, Result<Seq>> {
         Box::pin(async move {
-            last_seq(&self.pool).await.wrap_err_with(|| {
-                format!("reading the last event number of {} failed", self.place)
-            })
+            last_seq(&self.pool)
+                .await
+                .wrap_err_with(|| format!("reading the last event number of {} failed", self.place))
         })
     }
 

@@ -178,11 +178,13 @@ async fn pg_a_failing_migration_changes_nothing() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert_eq!(tables, vec!["ferry_schema", "one"], "table two was rolled back");
+    assert_eq!(
+        tables,
+        vec!["ferry_schema", "one"],
+        "table two was rolled back"
+    );
     let fixed = [migrations[0], "CREATE TABLE two (y BIGINT);"];
-    migrate_with(&mut conn, "here", &fixed)
-        .await
-        .unwrap();
+    migrate_with(&mut conn, "here", &fixed).await.unwrap();
     let v: i64 = sqlx::query_scalar("SELECT version FROM ferry_schema")
         .fetch_one(&mut conn)
         .await
@@ -211,9 +213,17 @@ async fn pg_an_old_leader_cannot_append_after_a_takeover() {
     let a = open(&url).await;
     let b = open(&url).await;
     let ttl = Duration::from_millis(300);
-    let ga = a.lease().acquire("a", ttl).await.unwrap().expect("cold lease");
+    let ga = a
+        .lease()
+        .acquire("a", ttl)
+        .await
+        .unwrap()
+        .expect("cold lease");
     assert_eq!(ga.epoch, 1);
-    assert!(b.lease().acquire("b", ttl).await.unwrap().is_none(), "a's lease is live");
+    assert!(
+        b.lease().acquire("b", ttl).await.unwrap().is_none(),
+        "a's lease is live"
+    );
     assert_eq!(b.lease().current().await.unwrap().leader(), Some("a"));
     a.append_fenced(ga.epoch, vec![step_finished(1)])
         .await
@@ -221,7 +231,10 @@ async fn pg_an_old_leader_cannot_append_after_a_takeover() {
 
     // a stops renewing (paused); b takes over once the lease expired.
     let gb = eventually(Duration::from_secs(10), "b to take over", || async {
-        b.lease().acquire("b", Duration::from_secs(30)).await.unwrap()
+        b.lease()
+            .acquire("b", Duration::from_secs(30))
+            .await
+            .unwrap()
     })
     .await;
     assert_eq!(gb.epoch, 2);
@@ -233,11 +246,21 @@ async fn pg_an_old_leader_cannot_append_after_a_takeover() {
     let deposed = err.downcast_ref::<Deposed>().expect("a Deposed error");
     assert_eq!(deposed.current.leader(), Some("b"));
     assert_eq!(a.last_seq().await.unwrap(), 1, "a wrote nothing");
-    assert!(a.lease().renew(&ga).await.unwrap().is_none(), "a cannot renew");
+    assert!(
+        a.lease().renew(&ga).await.unwrap().is_none(),
+        "a cannot renew"
+    );
     a.lease().release(&ga).await.unwrap();
-    assert_eq!(b.lease().current().await.unwrap().leader(), Some("b"), "a's release is a no-op");
+    assert_eq!(
+        b.lease().current().await.unwrap().leader(),
+        Some("b"),
+        "a's release is a no-op"
+    );
 
-    let by_b = b.append_fenced(gb.epoch, vec![step_finished(4)]).await.unwrap();
+    let by_b = b
+        .append_fenced(gb.epoch, vec![step_finished(4)])
+        .await
+        .unwrap();
     assert_eq!(seqs(&by_b), vec![2]);
     // A clean hand-over: released, the next holder need not wait for expiry.
     b.lease().release(&gb).await.unwrap();
@@ -324,8 +347,8 @@ async fn pg_bad_start_fails_in_one_line_with_a_hint() {
     one_line(err, "no such database");
 
     // Port 1 on loopback: nobody listens.
-    let unreachable = format!("postgres://ferry:pw@127.0.0.1:1/ferry");
-    let err = PgStore::open(&StoreUrl::parse(&unreachable).unwrap())
+    let unreachable = "postgres://ferry:pw@127.0.0.1:1/ferry";
+    let err = PgStore::open(&StoreUrl::parse(unreachable).unwrap())
         .await
         .err()
         .unwrap();

@@ -322,10 +322,9 @@ impl SqliteTail {
                 self.seen = head;
                 return Ok(head);
             }
-            match tokio::time::timeout(TAIL_POLL, self.head.changed()).await {
-                // The store is gone from this process; polling still answers.
-                Ok(Err(_)) => tokio::time::sleep(TAIL_POLL).await,
-                Ok(Ok(())) | Err(_) => {}
+            // A closed channel: the store is gone from this process; polling still answers.
+            if let Ok(Err(_)) = tokio::time::timeout(TAIL_POLL, self.head.changed()).await {
+                tokio::time::sleep(TAIL_POLL).await;
             }
         }
     }

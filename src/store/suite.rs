@@ -146,7 +146,6 @@ pub(super) async fn a_poisoned_batch_stores_nothing(store: &dyn Store, place: &s
 
     assert_eq!(store.last_seq().await.unwrap(), 1, "nothing of the batch");
     assert_eq!(store.events_after(0, 100).await.unwrap().len(), 1);
-
 }
 
 /// Single node or not, an append with a foreign epoch writes nothing and says
@@ -170,8 +169,15 @@ pub(super) async fn fencing_refuses_a_stale_epoch(store: &dyn Store) {
         .await
         .unwrap_err();
     assert!(err.downcast_ref::<Deposed>().is_some(), "{err:#}");
-    assert!(format!("{err:#}").contains("nothing was appended"), "{err:#}");
-    assert_eq!(store.last_seq().await.unwrap(), before + 1, "nothing written");
+    assert!(
+        format!("{err:#}").contains("nothing was appended"),
+        "{err:#}"
+    );
+    assert_eq!(
+        store.last_seq().await.unwrap(),
+        before + 1,
+        "nothing written"
+    );
     let renewed = store.lease().renew(&grant).await.unwrap().expect("renewed");
     assert_eq!(renewed.epoch, grant.epoch);
     store.lease().release(&renewed).await.unwrap();
