@@ -81,11 +81,16 @@ async fn run(base: String, budget: Duration) -> Result<()> {
         .await
         .wrap_err("cannot connect to FERRY_TEST_POSTGRES")?;
     // Our own name (digits), so formatting it into DDL is safe.
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-    )))
-    .execute(&mut admin)
-    .await?;
+    // Separate statements: several in one string run as one transaction,
+    // which DROP/CREATE DATABASE refuse.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await?;
+    }
     let url = with_database(&base, &name);
     let result = measure(&url, budget).await;
     let _ = sqlx::raw_sql(AssertSqlSafe(format!(
