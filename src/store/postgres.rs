@@ -241,7 +241,12 @@ async fn last_seq(pool: &PgPool) -> Result<Seq> {
 
 /// One line for a failed connection: what, where, a hint.
 fn connect_error(e: &sqlx::Error, place: &str) -> Report {
-    let cause = redact(&e.to_string()).replace('\n', " ");
+    // The server's own message, without sqlx's prefix and source line.
+    let cause = match e.as_database_error() {
+        Some(d) => d.message().to_string(),
+        None => e.to_string(),
+    };
+    let cause = redact(&cause).replace('\n', " ");
     let code = e
         .as_database_error()
         .and_then(|d| d.code())

@@ -155,4 +155,24 @@ mod tests {
             assert!(msg.contains("hint:"), "{msg}");
         }
     }
+
+    #[test]
+    fn the_server_section_takes_a_store_url() {
+        use crate::config::Config;
+        use std::path::Path;
+        let origin = Path::new("/etc/ferry/ferry.toml");
+        let ok = "[server]\nstore = \"postgres://ferry:pw@db:5432/ferry\"\n";
+        let config = Config::parse(ok, origin).unwrap();
+        assert_eq!(
+            config.server.store.as_deref(),
+            Some("postgres://ferry:pw@db:5432/ferry")
+        );
+        assert_eq!(Config::parse("", origin).unwrap().server.store, None);
+        let bad = "[server]\nstore = \"postgres://ferry:pw@db:port/ferry\"\n";
+        let err = Config::parse(bad, origin).unwrap_err().to_string();
+        assert!(err.contains("malformed store URL"), "{err}");
+        // The report quotes the file's own line below; its message does not repeat the password.
+        let first = err.lines().next().unwrap_or_default();
+        assert!(!first.contains(":pw@"), "{err}");
+    }
 }
