@@ -52,6 +52,7 @@ fn config() -> Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7474)),
             data_dir: PathBuf::from("/tmp"),
             base_dir: PathBuf::from("/tmp"),
+            store: None,
         },
         console: ConsoleConfig::default(),
         services: (0..SERVICES)

@@ -70,6 +70,10 @@ pub struct ServerArgs {
     /// Data directory (overrides [server] data_dir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Event store URL, e.g. postgres://USER:PASSWORD@HOST/DB (overrides [server] store;
+    /// default: SQLite in the data directory).
+    #[arg(long, env = "FERRY_STORE")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

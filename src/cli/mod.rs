@@ -56,6 +56,7 @@ fn server_options(global: &GlobalArgs, args: &ServerArgs) -> ServerOptions {
         config: global.config.clone(),
         listen: args.listen,
         data_dir: args.data_dir.clone(),
+        store: args.store.clone(),
     }
 }
 

@@ -50,6 +50,7 @@ impl Config {
                 listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                 data_dir,
                 base_dir,
+                store: None,
             },
             console: ConsoleConfig::default(),
             services: Vec::new(),

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Where steps run when a service names no `workdir`: the config file's directory.
     pub base_dir: PathBuf,
+    /// The event store's URL (`postgres://…`); `None`: SQLite in `data_dir`.
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -123,10 +123,24 @@ fn resolve_server(
             )
         })?,
     };
+    // Checked here so a malformed URL is reported with its line.
+    let store = match &raw.store {
+        Some(url) => match crate::store::StoreUrl::parse(&url.value) {
+            Ok(_) => Some(url.value.clone()),
+            Err(e) => {
+                return Err(url.fault(
+                    format!("{e}"),
+                    "postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                ));
+            }
+        },
+        None => None,
+    };
     Ok(ServerConfig {
         listen,
         data_dir,
         base_dir: base_dir.to_path_buf(),
+        store,
     })
 }
 

@@ -29,6 +29,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawServer {
     pub listen: Option<At<String>>,
     pub data_dir: Option<At<String>>,
+    pub store: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -166,14 +167,17 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
     })
 }
 
+const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
+
 fn read_server(t: &Table) -> Result<RawServer> {
-    t.allow(&["listen", "data_dir"])?;
+    t.allow(&["listen", "data_dir", "store"])?;
     Ok(RawServer {
         listen: t.str(
             "listen",
             "an address and port in quotes, e.g. \"127.0.0.1:7474\"",
         )?,
         data_dir: t.str("data_dir", "a directory path in quotes")?,
+        store: t.str("store", STORE_HELP)?,
     })
 }
 

@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Input};
 use crate::runner::Runner;
 use crate::runner::poller::{Poller, spawn_pollers};
-use crate::store::{SqliteStore, Store};
+use crate::store::{SqliteStore, Store, StoreUrl};
 
 pub use auth::token_sha256;
 
@@ -144,12 +144,18 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .await
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
     let lock = lock_data_dir(&data_dir)?;
-    let db = data_dir.join("ferry.db");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&db)
-            .await
-            .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
-    );
+    let store: Arc<dyn Store> = match &config.server.store {
+        // Each failure is already one line: what, where, a hint.
+        Some(url) => crate::store::open(&StoreUrl::parse(url)?).await?,
+        None => {
+            let db = data_dir.join("ferry.db");
+            Arc::new(
+                SqliteStore::open(&db)
+                    .await
+                    .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
+            )
+        }
+    };
     let mut engine = Engine::new(config.clone());
     driver::replay_all(store.as_ref(), &mut engine)
         .await
@@ -331,6 +337,8 @@ pub struct ServerOptions {
     pub listen: Option<SocketAddr>,
     /// Overrides [server] data_dir.
     pub data_dir: Option<PathBuf>,
+    /// Overrides [server] store (an event store URL).
+    pub store: Option<String>,
 }
 
 /// `ferry server`: serve until ctrl-c or SIGTERM.
@@ -349,7 +357,10 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
         }
     };
     // Kept as its own error type: it renders its own cargo-style report.
-    let config = Config::load(&path)?;
+    let mut config = Config::load(&path)?;
+    if let Some(url) = &args.store {
+        config.server.store = Some(url.clone());
+    }
     let handle = start(
         Arc::new(config),
         StartOptions {

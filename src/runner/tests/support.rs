@@ -21,6 +21,7 @@ pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: data.to_path_buf(),
             base_dir: data.to_path_buf(),
+            store: None,
         },
         console: ConsoleConfig::default(),
         services,

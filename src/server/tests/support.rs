@@ -131,6 +131,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.to_path_buf(),
             base_dir: data_dir.to_path_buf(),
+            store: None,
         },
         console: ConsoleConfig::default(),
         services: vec![ServiceConfig {
