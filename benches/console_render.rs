@@ -17,7 +17,8 @@ use ferry::config::{
     CommandStep, Config, ConsoleConfig, Gate, NotifyConfig, RollbackPolicy, ServerConfig,
     ServiceConfig, Source, StageConfig,
 };
-use ferry::console::update::{Msg, update};
+use ferry::console::msg::Msg;
+use ferry::console::update::update;
 use ferry::console::{App, Theme, views};
 use ferry::engine::{Principal, State};
 use ferry::model::{
@@ -51,6 +52,7 @@ fn config() -> Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7474)),
             data_dir: PathBuf::from("/tmp"),
             base_dir: PathBuf::from("/tmp"),
+            store: None,
         },
         console: ConsoleConfig::default(),
         services: (0..SERVICES)

@@ -15,7 +15,7 @@ mod workspace;
 mod tests;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 
 use crate::backend::Client;
-use crate::cli::{DemoArgs, GlobalArgs};
 use crate::config::Config;
 use crate::console::{self, ConsoleInfo};
 use crate::engine::State;
@@ -36,19 +35,23 @@ use workspace::Workspace;
 /// Seconds between two scripted commits at speed 1.
 const COMMIT_INTERVAL_SECS: f64 = 15.0;
 
-pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
-    // The demo brings its own configuration and server: --config and
-    // --server name another setup and do not apply here.
-    let _ = global;
+/// What `ferry demo` was asked for; `cli` has checked the flags.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Workspace directory (default: a fresh temporary directory).
+    pub dir: Option<PathBuf>,
+    /// Address for the demo's server (default: 127.0.0.1 on a free port).
+    pub listen: Option<SocketAddr>,
+    /// Speed factor, above 0 and at most 1000: 1 commits every ~15 s.
+    pub speed: f64,
+    /// No console: print one line per event.
+    pub headless: bool,
+    /// With `headless`: exit when the story is over.
+    pub until_idle: bool,
+}
+
+pub async fn run(args: &DemoOptions) -> Result<ExitCode> {
     let speed = args.speed;
-    if !speed.is_finite() || speed <= 0.0 || speed > 1000.0 {
-        bail!(
-            "invalid --speed {speed}: it must be above 0 and at most 1000; hint: 1 commits every ~15 s, 10 every ~1.5 s"
-        );
-    }
-    if args.until_idle && !args.headless {
-        bail!("--until-idle only works with --headless; hint: ferry demo --headless --until-idle");
-    }
 
     let dir = args.dir.clone();
     let (ws, initial) = tokio::task::spawn_blocking(move || -> Result<(Workspace, Vec<Commit>)> {
@@ -96,7 +99,7 @@ async fn drive(
     config: &Config,
     server: &ServerHandle,
     initial: Vec<Commit>,
-    args: &DemoArgs,
+    args: &DemoOptions,
     speed: f64,
 ) -> Result<ExitCode> {
     let client = |token: &str| {

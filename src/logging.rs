@@ -10,6 +10,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::errors::hinted;
+
 fn filter() -> EnvFilter {
     // A bad FERRY_LOG must not stop ferry from starting; say so and use info.
     match std::env::var("FERRY_LOG") {
@@ -24,7 +26,7 @@ fn filter() -> EnvFilter {
 /// Where log files go: the XDG state directory (~/.local/state/ferry).
 pub fn log_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "ferry")
-        .ok_or_else(|| eyre!("could not find a directory for log files\nhint: set HOME"))?;
+        .ok_or_else(|| hinted("could not find a directory for log files", "set HOME"))?;
     Ok(dirs
         .state_dir()
         .unwrap_or_else(|| dirs.data_local_dir())

@@ -1,14 +1,20 @@
-//! `ferry`: parses the command line and dispatches; nothing else lives here.
+//! `ferry`: parses the command line, hands it to `cli`, and renders a
+//! failure through `errors`; nothing else lives here.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferry::cli::{Cli, Command};
+use color_eyre::eyre::Report;
+use ferry::cli::Cli;
+use ferry::errors::{self, Error};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = color_eyre::install() {
-        eprintln!("error: could not install the error reporter: {e}");
+        // Not fatal: errors still render, only without the fancy reporter.
+        errors::print(&Report::new(Error::new(format!(
+            "could not install the error reporter: {e}"
+        ))));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -16,37 +22,21 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            let report = Report::new(Error::new(format!(
+                "could not start the async runtime: {e}"
+            )));
+            errors::print(&report);
+            return errors::exit_code(&report);
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Some(Command::Server(args)) => {
-                let _log = ferry::logging::to_stderr_and_file("server")?;
-                ferry::server::run(&cli.global, &args).await?;
-                Ok(ExitCode::SUCCESS)
-            }
-            Some(Command::Demo(args)) => {
-                // The demo draws the console: its logs must go to a file.
-                let _log = ferry::logging::to_file("demo")?;
-                ferry::demo::run(&cli.global, &args).await
-            }
-            Some(other) => ferry::cli::run(&cli.global, other).await,
-            None => {
-                let _log = ferry::logging::to_file("console")?;
-                ferry::console::run(&cli.global).await?;
-                Ok(ExitCode::SUCCESS)
-            }
-        }
-    });
+    let result = runtime.block_on(ferry::cli::run(cli));
     // Steps and servers may still hold the runtime; don't wait on them.
     runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(report) => {
-            ferry::report::print(&report);
-            ExitCode::FAILURE
+            errors::print(&report);
+            errors::exit_code(&report)
         }
     }
 }

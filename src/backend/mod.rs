@@ -18,6 +18,9 @@ use crate::api::{
     ActionReply, ApiError, Dashboard, DecisionRequest, DeploymentPage, Evidence, LogChunk,
     PromoteRequest, RegisterArtifact, RollbackRequest,
 };
+// The filters `Client::deployments` takes: the wire type itself, named
+// here too so that callers of the client need not know the api module.
+pub use crate::api::DeploymentQuery;
 use crate::model::{Artifact, Build, Deployment, Event, Seq};
 
 /// Calls answer quickly (the server waits only for an fsync); a stuck one is a bug.
@@ -106,21 +109,6 @@ fn root_cause(e: &reqwest::Error) -> String {
         cause = next;
     }
     cause.to_string()
-}
-
-/// Filters of `GET /api/v1/deployments`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DeploymentQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
 }
 
 /// What `watch` yields.

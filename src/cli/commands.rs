@@ -1,21 +1,22 @@
 //! The scripted commands: one call to the server each, a table (or the raw
-//! JSON with --json) on stdout, and on failure one `error:` line and a hint
-//! on stderr with exit code 1 (2 for a usage mistake).
+//! JSON with --json) on stdout. A failure is an `errors::Error` (exit code 1,
+//! 2 for a usage mistake) that `main` renders: one `error:` line and a hint.
 
 use std::io::Read;
-use std::process::ExitCode;
 
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{Report, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::RegisterArtifact;
-use crate::backend::{Client, ClientError, DeploymentQuery};
+use crate::backend::{Client, DeploymentQuery};
 use crate::engine::{ServiceState, State};
+use crate::errors::Error;
 use crate::model::Deployment;
 
+use super::args::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
 use super::table::{Cell, Tone, render, use_colour, when};
-use super::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
+use crate::present::cells;
 
 /// stdout that tolerates a closed pipe (`ferry history app | head -3`):
 /// Rust ignores SIGPIPE, so `println!` would panic there.
@@ -35,48 +36,12 @@ macro_rules! outln {
 
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7474";
 
-/// A failure to report: what went wrong, how to fix it, and the exit code.
-struct Failure {
-    message: String,
-    hint: Option<String>,
-    code: u8,
-}
-
-impl Failure {
-    fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            hint: Some(hint.into()),
-            code: 2,
-        }
-    }
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        Failure {
-            message: e.message,
-            hint: e.hint,
-            code: 1,
-        }
-    }
-}
-
 /// Run a scripted command against the server named by --server / FERRY_SERVER.
-pub async fn run(global: &GlobalArgs, command: Command) -> Result<ExitCode> {
-    match dispatch(global, command).await {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            if let Some(h) = f.hint {
-                eprintln!("  hint: {h}");
-            }
-            Ok(ExitCode::from(f.code))
-        }
-    }
+pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
+    dispatch(global, command).await.map_err(Report::new)
 }
 
-fn client(global: &GlobalArgs) -> Result<Client, Failure> {
+fn client(global: &GlobalArgs) -> Result<Client, Error> {
     let url = global
         .server
         .clone()
@@ -88,17 +53,14 @@ fn client(global: &GlobalArgs) -> Result<Client, Failure> {
     Ok(Client::new(&url, token)?)
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Failure {
-        message: format!("could not write JSON: {e}"),
-        hint: None,
-        code: 1,
-    })?;
+fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::new(format!("could not write JSON: {e}")))?;
     outln!("{text}");
     Ok(())
 }
 
-async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Failure> {
+async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
     match command {
         Command::Token(TokenCommand::New { user, roles }) => token_new(global, &user, &roles),
         Command::Status(a) => status(global, a.service.as_deref()).await,
@@ -141,14 +103,14 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Failure> 
             Ok(())
         }
         Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
-        Command::Server(_) | Command::Demo(_) => Err(Failure::usage(
+        Command::Server(_) | Command::Demo(_) => Err(Error::usage(
             "`ferry server` and `ferry demo` are not scripted commands",
             "run them directly: `ferry server --config FILE`, `ferry demo`",
         )),
     }
 }
 
-fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Failure> {
+fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> {
     if global.json {
         return print_json(r);
     }
@@ -156,16 +118,15 @@ fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Failure
     Ok(())
 }
 
-async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Failure> {
+async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error> {
     let dash = client(global)?.dashboard().await?;
     let services: Vec<&ServiceState> = match service {
         None => dash.state.services.iter().collect(),
         Some(name) => match dash.state.service(name) {
             Some(s) => vec![s],
             None => {
-                return Err(Failure {
-                    message: format!("no service {name:?} on this server"),
-                    hint: Some(format!(
+                return Err(
+                    Error::new(format!("no service {name:?} on this server")).with_hint(format!(
                         "known services: {}",
                         dash.state
                             .services
@@ -174,8 +135,7 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Failur
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
-                    code: 1,
-                });
+                );
             }
         },
     };
@@ -219,21 +179,14 @@ pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bo
     let mut rows = Vec::new();
     for svc in services {
         for st in &svc.stages {
-            // What a person wants to know first: what runs, else what waits, else how it ended.
-            let active = st.active.as_ref().and_then(|id| state.deployments.get(id));
-            let next = st.queue.first().and_then(|id| state.deployments.get(id));
-            let (status, tone) = match active.or(next) {
+            // What a person wants to know first: what runs, else what waits,
+            // else how it ended; the same deployment the console's cell is about.
+            let (status, tone) = match cells::focus_deployment(state, st) {
                 Some(d) => (
                     format!("{} {}", d.status.as_str(), d.id),
                     Tone::of_status(d.status),
                 ),
-                None => match st.last_finished(state) {
-                    Some(d) => (
-                        format!("{} {}", d.status.as_str(), d.id),
-                        Tone::of_status(d.status),
-                    ),
-                    None => ("-".to_string(), Tone::Dim),
-                },
+                None => ("-".to_string(), Tone::Dim),
             };
             rows.push(vec![
                 Cell::new(svc.name.clone()),
@@ -284,27 +237,22 @@ pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
     )
 }
 
-async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), Failure> {
+async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), Error> {
     let digest = match (&a.file, &a.digest) {
         (Some(file), _) => {
             let path = file.clone();
             tokio::task::spawn_blocking(move || sha256_file(&path))
                 .await
-                .map_err(|e| Failure {
-                    message: format!("hashing failed: {e}"),
-                    hint: None,
-                    code: 1,
-                })?
-                .map_err(|e| Failure {
-                    message: format!("could not read {}: {e}", file.display()),
-                    hint: Some("check the path given to --file".to_string()),
-                    code: 1,
+                .map_err(|e| Error::new(format!("hashing failed: {e}")))?
+                .map_err(|e| {
+                    Error::new(format!("could not read {}: {e}", file.display()))
+                        .with_hint("check the path given to --file")
                 })?
         }
         (None, Some(d)) => {
             let d = d.trim().to_ascii_lowercase();
             if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Failure::usage(
+                return Err(Error::usage(
                     format!("--digest must be 64 hex characters (a sha256), not {d:?}"),
                     "or give --file and the digest is computed",
                 ));
@@ -312,7 +260,7 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), F
             d
         }
         (None, None) => {
-            return Err(Failure::usage(
+            return Err(Error::usage(
                 "the artifact's sha256 is needed",
                 "give --file PATH (hashed here) or --digest HEX",
             ));
@@ -321,7 +269,7 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), F
     let mut metadata = std::collections::BTreeMap::new();
     for m in &a.metadata {
         let Some((k, v)) = m.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
-            return Err(Failure::usage(
+            return Err(Error::usage(
                 format!("--meta {m:?} is not KEY=VALUE"),
                 "for example --meta pipeline=1234",
             ));
@@ -356,7 +304,7 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// Print a fresh token once, and what the server's config needs: only the hash.
-fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Failure> {
+fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Error> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     // The prefix tells a token from its hash at a glance (a 64-hex token
@@ -397,8 +345,9 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Engine;
     use crate::model::{Actor, DeploymentKind, DeploymentStatus, EventKind, NewEvent};
-    use crate::server::testing::{FakeDecider, config};
+    use crate::server::tests::support::config;
 
     #[test]
     fn status_shows_what_runs_or_waits_and_history_lists_newest_first() {
@@ -459,7 +408,7 @@ mod tests {
             status: DeploymentStatus::Succeeded,
             message: "ok".into(),
         });
-        let state = FakeDecider::new(cfg, &events).state;
+        let state = Engine::from_events(cfg, &events).state().clone();
         let services: Vec<&ServiceState> = state.services.iter().collect();
         let table = status_table(&state, &services, false);
         let lines: Vec<&str> = table.lines().collect();

@@ -12,6 +12,7 @@ use crate::config::{
 };
 use crate::model::ApprovalRule;
 
+use super::checks::is_env_name;
 use super::error::{Fault, Result, did_you_mean};
 use super::schema::{RawBuild, RawConfig, RawService, RawSource, RawTemplate, RawUser};
 use super::stage::{RawDeploy, RawGate, RawHealth, RawStage};
@@ -122,10 +123,24 @@ fn resolve_server(
             )
         })?,
     };
+    // Checked here so a malformed URL is reported with its line.
+    let store = match &raw.store {
+        Some(url) => match crate::store::StoreUrl::parse(&url.value) {
+            Ok(_) => Some(url.value.clone()),
+            Err(e) => {
+                return Err(url.fault(
+                    format!("{e}"),
+                    "postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                ));
+            }
+        },
+        None => None,
+    };
     Ok(ServerConfig {
         listen,
         data_dir,
         base_dir: base_dir.to_path_buf(),
+        store,
     })
 }
 
@@ -554,14 +569,6 @@ fn resolve_health(h: &RawHealth) -> Result<HealthCheck> {
         bake: h.bake.unwrap_or(Duration::ZERO),
         timeout: h.timeout.unwrap_or(HEALTH_TIMEOUT),
     })
-}
-
-pub(super) fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn check_env_name(name: &At<String>) -> Result<()> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::config::{ConsoleConfig, NotifyCommand, NotifyConfig, Webhook};
 use crate::model::NotificationKind;
 
+use super::checks::{CMD_HELP, check_name, check_url, is_env_name, nonzero};
 use super::error::{Result, did_you_mean, one_of};
 use super::stage::{RawStage, read_stage, read_stages};
 use super::walk::{At, Item, Table};
@@ -28,6 +29,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawServer {
     pub listen: Option<At<String>>,
     pub data_dir: Option<At<String>>,
+    pub store: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -109,40 +111,10 @@ const KINDS: &[NotificationKind] = &[
     NotificationKind::RollbackImpossible,
 ];
 
-const NAME_HELP: &str = "names appear in URLs: use lowercase letters, digits, `-` and `_`, starting with a letter or digit";
-pub(super) const CMD_HELP: &str = "a shell command in quotes, run with `sh -c`";
 const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
 const SECRETS_HELP: &str =
     "names of the server's environment variables, e.g. secrets = [\"DEPLOY_TOKEN\"]";
 const SOURCE_HELP: &str = "source = { git = \"path or URL\", branch = \"main\", poll_interval = \"10s\" }, or source = \"external\" when another CI registers artifacts";
-
-/// Service, template and stage names: `[a-z0-9][a-z0-9_-]*`.
-pub(super) fn check_name(name: &At<String>, what: &str) -> Result<()> {
-    let mut chars = name.value.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if first_ok
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Ok(());
-    }
-    Err(name.fault(
-        format!("`{}` is not a valid {what} name", name.value),
-        NAME_HELP,
-    ))
-}
-
-/// A duration that must not be zero (timeouts, intervals).
-pub(super) fn nonzero(table: &Table, name: &str) -> Result<Option<Duration>> {
-    match table.duration(name)? {
-        Some(d) if d.value.is_zero() => Err(d.fault(
-            format!("`{name}` must be longer than zero"),
-            "write a positive duration, like \"30s\" or \"5m\"",
-        )),
-        d => Ok(d.map(|d| d.value)),
-    }
-}
 
 pub(super) fn read(root: &Table) -> Result<RawConfig> {
     root.allow(TOP)?;
@@ -195,14 +167,17 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
     })
 }
 
+const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
+
 fn read_server(t: &Table) -> Result<RawServer> {
-    t.allow(&["listen", "data_dir"])?;
+    t.allow(&["listen", "data_dir", "store"])?;
     Ok(RawServer {
         listen: t.str(
             "listen",
             "an address and port in quotes, e.g. \"127.0.0.1:7474\"",
         )?,
         data_dir: t.str("data_dir", "a directory path in quotes")?,
+        store: t.str("store", STORE_HELP)?,
     })
 }
 
@@ -226,17 +201,6 @@ fn read_console(t: &Table) -> Result<ConsoleConfig> {
         }
     }
     Ok(ConsoleConfig { server, theme })
-}
-
-pub(super) fn check_url(url: At<String>, help: &str) -> Result<String> {
-    let rest = url
-        .value
-        .strip_prefix("http://")
-        .or_else(|| url.value.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() => Ok(url.value),
-        _ => Err(url.fault(format!("`{}` is not an http(s) URL", url.value), help)),
-    }
 }
 
 fn read_user(item: &Item) -> Result<RawUser> {
@@ -421,7 +385,7 @@ fn read_env(t: &Table) -> Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
     if let Some(item) = t.get("env") {
         for (name, value) in item.table(ENV_HELP)?.entries() {
-            if !super::resolve::is_env_name(&name.value) {
+            if !is_env_name(&name.value) {
                 return Err(name.fault(
                     format!("`{}` is not an environment variable name", name.value),
                     "letters, digits and `_`, not starting with a digit, e.g. RUST_LOG",

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::config::RollbackPolicy;
 
+use super::checks::{CMD_HELP, check_name, check_url, nonzero};
 use super::error::Result;
-use super::schema::{CMD_HELP, check_name, check_url, nonzero};
 use super::walk::{At, Item};
 
 /// A stage, or (in `overrides`) the fields of a stage to replace: every

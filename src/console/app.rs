@@ -1,6 +1,7 @@
-//! The console's state: the folded server state plus everything about the
-//! screen (selection, open screens, dialogs, toasts, pending requests).
-//! Only `update` changes it; views only read it.
+//! The console's state, every type of it: the folded server state plus
+//! everything about the screen (selection, open screens, dialogs, toasts,
+//! pending requests). Only `update` (through `screens` and `dialogs`)
+//! changes it; views only read it.
 
 use std::collections::VecDeque;
 
@@ -10,8 +11,12 @@ use crate::api::Evidence;
 use crate::engine::{Principal, ServiceState, State};
 use crate::model::{Decision, Deployment, Millis};
 
-use super::cells::RunRef;
+use crate::present::cells::RunRef;
+
 use super::keymap::Scope;
+use super::msg::Request;
+
+pub use crate::present::narrate::{FeedItem, Level};
 
 /// How many activity lines are kept; older ones fall off.
 pub const FEED_CAP: usize = 10_000;
@@ -35,22 +40,6 @@ pub struct HeaderInfo {
     pub server_version: Option<String>,
     pub demo_workspace: Option<String>,
     pub user: Option<Principal>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Good,
-    Warn,
-    Bad,
-}
-
-#[derive(Debug, Clone)]
-pub struct FeedItem {
-    pub seq: u64,
-    pub at: Millis,
-    pub level: Level,
-    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +171,6 @@ pub struct RollbackDialog {
     pub last_good: bool,
     pub deployed_at: Option<Millis>,
     pub deployed_by: Option<String>,
-    pub focus: Button,
 }
 
 /// Cancel one deployment of a stage: the running one, else the next pending.
@@ -199,7 +187,6 @@ pub struct CancelDialog {
     /// What stays in the stage afterwards, e.g. "1.4.3 keeps running".
     pub after: String,
     pub rollback_auto: bool,
-    pub focus: Button,
 }
 
 /// Promote an artifact into a stage.
@@ -221,6 +208,42 @@ pub struct PromoteDialog {
     pub supersedes: Vec<String>,
     /// The running deployment it queues behind: "d-11 (2.0.0)".
     pub behind: Option<String>,
+}
+
+/// The words of a confirmation dialog, made when it opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmText {
+    pub title: &'static str,
+    /// Drawn with the colour of failure (roll back, cancel) rather than of waiting.
+    pub danger: bool,
+    /// "prod: checkout 1.4.3 → 1.4.2 (last good, deployed 2 days ago by alice)"
+    pub headline: String,
+    /// What happens, as the engine does it.
+    pub body: String,
+    /// The safe button first (focused at first), then the one that acts.
+    pub buttons: [String; 2],
+    pub hint: &'static str,
+}
+
+/// What a confirmation is about: the facts its text was made from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    Rollback(RollbackDialog),
+    Cancel(CancelDialog),
+    Promote(PromoteDialog),
+}
+
+/// The one confirmation dialog: it holds the request it sends on `y` (or
+/// Enter on the confirm button) and the words for it; anything else closes
+/// it and sends nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub request: Request,
+    /// What the spinner and the toasts say about the request (its `since`
+    /// is set when it is sent).
+    pub pending: Pending,
+    pub subject: Subject,
+    pub text: ConfirmText,
     pub focus: Button,
 }
 
@@ -242,9 +265,7 @@ pub struct HelpState {
 
 #[derive(Debug, Clone)]
 pub enum Modal {
-    Rollback(RollbackDialog),
-    Cancel(CancelDialog),
-    Promote(PromoteDialog),
+    Confirm(Box<Confirm>),
     Help(HelpState),
     Comment(CommentInput),
 }
@@ -304,9 +325,7 @@ impl App {
     /// The scope keys are looked up in, from the innermost open thing.
     pub fn scope(&self) -> Scope {
         match &self.modal {
-            Some(Modal::Rollback(_) | Modal::Cancel(_) | Modal::Promote(_)) => {
-                return Scope::Confirm;
-            }
+            Some(Modal::Confirm(_)) => return Scope::Confirm,
             Some(Modal::Help(_)) => return Scope::Help,
             Some(Modal::Comment(_)) => return Scope::Input,
             None => {}
@@ -365,6 +384,29 @@ impl App {
         if self.toasts.len() > 5 {
             self.toasts.remove(0);
         }
+    }
+}
+
+impl App {
+    /// Deployments of a stage newest first: the state's, then older pages.
+    pub fn history_rows<'a>(&'a self, h: &'a HistoryState) -> Vec<&'a Deployment> {
+        let mut rows: Vec<&Deployment> = self
+            .state
+            .stage(&h.service, &h.stage)
+            .map(|st| {
+                st.history
+                    .iter()
+                    .rev()
+                    .filter_map(|id| self.state.deployments.get(id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for d in &h.older {
+            if !rows.iter().any(|r| r.id == d.id) {
+                rows.push(d);
+            }
+        }
+        rows
     }
 }
 

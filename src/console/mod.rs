@@ -1,29 +1,37 @@
 //! The release console (`ferry` with no subcommand): a live terminal
 //! dashboard of every service and stage, with detail, approvals, history and
-//! rollback. Architecture: `app` (state), `update` (pure: message in, state
-//! change and requests out), `keymap` (the one key table), `views` (drawing),
-//! `theme`, `runtime` (the select loop and the terminal).
+//! rollback. Its modules, from the bottom up:
+//!
+//! - `msg`: the messages in (`Msg`, the `Reply` to each request) and the
+//!   requests out (`Request`).
+//! - `app`: every state type, the folded server state and the screen's.
+//! - `keymap`: the one key table; `theme`: colours.
+//! - `layout`: regions, the grid's geometry, mouse hit-testing.
+//! - `dialogs`: the one confirmation (it holds the request it sends) and
+//!   the words of roll back, cancel, promote; the approve/reject comment.
+//! - `screens`: dashboard, detail, history, approvals: how each opens, its
+//!   keys, its replies.
+//! - `update`: pure, one message in, the app changed and requests out; it
+//!   routes to `screens` and `dialogs` and never imports `views`.
+//! - `views`: drawing only.
+//! - `runtime`: the select loop, the terminal, and making the requests.
+//!
+//! The words shared with the CLI and the demo (stage summaries, the event
+//! narrator, what cancel/promote/rollback act on) live in `crate::present`.
 
-mod actions;
-#[cfg(test)]
-mod actions_tests;
 pub mod app;
-pub mod cells;
-mod feed;
+pub mod dialogs;
 pub mod keymap;
-mod nav;
-mod open;
+pub mod layout;
+pub mod msg;
 mod runtime;
+pub mod screens;
 pub mod theme;
 pub mod update;
 pub mod views;
 
 #[cfg(test)]
-mod fixture;
-#[cfg(test)]
-mod snapshot_tests;
-#[cfg(test)]
-mod update_tests;
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,7 +41,6 @@ use color_eyre::Result;
 use color_eyre::eyre::eyre;
 
 use crate::backend::Client;
-use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::server::{self, StartOptions};
 
@@ -47,10 +54,19 @@ pub struct ConsoleInfo {
     pub demo_workspace: Option<PathBuf>,
 }
 
+/// What `ferry` (the console) was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleOptions {
+    /// Configuration file; default ./ferry.toml when it exists.
+    pub config: Option<PathBuf>,
+    /// URL of a running server; else [console] server, else an embedded one.
+    pub server: Option<String>,
+}
+
 /// `ferry`: connect to --server / FERRY_SERVER / [console] server, or start
 /// an embedded server on 127.0.0.1 and connect to that.
-pub async fn run(global: &GlobalArgs) -> Result<()> {
-    let config_path = global.config.clone().or_else(|| {
+pub async fn run(options: &ConsoleOptions) -> Result<()> {
+    let config_path = options.config.clone().or_else(|| {
         Path::new("ferry.toml")
             .exists()
             .then(|| PathBuf::from("ferry.toml"))
@@ -66,7 +82,7 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
         .map(|c| c.console.theme.clone())
         .unwrap_or_default();
     let theme = theme_from_env(&overrides);
-    let remote = global
+    let remote = options
         .server
         .clone()
         .or_else(|| config.as_ref().and_then(|c| c.console.server.clone()));

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use crate::backend::{Client, DeploymentQuery};
 
 use super::app::App;
+use super::msg::{Msg, Reply, Request, error_text};
 use super::theme::Theme;
-use super::update::{Action, Msg, Reply, update};
+use super::update::update;
 use super::views;
 
 /// Messages handled before the next draw at most, so a burst of events
@@ -83,10 +84,10 @@ async fn event_loop(
                 Msg::Tick
             }
         };
-        let mut actions = update(&mut app, msg, crate::now_millis());
+        let mut requests = update(&mut app, msg, crate::now_millis());
         for _ in 0..BATCH {
             match rx.try_recv() {
-                Ok(m) => actions.extend(update(&mut app, m, crate::now_millis())),
+                Ok(m) => requests.extend(update(&mut app, m, crate::now_millis())),
                 Err(_) => break,
             }
         }
@@ -94,13 +95,13 @@ async fn event_loop(
             // Start spinning right away rather than at the next slow tick.
             next_tick = next_tick.min(Instant::now() + FAST_TICK);
         }
-        for a in actions {
-            if a == Action::Snapshot {
+        for r in requests {
+            if r == Request::Snapshot {
                 snapshot.abort();
                 snapshot = spawn_snapshot(client.clone(), tx.clone());
                 continue;
             }
-            perform(a, &client, &tx, &mut watch);
+            perform(r, &client, &tx, &mut watch);
         }
         if app.quit {
             break Ok(());
@@ -126,7 +127,7 @@ fn spawn_snapshot(client: Client, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
                 Err(e) => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "dashboard snapshot failed");
-                    let error = super::update::error_text(&e);
+                    let error = error_text(&e);
                     if tx.send(Msg::Unreachable { attempt, error }).is_err() {
                         return;
                     }
@@ -139,17 +140,17 @@ fn spawn_snapshot(client: Client, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
 }
 
 fn perform(
-    action: Action,
+    request: Request,
     client: &Client,
     tx: &UnboundedSender<Msg>,
     watch: &mut Option<JoinHandle<()>>,
 ) {
     let client = client.clone();
     let tx = tx.clone();
-    match action {
+    match request {
         // Handled by the loop, which owns the snapshot task.
-        Action::Snapshot => {}
-        Action::Watch { after } => {
+        Request::Snapshot => {}
+        Request::Watch { after } => {
             if let Some(old) = watch.take() {
                 old.abort();
             }
@@ -168,7 +169,7 @@ fn perform(
                 });
             }));
         }
-        Action::Approve {
+        Request::Approve {
             id,
             deployment,
             comment,
@@ -176,20 +177,20 @@ fn perform(
         } => {
             tokio::spawn(async move {
                 let result = client.approve(&deployment, comment, digest).await;
-                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
-        Action::Reject {
+        Request::Reject {
             id,
             deployment,
             comment,
         } => {
             tokio::spawn(async move {
                 let result = client.reject(&deployment, comment).await;
-                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
-        Action::Rollback {
+        Request::Rollback {
             id,
             service,
             stage,
@@ -197,16 +198,16 @@ fn perform(
         } => {
             tokio::spawn(async move {
                 let result = client.rollback(&service, &stage, to).await;
-                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
-        Action::Cancel { id, deployment } => {
+        Request::Cancel { id, deployment } => {
             tokio::spawn(async move {
                 let result = client.cancel(&deployment).await;
-                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
-        Action::Promote {
+        Request::Promote {
             id,
             service,
             stage,
@@ -214,10 +215,10 @@ fn perform(
         } => {
             tokio::spawn(async move {
                 let result = client.promote(&service, &stage, &artifact).await;
-                let _ = tx.send(Msg::Reply(Reply::Action { id, result }));
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
-        Action::FetchLog {
+        Request::FetchLog {
             id,
             run,
             step,
@@ -234,13 +235,13 @@ fn perform(
                 }));
             });
         }
-        Action::FetchEvidence { deployment } => {
+        Request::FetchEvidence { deployment } => {
             tokio::spawn(async move {
                 let result = client.evidence(&deployment).await.map(Box::new);
                 let _ = tx.send(Msg::Reply(Reply::Evidence { deployment, result }));
             });
         }
-        Action::FetchHistory {
+        Request::FetchHistory {
             id,
             service,
             stage,

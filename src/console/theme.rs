@@ -8,7 +8,7 @@ use std::str::FromStr;
 use ratatui::style::{Color, Modifier, Style};
 
 use super::app::Level;
-use super::cells::CellKind;
+use crate::present::cells::CellKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Element {

@@ -5,121 +5,21 @@
 use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use tui_input::backend::crossterm::to_input_request;
 
-use crate::api::{ActionReply, Dashboard, DeploymentPage, Evidence, LogChunk};
-use crate::backend::{ClientError, WatchMessage};
-use crate::model::{Decision, Event, Millis, RunId, Seq};
+use crate::backend::WatchMessage;
+use crate::model::{Event, Millis};
+use crate::present::narrate;
 
-use super::actions;
-use super::app::{
-    App, ApprovalsState, Conn, FEED_CAP, HelpState, LOG_CAP, LogView, Modal, Pending, Screen,
-    TOAST_MS,
-};
-use super::cells::RunRef;
-use super::feed;
+use super::app::{App, Conn, FEED_CAP, HelpState, Modal, Screen, TOAST_MS};
+use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
-use super::nav;
-pub use super::open::{
-    dialog, open_decision, open_detail, open_history, open_rollback, select_step,
-};
-
-#[derive(Debug)]
-pub enum Msg {
-    Key(KeyEvent),
-    Mouse(MouseEvent),
-    Resize(u16, u16),
-    Tick,
-    Snapshot(Box<Dashboard>),
-    /// The snapshot could not be fetched; the runtime retries.
-    Unreachable {
-        attempt: u32,
-        error: String,
-    },
-    Watch(WatchMessage),
-    Reply(Reply),
-}
-
-/// Answers to requests, tagged with what they were for.
-#[derive(Debug)]
-pub enum Reply {
-    Action {
-        id: u64,
-        result: Result<ActionReply, ClientError>,
-    },
-    Log {
-        id: u64,
-        run: RunId,
-        step: usize,
-        result: Result<LogChunk, ClientError>,
-    },
-    Evidence {
-        deployment: String,
-        result: Result<Box<Evidence>, ClientError>,
-    },
-    History {
-        id: u64,
-        service: String,
-        stage: String,
-        result: Result<DeploymentPage, ClientError>,
-    },
-}
-
-/// Requests for the runtime to make; each answers with a `Msg::Reply`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Fetch a fresh snapshot (then watch from it).
-    Snapshot,
-    Watch {
-        after: Seq,
-    },
-    Approve {
-        id: u64,
-        deployment: String,
-        comment: Option<String>,
-        digest: Option<String>,
-    },
-    Reject {
-        id: u64,
-        deployment: String,
-        comment: Option<String>,
-    },
-    Rollback {
-        id: u64,
-        service: String,
-        stage: String,
-        to: Option<String>,
-    },
-    Cancel {
-        id: u64,
-        deployment: String,
-    },
-    Promote {
-        id: u64,
-        service: String,
-        stage: String,
-        artifact: String,
-    },
-    FetchLog {
-        id: u64,
-        run: RunId,
-        step: usize,
-        offset: u64,
-        tail: Option<u64>,
-    },
-    FetchEvidence {
-        deployment: String,
-    },
-    FetchHistory {
-        id: u64,
-        service: String,
-        stage: String,
-        before: Option<String>,
-    },
-}
+use super::layout;
+use super::msg::{Msg, Reply, Request};
+use super::screens::{approvals, dashboard, detail, history};
 
 /// Activity lines made from a snapshot before any event arrives.
 const FEED_SEED: usize = 50;
 
-pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Action> {
+pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
     let mut out = Vec::new();
     match msg {
         Msg::Key(key) => {
@@ -151,11 +51,11 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Action> {
             if app.feed.is_empty() {
                 // The snapshot carries no events; start the feed with what
                 // the state says happened last, so it is not blank.
-                app.feed = feed::from_state(&app.state, FEED_SEED).into();
+                app.feed = narrate::from_state(&app.state, FEED_SEED).into();
             }
             app.loaded = true;
             app.dirty = true;
-            out.push(Action::Watch {
+            out.push(Request::Watch {
                 after: app.state.seq,
             });
         }
@@ -178,12 +78,12 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Action> {
 }
 
 /// Fold one streamed event in, unless the snapshot already had it.
-pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Action>) {
+pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Request>) {
     if e.seq <= app.state.seq {
         return;
     }
     app.state.apply(e);
-    if let Some(item) = feed::describe(&app.state, e) {
+    if let Some(item) = narrate::describe(&app.state, e) {
         app.feed.push_front(item);
         app.feed.truncate(FEED_CAP);
         if app.grid.feed_scroll > 0 {
@@ -195,7 +95,7 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Action>) {
     use crate::model::EventKind as K;
     match &e.kind {
         K::StepOutput { run, step, .. } | K::StepFinished { run, step, .. } => {
-            if let Some(log) = detail_log_mut(app)
+            if let Some(log) = detail::detail_log_mut(app)
                 && log.run == *run
                 && log.step == *step
             {
@@ -204,10 +104,10 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Action>) {
                 } else if log.loaded {
                     let (offset, run) = (log.next_offset, log.run.clone());
                     let id = app.next_id();
-                    if let Some(log) = detail_log_mut(app) {
+                    if let Some(log) = detail::detail_log_mut(app) {
                         log.request = Some(id);
                     }
-                    out.push(Action::FetchLog {
+                    out.push(Request::FetchLog {
                         id,
                         run,
                         step: *step,
@@ -226,47 +126,29 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Action>) {
             let advance = match app.screens.last() {
                 Some(Screen::Detail(d)) if d.run.id() == run => match &d.log {
                     None => true,
-                    Some(l) => l.follow && step_done(app, run, l.step),
+                    Some(l) => l.follow && detail::step_done(app, run, l.step),
                 },
                 _ => false,
             };
             if advance {
-                select_step(app, *step, out);
+                detail::select_step(app, *step, out);
             }
             app.dirty = true;
         }
         K::ServerStarted { .. } => {
             // A (re)started server may run a changed pipeline, which no
             // event describes: take a fresh snapshot.
-            out.push(Action::Snapshot);
+            out.push(Request::Snapshot);
             app.dirty = true;
         }
         _ => app.dirty = true,
     }
 }
 
-fn step_done(app: &App, run: &str, step: usize) -> bool {
-    let steps = match app.state.deployments.get(run) {
-        Some(d) => &d.steps,
-        None => match app.state.builds.get(run) {
-            Some(b) => &b.steps,
-            None => return true,
-        },
-    };
-    steps.get(step).is_none_or(|s| s.status.is_done())
-}
-
-fn detail_log_mut(app: &mut App) -> Option<&mut LogView> {
-    match app.screens.last_mut() {
-        Some(Screen::Detail(d)) => d.log.as_mut(),
-        _ => None,
-    }
-}
-
-fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Action>) {
+fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
     app.dirty = true;
     match reply {
-        Reply::Action { id, result } => {
+        Reply::Request { id, result } => {
             let (done, what) = app
                 .pending
                 .iter()
@@ -279,7 +161,11 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Action>) {
                 // The server's answer usually says what was done already.
                 Ok(r) if r.message.starts_with(&done) => app.toast(false, r.message, now),
                 Ok(r) => app.toast(false, format!("{done}: {}", r.message), now),
-                Err(e) => app.toast(true, format!("{what} refused: {}", error_text(&e)), now),
+                Err(e) => app.toast(
+                    true,
+                    format!("{what} refused: {}", super::msg::error_text(&e)),
+                    now,
+                ),
             }
         }
         Reply::Log {
@@ -287,107 +173,18 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Action>) {
             run,
             step,
             result,
-        } => {
-            // Only the request the log view is waiting for counts; any
-            // other answer is for a step no longer shown.
-            let Some(log) = detail_log_mut(app) else {
-                return;
-            };
-            if log.request != Some(id) || log.run != run || log.step != step {
-                return;
-            }
-            log.request = None;
-            match result {
-                Ok(chunk) => {
-                    if !log.loaded {
-                        log.first_offset = chunk.offset;
-                        log.loaded = true;
-                    }
-                    let added = chunk.lines.len();
-                    log.lines
-                        .extend(chunk.lines.iter().map(|l| crate::model::sanitize_text(l)));
-                    log.next_offset = chunk.next_offset.max(log.next_offset);
-                    while log.lines.len() > LOG_CAP {
-                        log.lines.pop_front();
-                        log.first_offset += 1;
-                    }
-                    if !log.follow {
-                        log.from_bottom += added;
-                    }
-                    log.error = None;
-                }
-                Err(e) => {
-                    log.loaded = true;
-                    log.error = Some(error_text(&e));
-                }
-            }
-            if log.stale {
-                log.stale = false;
-                let (offset, run, step) = (log.next_offset, log.run.clone(), log.step);
-                let id = app.next_id();
-                if let Some(log) = detail_log_mut(app) {
-                    log.request = Some(id);
-                }
-                out.push(Action::FetchLog {
-                    id,
-                    run,
-                    step,
-                    offset,
-                    tail: None,
-                });
-            }
-        }
-        Reply::Evidence { deployment, result } => {
-            if let Some(Screen::Detail(d)) = app.screens.last_mut()
-                && d.run == RunRef::Deployment(deployment)
-            {
-                d.evidence = Some(result.map_err(|e| error_text(&e)));
-            }
-        }
+        } => detail::on_log(app, (id, &run, step), result, out),
+        Reply::Evidence { deployment, result } => detail::on_evidence(app, deployment, result),
         Reply::History {
             id,
             service,
             stage,
             result,
-        } => {
-            let Some(Screen::History(h)) = app.screens.last_mut() else {
-                return;
-            };
-            if h.request != Some(id) || h.service != service || h.stage != stage {
-                return;
-            }
-            h.request = None;
-            match result {
-                Ok(page) => {
-                    for d in page.items {
-                        if !h.older.iter().any(|o| o.id == d.id) {
-                            h.older.push(d);
-                        }
-                    }
-                    h.exhausted = page.next_before.is_none();
-                    h.next_before = page.next_before;
-                }
-                Err(e) => {
-                    h.exhausted = true;
-                    app.toast(
-                        true,
-                        format!("history of {stage} refused: {}", error_text(&e)),
-                        now,
-                    );
-                }
-            }
-        }
+        } => history::on_page(app, (id, &service, &stage), result, now),
     }
 }
 
-pub fn error_text(e: &ClientError) -> String {
-    match &e.hint {
-        Some(h) => format!("{} ({h})", e.message),
-        None => e.message.clone(),
-    }
-}
-
-fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Action>) {
+fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
     let scope = app.scope();
     let pending = app.pending_key.take();
     let cmd = match keymap::lookup(scope, &key, pending) {
@@ -416,10 +213,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Action>) {
             return;
         }
         Cmd::Approvals if !scope.is_modal() => {
-            if !matches!(app.screens.last(), Some(Screen::Approvals(_))) {
-                app.screens
-                    .push(Screen::Approvals(ApprovalsState::default()));
-            }
+            approvals::open(app);
             return;
         }
         _ => {}
@@ -427,11 +221,11 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Action>) {
     match scope {
         keymap::Scope::Input => input_cmd(app, cmd, now, out),
         keymap::Scope::Help => help_cmd(app, cmd),
-        keymap::Scope::Confirm => actions::confirm_cmd(app, cmd, now, out),
-        keymap::Scope::Dashboard => nav::dashboard_cmd(app, cmd, now, out),
-        keymap::Scope::Detail => nav::detail_cmd(app, cmd, now, out),
-        keymap::Scope::Approvals => nav::approvals_cmd(app, cmd, now, out),
-        keymap::Scope::History => nav::history_cmd(app, cmd, now, out),
+        keymap::Scope::Confirm => dialogs::confirm_cmd(app, cmd, now, out),
+        keymap::Scope::Dashboard => dashboard::dashboard_cmd(app, cmd, now, out),
+        keymap::Scope::Detail => detail::detail_cmd(app, cmd, now, out),
+        keymap::Scope::Approvals => approvals::approvals_cmd(app, cmd, now, out),
+        keymap::Scope::History => history::history_cmd(app, cmd, now, out),
         keymap::Scope::Global => {}
     }
 }
@@ -450,7 +244,7 @@ fn text_input(app: &mut App, key: &KeyEvent) {
             h.filter.handle(req);
             h.scroll = 0;
         }
-        Some(Modal::Rollback(_) | Modal::Cancel(_) | Modal::Promote(_)) => {}
+        Some(Modal::Confirm(_)) => {}
         None if app.screens.is_empty() && app.grid.filtering => {
             app.grid.filter.handle(req);
             app.grid.row = 0;
@@ -459,45 +253,8 @@ fn text_input(app: &mut App, key: &KeyEvent) {
     }
 }
 
-fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Action>) {
-    if let Some(Modal::Comment(c)) = &app.modal {
-        match cmd {
-            Cmd::Submit => {
-                let c = c.clone();
-                app.modal = None;
-                let comment = Some(c.input.value().trim().to_string()).filter(|s| !s.is_empty());
-                let id = app.next_id();
-                let (verbs, action) = match c.decision {
-                    Decision::Approve => (
-                        ["approve", "approving", "approved"],
-                        Action::Approve {
-                            id,
-                            deployment: c.deployment.clone(),
-                            comment,
-                            digest: Some(c.digest.clone()),
-                        },
-                    ),
-                    Decision::Reject => (
-                        ["reject", "rejecting", "rejected"],
-                        Action::Reject {
-                            id,
-                            deployment: c.deployment.clone(),
-                            comment,
-                        },
-                    ),
-                };
-                app.pending.push(Pending {
-                    id,
-                    what: format!("{} {} ({})", verbs[0], c.deployment, c.subject),
-                    label: format!("{} {} ({})", verbs[1], c.deployment, c.subject),
-                    done: format!("{} {}", verbs[2], c.deployment),
-                    since: now,
-                });
-                out.push(action);
-            }
-            Cmd::CancelInput => app.modal = None,
-            _ => {}
-        }
+fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) {
+    if decision::comment_cmd(app, cmd, now, out) {
         return;
     }
     // The dashboard filter: Enter keeps it, Esc clears it.
@@ -539,8 +296,7 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
         MouseEventKind::ScrollUp => true,
         MouseEventKind::ScrollDown => false,
         MouseEventKind::Down(MouseButton::Left) if app.screens.is_empty() => {
-            if let Some((row, col)) = super::views::dashboard::hit_test(app, area, m.column, m.row)
-            {
+            if let Some((row, col)) = layout::hit_test(app, area, m.column, m.row) {
                 app.grid.row = row;
                 app.grid.col = col;
                 app.grid.feed_focus = false;
@@ -554,7 +310,7 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
     const WHEEL: usize = 3;
     match app.screens.last_mut() {
         None => {
-            let feed = super::views::regions(area).feed;
+            let feed = layout::regions(area).feed;
             let over_feed = feed.contains(ratatui::layout::Position::new(m.column, m.row));
             if over_feed {
                 app.grid.feed_scroll = if up {

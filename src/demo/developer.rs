@@ -200,7 +200,7 @@ impl Developer {
         if self.print {
             println!(
                 "{}  dev    {:<16} committed {} \"{}\" ({})",
-                super::observe::clock(crate::now_millis()),
+                crate::present::narrate::clock(crate::now_millis()),
                 format!("{service}/git"),
                 &commit.sha[..7.min(commit.sha.len())],
                 commit.subject,

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::developer::{Bump, Change, Intent, bump_version, commit_change};
-use super::observe::{clock, event_line};
 use super::story::current_points_at;
 use super::workspace::{self, MARKER, Workspace, duration_text, git, token_sha256};
 use crate::engine::State;
 use crate::model::{Actor, Event, EventKind};
+use crate::present::narrate::{clock, event_line};
 
 fn layout() -> (tempfile::TempDir, Workspace) {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::{Config, Source};
-use crate::model::StepKind;
+use crate::model::{Build, StepKind};
 
 use super::{State, StepAction, StepJob};
 
@@ -16,45 +16,63 @@ fn health_timeout(h: &crate::config::HealthCheck) -> Duration {
     h.bake + per_probe * (h.retries + 1) + Duration::from_secs(5)
 }
 
+/// The job for step `step` of run `run`, a build or a deployment; an error
+/// when the configuration no longer has what the run needs.
 pub(super) fn step_job(
     config: &Config,
     state: &State,
     run: &str,
     step: usize,
 ) -> Result<StepJob, String> {
-    if let Some(b) = state.builds.get(run) {
-        let svc = config
-            .service(&b.service)
-            .ok_or_else(|| format!("service {} is no longer configured", b.service))?;
-        let (Source::Git { repo, .. }, Some(build)) = (&svc.source, &svc.build) else {
-            return Err(format!("{} is no longer built by ferry", b.service));
-        };
-        let mut env = svc.env.clone();
-        env.insert("FERRY_SERVICE".into(), b.service.clone());
-        env.insert("FERRY_COMMIT".into(), b.commit.clone());
-        env.insert("FERRY_BUILD".into(), b.id.clone());
-        env.insert("FERRY_STEP".into(), "build".into());
-        return Ok(StepJob {
-            run: run.to_string(),
-            step,
-            service: b.service.clone(),
-            stage: None,
-            name: "build".into(),
-            kind: StepKind::Build,
-            action: StepAction::Build {
-                repo: repo.clone(),
-                commit: b.commit.clone(),
-                command: build.command.clone(),
-                artifact: build.artifact.clone(),
-                version_file: build.version_file.clone(),
-                report: build.report.clone(),
-            },
-            timeout: build.timeout,
-            env,
-            secrets: svc.secrets.clone(),
-            workdir: svc.workdir.clone(),
-        });
+    match state.builds.get(run) {
+        Some(b) => build_job(config, b, step),
+        None => deployment_job(config, state, run, step),
     }
+}
+
+/// A build's one step: check out the commit, build it, store the artifact.
+fn build_job(config: &Config, b: &Build, step: usize) -> Result<StepJob, String> {
+    let run = &b.id;
+    let svc = config
+        .service(&b.service)
+        .ok_or_else(|| format!("service {} is no longer configured", b.service))?;
+    let (Source::Git { repo, .. }, Some(build)) = (&svc.source, &svc.build) else {
+        return Err(format!("{} is no longer built by ferry", b.service));
+    };
+    let mut env = svc.env.clone();
+    env.insert("FERRY_SERVICE".into(), b.service.clone());
+    env.insert("FERRY_COMMIT".into(), b.commit.clone());
+    env.insert("FERRY_BUILD".into(), b.id.clone());
+    env.insert("FERRY_STEP".into(), "build".into());
+    Ok(StepJob {
+        run: run.to_string(),
+        step,
+        service: b.service.clone(),
+        stage: None,
+        name: "build".into(),
+        kind: StepKind::Build,
+        action: StepAction::Build {
+            repo: repo.clone(),
+            commit: b.commit.clone(),
+            command: build.command.clone(),
+            artifact: build.artifact.clone(),
+            version_file: build.version_file.clone(),
+            report: build.report.clone(),
+        },
+        timeout: build.timeout,
+        env,
+        secrets: svc.secrets.clone(),
+        workdir: svc.workdir.clone(),
+    })
+}
+
+/// A deployment's step: deploy, a verification or the health check.
+fn deployment_job(
+    config: &Config,
+    state: &State,
+    run: &str,
+    step: usize,
+) -> Result<StepJob, String> {
     let d = state
         .deployments
         .get(run)
@@ -71,7 +89,7 @@ pub(super) fn step_job(
         .ok_or_else(|| format!("{run} has no step {step}"))?;
     let (action, timeout) = match plan.kind {
         StepKind::Deploy => (
-            StepAction::Command {
+            StepAction::Shell {
                 command: stage.deploy.command.clone(),
                 report: None,
             },
@@ -86,7 +104,7 @@ pub(super) fn step_job(
                     format!("verification step {} is no longer configured", plan.name)
                 })?;
             (
-                StepAction::Command {
+                StepAction::Shell {
                     command: v.command.clone(),
                     report: v.report.clone(),
                 },
@@ -105,10 +123,7 @@ pub(super) fn step_job(
     let artifact = state.artifacts.get(&d.artifact);
     let st = state.services_stage(&d.service, index);
     let previous = st
-        .good
-        .iter()
-        .rev()
-        .find(|g| g.artifact != d.artifact)
+        .good_before(&d.artifact)
         .and_then(|g| state.artifacts.get(&g.artifact))
         .map(|a| a.version.clone())
         .unwrap_or_default();

@@ -1,6 +1,8 @@
-//! The state of every service and stage as a fold of the events.
-//! `State::apply` is the only code that changes it; it is shared by the
-//! server (live and after a restart) and the console (from the stream).
+//! The state of every service and stage as a fold of the events, and the
+//! rules that read it (what is good, what a rollback goes to, what it undoes).
+//! `State::apply` (in `fold.rs`) is the only code that changes it; it is
+//! shared by the server (live and after a restart) and the console (from the
+//! stream).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Gate, RollbackPolicy, Source};
 use crate::model::{
-    Actor, Artifact, ArtifactId, Build, BuildId, BuildStatus, Deployment, DeploymentId,
-    DeploymentKind, DeploymentStatus, Event, EventKind, Millis, Seq, Step, StepStatus,
+    Actor, Artifact, ArtifactId, Build, BuildId, Deployment, DeploymentId, DeploymentKind,
+    DeploymentStatus, Millis, Seq, Step,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,14 +93,47 @@ impl StageState {
     /// otherwise (a failed or cancelled deployment, or one running now) the
     /// last good release itself, even if it is what was last put there.
     pub fn rollback_target(&self, state: &State) -> Option<&GoodRelease> {
-        if self.is_healthy_on(state, self.current.as_ref()) {
-            self.good
-                .iter()
-                .rev()
-                .find(|g| Some(&g.artifact) != self.current.as_ref())
-        } else {
-            self.good.last()
+        match &self.current {
+            Some(current) if self.is_healthy_on(state, Some(current)) => self.good_before(current),
+            _ => self.good.last(),
         }
+    }
+
+    /// The good release before `artifact`: the newest good release of
+    /// another artifact (what a failed or rolled-back `artifact` returns to).
+    pub fn good_before(&self, artifact: &str) -> Option<&GoodRelease> {
+        self.good.iter().rev().find(|g| g.artifact != artifact)
+    }
+
+    /// What a successful rollback to `target` undoes: every release that
+    /// became good after the target's last good one. They are no longer good
+    /// here, nor candidates for the next stage (the target itself stays
+    /// passed). The target becomes the last good release again.
+    pub(super) fn undo_after(&mut self, target: &ArtifactId) {
+        if let Some(pos) = self.good.iter().rposition(|g| &g.artifact == target) {
+            for undone in self.good.drain(pos..) {
+                if &undone.artifact != target {
+                    self.passed.remove(&undone.artifact);
+                }
+            }
+        }
+    }
+
+    /// A deployment succeeded here: its artifact passed and is the last good
+    /// release; a rollback first undoes what came after its target.
+    pub(super) fn record_success(&mut self, d: &Deployment, at: Millis) {
+        self.passed.insert(d.artifact.clone());
+        if d.kind == DeploymentKind::Rollback {
+            self.undo_after(&d.artifact);
+        } else {
+            self.good.retain(|g| g.artifact != d.artifact);
+        }
+        self.good.push(GoodRelease {
+            artifact: d.artifact.clone(),
+            deployment: d.id.clone(),
+            at,
+            by: d.requested_by.clone(),
+        });
     }
 
     /// Nothing runs and the last deployment put `artifact` there successfully.
@@ -198,7 +233,7 @@ impl State {
             .unwrap_or(&UNKNOWN)
     }
 
-    fn stage_mut(&mut self, service: &str, stage: &str) -> Option<&mut StageState> {
+    pub(super) fn stage_mut(&mut self, service: &str, stage: &str) -> Option<&mut StageState> {
         self.service_mut(service)?
             .stages
             .iter_mut()
@@ -301,257 +336,11 @@ impl State {
         out
     }
 
-    /// Fold one event into the state. Events naming things this state does
-    /// not know (a service removed from the config, a deployment pruned from
-    /// a console's snapshot) are ignored rather than trusted.
-    pub fn apply(&mut self, event: &Event) {
-        self.seq = self.seq.max(event.seq);
-        let at = event.at;
-        match &event.kind {
-            EventKind::ServerStarted { .. } => {}
-            EventKind::BuildStarted {
-                build,
-                service,
-                commit,
-                subject,
-                author,
-                steps,
-            } => {
-                self.next_build += 1;
-                let b = Build {
-                    id: build.clone(),
-                    service: service.clone(),
-                    commit: commit.clone(),
-                    subject: subject.clone(),
-                    author: author.clone(),
-                    status: BuildStatus::Running,
-                    steps: steps
-                        .iter()
-                        .map(|p| Step::new(p.name.clone(), p.kind))
-                        .collect(),
-                    artifact: None,
-                    created_at: at,
-                    finished_at: None,
-                    outcome: None,
-                };
-                if let Some(svc) = self.service_mut(service) {
-                    svc.builds.push(build.clone());
-                }
-                self.builds.insert(build.clone(), b);
-            }
-            EventKind::BuildFinished {
-                build,
-                status,
-                message,
-            } => {
-                if let Some(b) = self.builds.get_mut(build) {
-                    b.status = *status;
-                    b.finished_at = Some(at);
-                    b.outcome = Some(message.clone());
-                    skip_pending_steps(&mut b.steps);
-                }
-            }
-            EventKind::ArtifactRegistered { artifact } => {
-                self.next_artifact += 1;
-                if let crate::model::ArtifactOrigin::Built { build } = &artifact.origin
-                    && let Some(b) = self.builds.get_mut(build)
-                {
-                    b.artifact = Some(artifact.id.clone());
-                }
-                if let Some(svc) = self.service_mut(&artifact.service) {
-                    svc.artifacts.push(artifact.id.clone());
-                }
-                self.artifacts.insert(artifact.id.clone(), artifact.clone());
-            }
-            EventKind::DeploymentCreated {
-                deployment,
-                service,
-                stage,
-                artifact,
-                kind,
-                status,
-                requested_by,
-                approval,
-                steps,
-                rolls_back,
-                version,
-                digest,
-            } => {
-                self.next_deployment += 1;
-                let (digest, version) = match self.artifacts.get(artifact) {
-                    _ if !version.is_empty() => (digest.clone(), version.clone()),
-                    Some(a) => (a.digest.clone(), a.version.clone()),
-                    None => Default::default(),
-                };
-                let d = Deployment {
-                    id: deployment.clone(),
-                    service: service.clone(),
-                    stage: stage.clone(),
-                    artifact: artifact.clone(),
-                    digest,
-                    version,
-                    kind: *kind,
-                    status: *status,
-                    requested_by: requested_by.clone(),
-                    reason: event.reason.clone(),
-                    approval: approval.clone(),
-                    approvals: Vec::new(),
-                    steps: steps
-                        .iter()
-                        .map(|p| Step::new(p.name.clone(), p.kind))
-                        .collect(),
-                    created_at: at,
-                    started_at: None,
-                    finished_at: None,
-                    outcome: None,
-                    rolls_back: rolls_back.clone(),
-                };
-                // A rollback goes before any pending promotion.
-                let first_promotion = self.stage(service, stage).map(|st| {
-                    st.queue
-                        .iter()
-                        .position(|id| {
-                            self.deployments.get(id).map(|d| d.kind)
-                                != Some(DeploymentKind::Rollback)
-                        })
-                        .unwrap_or(st.queue.len())
-                });
-                if let Some(st) = self.stage_mut(service, stage) {
-                    st.history.push(deployment.clone());
-                    if *kind == DeploymentKind::Rollback {
-                        let first_promotion = first_promotion.unwrap_or(0);
-                        st.queue.insert(first_promotion, deployment.clone());
-                    } else {
-                        st.queue.push(deployment.clone());
-                    }
-                }
-                self.deployments.insert(deployment.clone(), d);
-            }
-            EventKind::ApprovalRecorded {
-                deployment,
-                approval,
-            } => {
-                if let Some(d) = self.deployments.get_mut(deployment) {
-                    d.approvals.push(approval.clone());
-                }
-            }
-            EventKind::DeploymentApproved { deployment } => {
-                if let Some(d) = self.deployments.get_mut(deployment)
-                    && d.status == DeploymentStatus::AwaitingApproval
-                {
-                    d.status = DeploymentStatus::Queued;
-                }
-            }
-            EventKind::DeploymentStarted { deployment } => {
-                let Some(d) = self.deployments.get_mut(deployment) else {
-                    return;
-                };
-                d.status = DeploymentStatus::Running;
-                d.started_at = Some(at);
-                let (service, stage, artifact) =
-                    (d.service.clone(), d.stage.clone(), d.artifact.clone());
-                if let Some(st) = self.stage_mut(&service, &stage) {
-                    st.queue.retain(|id| id != deployment);
-                    st.active = Some(deployment.clone());
-                    st.current = Some(artifact);
-                }
-            }
-            EventKind::StepStarted { run, step } => {
-                if let Some(s) = self.step_mut(run, *step) {
-                    s.status = StepStatus::Running;
-                    s.started_at = Some(at);
-                }
-            }
-            EventKind::StepOutput {
-                run, step, lines, ..
-            } => {
-                if let Some(s) = self.step_mut(run, *step) {
-                    s.log_lines += lines.len() as u64;
-                }
-            }
-            EventKind::StepFinished { run, step, outcome } => {
-                if let Some(s) = self.step_mut(run, *step) {
-                    s.status = outcome.status;
-                    s.finished_at = Some(at);
-                    s.exit_code = outcome.exit_code;
-                    s.tests = outcome.tests;
-                    s.message = Some(outcome.message.clone());
-                }
-            }
-            EventKind::CancelRequested { deployment } => {
-                self.cancelling.insert(
-                    deployment.clone(),
-                    (event.actor.clone(), event.reason.clone()),
-                );
-            }
-            EventKind::DeploymentFinished {
-                deployment,
-                status,
-                message,
-            } => {
-                let Some(d) = self.deployments.get_mut(deployment) else {
-                    return;
-                };
-                self.cancelling.remove(deployment);
-                d.status = *status;
-                d.finished_at = Some(at);
-                if *status != crate::model::DeploymentStatus::Succeeded {
-                    d.outcome = Some(message.clone());
-                }
-                skip_pending_steps(&mut d.steps);
-                let d = d.clone();
-                let Some(st) = self.stage_mut(&d.service, &d.stage) else {
-                    return;
-                };
-                st.queue.retain(|id| id != deployment);
-                if st.active.as_ref() == Some(deployment) {
-                    st.active = None;
-                }
-                // Only what ran changed the stage; a rejected candidate did not.
-                if d.started_at.is_some() {
-                    st.finished = Some(deployment.clone());
-                }
-                if *status == DeploymentStatus::Succeeded {
-                    st.passed.insert(d.artifact.clone());
-                    if d.kind == DeploymentKind::Rollback {
-                        // Everything newer than the target was rolled back:
-                        // it is no longer good here, nor a candidate for the
-                        // next stage.
-                        if let Some(pos) = st.good.iter().rposition(|g| g.artifact == d.artifact) {
-                            for undone in st.good.drain(pos..) {
-                                if undone.artifact != d.artifact {
-                                    st.passed.remove(&undone.artifact);
-                                }
-                            }
-                        }
-                    } else {
-                        st.good.retain(|g| g.artifact != d.artifact);
-                    }
-                    st.good.push(GoodRelease {
-                        artifact: d.artifact.clone(),
-                        deployment: d.id.clone(),
-                        at,
-                        by: d.requested_by.clone(),
-                    });
-                }
-            }
-            EventKind::RollbackImpossible { .. } => {}
-            EventKind::NotificationSent { .. } => {}
-        }
-    }
-
-    fn step_mut(&mut self, run: &str, step: usize) -> Option<&mut Step> {
-        if let Some(d) = self.deployments.get_mut(run) {
-            return d.steps.get_mut(step);
-        }
-        self.builds.get_mut(run)?.steps.get_mut(step)
-    }
-}
-
-fn skip_pending_steps(steps: &mut [Step]) {
-    for s in steps {
-        if s.status == StepStatus::Pending {
-            s.status = StepStatus::Skipped;
+    /// The steps of a run: a deployment's, or a build's.
+    pub fn steps(&self, run: &str) -> Option<&[Step]> {
+        match self.deployments.get(run) {
+            Some(d) => Some(&d.steps),
+            None => self.builds.get(run).map(|b| b.steps.as_slice()),
         }
     }
 }

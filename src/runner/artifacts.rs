@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::errors::inline_hint;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,10 +28,10 @@ pub async fn store_artifact(data_dir: &Path, file: &Path) -> Result<(String, Str
         .await
         .wrap_err_with(|| format!("could not open artifact {}", file.display()))?;
     if !src.metadata().await?.is_file() {
-        return Err(eyre!(
-            "artifact {} is not a regular file (hint: point `artifact` at one file, e.g. a tarball)",
-            file.display()
-        ));
+        return Err(eyre!(inline_hint(
+            format!("artifact {} is not a regular file", file.display()),
+            "point `artifact` at one file, e.g. a tarball",
+        )));
     }
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
     let result = copy_hashing(&mut src, &tmp).await;

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::process::{self, ProcEnd, ProcSpec};
 use super::{StepCtx, artifacts, failed, git, stopped, timed_out, with_tests};
 use crate::engine::BuiltArtifact;
+use crate::errors::inline_hint;
 use crate::model::{StepOutcome, StepStatus, sanitize_text};
 
 /// Longest version kept: it is shown in one table cell of the console.
@@ -97,8 +98,9 @@ async fn build_in(
             Ok(None) => return (failed(format!("version file {f} is empty")), None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return (
-                    failed(format!(
-                        "build produced no version file at {f} (hint: write it in the build command or drop `version_file`)"
+                    failed(inline_hint(
+                        format!("build produced no version file at {f}"),
+                        "write it in the build command or drop `version_file`",
                     )),
                     None,
                 );
@@ -114,8 +116,9 @@ async fn build_in(
             Ok(v) => cap(v),
             Err(e) => {
                 return (
-                    failed(format!(
-                        "could not name the version: {e:#} (hint: tag a commit or set `version_file`)"
+                    failed(inline_hint(
+                        format!("could not name the version: {e:#}"),
+                        "tag a commit or set `version_file`",
                     )),
                     None,
                 );

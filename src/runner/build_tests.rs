@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::StepAction;
 use crate::model::StepStatus;
-use crate::runner::testutil::*;
+use crate::runner::tests::support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -164,6 +164,6 @@ async fn a_build_can_be_cancelled() {
     h.runner.cancel_step("b-7", 0);
     let f = h.finish(WAIT).await;
     assert_eq!(f.outcome.status, StepStatus::Cancelled);
-    assert!(!crate::runner::process::group_alive(pgid));
+    assert!(!crate::runner::pgroup::group_alive(pgid));
     assert!(!h.data.join("work/b-7").exists());
 }

@@ -1,9 +1,9 @@
 //! Git sources, by running the `git` binary: a bare mirror per service under
 //! `<data_dir>/git/<service>.git`, clean checkouts for builds, the commits
-//! between two releases (approval evidence), and the pollers that turn a new
-//! branch head into a `NewCommit` command.
+//! between two releases (approval evidence). The pollers that turn a new
+//! branch head into a `NewCommit` command are in `poller.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -12,11 +12,8 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command as Process;
-use tokio::sync::Notify;
 
-use super::InputSender;
-use crate::config::{Config, Source};
-use crate::engine::{Command, Input, Principal};
+use crate::errors::inline_hint;
 use crate::model::sanitize_text;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,9 +51,10 @@ fn mirror_path(data_dir: &Path, service: &str) -> Result<PathBuf> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        return Err(eyre!(
-            "service name `{service}` cannot name a git mirror (hint: use letters, digits, `-`, `_` and `.`)"
-        ));
+        return Err(eyre!(inline_hint(
+            format!("service name `{service}` cannot name a git mirror"),
+            "use letters, digits, `-`, `_` and `.`",
+        )));
     }
     Ok(data_dir.join("git").join(format!("{service}.git")))
 }
@@ -103,7 +101,10 @@ fn clone_source(repo: &str) -> String {
 
 fn check_rev(rev: &str) -> Result<()> {
     if rev.is_empty() || rev.starts_with('-') || rev.chars().any(|c| c.is_control()) {
-        return Err(eyre!("`{rev}` is not a commit (hint: give a commit id)"));
+        return Err(eyre!(inline_hint(
+            format!("`{rev}` is not a commit"),
+            "give a commit id",
+        )));
     }
     Ok(())
 }
@@ -149,9 +150,10 @@ where
     let out = match tokio::time::timeout(GIT_TIMEOUT, cmd.output()).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
-            return Err(eyre!(
-                "could not run `git {what}`: {e} (hint: is git installed and on PATH?)"
-            ));
+            return Err(eyre!(inline_hint(
+                format!("could not run `git {what}`: {e}"),
+                "is git installed and on PATH?",
+            )));
         }
         Err(_) => return Err(eyre!("`git {what}` took longer than {GIT_TIMEOUT:?}")),
     };
@@ -224,8 +226,9 @@ async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
     .await;
     if let Err(e) = cloned {
         let _ = tokio::fs::remove_dir_all(&tmp).await;
-        return Err(e.wrap_err(format!(
-            "could not clone {shown} (hint: check the service's `repo`; it must be a path or URL git can clone without a password prompt)"
+        return Err(e.wrap_err(inline_hint(
+            format!("could not clone {shown}"),
+            "check the service's `repo`; it must be a path or URL git can clone without a password prompt",
         )));
     }
     if mirror.exists() {
@@ -255,9 +258,9 @@ pub async fn fetch_head(
     )
     .await
     .map_err(|e| {
-        e.wrap_err(format!(
-            "branch `{branch}` not found in {} (hint: check the service's `branch`)",
-            display_repo(repo)
+        e.wrap_err(inline_hint(
+            format!("branch `{branch}` not found in {}", display_repo(repo)),
+            "check the service's `branch`",
         ))
     })?;
     parse_commits(&out)
@@ -290,10 +293,10 @@ pub async fn checkout(
         git(Some(&mirror), ["cat-file", "-e", "--end-of-options", &spec])
             .await
             .map_err(|_| {
-                eyre!(
-                    "commit {commit} not found in {} (hint: was the branch force-pushed?)",
-                    display_repo(repo)
-                )
+                eyre!(inline_hint(
+                    format!("commit {commit} not found in {}", display_repo(repo)),
+                    "was the branch force-pushed?",
+                ))
             })?;
     }
     git(
@@ -348,9 +351,10 @@ pub async fn commits_between(
     check_rev(to)?;
     let mirror = mirror_path(data_dir, service)?;
     if !mirror.join("config").is_file() {
-        return Err(eyre!(
-            "no git mirror for service `{service}` yet (hint: it is made by the first poll of its repository)"
-        ));
+        return Err(eyre!(inline_hint(
+            format!("no git mirror for service `{service}` yet"),
+            "it is made by the first poll of its repository",
+        )));
     }
     let max = format!("--max-count={limit}");
     let mut args = vec!["log".to_string(), FORMAT.to_string(), max];
@@ -374,139 +378,6 @@ pub async fn describe(dir: &Path) -> Result<String> {
         return Err(eyre!("`git describe` printed nothing"));
     }
     Ok(version)
-}
-
-/// The git pollers; dropping this stops them.
-#[must_use = "the pollers stop when the Poller is dropped"]
-pub struct Poller {
-    wakers: HashMap<String, Arc<Notify>>,
-    tasks: Vec<tokio::task::AbortHandle>,
-}
-
-impl Poller {
-    /// Poll `service` now (a push webhook). Unknown services are ignored.
-    pub fn poke(&self, service: &str) {
-        if let Some(w) = self.wakers.get(service) {
-            // notify_one keeps a permit when the poller is busy fetching, so
-            // a push during a fetch still causes one more poll right after.
-            w.notify_one();
-        }
-    }
-
-    /// The services that are polled.
-    pub fn services(&self) -> impl Iterator<Item = &str> {
-        self.wakers.keys().map(String::as_str)
-    }
-}
-
-impl Drop for Poller {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// One task per git service, polling its branch every `poll_interval` (or
-/// when poked); a head commit not in `known` is sent as a `NewCommit`.
-pub fn spawn_pollers(
-    config: Arc<Config>,
-    data_dir: PathBuf,
-    inputs: InputSender,
-    known: HashSet<(String, String)>,
-) -> Poller {
-    let mut wakers = HashMap::new();
-    let mut tasks = Vec::new();
-    for service in &config.services {
-        let Source::Git {
-            repo,
-            branch,
-            poll_interval,
-        } = &service.source
-        else {
-            continue;
-        };
-        let waker = Arc::new(Notify::new());
-        wakers.insert(service.name.clone(), waker.clone());
-        let seen: HashSet<String> = known
-            .iter()
-            .filter(|(s, _)| s == &service.name)
-            .map(|(_, c)| c.clone())
-            .collect();
-        let poll = PollTask {
-            service: service.name.clone(),
-            repo: repo.clone(),
-            branch: branch.clone(),
-            // A zero interval would spin on the repository.
-            interval: (*poll_interval).max(Duration::from_secs(1)),
-            data_dir: data_dir.clone(),
-            inputs: inputs.clone(),
-            seen,
-            waker,
-        };
-        tasks.push(tokio::spawn(poll.run()).abort_handle());
-    }
-    Poller { wakers, tasks }
-}
-
-struct PollTask {
-    service: String,
-    repo: String,
-    branch: String,
-    interval: Duration,
-    data_dir: PathBuf,
-    inputs: InputSender,
-    seen: HashSet<String>,
-    waker: Arc<Notify>,
-}
-
-impl PollTask {
-    async fn run(mut self) {
-        let mut last_error: Option<String> = None;
-        loop {
-            match fetch_head(&self.data_dir, &self.service, &self.repo, &self.branch).await {
-                Ok(head) => {
-                    if last_error.take().is_some() {
-                        tracing::info!(service = %self.service, "git source reachable again");
-                    }
-                    if self.seen.insert(head.sha.clone()) {
-                        tracing::info!(service = %self.service, commit = %head.sha, "new commit");
-                        let input = Input::Command {
-                            by: Principal::ferry(),
-                            command: Command::NewCommit {
-                                service: self.service.clone(),
-                                commit: head.sha,
-                                subject: Some(head.subject).filter(|s| !s.is_empty()),
-                                author: head.author,
-                            },
-                        };
-                        if self.inputs.send(input).is_err() {
-                            // The driver is gone: the server is stopping.
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    let msg = format!("{e:#}");
-                    // Warn once per distinct error; a repository that stays
-                    // unreachable should not flood the log every interval.
-                    if last_error.as_deref() != Some(msg.as_str()) {
-                        tracing::warn!(service = %self.service, "git poll failed: {msg}");
-                    } else {
-                        tracing::debug!(service = %self.service, "git poll failed again: {msg}");
-                    }
-                    last_error = Some(msg);
-                }
-            }
-            if self.inputs.is_closed() {
-                return;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = self.waker.notified() => {}
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::{ServiceConfig, Source};
-use crate::runner::testutil::test_config;
+use crate::engine::{Command, Input, Principal};
+use crate::runner::poller::spawn_pollers;
+use crate::runner::tests::support::test_config;
 
 /// Run git synchronously for test setup, with a fixed identity.
 fn sh_git(dir: &Path, args: &[&str]) -> String {

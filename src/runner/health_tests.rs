@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use crate::config::{HealthCheck, HealthProbe};
 use crate::engine::StepAction;
 use crate::model::StepStatus;
-use crate::runner::testutil::*;
+use crate::runner::tests::support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -23,6 +23,8 @@ pub mod junit;
 pub mod notify;
 mod orphans;
 pub mod output;
+mod pgroup;
+pub mod poller;
 pub mod process;
 
 use std::collections::HashMap;
@@ -36,6 +38,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::engine::{BuiltArtifact, Input, StepAction, StepJob};
+use crate::errors::inline_hint;
 use crate::model::{Notification, RunId, StepOutcome, StepStatus, TestCounts};
 use output::{LineSender, Masker};
 use process::{ProcEnd, ProcSpec, StopReason, StopSignal};
@@ -392,12 +395,16 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
         None if explicit && passed => {
             o.status = StepStatus::Failed;
             o.message = if stale {
-                format!(
-                    "the step passed but its test report at {shown} is older than the step (hint: the tests did not write it this time)"
+                inline_hint(
+                    format!(
+                        "the step passed but its test report at {shown} is older than the step"
+                    ),
+                    "the tests did not write it this time",
                 )
             } else {
-                format!(
-                    "the step passed but wrote no test report at {shown} (hint: check `report` in the config)"
+                inline_hint(
+                    format!("the step passed but wrote no test report at {shown}"),
+                    "check `report` in the config",
                 )
             };
         }
@@ -468,9 +475,9 @@ async fn execute(
     {
         if let Err(e) = tokio::fs::create_dir_all(dir).await {
             return (
-                failed(format!(
-                    "could not create {}: {e} (hint: is the data directory writable?)",
-                    dir.display()
+                failed(inline_hint(
+                    format!("could not create {}: {e}", dir.display()),
+                    "is the data directory writable?",
                 )),
                 None,
             );
@@ -529,7 +536,7 @@ async fn execute(
         report,
     };
     let (mut outcome, built) = match ctx.job.action.clone() {
-        StepAction::Command { command, report } => {
+        StepAction::Shell { command, report } => {
             (run_command(&ctx, &command, report.as_deref()).await, None)
         }
         StepAction::Build {
@@ -578,5 +585,3 @@ async fn run_command(ctx: &StepCtx, command: &str, report: Option<&str>) -> Step
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod testutil;

@@ -26,7 +26,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
-use super::process::KILL_GRACE;
+use super::pgroup::{KILL_GRACE, ProcEntry, parse_stat, processes};
 use super::{Runner, StepCtx, safe_component};
 
 /// Records are tiny; a bigger file (a step may write in its run directory)
@@ -450,61 +450,6 @@ async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// One process as /proc shows it.
-#[derive(Debug, Clone)]
-pub(crate) struct ProcEntry {
-    pub pid: i32,
-    pub pgrp: i32,
-    /// Not a zombie: zombies are dead already, only not yet reaped by their
-    /// parent (for orphans, init, which may be slow or absent in a
-    /// container).
-    pub alive: bool,
-    pub comm: String,
-    /// Start time in clock ticks after boot: with the pid, one process.
-    pub start: u64,
-}
-
-/// Every process of the system; None without /proc.
-pub(crate) fn processes() -> Option<Vec<ProcEntry>> {
-    let dir = fs::read_dir("/proc").ok()?;
-    let mut procs = Vec::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        // Gone since the listing: skip it.
-        let Ok(stat) = fs::read(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some(p) = parse_stat(pid, &stat) {
-            procs.push(p);
-        }
-    }
-    Some(procs)
-}
-
-/// "pid (comm) state ppid pgrp ...": comm may contain spaces and
-/// parentheses, so the fields are read after the last ')'.
-fn parse_stat(pid: i32, stat: &[u8]) -> Option<ProcEntry> {
-    let open = stat.iter().position(|&b| b == b'(')?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
-    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    let pgrp = fields.nth(1)?.parse().ok()?;
-    // Field 22 of stat; `state` was field 3 and `pgrp` field 5.
-    let start = fields.nth(16)?.parse().ok()?;
-    Some(ProcEntry {
-        pid,
-        pgrp,
-        alive: state != "Z" && state != "X",
-        comm,
-        start,
-    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::engine::Input;
 use crate::model::StepStatus;
-use crate::runner::process::{GATE, group_alive};
-use crate::runner::testutil::*;
+use crate::runner::pgroup::{group_alive, parse_stat, processes};
+use crate::runner::process::GATE;
+use crate::runner::tests::support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 const LONG: Duration = Duration::from_secs(60);

@@ -19,10 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::orphans;
 use super::output::LineSender;
-
-/// Time between SIGTERM and SIGKILL: long enough for a deploy script to clean
-/// up, short enough that cancel feels immediate.
-pub const KILL_GRACE: Duration = Duration::from_secs(3);
+use super::pgroup::{KILL_GRACE, kill_group};
+use crate::errors::inline_hint;
 /// How long to keep reading output after the shell exited: a background
 /// process that still holds the pipe must not keep the step running.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -131,9 +129,9 @@ pub async fn run(
     out: &LineSender,
 ) -> ProcEnd {
     if !spec.cwd.is_dir() {
-        return ProcEnd::SpawnFailed(format!(
-            "working directory {} does not exist (hint: check the service's `workdir`)",
-            spec.cwd.display()
+        return ProcEnd::SpawnFailed(inline_hint(
+            format!("working directory {} does not exist", spec.cwd.display()),
+            "check the service's `workdir`",
         ));
     }
     if stop.is_stopped() {
@@ -170,9 +168,12 @@ pub async fn run(
                 kill_and_reap(pgid, &mut child).await;
                 // Gone: a second signal could reach a reused group id.
                 guard.pgid = 0;
-                return ProcEnd::SpawnFailed(format!(
-                    "could not record the step's process group in {}: {e} (hint: is the data directory writable?)",
-                    path.display()
+                return ProcEnd::SpawnFailed(inline_hint(
+                    format!(
+                        "could not record the step's process group in {}: {e}",
+                        path.display()
+                    ),
+                    "is the data directory writable?",
                 ));
             }
         }
@@ -245,53 +246,6 @@ async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) -> bool {
     gone
 }
 
-/// SIGTERM the group, wait up to `KILL_GRACE` for it to go, then SIGKILL.
-/// Whether the group is gone.
-pub async fn kill_group(pgid: i32) -> bool {
-    // Never signal group 0 (our own) or 1.
-    if pgid <= 1 {
-        return true;
-    }
-    let pg = Pid::from_raw(pgid);
-    if killpg(pg, Signal::SIGTERM).is_err() {
-        return true; // ESRCH: nothing left in the group.
-    }
-    if wait_group_gone(pgid, KILL_GRACE).await {
-        return true;
-    }
-    tracing::warn!(pgid, "process group ignored SIGTERM; sending SIGKILL");
-    let _ = killpg(pg, Signal::SIGKILL);
-    if !wait_group_gone(pgid, KILL_GRACE).await {
-        tracing::error!(pgid, "process group survived SIGKILL");
-        return false;
-    }
-    true
-}
-
-async fn wait_group_gone(pgid: i32, within: Duration) -> bool {
-    let end = Instant::now() + within;
-    loop {
-        if !group_alive(pgid) {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Whether any live (non-zombie) process is in group `pgid`. Zombies are
-/// dead already; counting them would make a kill look like it failed until
-/// their parent reaps them.
-pub fn group_alive(pgid: i32) -> bool {
-    match orphans::processes() {
-        Some(procs) => procs.iter().any(|p| p.pgrp == pgid && p.alive),
-        // No /proc: ask the kernel, zombies included.
-        None => killpg(Pid::from_raw(pgid), None).is_ok(),
-    }
-}
-
 /// Kills the group with SIGKILL when dropped unless disarmed (pgid 0):
 /// covers a step task that is aborted or panics while its process runs.
 /// Then removes the group's record, if any.
@@ -357,6 +311,7 @@ async fn read_lines<R: AsyncRead + Unpin>(r: R, out: LineSender) {
 mod tests {
     use super::*;
     use crate::runner::output::{Masker, spawn_sink};
+    use crate::runner::pgroup::group_alive;
 
     async fn run_collect(
         command: &str,

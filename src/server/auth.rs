@@ -308,7 +308,8 @@ mod tests {
             token_sha256: hash,
             authors: Vec::new(),
         };
-        let mut config = crate::server::testing::config(std::path::Path::new("/tmp"), Vec::new());
+        let mut config =
+            crate::server::tests::support::config(std::path::Path::new("/tmp"), Vec::new());
         Arc::make_mut(&mut config).users = vec![
             user("broken", "not hex".into()),
             user("upper", token_sha256("t-upper").to_uppercase()),

@@ -10,41 +10,18 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use crate::engine::{Effect, Engine, Input, Output, Rejection, State};
-use crate::model::{Event, Millis, Seq};
+use crate::engine::{Effect, Engine, Input, Rejection, State};
+use crate::model::{Event, Seq};
 use crate::runner::Runner;
 use crate::store::Store;
 
 /// How many events one store read returns while loading or replaying.
 pub(crate) const PAGE: usize = 1000;
 
-/// The decision maker the driver runs: the engine in production, a scripted
-/// stand-in in the server's own tests.
-pub(crate) trait Decide: Send + 'static {
-    fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection>;
-    fn state(&self) -> &State;
-    /// Forget everything: the empty state of the configuration.
-    fn reset(&mut self);
-    /// Fold stored events (the truth) into the state, deciding nothing.
-    fn replay(&mut self, events: &[Event]);
-}
-
-impl Decide for Engine {
-    fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection> {
-        Engine::handle(self, input, now)
-    }
-    fn state(&self) -> &State {
-        Engine::state(self)
-    }
-    fn reset(&mut self) {
-        *self = Engine::new(self.config().clone());
-    }
-    fn replay(&mut self, events: &[Event]) {
-        for e in events {
-            self.apply(e);
-        }
-    }
-}
+/// A stand-in for an engine bug, for the one test that needs one: it runs
+/// inside the driver's panic guard, just before the engine decides, and may
+/// change the engine and panic as a buggy engine would. `None` in production.
+pub(crate) type Fault = Box<dyn FnMut(&mut Engine, &Input) + Send>;
 
 /// One event as the SSE endpoint sends it, serialised once for every subscriber.
 #[derive(Debug, Clone)]
@@ -83,7 +60,8 @@ pub(crate) enum DriverError {
     Internal(String),
 }
 
-pub(crate) struct Request {
+/// An input handed to the driver by an HTTP handler, with where to send its verdict.
+pub(crate) struct Submission {
     pub input: Input,
     pub reply: oneshot::Sender<Result<Applied, DriverError>>,
 }
@@ -91,11 +69,11 @@ pub(crate) struct Request {
 /// A read-only copy of the engine's state for GET handlers, kept in step by
 /// applying the same numbered events, so reads never wait for the driver.
 #[derive(Default)]
-pub(crate) struct Mirror(RwLock<State>);
+pub(crate) struct ReadModel(RwLock<State>);
 
-impl Mirror {
+impl ReadModel {
     pub fn new(state: State) -> Self {
-        Mirror(RwLock::new(state))
+        ReadModel(RwLock::new(state))
     }
     // A panic while holding the lock cannot leave a half-applied event behind
     // that matters more than serving reads, so poisoning is ignored.
@@ -108,10 +86,11 @@ impl Mirror {
 }
 
 pub(crate) struct Driver {
-    pub decider: Box<dyn Decide>,
+    pub engine: Engine,
+    pub fault: Option<Fault>,
     pub store: Arc<dyn Store>,
     pub runner: Arc<Runner>,
-    pub mirror: Arc<Mirror>,
+    pub read_model: Arc<ReadModel>,
     pub events: broadcast::Sender<Published>,
     /// Set when the engine may hold events the store does not: rebuild first.
     pub stale: bool,
@@ -123,10 +102,10 @@ pub(crate) struct Driver {
 /// How long after a store failure inputs are refused without a retry.
 const STORE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Fold every stored event into `decider`, one page at a time: a long
+/// Rebuild `engine` from every stored event, one page at a time: a long
 /// history is never held in memory whole.
-pub(crate) async fn replay_all(store: &dyn Store, decider: &mut dyn Decide) -> Result<()> {
-    decider.reset();
+pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result<()> {
+    *engine = Engine::new(engine.config().clone());
     let mut after = 0;
     loop {
         let page = store.events_after(after, PAGE).await?;
@@ -134,7 +113,9 @@ pub(crate) async fn replay_all(store: &dyn Store, decider: &mut dyn Decide) -> R
         if let Some(last) = page.last() {
             after = last.seq;
         }
-        decider.replay(&page);
+        for e in &page {
+            engine.apply(e);
+        }
         if done {
             return Ok(());
         }
@@ -145,7 +126,7 @@ impl Driver {
     /// Serve inputs until `stop`, then handle what is already queued and return.
     pub async fn run(
         mut self,
-        mut requests: mpsc::Receiver<Request>,
+        mut requests: mpsc::Receiver<Submission>,
         mut inputs: mpsc::UnboundedReceiver<Input>,
         stop: CancellationToken,
     ) {
@@ -166,7 +147,7 @@ impl Driver {
         }
     }
 
-    async fn serve(&mut self, req: Request) {
+    async fn serve(&mut self, req: Submission) {
         let result = self.step(req.input).await;
         // The handler may have gone (client hung up); the input still counted.
         let _ = req.reply.send(result);
@@ -199,12 +180,15 @@ impl Driver {
                 DriverError::Unavailable(format!("the event store is unavailable: {e:#}"))
             })?;
         }
-        let before = self.decider.state().seq;
+        let before = self.engine.state().seq;
         // An engine bug on one input must not take the whole server down:
         // the state it half-changed is thrown away and rebuilt from the store.
-        let decider = &mut self.decider;
+        let (engine, fault) = (&mut self.engine, &mut self.fault);
         let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            decider.handle(input, crate::now_millis())
+            if let Some(fault) = fault {
+                fault(engine, &input);
+            }
+            engine.handle(input, crate::now_millis())
         }));
         let out = match decided {
             Ok(result) => result.map_err(DriverError::Rejected)?,
@@ -251,11 +235,11 @@ impl Driver {
             .iter()
             .enumerate()
             .all(|(i, e)| e.seq == before + 1 + i as Seq)
-            && self.decider.state().seq == before + count;
+            && self.engine.state().seq == before + count;
         if as_assumed {
-            let mut mirror = self.mirror.write();
+            let mut read_model = self.read_model.write();
             for e in &numbered {
-                mirror.apply(e);
+                read_model.apply(e);
             }
         } else {
             // Only another writer on the same store can cause this. The stored
@@ -288,10 +272,10 @@ impl Driver {
         Ok(applied)
     }
 
-    /// Reload the engine and the mirror from the store.
+    /// Reload the engine and the read model from the store.
     pub async fn rebuild(&mut self) -> Result<()> {
-        replay_all(self.store.as_ref(), self.decider.as_mut()).await?;
-        *self.mirror.write() = self.decider.state().clone();
+        replay_all(self.store.as_ref(), &mut self.engine).await?;
+        *self.read_model.write() = self.engine.state().clone();
         self.stale = false;
         self.failed_at = None;
         Ok(())

@@ -138,7 +138,7 @@ where
             ApiErr::bad_request(format!(
                 "the request body is not valid JSON for this call: {e}"
             ))
-            .hint("see the API table in CONTRACT.md / README for the expected fields")
+            .hint("see the HTTP API table in the README for the expected fields")
         })
     }
 }

@@ -11,15 +11,7 @@ mod routes;
 mod sse;
 
 #[cfg(test)]
-mod driver_tests;
-#[cfg(test)]
-mod evidence_tests;
-#[cfg(test)]
-mod stream_tests;
-#[cfg(test)]
-pub(crate) mod testing;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -34,17 +26,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::ServerInfo;
-use crate::cli::{GlobalArgs, ServerArgs};
 use crate::config::Config;
 use crate::engine::{Engine, Input};
 use crate::runner::Runner;
-use crate::runner::git::{Poller, spawn_pollers};
-use crate::store::{SqliteStore, Store};
+use crate::runner::poller::{Poller, spawn_pollers};
+use crate::store::{SqliteStore, Store, StoreUrl};
 
 pub use auth::token_sha256;
 
 use auth::Auth;
-use driver::{Applied, Decide, Driver, DriverError, Mirror, Published, Request};
+use driver::{Applied, Driver, DriverError, Published, ReadModel, Submission};
 
 /// How many events the live stream buffers for a slow subscriber before it
 /// falls back to reading the store.
@@ -67,9 +58,9 @@ pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub data_dir: PathBuf,
     pub store: Arc<dyn Store>,
-    pub mirror: Arc<Mirror>,
+    pub read_model: Arc<ReadModel>,
     pub events: broadcast::Sender<Published>,
-    pub requests: mpsc::Sender<Request>,
+    pub requests: mpsc::Sender<Submission>,
     pub auth: Auth,
     pub info: ServerInfo,
     pub poller: Poller,
@@ -83,7 +74,7 @@ impl Shared {
         let (reply, answer) = oneshot::channel();
         let gone = || DriverError::Unavailable("the server is shutting down".to_string());
         self.requests
-            .send(Request { input, reply })
+            .send(Submission { input, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -153,12 +144,18 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .await
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
     let lock = lock_data_dir(&data_dir)?;
-    let db = data_dir.join("ferry.db");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&db)
-            .await
-            .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
-    );
+    let store: Arc<dyn Store> = match &config.server.store {
+        // Each failure is already one line: what, where, a hint.
+        Some(url) => crate::store::open(&StoreUrl::parse(url)?).await?,
+        None => {
+            let db = data_dir.join("ferry.db");
+            Arc::new(
+                SqliteStore::open(&db)
+                    .await
+                    .wrap_err_with(|| format!("could not open the event store {}", db.display()))?,
+            )
+        }
+    };
     let mut engine = Engine::new(config.clone());
     driver::replay_all(store.as_ref(), &mut engine)
         .await
@@ -166,7 +163,8 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
     let mut handle = start_with(
         config,
         store,
-        Box::new(engine),
+        engine,
+        None,
         listen,
         data_dir,
         opts.demo_workspace,
@@ -213,11 +211,13 @@ fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
 }
 
 /// The part of `start` after the store is open and the engine rebuilt; the
-/// server's tests enter here with their own store and decider.
+/// server's tests enter here with their own store (and, for the one test of
+/// an engine bug, a `fault`).
 pub(crate) async fn start_with(
     config: Arc<Config>,
     store: Arc<dyn Store>,
-    decider: Box<dyn Decide>,
+    engine: Engine,
+    fault: Option<driver::Fault>,
     listen: SocketAddr,
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
@@ -231,12 +231,13 @@ pub(crate) async fn start_with(
         data_dir.clone(),
         inputs_tx.clone(),
     ));
-    let mirror = Arc::new(Mirror::new(decider.state().clone()));
+    let read_model = Arc::new(ReadModel::new(engine.state().clone()));
     let mut driver = Driver {
-        decider,
+        engine,
+        fault,
         store: store.clone(),
         runner: runner.clone(),
-        mirror: mirror.clone(),
+        read_model: read_model.clone(),
         events: events_tx.clone(),
         stale: false,
         failed_at: None,
@@ -257,7 +258,7 @@ pub(crate) async fn start_with(
         }
     }
     // A build the restart interrupted is not known: its commit is built again.
-    let known: HashSet<(String, String)> = mirror
+    let known: HashSet<(String, String)> = read_model
         .read()
         .builds
         .values()
@@ -287,7 +288,7 @@ pub(crate) async fn start_with(
         config,
         data_dir,
         store,
-        mirror,
+        read_model,
         events: events_tx,
         requests: requests_tx,
         info: ServerInfo {
@@ -327,9 +328,22 @@ pub(crate) async fn start_with(
     })
 }
 
+/// What `ferry server` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Configuration file; default ./ferry.toml.
+    pub config: Option<PathBuf>,
+    /// Overrides [server] listen.
+    pub listen: Option<SocketAddr>,
+    /// Overrides [server] data_dir.
+    pub data_dir: Option<PathBuf>,
+    /// Overrides [server] store (an event store URL).
+    pub store: Option<String>,
+}
+
 /// `ferry server`: serve until ctrl-c or SIGTERM.
-pub async fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<()> {
-    let path = match &global.config {
+pub async fn run(args: &ServerOptions) -> Result<()> {
+    let path = match &args.config {
         Some(p) => p.clone(),
         None => {
             let p = PathBuf::from("ferry.toml");
@@ -343,7 +357,10 @@ pub async fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<()> {
         }
     };
     // Kept as its own error type: it renders its own cargo-style report.
-    let config = Config::load(&path)?;
+    let mut config = Config::load(&path)?;
+    if let Some(url) = &args.store {
+        config.server.store = Some(url.clone());
+    }
     let handle = start(
         Arc::new(config),
         StartOptions {

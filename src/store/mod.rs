@@ -1,21 +1,77 @@
 //! The durable event log behind one trait. Events are appended in one
 //! transaction and numbered by the store; a successful append means durable.
+//!
+//! Two backends: SQLite (embedded, single node, the default) and PostgreSQL
+//! (several replicas on one database). Replicas elect a leader with the
+//! `Lease` trait and the leader appends with `append_fenced`, which the store
+//! refuses once another replica holds a newer epoch. Followers learn about new
+//! events through `tail`.
 
+mod lease;
+mod postgres;
 mod sqlite;
+mod url;
 
-use color_eyre::eyre::Result;
+#[cfg(test)]
+mod suite;
+
+use std::sync::Arc;
+
+use color_eyre::eyre::{Result, eyre};
 use futures::future::BoxFuture;
 
 use crate::model::{Event, NewEvent, Seq};
 
+use lease::SingleNode;
+
+pub use lease::{Deposed, Epoch, Grant, Heartbeat, Lease, LeaseState, Replica, Role, Tail};
+pub use postgres::{PG_SCHEMA_VERSION, PgStore};
 pub use sqlite::{Pragmas, SCHEMA_VERSION, SqliteStore};
+pub use url::StoreUrl;
 
 pub trait Store: Send + Sync + 'static {
     /// Append `events` in one durable transaction, numbering them after the
     /// last stored sequence; returns them numbered. All or nothing.
+    /// Unfenced: for a single node, tools and tests. Replicas use `append_fenced`.
     fn append(&self, events: Vec<NewEvent>) -> BoxFuture<'_, Result<Vec<Event>>>;
+    /// Like `append`, but only while `epoch` is the current, unexpired leader
+    /// epoch, checked in the same transaction as the insert. Otherwise nothing
+    /// is written and the error downcasts to `Deposed`.
+    /// The default suits a single-node store: epoch 1 is always current.
+    fn append_fenced(
+        &self,
+        epoch: Epoch,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<Vec<Event>>> {
+        Box::pin(async move {
+            SINGLE_NODE.check(epoch)?;
+            self.append(events).await
+        })
+    }
     /// Events with `seq > after`, in order, at most `limit`.
     fn events_after(&self, after: Seq, limit: usize) -> BoxFuture<'_, Result<Vec<Event>>>;
     /// The sequence of the last stored event (0 when empty).
     fn last_seq(&self) -> BoxFuture<'_, Result<Seq>>;
+    /// Leadership and replica heartbeats on this store. The default: a
+    /// single node, always the leader with epoch 1.
+    fn lease(&self) -> &dyn Lease {
+        &SINGLE_NODE
+    }
+    /// Wake-ups when the log grows past `after` (from any replica). Stores
+    /// that replicas share must implement it; the default refuses.
+    fn tail(&self, after: Seq) -> BoxFuture<'_, Result<Box<dyn Tail>>> {
+        Box::pin(async move { Err(eyre!("this event store cannot be followed (after {after})")) })
+    }
+}
+
+/// The lease of stores that only ever have one writer (in-memory test stores).
+static SINGLE_NODE: SingleNode = SingleNode::new();
+
+/// Open the store `url` names: `sqlite:PATH` (or a bare path) or
+/// `postgres://…`. Every failure is one line: what, where, and a hint.
+pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    Ok(match url {
+        StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        StoreUrl::Postgres(_) => Arc::new(PgStore::open(url).await?),
+    })
 }

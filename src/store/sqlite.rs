@@ -18,15 +18,18 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Connection, Row};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
 use super::Store;
+use super::lease::{Epoch, Lease, SingleNode, Tail};
 use crate::model::{Event, NewEvent, Seq};
 
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers in the pool; reads are short, a few cover the API and SSE clients.
 const READERS: u32 = 4;
+/// A tail re-reads the log this often in case it missed a wake-up.
+const TAIL_POLL: Duration = Duration::from_secs(1);
 
 /// Schema migrations, in order: entry `i` brings the schema to version `i + 1`.
 /// The version lives in `PRAGMA user_version`, which is part of the database
@@ -52,6 +55,10 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<SqliteConnection>,
     readers: SqlitePool,
+    /// Single node: always the leader, epoch 1.
+    lease: SingleNode,
+    /// The last committed seq, for `tail`s in this process.
+    head: watch::Sender<Seq>,
 }
 
 /// The settings a connection actually runs with, as SQLite reports them.
@@ -112,10 +119,16 @@ impl SqliteStore {
                 )
             })?;
 
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&readers)
+            .await
+            .wrap_err_with(|| format!("cannot read the event store {}", path.display()))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers,
+            lease: SingleNode::default(),
+            head: watch::Sender::new(last.max(0) as Seq),
         })
     }
 
@@ -181,6 +194,9 @@ impl SqliteStore {
         }
         // On any error above `tx` is dropped, which rolls the whole batch back.
         tx.commit().await.wrap_err("cannot commit")?;
+        if let Some(last) = out.last() {
+            self.head.send_replace(last.seq);
+        }
         Ok(out)
     }
 
@@ -237,6 +253,31 @@ impl Store for SqliteStore {
         })
     }
 
+    fn append_fenced(
+        &self,
+        epoch: Epoch,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'_, Result<Vec<Event>>> {
+        Box::pin(async move {
+            self.lease.check(epoch)?;
+            self.append(events).await
+        })
+    }
+
+    fn lease(&self) -> &dyn Lease {
+        &self.lease
+    }
+
+    fn tail(&self, after: Seq) -> BoxFuture<'_, Result<Box<dyn Tail>>> {
+        Box::pin(async move {
+            Ok(Box::new(SqliteTail {
+                head: self.head.subscribe(),
+                readers: self.readers.clone(),
+                seen: after,
+            }) as Box<dyn Tail>)
+        })
+    }
+
     fn events_after(&self, after: Seq, limit: usize) -> BoxFuture<'_, Result<Vec<Event>>> {
         Box::pin(async move {
             self.events_after_inner(after, limit)
@@ -259,6 +300,39 @@ impl Store for SqliteStore {
                 )
             })
         })
+    }
+}
+
+/// Woken by this process's appends; polls too, in case another process
+/// (a tool) wrote to the file.
+struct SqliteTail {
+    head: watch::Receiver<Seq>,
+    readers: SqlitePool,
+    seen: Seq,
+}
+
+impl SqliteTail {
+    async fn wait(&mut self) -> Result<Seq> {
+        loop {
+            let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+                .fetch_one(&self.readers)
+                .await?;
+            let head = (last.max(0) as Seq).max(*self.head.borrow_and_update());
+            if head > self.seen {
+                self.seen = head;
+                return Ok(head);
+            }
+            // A closed channel: the store is gone from this process; polling still answers.
+            if let Ok(Err(_)) = tokio::time::timeout(TAIL_POLL, self.head.changed()).await {
+                tokio::time::sleep(TAIL_POLL).await;
+            }
+        }
+    }
+}
+
+impl Tail for SqliteTail {
+    fn next(&mut self) -> BoxFuture<'_, Result<Seq>> {
+        Box::pin(self.wait())
     }
 }
 

@@ -1,67 +1,12 @@
 //! Tests of the SQLite store on real database files in a temporary directory.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use super::*;
-use crate::model::{
-    Actor, DeploymentKind, DeploymentStatus, EventKind, StepKind, StepOutcome, StepPlan,
-    StepStatus, TestCounts,
-};
-
-fn step_finished(i: u64) -> NewEvent {
-    NewEvent {
-        at: 1_700_000_000_000 + i as i64,
-        actor: Actor::ferry(),
-        reason: format!("step {i} ended"),
-        kind: EventKind::StepFinished {
-            run: format!("d-{i}"),
-            step: 1,
-            outcome: StepOutcome {
-                status: StepStatus::Passed,
-                exit_code: Some(0),
-                tests: Some(TestCounts {
-                    passed: 12,
-                    failed: 0,
-                    skipped: 1,
-                }),
-                message: "12 tests passed".into(),
-            },
-        },
-    }
-}
-
-fn deployment_created(id: &str) -> NewEvent {
-    NewEvent {
-        at: 1_700_000_000_000,
-        actor: Actor::user("alice"),
-        reason: "promote v1.2.3 to test".into(),
-        kind: EventKind::DeploymentCreated {
-            deployment: id.into(),
-            service: "shop".into(),
-            stage: "test".into(),
-            artifact: "a-1".into(),
-            kind: DeploymentKind::Promote,
-            status: DeploymentStatus::Queued,
-            requested_by: Actor::user("alice"),
-            approval: None,
-            steps: vec![StepPlan {
-                name: "deploy".into(),
-                kind: StepKind::Deploy,
-            }],
-            rolls_back: None,
-            version: String::new(),
-            digest: String::new(),
-        },
-    }
-}
-
-fn seqs(events: &[Event]) -> Vec<Seq> {
-    events.iter().map(|e| e.seq).collect()
-}
+use crate::store::suite::{self, seqs, step_finished};
 
 /// A separate connection to the same file, as another process would have.
 async fn side_connection(path: &Path) -> SqliteConnection {
@@ -82,28 +27,7 @@ async fn append_and_read_back() {
         path.exists(),
         "the file and its parent directory are created"
     );
-    assert_eq!(store.last_seq().await.unwrap(), 0);
-    assert!(store.events_after(0, 100).await.unwrap().is_empty());
-
-    let first = store
-        .append(vec![deployment_created("d-1"), step_finished(1)])
-        .await
-        .unwrap();
-    assert_eq!(seqs(&first), vec![1, 2]);
-    let second = store.append(vec![step_finished(2)]).await.unwrap();
-    assert_eq!(seqs(&second), vec![3]);
-    assert!(store.append(Vec::new()).await.unwrap().is_empty());
-    assert_eq!(store.last_seq().await.unwrap(), 3);
-
-    let all = store.events_after(0, 100).await.unwrap();
-    let mut expected = first.clone();
-    expected.extend(second);
-    assert_eq!(all, expected, "events come back exactly as appended");
-    assert_eq!(seqs(&store.events_after(1, 1).await.unwrap()), vec![2]);
-    assert_eq!(seqs(&store.events_after(1, 100).await.unwrap()), vec![2, 3]);
-    assert!(store.events_after(3, 100).await.unwrap().is_empty());
-    assert!(store.events_after(0, 0).await.unwrap().is_empty());
-    assert!(store.events_after(u64::MAX, 10).await.unwrap().is_empty());
+    suite::append_and_read_back(&store).await;
 }
 
 #[tokio::test]
@@ -152,19 +76,7 @@ async fn a_failure_mid_batch_stores_nothing_of_it() {
     .await
     .unwrap();
 
-    let mut poison = step_finished(4);
-    poison.reason = "poison".into();
-    let err = store
-        .append(vec![step_finished(2), step_finished(3), poison])
-        .await
-        .unwrap_err();
-    let msg = format!("{err:#}");
-    assert!(msg.contains("appending 3 event(s)"), "{msg}");
-    assert!(msg.contains("ferry.db"), "names the file: {msg}");
-    assert!(msg.contains("poisoned event"), "gives the cause: {msg}");
-
-    assert_eq!(store.last_seq().await.unwrap(), 1, "nothing of the batch");
-    assert_eq!(store.events_after(0, 100).await.unwrap().len(), 1);
+    suite::a_poisoned_batch_stores_nothing(&store, "ferry.db").await;
 
     sqlx::raw_sql("DROP TRIGGER fail_on_poison")
         .execute(&mut side)
@@ -178,45 +90,11 @@ async fn a_failure_mid_batch_stores_nothing_of_it() {
 async fn concurrent_appends_are_gap_free() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ferry.db");
-    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     // A second store on the same file stands in for a second process.
-    let other = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let other: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
 
-    let mut tasks = Vec::new();
-    for t in 0..8u64 {
-        let s = if t % 2 == 0 {
-            store.clone()
-        } else {
-            other.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for b in 0..10u64 {
-                let size = 1 + ((t + b) % 3);
-                let batch = (0..size).map(|i| step_finished(t * 1000 + b * 10 + i));
-                let numbered = s.append(batch.collect()).await.unwrap();
-                let ns = seqs(&numbered);
-                assert!(
-                    ns.windows(2).all(|w| w[1] == w[0] + 1),
-                    "a batch is contiguous: {ns:?}"
-                );
-                got.extend(ns);
-            }
-            got
-        }));
-    }
-    let mut all = BTreeSet::new();
-    let mut count = 0;
-    for task in tasks {
-        for seq in task.await.unwrap() {
-            count += 1;
-            assert!(all.insert(seq), "seq {seq} handed out twice");
-        }
-    }
-    let expected: BTreeSet<Seq> = (1..=count as Seq).collect();
-    assert_eq!(all, expected);
-    let stored = store.events_after(0, 10_000).await.unwrap();
-    assert_eq!(seqs(&stored), expected.into_iter().collect::<Vec<_>>());
+    suite::concurrent_appends_are_gap_free(store, other).await;
 }
 
 #[tokio::test]
@@ -348,4 +226,33 @@ async fn an_impossible_directory_is_named_in_the_error() {
     let msg = format!("{err:#}");
     assert!(msg.contains("cannot create the directory"), "{msg}");
     assert!(msg.contains("not-a-dir"), "{msg}");
+}
+
+#[tokio::test]
+async fn single_node_fencing_knows_only_epoch_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    suite::fencing_refuses_a_stale_epoch(&store).await;
+}
+
+#[tokio::test]
+async fn a_tail_wakes_for_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("ferry.db"))
+            .await
+            .unwrap(),
+    );
+    suite::a_tail_sees_appends(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn heartbeats_are_kept_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    suite::heartbeats_list_replicas(&store).await;
 }

@@ -9,9 +9,9 @@ use ratatui::widgets::{Block, Paragraph};
 use crate::model::Millis;
 
 use super::super::app::{App, ApprovalsState};
-use super::super::cells;
 use super::super::theme::Theme;
 use super::{clean, fit};
+use crate::present::cells;
 
 pub fn draw(
     frame: &mut Frame,

@@ -8,12 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::api::Evidence;
-use crate::model::{Artifact, ArtifactOrigin, Millis, Step, StepStatus};
+use crate::model::{Artifact, ArtifactOrigin, Millis, Step, StepStatus, short_sha};
 
 use super::super::app::{App, DetailState, LogView};
-use super::super::cells::{self, RunRef};
 use super::super::theme::{Element, Theme};
 use super::{clean, fit};
+use crate::present::cells::{self, RunRef};
 
 pub fn step_glyph(s: StepStatus) -> &'static str {
     match s {
@@ -85,7 +85,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
                     " {} · {} build of {} · {:?} ",
                     b.id,
                     b.service,
-                    b.commit.chars().take(7).collect::<String>(),
+                    short_sha(&b.commit),
                     b.status
                 )
                 .to_lowercase(),
@@ -156,6 +156,8 @@ fn draw_artifact(
     let mut lines: Vec<Line> = match a {
         None => vec![Line::styled("no artifact yet", theme.muted())],
         Some(a) => {
+            // The artifact panel has room for one more character than `short_sha`
+            // gives, and its snapshots show 8: kept as drawn.
             let commit: String = a.commit.as_deref().unwrap_or("—").chars().take(8).collect();
             let digest: String = a.digest.chars().take(12).collect();
             let origin = match &a.origin {
@@ -401,7 +403,7 @@ fn evidence_lines<'a>(ev: &Evidence, w: usize, theme: &Theme, now: Millis) -> Ve
         bold,
     ));
     for c in &ev.commits {
-        let sha: String = c.sha.chars().take(7).collect();
+        let sha = short_sha(&c.sha);
         lines.push(Line::from(vec![
             Span::styled(format!("  {sha} "), theme.fg(Element::Accent)),
             Span::raw(fit(

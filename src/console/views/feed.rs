@@ -9,9 +9,9 @@ use ratatui::widgets::{Block, Paragraph};
 use crate::model::Millis;
 
 use super::super::app::App;
-use super::super::cells;
 use super::super::theme::Theme;
 use super::fit;
+use crate::present::cells;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
     let focused = app.grid.feed_focus;

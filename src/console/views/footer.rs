@@ -6,11 +6,11 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::actions;
 use super::super::app::{App, Modal};
-use super::super::cells;
 use super::super::keymap::{self, Cmd, Scope};
 use super::super::theme::Theme;
+use crate::present::cells;
+use crate::present::targets;
 
 /// Whether a command does anything for the current selection, so the
 /// footer only offers what applies.
@@ -28,9 +28,9 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
                 },
                 Cmd::Rollback => st.is_some_and(|s| s.rollback_target(&app.state).is_some()),
                 Cmd::History => st.is_some(),
-                Cmd::CancelRun => st.is_some_and(|s| actions::cancel_target(&app.state, s).is_ok()),
+                Cmd::CancelRun => st.is_some_and(|s| targets::cancel_target(&app.state, s).is_ok()),
                 Cmd::Promote => st.is_some_and(|s| {
-                    actions::promote_candidate(&app.state, &svc.name, &s.name).is_ok()
+                    targets::promote_candidate(&app.state, &svc.name, &s.name).is_ok()
                 }),
                 Cmd::Approve | Cmd::Reject => {
                     st.is_some_and(|s| cells::awaiting(&app.state, s).is_some())

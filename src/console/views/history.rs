@@ -9,10 +9,9 @@ use ratatui::widgets::{Block, Paragraph};
 use crate::model::{DeploymentStatus, Millis};
 
 use super::super::app::{App, HistoryState};
-use super::super::cells;
-use super::super::nav::history_rows;
 use super::super::theme::{Element, Theme};
 use super::{clean, fit};
+use crate::present::cells;
 
 pub fn draw(
     frame: &mut Frame,
@@ -29,7 +28,7 @@ pub fn draw(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
-    let rows = history_rows(app, h);
+    let rows = app.history_rows(h);
     let stage = app.state.stage(&h.service, &h.stage);
     let current = stage.and_then(|s| s.current.clone());
     let good: Vec<String> = stage

@@ -21,45 +21,8 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::model::Millis;
 
 use super::app::{App, Modal, Screen};
+use super::layout::{MIN_HEIGHT, MIN_WIDTH, regions};
 use super::theme::Theme;
-
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
-/// From this width the activity feed sits beside the grid.
-pub const WIDE: u16 = 140;
-
-pub struct Regions {
-    pub header: Rect,
-    pub main: Rect,
-    pub feed: Rect,
-    pub footer: Rect,
-}
-
-/// The screen's regions; shared by drawing and mouse hit-testing.
-pub fn regions(area: Rect) -> Regions {
-    let [header, middle, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let (main, feed) = if area.width >= WIDE {
-        let side = (area.width / 4).max(44);
-        let [m, f] =
-            Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(middle);
-        (m, f)
-    } else {
-        let low = (middle.height / 4).max(6);
-        let [m, f] = Layout::vertical([Constraint::Min(1), Constraint::Length(low)]).areas(middle);
-        (m, f)
-    };
-    Regions {
-        header,
-        main,
-        feed,
-        footer,
-    }
-}
 
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
     let area = frame.area();
@@ -86,9 +49,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
         Some(Screen::History(h)) => history::draw(frame, middle, app, h, theme, now),
     }
     match &app.modal {
-        Some(Modal::Rollback(d)) => modals::rollback(frame, middle, d, theme, now),
-        Some(Modal::Cancel(d)) => modals::cancel(frame, middle, d, theme),
-        Some(Modal::Promote(d)) => modals::promote(frame, middle, d, theme, now),
+        Some(Modal::Confirm(c)) => modals::confirm(frame, middle, c, theme),
         Some(Modal::Comment(c)) => modals::comment(frame, middle, c, theme),
         Some(Modal::Help(h)) => help::draw(frame, middle, h, theme),
         None => {}

@@ -1,5 +1,5 @@
-//! Dialogs over a screen: the confirmations of roll back, cancel and
-//! promote, and the decision comment.
+//! Dialogs over a screen: the confirmation (roll back, cancel, promote; its
+//! words are made by `dialogs`) and the decision comment.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,148 +7,39 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::model::{Decision, Millis};
+use crate::model::Decision;
 
 use unicode_width::UnicodeWidthStr;
 
-use super::super::app::{Button, CancelDialog, CommentInput, PromoteDialog, RollbackDialog};
-use super::super::cells;
+use super::super::app::{Button, CommentInput, Confirm};
 use super::super::theme::{Element, Theme};
 use super::{centered, clean, fit};
 
-/// "prod: checkout 1.4.3 → 1.4.2 (last good, deployed 2 days ago by alice)"
-pub fn rollback_sentence(d: &RollbackDialog, now: Millis) -> String {
-    let from = d.from_version.as_deref().unwrap_or("nothing");
-    let which = if d.last_good {
-        "last good"
+/// The confirmation dialog, in the words it was opened with.
+pub fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
+    let t = &c.text;
+    let border = if t.danger {
+        Element::Failed
     } else {
-        "picked from history"
+        Element::Waiting
     };
-    let when = match (d.deployed_at, &d.deployed_by) {
-        (Some(at), Some(by)) => format!(", deployed {} ago by {by}", cells::age_words(now, at)),
-        (Some(at), None) => format!(", deployed {} ago", cells::age_words(now, at)),
-        _ => String::new(),
-    };
-    clean(&format!(
-        "{}: {} {from} → {} ({which}{when})",
-        d.stage, d.service, d.to_version
-    ))
-}
-
-pub fn rollback(frame: &mut Frame, area: Rect, d: &RollbackDialog, theme: &Theme, now: Millis) {
-    let body = format!(
-        "The running deployment of {} (if any) is cancelled first.",
-        d.stage
-    );
     confirm_box(
         frame,
         area,
         theme,
-        Confirm {
-            title: " roll back? ",
-            border: theme.fg(Element::Failed),
-            headline: rollback_sentence(d, now),
-            body,
-            buttons: ["Cancel", "Roll back"],
-            hint: "y confirm · n/Esc cancel · Tab switch",
-            focus: d.focus,
+        Boxed {
+            title: t.title,
+            border: theme.fg(border),
+            headline: t.headline.clone(),
+            body: t.body.clone(),
+            buttons: [&t.buttons[0], &t.buttons[1]],
+            hint: t.hint,
+            focus: c.focus,
         },
-    );
+    )
 }
 
-/// "prod: cancel d-17 (checkout 1.4.4, running step 2/3 health)?"
-pub fn cancel_sentence(d: &CancelDialog) -> String {
-    clean(&format!(
-        "{}: cancel {} ({} {}, {})?",
-        d.stage, d.deployment, d.service, d.version, d.status
-    ))
-}
-
-/// What the cancel does, as the engine does it.
-pub fn cancel_effects(d: &CancelDialog) -> String {
-    let text = if d.running {
-        let policy = if d.rollback_auto {
-            "with rollback = auto nothing is rolled back by a cancel"
-        } else {
-            "a cancel rolls nothing back"
-        };
-        format!(
-            "The step's processes are killed and {} ends cancelled; {} ({policy}).",
-            d.deployment, d.after
-        )
-    } else if d.status.starts_with("awaiting approval") {
-        format!(
-            "{} ends cancelled at once and approvals given for it are void; {}.",
-            d.deployment, d.after
-        )
-    } else {
-        format!("{} ends cancelled at once; {}.", d.deployment, d.after)
-    };
-    clean(&text)
-}
-
-pub fn cancel(frame: &mut Frame, area: Rect, d: &CancelDialog, theme: &Theme) {
-    let confirm = format!("Cancel {}", clean(&d.deployment));
-    confirm_box(
-        frame,
-        area,
-        theme,
-        Confirm {
-            title: " cancel? ",
-            border: theme.fg(Element::Failed),
-            headline: cancel_sentence(d),
-            body: cancel_effects(d),
-            buttons: ["Keep", &confirm],
-            hint: "y cancel it · n/Esc keep · Tab switch",
-            focus: d.focus,
-        },
-    );
-}
-
-/// "preprod: promote checkout 1.4.4 (passed test 3 minutes ago)?"
-pub fn promote_sentence(d: &PromoteDialog, now: Millis) -> String {
-    let why = match (&d.passed_in, d.at) {
-        (Some(prev), Some(at)) => format!("passed {prev} {} ago", cells::age_words(now, at)),
-        (Some(prev), None) => format!("passed {prev}"),
-        (None, Some(at)) => format!("the newest artifact, {} old", cells::age_words(now, at)),
-        (None, None) => "the newest artifact".to_string(),
-    };
-    clean(&format!(
-        "{}: promote {} {} ({why})?",
-        d.stage, d.service, d.version
-    ))
-}
-
-/// "It replaces 1.4.3; the gate then applies (awaiting approval by ...)."
-pub fn promote_effects(d: &PromoteDialog) -> String {
-    let mut text = format!("{}; the gate then applies ({}).", d.replaces, d.gate);
-    if !d.supersedes.is_empty() {
-        text += &format!(" It supersedes {}.", d.supersedes.join(", "));
-    }
-    if let Some(b) = &d.behind {
-        text += &format!(" It queues behind {b}.");
-    }
-    clean(&text)
-}
-
-pub fn promote(frame: &mut Frame, area: Rect, d: &PromoteDialog, theme: &Theme, now: Millis) {
-    confirm_box(
-        frame,
-        area,
-        theme,
-        Confirm {
-            title: " promote? ",
-            border: theme.fg(Element::Waiting),
-            headline: promote_sentence(d, now),
-            body: promote_effects(d),
-            buttons: ["Cancel", "Promote"],
-            hint: "y confirm · n/Esc cancel · Tab switch",
-            focus: d.focus,
-        },
-    );
-}
-
-struct Confirm<'a> {
+struct Boxed<'a> {
     title: &'a str,
     border: Style,
     headline: String,
@@ -178,7 +69,7 @@ fn wrapped_height(text: &str, width: usize) -> u16 {
 }
 
 /// A bordered dialog: a bold headline, what happens, then the two buttons.
-fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Confirm) {
+fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
     const W: u16 = 76;
     let inner_w = W.min(area.width).saturating_sub(2) as usize;
     // At least the height the rollback dialog always had.

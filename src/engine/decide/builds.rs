@@ -38,7 +38,7 @@ impl Cx<'_> {
                     .find_artifact(&b.service, &built.version)
                     .is_some_and(|a| a.digest != built.digest);
                 let version = if taken {
-                    format!("{}+{}", built.version, short(&b.commit))
+                    format!("{}+{}", built.version, short_sha(&b.commit))
                 } else {
                     built.version.clone()
                 };
@@ -59,7 +59,7 @@ impl Cx<'_> {
                 };
                 self.emit(
                     &Actor::ferry(),
-                    format!("built {version} from {}", short(&b.commit)),
+                    format!("built {version} from {}", short_sha(&b.commit)),
                     EventKind::ArtifactRegistered { artifact },
                 );
                 let message = format!("built {version}");
@@ -112,7 +112,7 @@ impl Cx<'_> {
                     message: format!(
                         "{} build of {} by {} failed: {message}",
                         b.service,
-                        short(&b.commit),
+                        short_sha(&b.commit),
                         b.author
                     ),
                     at: self.now,

@@ -59,7 +59,7 @@ impl Cx<'_> {
                 RejectionKind::Conflict,
                 format!(
                     "{service} {version} is already registered with another digest ({})",
-                    short(&existing.digest)
+                    short_sha(&existing.digest)
                 ),
             )
             .hint("artifacts are immutable: register the new build under a new version"));
@@ -162,8 +162,8 @@ impl Cx<'_> {
                 RejectionKind::Conflict,
                 format!(
                     "{deployment} deploys digest {}, not {}",
-                    short(&d.digest),
-                    short(&digest)
+                    short_sha(&d.digest),
+                    short_sha(&digest)
                 ),
             )
             .hint("the approval is bound to the artifact you reviewed; review the current one"));
@@ -413,7 +413,7 @@ impl Cx<'_> {
                 RejectionKind::Conflict,
                 format!(
                     "commit {} of {service} was already built ({})",
-                    short(&commit),
+                    short_sha(&commit),
                     existing.id
                 ),
             ));
@@ -425,7 +425,7 @@ impl Cx<'_> {
             &by.actor(),
             format!(
                 "new commit {} by {author}: {}",
-                short(&commit),
+                short_sha(&commit),
                 subject.as_deref().unwrap_or("")
             ),
             EventKind::BuildStarted {
@@ -463,7 +463,8 @@ impl Cx<'_> {
             return Err(reject(
                 RejectionKind::Conflict,
                 format!("{id} is not awaiting approval: {why}"),
-            ));
+            )
+            .hint("`ferry status` shows the deployments waiting for approval"));
         }
         Ok(d.clone())
     }

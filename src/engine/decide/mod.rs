@@ -8,12 +8,13 @@ use crate::config::{Config, Gate, RollbackPolicy, ServiceConfig, Source, StageCo
 use crate::model::{
     Actor, Approval, Artifact, ArtifactOrigin, BuildStatus, Decision, DeploymentKind,
     DeploymentStatus, EventKind, Millis, NewEvent, Notification, NotificationKind, StepKind,
-    StepOutcome, StepPlan, StepStatus,
+    StepOutcome, StepPlan, StepStatus, short_sha,
 };
 
 mod builds;
 mod commands;
-mod flow;
+mod deploy;
+mod failure;
 mod recovery;
 
 use super::jobs;
@@ -84,10 +85,6 @@ fn reject(kind: RejectionKind, message: impl Into<String>) -> Rejection {
     Rejection::new(kind, message)
 }
 
-pub(super) fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 struct Cx<'a> {
     config: &'a Config,
     state: &'a mut State,
@@ -149,14 +146,7 @@ impl Cx<'_> {
     }
 
     pub(super) fn step_status(&self, run: &str, step: usize) -> Option<StepStatus> {
-        if let Some(d) = self.state.deployments.get(run) {
-            return d.steps.get(step).map(|s| s.status);
-        }
-        self.state
-            .builds
-            .get(run)
-            .and_then(|b| b.steps.get(step))
-            .map(|s| s.status)
+        self.state.steps(run)?.get(step).map(|s| s.status)
     }
 
     fn command(&mut self, by: &Principal, command: Command) -> Result<(), Rejection> {

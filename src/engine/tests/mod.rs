@@ -94,6 +94,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: PathBuf::from("/tmp/ferry-test"),
             base_dir: PathBuf::from("/tmp"),
+            store: None,
         },
         console: ConsoleConfig::default(),
         services: vec![

@@ -32,7 +32,7 @@ fn reply(
     fallback: String,
 ) -> Reply {
     let message = {
-        let state = shared.mirror.read();
+        let state = shared.read_model.read();
         let deployment = done
             .deployment
             .as_ref()

@@ -24,7 +24,7 @@ pub(super) async fn evidence(
 ) -> Result<Json<Evidence>, ApiErr> {
     // Gather everything from the state first: git runs without the lock.
     let mut evidence = {
-        let state = shared.mirror.read();
+        let state = shared.read_model.read();
         let d = state
             .deployments
             .get(&id)
@@ -36,12 +36,7 @@ pub(super) async fn evidence(
         // was good there before it instead.
         let current_id = stage.and_then(|st| match &st.current {
             Some(c) if c != &d.artifact => Some(c.clone()),
-            _ => st
-                .good
-                .iter()
-                .rev()
-                .find(|g| g.artifact != d.artifact)
-                .map(|g| g.artifact.clone()),
+            _ => st.good_before(&d.artifact).map(|g| g.artifact.clone()),
         });
         let current = current_id.and_then(|a| state.artifacts.get(&a).cloned());
         let earlier_stages = state

@@ -32,12 +32,8 @@ pub(super) async fn step_log(
     // Only runs the state knows reach the file system, so a crafted run id
     // cannot walk out of the logs directory.
     let steps = {
-        let state = shared.mirror.read();
-        state
-            .deployments
-            .get(&run)
-            .map(|d| d.steps.len())
-            .or_else(|| state.builds.get(&run).map(|b| b.steps.len()))
+        let state = shared.read_model.read();
+        state.steps(&run).map(|steps| steps.len())
     };
     let Some(steps) = steps else {
         return Err(ApiErr::not_found(format!("no build or deployment {run}")));

@@ -1,4 +1,4 @@
-//! The route table of CONTRACT.md, under /api/v1.
+//! The route table of the README's "HTTP API" section, under /api/v1.
 
 mod actions;
 mod evidence;

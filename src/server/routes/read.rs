@@ -1,4 +1,4 @@
-//! GET handlers answered from the state mirror, without waiting for the driver.
+//! GET handlers answered from the read model, without waiting for the driver.
 
 use std::sync::Arc;
 
@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use crate::api::{Dashboard, DeploymentPage, Health};
+use crate::api::{Dashboard, DeploymentPage, DeploymentQuery, Health};
 use crate::engine::{Principal, ServiceState};
 use crate::model::{Artifact, Build, Deployment};
 
@@ -33,7 +33,7 @@ pub(super) async fn healthz(
     };
     let health = Health {
         status: status.to_string(),
-        seq: shared.mirror.read().seq,
+        seq: shared.read_model.read().seq,
     };
     (code, Json(health))
 }
@@ -44,7 +44,7 @@ pub(super) async fn dashboard(
 ) -> Json<Dashboard> {
     // Everything live plus recent history; older deployments are paged
     // through /deployments, so the snapshot stays small however old the server.
-    let state = shared.mirror.read().recent(DASHBOARD_HISTORY);
+    let state = shared.read_model.read().recent(DASHBOARD_HISTORY);
     Json(Dashboard {
         seq: state.seq,
         server: shared.info.clone(),
@@ -54,7 +54,7 @@ pub(super) async fn dashboard(
 }
 
 pub(super) async fn services(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceState>> {
-    Json(shared.mirror.read().services.clone())
+    Json(shared.read_model.read().services.clone())
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,7 +67,7 @@ pub(super) async fn artifacts(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<ArtifactQuery>,
 ) -> Result<Json<Vec<Artifact>>, ApiErr> {
-    let state = shared.mirror.read();
+    let state = shared.read_model.read();
     if let Some(s) = &q.service
         && state.service(s).is_none()
     {
@@ -88,7 +88,7 @@ pub(super) async fn artifact(
     Path(id): Path<String>,
 ) -> Result<Json<Artifact>, ApiErr> {
     shared
-        .mirror
+        .read_model
         .read()
         .artifacts
         .get(&id)
@@ -102,7 +102,7 @@ pub(super) async fn build(
     Path(id): Path<String>,
 ) -> Result<Json<Build>, ApiErr> {
     shared
-        .mirror
+        .read_model
         .read()
         .builds
         .get(&id)
@@ -116,7 +116,7 @@ pub(super) async fn deployment(
     Path(id): Path<String>,
 ) -> Result<Json<Deployment>, ApiErr> {
     shared
-        .mirror
+        .read_model
         .read()
         .deployments
         .get(&id)
@@ -125,20 +125,11 @@ pub(super) async fn deployment(
         .ok_or_else(|| no_deployment(&id))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct DeploymentQuery {
-    service: Option<String>,
-    stage: Option<String>,
-    status: Option<String>,
-    limit: Option<usize>,
-    before: Option<String>,
-}
-
 pub(super) async fn deployments(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<DeploymentQuery>,
 ) -> Result<Json<DeploymentPage>, ApiErr> {
-    let state = shared.mirror.read();
+    let state = shared.read_model.read();
     if let Some(s) = &q.service
         && state.service(s).is_none()
     {

@@ -1,0 +1,236 @@
+//! The configuration, resolved and validated. `Config::load` reads a TOML
+//! file (see `config.example.toml`), expands pipeline templates and checks
+//! every rule, failing with the file, line, column, key, bad value and what
+//! would be allowed. The types here are the resolved form the rest of ferry
+//! uses; loading lives in `load.rs`, the raw TOML
+//! schema in `schema.rs` and `stage.rs`, the shared checks in `checks.rs`,
+//! defaults and templates in `resolve.rs`, error rendering in `error.rs`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ApprovalRule, NotificationKind};
+
+mod checks;
+mod error;
+mod load;
+mod resolve;
+mod schema;
+mod stage;
+#[cfg(test)]
+mod tests;
+mod walk;
+
+pub use error::ConfigError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub path: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub console: ConsoleConfig,
+    pub services: Vec<ServiceConfig>,
+    pub users: Vec<UserConfig>,
+    pub notify: NotifyConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Default 127.0.0.1:7474.
+    pub listen: SocketAddr,
+    /// SQLite file, logs, artifacts and worktrees live here.
+    pub data_dir: PathBuf,
+    /// Where steps run when a service names no `workdir`: the config file's directory.
+    pub base_dir: PathBuf,
+    /// The event store's URL (`postgres://…`); `None`: SQLite in `data_dir`.
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsoleConfig {
+    /// URL of a ferry server to connect to instead of starting one in-process.
+    pub server: Option<String>,
+    /// Colour overrides: element name -> colour ("red", "#ff8800", "244").
+    pub theme: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub source: Source,
+    /// Present for git sources.
+    pub build: Option<BuildConfig>,
+    pub stages: Vec<StageConfig>,
+    /// Working directory of every step of this service.
+    pub workdir: PathBuf,
+    /// Extra environment variables given to every step.
+    pub env: BTreeMap<String, String>,
+    /// Names of environment variables of the server passed to steps and
+    /// masked (replaced by `***`) in every log line and event.
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Git {
+        /// A path or URL that `git clone` accepts.
+        repo: String,
+        branch: String,
+        poll_interval: Duration,
+    },
+    /// Artifacts are registered through the API by another CI.
+    External,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildConfig {
+    pub command: String,
+    /// Path of the artifact file, relative to the worktree, after the build.
+    pub artifact: String,
+    pub timeout: Duration,
+    /// File in the worktree whose first line is the version; without it the
+    /// version is `git describe --tags --always`.
+    pub version_file: Option<String>,
+    /// JUnit XML written by the unit tests, relative to the worktree.
+    pub report: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageConfig {
+    pub name: String,
+    pub deploy: CommandStep,
+    pub verify: Vec<VerifyStep>,
+    pub gate: Gate,
+    pub health: Option<HealthCheck>,
+    pub rollback: RollbackPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandStep {
+    pub command: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyStep {
+    pub name: String,
+    pub command: String,
+    pub timeout: Duration,
+    /// JUnit XML report path, relative to the service's workdir.
+    pub report: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Gate {
+    Auto,
+    Approval(ApprovalRule),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub probe: HealthProbe,
+    /// Time between two probes.
+    #[serde(with = "humantime_serde_ms")]
+    pub interval: Duration,
+    /// Consecutive failed probes tolerated before the check fails.
+    pub retries: u32,
+    /// How long the service must stay healthy before the deployment succeeds.
+    #[serde(with = "humantime_serde_ms")]
+    pub bake: Duration,
+    /// Timeout of one probe.
+    #[serde(with = "humantime_serde_ms")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum HealthProbe {
+    Command { command: String },
+    Http { url: String, expect_status: u16 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackPolicy {
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserConfig {
+    pub name: String,
+    /// Built-in roles (viewer, deployer, approver, admin) and any role a gate names.
+    pub roles: Vec<String>,
+    /// Lowercase hex sha256 of the user's token; the token itself is never stored.
+    pub token_sha256: String,
+    /// Git author names or emails that are this person, so that commits
+    /// they wrote count as theirs for `allow_self = false`.
+    pub authors: Vec<String>,
+}
+
+impl Config {
+    /// The user a git author (name or email) is, if any; else the author as written.
+    pub fn user_for_author(&self, author: &str) -> String {
+        let wanted = author.trim().to_lowercase();
+        self.users
+            .iter()
+            .find(|u| {
+                u.name.to_lowercase() == wanted
+                    || u.authors.iter().any(|a| a.trim().to_lowercase() == wanted)
+            })
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| author.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NotifyConfig {
+    pub webhooks: Vec<Webhook>,
+    pub commands: Vec<NotifyCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    /// Which notifications it receives; empty means all.
+    pub on: Vec<NotificationKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyCommand {
+    /// Run with `sh -c`; the notification is given as JSON on stdin and in FERRY_NOTIFICATION.
+    pub command: String,
+    pub on: Vec<NotificationKind>,
+}
+
+impl Config {
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl ServiceConfig {
+    pub fn stage(&self, name: &str) -> Option<(usize, &StageConfig)> {
+        self.stages.iter().enumerate().find(|(_, s)| s.name == name)
+    }
+}
+
+/// Durations as integer milliseconds in JSON, so the console and scripts
+/// need no duration parser.
+mod humantime_serde_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}

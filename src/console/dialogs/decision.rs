@@ -1,0 +1,79 @@
+//! Approve or reject: the comment input, and the request it sends.
+
+use crate::model::{Decision, DeploymentStatus, Millis};
+
+use super::super::app::{App, CommentInput, Modal};
+use super::super::keymap::Cmd;
+use super::super::msg::Request;
+use super::pending;
+
+/// Open the approve/reject comment input for a deployment awaiting approval.
+pub fn open(app: &mut App, deployment: &str, decision: Decision, now: Millis) {
+    let Some(d) = app.state.deployments.get(deployment) else {
+        return;
+    };
+    if d.status != DeploymentStatus::AwaitingApproval {
+        app.toast(
+            false,
+            format!(
+                "{deployment} is {}, not awaiting approval",
+                d.status.as_str()
+            ),
+            now,
+        );
+        return;
+    }
+    app.modal = Some(Modal::Comment(CommentInput {
+        decision,
+        deployment: d.id.clone(),
+        digest: d.digest.clone(),
+        subject: format!("{} {} → {}", d.service, d.version, d.stage),
+        input: Default::default(),
+    }));
+}
+
+/// Keys of the comment input: Enter sends the decision, Esc drops it.
+/// Returns false when no comment input is open.
+pub fn comment_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) -> bool {
+    let Some(Modal::Comment(c)) = &app.modal else {
+        return false;
+    };
+    match cmd {
+        Cmd::Submit => {
+            let c = c.clone();
+            app.modal = None;
+            let comment = Some(c.input.value().trim().to_string()).filter(|s| !s.is_empty());
+            let id = app.next_id();
+            let (verbs, request) = match c.decision {
+                Decision::Approve => (
+                    ["approve", "approving", "approved"],
+                    Request::Approve {
+                        id,
+                        deployment: c.deployment.clone(),
+                        comment,
+                        digest: Some(c.digest.clone()),
+                    },
+                ),
+                Decision::Reject => (
+                    ["reject", "rejecting", "rejected"],
+                    Request::Reject {
+                        id,
+                        deployment: c.deployment.clone(),
+                        comment,
+                    },
+                ),
+            };
+            app.pending.push(pending(
+                id,
+                format!("{} {} ({})", verbs[1], c.deployment, c.subject),
+                format!("{} {}", verbs[2], c.deployment),
+                format!("{} {} ({})", verbs[0], c.deployment, c.subject),
+                now,
+            ));
+            out.push(request);
+        }
+        Cmd::CancelInput => app.modal = None,
+        _ => {}
+    }
+    true
+}

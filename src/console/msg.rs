@@ -1,0 +1,113 @@
+//! The console's messages: what comes in (`Msg`, with the `Reply` to each
+//! request) and what goes out (`Request`, made by the runtime). Plain data;
+//! `update` turns one into the other.
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::api::{ActionReply, Dashboard, DeploymentPage, Evidence, LogChunk};
+use crate::backend::{ClientError, WatchMessage};
+use crate::model::{RunId, Seq};
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Tick,
+    Snapshot(Box<Dashboard>),
+    /// The snapshot could not be fetched; the runtime retries.
+    Unreachable {
+        attempt: u32,
+        error: String,
+    },
+    Watch(WatchMessage),
+    Reply(Reply),
+}
+
+/// Answers to requests, tagged with what they were for.
+#[derive(Debug)]
+pub enum Reply {
+    /// The server's answer to a request that changes something (approve,
+    /// reject, roll back, cancel, promote).
+    Request {
+        id: u64,
+        result: Result<ActionReply, ClientError>,
+    },
+    Log {
+        id: u64,
+        run: RunId,
+        step: usize,
+        result: Result<LogChunk, ClientError>,
+    },
+    Evidence {
+        deployment: String,
+        result: Result<Box<Evidence>, ClientError>,
+    },
+    History {
+        id: u64,
+        service: String,
+        stage: String,
+        result: Result<DeploymentPage, ClientError>,
+    },
+}
+
+/// Requests for the runtime to make; each answers with a `Msg::Reply`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Fetch a fresh snapshot (then watch from it).
+    Snapshot,
+    Watch {
+        after: Seq,
+    },
+    Approve {
+        id: u64,
+        deployment: String,
+        comment: Option<String>,
+        digest: Option<String>,
+    },
+    Reject {
+        id: u64,
+        deployment: String,
+        comment: Option<String>,
+    },
+    Rollback {
+        id: u64,
+        service: String,
+        stage: String,
+        to: Option<String>,
+    },
+    Cancel {
+        id: u64,
+        deployment: String,
+    },
+    Promote {
+        id: u64,
+        service: String,
+        stage: String,
+        artifact: String,
+    },
+    FetchLog {
+        id: u64,
+        run: RunId,
+        step: usize,
+        offset: u64,
+        tail: Option<u64>,
+    },
+    FetchEvidence {
+        deployment: String,
+    },
+    FetchHistory {
+        id: u64,
+        service: String,
+        stage: String,
+        before: Option<String>,
+    },
+}
+
+/// A refusal as one line: the message, then the server's hint.
+pub fn error_text(e: &ClientError) -> String {
+    match &e.hint {
+        Some(h) => format!("{} ({h})", e.message),
+        None => e.message.clone(),
+    }
+}

@@ -1,0 +1,151 @@
+//! What follows when a deployment fails: a rollback that failed is retried
+//! once after a restart or reported; a promotion that failed is rolled back
+//! by itself when its stage says `rollback = "auto"`. None of it can fail.
+
+use super::*;
+use crate::model::Deployment;
+
+impl Cx<'_> {
+    /// End `d` as failed at `step_name`, then apply the rollback policy.
+    pub(super) fn deployment_failed(
+        &mut self,
+        d: &Deployment,
+        index: usize,
+        step_name: &str,
+        status: StepStatus,
+        detail: &str,
+    ) {
+        let message = format!(
+            "halted: {step_name} {}: {detail}",
+            status.as_str().replace('_', " ")
+        );
+        self.emit(
+            &Actor::ferry(),
+            message.clone(),
+            EventKind::DeploymentFinished {
+                deployment: d.id.clone(),
+                status: DeploymentStatus::Failed,
+                message: message.clone(),
+            },
+        );
+        if d.kind == DeploymentKind::Rollback {
+            if status == StepStatus::Interrupted && self.retry_rollback(d, index) {
+                return;
+            }
+            self.notify(
+                NotificationKind::DeploymentFailed,
+                &d.id,
+                format!(
+                    "{} {}: the rollback to {} failed ({message}); the stage needs attention",
+                    d.service, d.stage, d.version
+                ),
+            );
+            self.try_start(&d.service, index);
+            return;
+        }
+        self.notify(
+            NotificationKind::DeploymentFailed,
+            &d.id,
+            format!("{} {} to {} {message}", d.service, d.version, d.stage),
+        );
+        let policy = self
+            .config
+            .service(&d.service)
+            .and_then(|s| s.stages.get(index))
+            .map(|s| s.rollback);
+        if policy == Some(RollbackPolicy::Auto) && self.roll_back_automatically(d, index) {
+            return;
+        }
+        self.try_start(&d.service, index);
+    }
+
+    /// A rollback cut short by a restart is tried once more: the stage must
+    /// end on its last good release, not half-way there. Whether it was.
+    fn retry_rollback(&mut self, d: &Deployment, index: usize) -> bool {
+        let attempts = self
+            .state
+            .services_stage(&d.service, index)
+            .history
+            .iter()
+            .filter_map(|id| self.state.deployments.get(id))
+            .filter(|r| r.kind == DeploymentKind::Rollback && r.rolls_back == d.rolls_back)
+            .count();
+        let target = self.state.artifacts.get(&d.artifact).cloned();
+        let Some(target) = target.filter(|_| attempts < 2) else {
+            return false;
+        };
+        let reason = format!(
+            "retrying rollback {} to {} after a restart",
+            d.id, d.version
+        );
+        self.create_rollback(
+            &d.service,
+            index,
+            &target,
+            &Actor::ferry(),
+            d.rolls_back.clone(),
+            reason,
+        );
+        true
+    }
+
+    /// Roll the stage back to the good release before the failed one's
+    /// artifact; when there is none, record that it is impossible and tell
+    /// people. Whether a rollback was created (it starts the stage itself).
+    fn roll_back_automatically(&mut self, d: &Deployment, index: usize) -> bool {
+        let st = self.state.services_stage(&d.service, index);
+        let last_good = st.last_good().map(|g| g.artifact.clone());
+        let target = st
+            .good_before(&d.artifact)
+            .and_then(|g| self.state.artifacts.get(&g.artifact))
+            .cloned();
+        let Some(target) = target else {
+            self.rollback_impossible(d, last_good.is_some());
+            return false;
+        };
+        let which = if last_good.as_ref() == Some(&target.id) {
+            "last good"
+        } else {
+            "the good release before it"
+        };
+        let reason = format!(
+            "automatic rollback after {} failed: {} → {} ({which})",
+            d.id, d.version, target.version
+        );
+        self.create_rollback(
+            &d.service,
+            index,
+            &target,
+            &Actor::ferry(),
+            Some(d.id.clone()),
+            reason,
+        );
+        true
+    }
+
+    /// `rollback = "auto"` with nothing to roll back to: the stage stays failed.
+    fn rollback_impossible(&mut self, d: &Deployment, has_last_good: bool) {
+        let why = if has_last_good {
+            format!("{} has no other good release to roll back to", d.stage)
+        } else {
+            format!(
+                "{} has no last good release: nothing to roll back to",
+                d.stage
+            )
+        };
+        self.emit(
+            &Actor::ferry(),
+            why.clone(),
+            EventKind::RollbackImpossible {
+                service: d.service.clone(),
+                stage: d.stage.clone(),
+                deployment: d.id.clone(),
+            },
+        );
+        self.notify(
+            NotificationKind::RollbackImpossible,
+            &d.id,
+            format!("{} {} failed and stays failed: {why}", d.service, d.stage),
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Events: the immutable, numbered facts the state is folded from.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Actor, Approval, ApprovalRule, Artifact, ArtifactId, BuildId, BuildStatus, DeploymentId,
+    DeploymentKind, DeploymentStatus, Millis, Notification, RunId, Seq, StepOutcome, StepPlan,
+};
+
+/// An immutable, numbered fact. `seq` is given by the store on append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: Seq,
+    pub at: Millis,
+    pub actor: Actor,
+    pub reason: String,
+    pub kind: EventKind,
+}
+
+/// An event the engine decided on, before the store numbers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub at: Millis,
+    pub actor: Actor,
+    pub reason: String,
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    pub fn numbered(self, seq: Seq) -> Event {
+        Event {
+            seq,
+            at: self.at,
+            actor: self.actor,
+            reason: self.reason,
+            kind: self.kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    /// The server started with this pipeline (first start, or config changed).
+    ServerStarted {
+        version: String,
+    },
+    BuildStarted {
+        build: BuildId,
+        service: String,
+        commit: String,
+        subject: Option<String>,
+        author: Actor,
+        steps: Vec<StepPlan>,
+    },
+    BuildFinished {
+        build: BuildId,
+        status: BuildStatus,
+        message: String,
+    },
+    ArtifactRegistered {
+        artifact: Artifact,
+    },
+    DeploymentCreated {
+        deployment: DeploymentId,
+        service: String,
+        stage: String,
+        artifact: ArtifactId,
+        kind: DeploymentKind,
+        /// Queued, or awaiting approval.
+        status: DeploymentStatus,
+        requested_by: Actor,
+        approval: Option<ApprovalRule>,
+        steps: Vec<StepPlan>,
+        rolls_back: Option<DeploymentId>,
+        /// The artifact's version and digest, so that a client whose
+        /// snapshot left an old artifact out still knows what deploys.
+        #[serde(default)]
+        version: String,
+        #[serde(default)]
+        digest: String,
+    },
+    ApprovalRecorded {
+        deployment: DeploymentId,
+        approval: Approval,
+    },
+    /// Its gate now holds; it waits only for the stage to be free.
+    DeploymentApproved {
+        deployment: DeploymentId,
+    },
+    DeploymentStarted {
+        deployment: DeploymentId,
+    },
+    StepStarted {
+        run: RunId,
+        step: usize,
+    },
+    /// A batch of output lines, already sanitized and masked.
+    StepOutput {
+        run: RunId,
+        step: usize,
+        lines: Vec<String>,
+        /// Lines left out of the stream by rate limiting (still in the log file).
+        #[serde(default)]
+        dropped: u64,
+    },
+    StepFinished {
+        run: RunId,
+        step: usize,
+        outcome: StepOutcome,
+    },
+    /// A request to stop a running deployment; the step is being killed.
+    CancelRequested {
+        deployment: DeploymentId,
+    },
+    DeploymentFinished {
+        deployment: DeploymentId,
+        status: DeploymentStatus,
+        message: String,
+    },
+    /// A failure with `rollback = "auto"` and nothing to roll back to.
+    RollbackImpossible {
+        service: String,
+        stage: String,
+        deployment: DeploymentId,
+    },
+    NotificationSent {
+        notification: Notification,
+        channel: String,
+        ok: bool,
+        detail: String,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::ServerStarted { .. } => "server_started",
+            EventKind::BuildStarted { .. } => "build_started",
+            EventKind::BuildFinished { .. } => "build_finished",
+            EventKind::ArtifactRegistered { .. } => "artifact_registered",
+            EventKind::DeploymentCreated { .. } => "deployment_created",
+            EventKind::ApprovalRecorded { .. } => "approval_recorded",
+            EventKind::DeploymentApproved { .. } => "deployment_approved",
+            EventKind::DeploymentStarted { .. } => "deployment_started",
+            EventKind::StepStarted { .. } => "step_started",
+            EventKind::StepOutput { .. } => "step_output",
+            EventKind::StepFinished { .. } => "step_finished",
+            EventKind::CancelRequested { .. } => "cancel_requested",
+            EventKind::DeploymentFinished { .. } => "deployment_finished",
+            EventKind::RollbackImpossible { .. } => "rollback_impossible",
+            EventKind::NotificationSent { .. } => "notification_sent",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let e = NewEvent {
+            at: 5,
+            actor: Actor::ferry(),
+            reason: "r".into(),
+            kind: EventKind::DeploymentStarted {
+                deployment: "d1".into(),
+            },
+        }
+        .numbered(7);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"type\":\"deployment_started\""));
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,32 @@
+//! Domain types shared by the server, the engine, the store, the runner and
+//! the console. Everything that crosses a process boundary is defined here so
+//! that the server and the console fold the very same events.
+//!
+//! Times are epoch milliseconds (`Millis`): the engine reads no clock, every
+//! input carries its own `now`, and integers survive JSON and SQLite intact.
+//!
+//! - [`ids`]: ids, sequence numbers, times, actors and roles;
+//! - [`artifact`]: the immutable build outputs;
+//! - [`run`]: steps, and builds (a deployment is the other kind of run);
+//! - [`deployment`]: deployments, gates and approvals;
+//! - [`notification`]: what ferry tells people;
+//! - [`event`]: the numbered facts everything is folded from;
+//! - [`text`]: text from outside made safe for a terminal, short shas.
+
+mod artifact;
+mod deployment;
+mod event;
+mod ids;
+mod notification;
+mod run;
+mod text;
+
+pub use artifact::{Artifact, ArtifactOrigin};
+pub use deployment::{
+    Approval, ApprovalRule, Decision, Deployment, DeploymentKind, DeploymentStatus,
+};
+pub use event::{Event, EventKind, NewEvent};
+pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, roles};
+pub use notification::{Notification, NotificationKind};
+pub use run::{Build, BuildStatus, Step, StepKind, StepOutcome, StepPlan, StepStatus, TestCounts};
+pub use text::{sanitize_text, short_sha};

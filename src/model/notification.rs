@@ -1,0 +1,43 @@
+//! Notifications: what ferry tells people about failures, approvals and rollbacks.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BuildId, DeploymentId, Millis};
+
+/// Which notification a failure, an approval request or a rollback sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    BuildFailed,
+    DeploymentFailed,
+    ApprovalNeeded,
+    RolledBack,
+    RollbackImpossible,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::BuildFailed => "build_failed",
+            NotificationKind::DeploymentFailed => "deployment_failed",
+            NotificationKind::ApprovalNeeded => "approval_needed",
+            NotificationKind::RolledBack => "rolled_back",
+            NotificationKind::RollbackImpossible => "rollback_impossible",
+        }
+    }
+}
+
+/// The payload POSTed to webhooks (and given to notify commands as JSON on stdin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub kind: NotificationKind,
+    pub service: String,
+    pub stage: Option<String>,
+    pub version: Option<String>,
+    pub commit: Option<String>,
+    pub deployment: Option<DeploymentId>,
+    pub build: Option<BuildId>,
+    /// One line for people.
+    pub message: String,
+    pub at: Millis,
+}

@@ -1,0 +1,12 @@
+//! Presentation shared by the console, the CLI and the demo: pure functions
+//! of the state (no terminal, no clock) that turn it into words.
+//!
+//! - `cells`: one summary of a stage (and of a service's builds), as the
+//!   console grid and the CLI status table show it; ages and durations.
+//! - `narrate`: one narrator of events, for the console's activity feed and
+//!   the headless demo's log.
+//! - `targets`: what cancel, promote and roll back would act on.
+
+pub mod cells;
+pub mod narrate;
+pub mod targets;

@@ -1,0 +1,230 @@
+//! The store tests every backend must pass. Each backend's test file opens
+//! its stores (SQLite files, PostgreSQL databases) and calls these; the
+//! backend-specific checks (pragmas, file names, SQL from outside) stay there.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Deposed, Heartbeat, Role, Store};
+use crate::model::{
+    Actor, DeploymentKind, DeploymentStatus, Event, EventKind, NewEvent, Seq, StepKind,
+    StepOutcome, StepPlan, StepStatus, TestCounts,
+};
+
+pub(super) fn step_finished(i: u64) -> NewEvent {
+    NewEvent {
+        at: 1_700_000_000_000 + i as i64,
+        actor: Actor::ferry(),
+        reason: format!("step {i} ended"),
+        kind: EventKind::StepFinished {
+            run: format!("d-{i}"),
+            step: 1,
+            outcome: StepOutcome {
+                status: StepStatus::Passed,
+                exit_code: Some(0),
+                tests: Some(TestCounts {
+                    passed: 12,
+                    failed: 0,
+                    skipped: 1,
+                }),
+                message: "12 tests passed".into(),
+            },
+        },
+    }
+}
+
+pub(super) fn deployment_created(id: &str) -> NewEvent {
+    NewEvent {
+        at: 1_700_000_000_000,
+        actor: Actor::user("alice"),
+        reason: "promote v1.2.3 to test".into(),
+        kind: EventKind::DeploymentCreated {
+            deployment: id.into(),
+            service: "shop".into(),
+            stage: "test".into(),
+            artifact: "a-1".into(),
+            kind: DeploymentKind::Promote,
+            status: DeploymentStatus::Queued,
+            requested_by: Actor::user("alice"),
+            approval: None,
+            steps: vec![StepPlan {
+                name: "deploy".into(),
+                kind: StepKind::Deploy,
+            }],
+            rolls_back: None,
+            version: String::new(),
+            digest: String::new(),
+        },
+    }
+}
+
+pub(super) fn seqs(events: &[Event]) -> Vec<Seq> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+/// A fresh, empty store: appending, reading back, ranges and limits.
+pub(super) async fn append_and_read_back(store: &dyn Store) {
+    assert_eq!(store.last_seq().await.unwrap(), 0);
+    assert!(store.events_after(0, 100).await.unwrap().is_empty());
+
+    let first = store
+        .append(vec![deployment_created("d-1"), step_finished(1)])
+        .await
+        .unwrap();
+    assert_eq!(seqs(&first), vec![1, 2]);
+    let second = store.append(vec![step_finished(2)]).await.unwrap();
+    assert_eq!(seqs(&second), vec![3]);
+    assert!(store.append(Vec::new()).await.unwrap().is_empty());
+    assert_eq!(store.last_seq().await.unwrap(), 3);
+
+    let all = store.events_after(0, 100).await.unwrap();
+    let mut expected = first.clone();
+    expected.extend(second);
+    assert_eq!(all, expected, "events come back exactly as appended");
+    assert_eq!(seqs(&store.events_after(1, 1).await.unwrap()), vec![2]);
+    assert_eq!(seqs(&store.events_after(1, 100).await.unwrap()), vec![2, 3]);
+    assert!(store.events_after(3, 100).await.unwrap().is_empty());
+    assert!(store.events_after(0, 0).await.unwrap().is_empty());
+    assert!(store.events_after(u64::MAX, 10).await.unwrap().is_empty());
+}
+
+/// Two handles on one log (two processes, or two replicas) number appends
+/// without gaps or duplicates.
+pub(super) async fn concurrent_appends_are_gap_free(store: Arc<dyn Store>, other: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let s = if t % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for b in 0..10u64 {
+                let size = 1 + ((t + b) % 3);
+                let batch = (0..size).map(|i| step_finished(t * 1000 + b * 10 + i));
+                let numbered = s.append(batch.collect()).await.unwrap();
+                let ns = seqs(&numbered);
+                assert!(
+                    ns.windows(2).all(|w| w[1] == w[0] + 1),
+                    "a batch is contiguous: {ns:?}"
+                );
+                got.extend(ns);
+            }
+            got
+        }));
+    }
+    let mut all = BTreeSet::new();
+    let mut count = 0;
+    for task in tasks {
+        for seq in task.await.unwrap() {
+            count += 1;
+            assert!(all.insert(seq), "seq {seq} handed out twice");
+        }
+    }
+    let expected: BTreeSet<Seq> = (1..=count as Seq).collect();
+    assert_eq!(all, expected);
+    let stored = store.events_after(0, 10_000).await.unwrap();
+    assert_eq!(seqs(&stored), expected.into_iter().collect::<Vec<_>>());
+}
+
+/// With a poison trigger installed (by the backend's test, from outside), a
+/// batch containing a poisoned event stores nothing; `file` must be named in
+/// the error. Returns after checking that nothing was stored.
+pub(super) async fn a_poisoned_batch_stores_nothing(store: &dyn Store, place: &str) {
+    let mut poison = step_finished(4);
+    poison.reason = "poison".into();
+    let err = store
+        .append(vec![step_finished(2), step_finished(3), poison])
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("appending 3 event(s)"), "{msg}");
+    assert!(msg.contains(place), "names the store: {msg}");
+    assert!(msg.contains("poisoned event"), "gives the cause: {msg}");
+
+    assert_eq!(store.last_seq().await.unwrap(), 1, "nothing of the batch");
+    assert_eq!(store.events_after(0, 100).await.unwrap().len(), 1);
+}
+
+/// Single node or not, an append with a foreign epoch writes nothing and says
+/// why; one with the lease's own epoch goes through.
+pub(super) async fn fencing_refuses_a_stale_epoch(store: &dyn Store) {
+    let grant = store
+        .lease()
+        .acquire("a", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("a free lease is granted");
+    assert!(grant.is_valid());
+    let before = store.last_seq().await.unwrap();
+    let ok = store
+        .append_fenced(grant.epoch, vec![step_finished(1)])
+        .await
+        .unwrap();
+    assert_eq!(seqs(&ok), vec![before + 1]);
+    let err = store
+        .append_fenced(grant.epoch + 1, vec![step_finished(2)])
+        .await
+        .unwrap_err();
+    assert!(err.downcast_ref::<Deposed>().is_some(), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("nothing was appended"),
+        "{err:#}"
+    );
+    assert_eq!(
+        store.last_seq().await.unwrap(),
+        before + 1,
+        "nothing written"
+    );
+    let renewed = store.lease().renew(&grant).await.unwrap().expect("renewed");
+    assert_eq!(renewed.epoch, grant.epoch);
+    store.lease().release(&renewed).await.unwrap();
+}
+
+/// A tail on one handle wakes up for appends made through another.
+pub(super) async fn a_tail_sees_appends(store: Arc<dyn Store>, other: Arc<dyn Store>) {
+    let start = store.last_seq().await.unwrap();
+    let mut tail = other.tail(start).await.unwrap();
+    let appended = store
+        .append(vec![step_finished(1), step_finished(2)])
+        .await
+        .unwrap();
+    let want = appended.last().unwrap().seq;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = start;
+    while got < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        got = tokio::time::timeout(left, tail.next())
+            .await
+            .expect("the tail woke up in time")
+            .unwrap();
+    }
+    assert_eq!(got, want);
+    // The next wake-up is for the next append, not the same one again.
+    store.append(vec![step_finished(3)]).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), tail.next())
+        .await
+        .expect("woken again")
+        .unwrap();
+    assert_eq!(next, want + 1);
+}
+
+/// Heartbeats are listed per replica, the latest beat winning.
+pub(super) async fn heartbeats_list_replicas(store: &dyn Store) {
+    let mut beat = Heartbeat {
+        replica: "r1".into(),
+        address: "127.0.0.1:7474".into(),
+        role: Role::Follower,
+        applied_seq: 0,
+    };
+    store.lease().heartbeat(&beat).await.unwrap();
+    beat.role = Role::Leader;
+    beat.applied_seq = 7;
+    store.lease().heartbeat(&beat).await.unwrap();
+    let replicas = store.lease().replicas().await.unwrap();
+    assert_eq!(replicas.len(), 1, "{replicas:?}");
+    assert_eq!(replicas[0].beat, beat);
+    assert!(replicas[0].age < Duration::from_secs(60));
+}
