@@ -312,7 +312,7 @@ fn run_place(state: &State, run: &str) -> (String, String) {
         );
     }
     if let Some(b) = state.builds.get(run) {
-        return (format!("{}/build", b.service), b.id.clone());
+        return (format!("{}/build", b.service), b.id.to_string());
     }
     ("-".to_string(), run.to_string())
 }
