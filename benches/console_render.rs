@@ -108,7 +108,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
             message: "ok".into(),
         };
         push(EventKind::BuildStarted {
-            build: b.clone(),
+            build: b.clone().into(),
             service: service.clone(),
             commit: format!("{n:040}"),
             subject: Some("change".into()),
@@ -117,40 +117,40 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
         });
         for step in 0..2 {
             push(EventKind::StepStarted {
-                run: b.clone(),
+                run: b.clone().into(),
                 step,
             });
             push(EventKind::StepFinished {
-                run: b.clone(),
+                run: b.clone().into(),
                 step,
                 outcome: ok(None),
             });
         }
         push(EventKind::BuildFinished {
-            build: b.clone(),
+            build: b.clone().into(),
             status: BuildStatus::Succeeded,
             message: "built".into(),
         });
         push(EventKind::ArtifactRegistered {
             artifact: Artifact {
-                id: a.clone(),
+                id: a.clone().into(),
                 service: service.clone(),
                 version: format!("1.{round}.{i}"),
                 commit: None,
                 subject: None,
                 digest: format!("{n:064}"),
                 uri: "/tmp/x".into(),
-                origin: ArtifactOrigin::Built { build: b },
+                origin: ArtifactOrigin::Built { build: b.into() },
                 created_by: Actor::user("dev"),
                 created_at: NOW,
                 metadata: BTreeMap::new(),
             },
         });
         push(EventKind::DeploymentCreated {
-            deployment: d.clone(),
+            deployment: d.clone().into(),
             service: service.clone(),
             stage: STAGES[(round + i) % STAGES.len()].into(),
-            artifact: a,
+            artifact: a.into(),
             kind: DeploymentKind::Promote,
             status: DeploymentStatus::Queued,
             requested_by: Actor::user("dev"),
@@ -161,16 +161,16 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
             digest: String::new(),
         });
         push(EventKind::DeploymentStarted {
-            deployment: d.clone(),
+            deployment: d.clone().into(),
         });
         for step in 0..2 {
             push(EventKind::StepStarted {
-                run: d.clone(),
+                run: d.clone().into(),
                 step,
             });
             for _ in 0..2 + step {
                 push(EventKind::StepOutput {
-                    run: d.clone(),
+                    run: d.clone().into(),
                     step,
                     lines: vec!["a line of output".into(); 10],
                     dropped: 0,
@@ -182,13 +182,13 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
                 skipped: 0,
             });
             push(EventKind::StepFinished {
-                run: d.clone(),
+                run: d.clone().into(),
                 step,
                 outcome: ok(tests),
             });
         }
         push(EventKind::DeploymentFinished {
-            deployment: d.clone(),
+            deployment: d.clone().into(),
             status: DeploymentStatus::Succeeded,
             message: "ok".into(),
         });
@@ -199,7 +199,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
                 stage: None,
                 version: None,
                 commit: None,
-                deployment: Some(d),
+                deployment: Some(d.into()),
                 build: None,
                 message: "m".into(),
                 at: NOW,

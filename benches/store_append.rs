@@ -28,10 +28,10 @@ fn event(i: usize) -> NewEvent {
     let run = format!("d-{}", i / 8);
     let kind = match i % 8 {
         0 => EventKind::DeploymentCreated {
-            deployment: run.clone(),
+            deployment: run.clone().into(),
             service: "shop".into(),
             stage: "preprod".into(),
-            artifact: format!("a-{}", i / 8),
+            artifact: format!("a-{}", i / 8).into(),
             kind: DeploymentKind::Promote,
             status: DeploymentStatus::Queued,
             requested_by: Actor::user("alice"),
@@ -48,14 +48,14 @@ fn event(i: usize) -> NewEvent {
             digest: String::new(),
         },
         1 => EventKind::DeploymentStarted {
-            deployment: run.clone(),
+            deployment: run.clone().into(),
         },
         2 | 4 => EventKind::StepStarted {
-            run,
+            run: run.into(),
             step: i % 8 / 2,
         },
         3 => EventKind::StepOutput {
-            run,
+            run: run.into(),
             step: 1,
             lines: (0..20)
                 .map(|l| format!("test_checkout_{l} ... ok (0.{l:02}s)"))
@@ -63,7 +63,7 @@ fn event(i: usize) -> NewEvent {
             dropped: 0,
         },
         5 | 6 => EventKind::StepFinished {
-            run,
+            run: run.into(),
             step: i % 8 - 4,
             outcome: StepOutcome {
                 status: StepStatus::Passed,
@@ -77,7 +77,7 @@ fn event(i: usize) -> NewEvent {
             },
         },
         _ => EventKind::DeploymentFinished {
-            deployment: run,
+            deployment: run.into(),
             status: DeploymentStatus::Succeeded,
             message: "all steps passed".into(),
         },

@@ -29,7 +29,7 @@ fn event(i: usize) -> NewEvent {
         actor: Actor::ferry(),
         reason: "pipeline".into(),
         kind: EventKind::StepFinished {
-            run: format!("d-{}", i / 8),
+            run: format!("d-{}", i / 8).into(),
             step: 1,
             outcome: StepOutcome {
                 status: StepStatus::Passed,

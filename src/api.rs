@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Principal, State};
-use crate::model::{Artifact, Deployment, Seq};
+use crate::model::{Artifact, ArtifactId, BuildId, Deployment, DeploymentId, Seq};
 
 /// Everything the console needs to draw its first screen; it then watches
 /// the event stream from `seq`.
@@ -31,9 +31,9 @@ pub struct ServerInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ActionReply {
     pub message: String,
-    pub deployment: Option<String>,
-    pub artifact: Option<String>,
-    pub build: Option<String>,
+    pub deployment: Option<DeploymentId>,
+    pub artifact: Option<ArtifactId>,
+    pub build: Option<BuildId>,
 }
 
 /// Every non-2xx answer carries this body.
@@ -91,7 +91,7 @@ pub struct RollbackRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentPage {
     pub items: Vec<Deployment>,
-    pub next_before: Option<String>,
+    pub next_before: Option<DeploymentId>,
 }
 
 /// Lines of a step's log file. `offset` is the line number of the first

@@ -37,7 +37,7 @@ fn id_version(what: &str) -> Option<(&str, &str)> {
 }
 
 /// The word after id and version: `failed:` / `succeeded:` for a finished
-/// deployment, `step` for a step, `created:` ...
+/// deployment, the step name for a step, `promote`/`rollback` when created ...
 fn verb(what: &str) -> &str {
     what.split_whitespace().nth(2).unwrap_or("")
 }
@@ -156,7 +156,7 @@ fn headless_demo_tells_the_whole_story() {
         // The engine may create the rollback just before or after it
         // finishes the failed deployment: both happen in one decision.
         .filter(|l| l.seq + 5 > bad.seq && l.place == "billing/prod")
-        .find(|l| l.what.contains("created: rollback to 1.0.0"))
+        .find(|l| l.what.contains(" rollback to 1.0.0 "))
         .and_then(|l| id_version(&l.what))
         .unwrap_or_else(|| panic!("no rollback of billing/prod to 1.0.0\n{context}"));
     let rolled_back = lines.iter().any(|l| {

@@ -22,7 +22,7 @@ fn frame(seq: Seq) -> String {
         actor: Actor::ferry(),
         reason: "scripted".into(),
         kind: EventKind::DeploymentStarted {
-            deployment: format!("d-{seq}"),
+            deployment: format!("d-{seq}").into(),
         },
     }
     .numbered(seq);

@@ -12,7 +12,7 @@ use crate::api::RegisterArtifact;
 use crate::backend::{Client, DeploymentQuery};
 use crate::engine::{ServiceState, State};
 use crate::errors::Error;
-use crate::model::Deployment;
+use crate::model::{ArtifactId, Deployment};
 
 use super::args::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
 use super::table::{Cell, Tone, render, use_colour, when};
@@ -171,7 +171,7 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
 }
 
 pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bool) -> String {
-    let version = |id: Option<&String>| -> String {
+    let version = |id: Option<&ArtifactId>| -> String {
         id.and_then(|a| state.artifacts.get(a))
             .map(|a| format!("{} ({})", a.version, a.id))
             .unwrap_or_else(|| "-".to_string())

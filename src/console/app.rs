@@ -9,7 +9,7 @@ use tui_input::Input;
 
 use crate::api::Evidence;
 use crate::engine::{Principal, ServiceState, State};
-use crate::model::{Decision, Deployment, Millis};
+use crate::model::{ArtifactId, Decision, Deployment, DeploymentId, Millis, RunId};
 
 use crate::present::cells::RunRef;
 
@@ -82,7 +82,7 @@ pub struct GridState {
 /// The lines of one step's log we hold, and how to follow it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogView {
-    pub run: String,
+    pub run: RunId,
     pub step: usize,
     pub lines: VecDeque<String>,
     /// File line number of `lines[0]`.
@@ -103,7 +103,7 @@ pub struct LogView {
 impl LogView {
     pub fn new(run: &str, step: usize) -> Self {
         LogView {
-            run: run.to_string(),
+            run: run.into(),
             step,
             lines: VecDeque::new(),
             first_offset: 0,
@@ -138,7 +138,7 @@ pub struct HistoryState {
     pub stage: String,
     /// Deployments fetched from the server that the state no longer holds.
     pub older: Vec<Deployment>,
-    pub next_before: Option<String>,
+    pub next_before: Option<DeploymentId>,
     pub request: Option<u64>,
     pub exhausted: bool,
     pub selected: usize,
@@ -178,7 +178,7 @@ pub struct RollbackDialog {
 pub struct CancelDialog {
     pub service: String,
     pub stage: String,
-    pub deployment: String,
+    pub deployment: DeploymentId,
     pub version: String,
     /// Running (killed, then ends cancelled) rather than pending (ends at once).
     pub running: bool,
@@ -194,7 +194,7 @@ pub struct CancelDialog {
 pub struct PromoteDialog {
     pub service: String,
     pub stage: String,
-    pub artifact: String,
+    pub artifact: ArtifactId,
     pub version: String,
     /// The stage before, where it passed (None for the first stage).
     pub passed_in: Option<String>,
@@ -250,7 +250,7 @@ pub struct Confirm {
 #[derive(Debug, Clone)]
 pub struct CommentInput {
     pub decision: Decision,
-    pub deployment: String,
+    pub deployment: DeploymentId,
     pub digest: String,
     /// "checkout 1.4.3 → prod"
     pub subject: String,

@@ -6,7 +6,7 @@ use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::api::{ActionReply, Dashboard, DeploymentPage, Evidence, LogChunk};
 use crate::backend::{ClientError, WatchMessage};
-use crate::model::{RunId, Seq};
+use crate::model::{ArtifactId, DeploymentId, RunId, Seq};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -40,7 +40,7 @@ pub enum Reply {
         result: Result<LogChunk, ClientError>,
     },
     Evidence {
-        deployment: String,
+        deployment: DeploymentId,
         result: Result<Box<Evidence>, ClientError>,
     },
     History {
@@ -61,13 +61,13 @@ pub enum Request {
     },
     Approve {
         id: u64,
-        deployment: String,
+        deployment: DeploymentId,
         comment: Option<String>,
         digest: Option<String>,
     },
     Reject {
         id: u64,
-        deployment: String,
+        deployment: DeploymentId,
         comment: Option<String>,
     },
     Rollback {
@@ -78,13 +78,13 @@ pub enum Request {
     },
     Cancel {
         id: u64,
-        deployment: String,
+        deployment: DeploymentId,
     },
     Promote {
         id: u64,
         service: String,
         stage: String,
-        artifact: String,
+        artifact: ArtifactId,
     },
     FetchLog {
         id: u64,
@@ -94,13 +94,13 @@ pub enum Request {
         tail: Option<u64>,
     },
     FetchEvidence {
-        deployment: String,
+        deployment: DeploymentId,
     },
     FetchHistory {
         id: u64,
         service: String,
         stage: String,
-        before: Option<String>,
+        before: Option<DeploymentId>,
     },
 }
 

@@ -253,7 +253,7 @@ fn perform(
                     stage: Some(stage.clone()),
                     status: None,
                     limit: Some(50),
-                    before,
+                    before: before.map(String::from),
                 };
                 let result = client.deployments(&q).await;
                 let _ = tx.send(Msg::Reply(Reply::History {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use crate::backend::Client;
 use crate::engine::State;
 use crate::model::{
-    Artifact, BuildStatus, Decision, Deployment, DeploymentKind, DeploymentStatus, StepKind,
+    Artifact, BuildStatus, Decision, Deployment, DeploymentId, DeploymentKind, DeploymentStatus,
+    StepKind,
 };
 
 use super::developer::{Commit, Intent};
@@ -43,7 +44,7 @@ impl BotPolicy {
 
 /// Approve waiting prod promotions as `release-bot`, after a short look at the evidence.
 pub async fn release_bot(client: Client, mut state: StateRx, policy: BotPolicy, review: Duration) {
-    let mut handled: HashSet<String> = HashSet::new();
+    let mut handled: HashSet<DeploymentId> = HashSet::new();
     // Owned here, so stopping the bot also stops its pending approvals.
     let mut reviews = tokio::task::JoinSet::new();
     loop {

@@ -42,10 +42,10 @@ fn build_job(config: &Config, b: &Build, step: usize) -> Result<StepJob, String>
     let mut env = svc.env.clone();
     env.insert("FERRY_SERVICE".into(), b.service.clone());
     env.insert("FERRY_COMMIT".into(), b.commit.clone());
-    env.insert("FERRY_BUILD".into(), b.id.clone());
+    env.insert("FERRY_BUILD".into(), b.id.to_string());
     env.insert("FERRY_STEP".into(), "build".into());
     Ok(StepJob {
-        run: run.to_string(),
+        run: run.into(),
         step,
         service: b.service.clone(),
         stage: None,
@@ -140,12 +140,12 @@ fn deployment_job(
         artifact.map(|a| a.uri.clone()).unwrap_or_default(),
     );
     env.insert("FERRY_DIGEST".into(), d.digest.clone());
-    env.insert("FERRY_DEPLOYMENT".into(), d.id.clone());
+    env.insert("FERRY_DEPLOYMENT".into(), d.id.to_string());
     env.insert("FERRY_KIND".into(), d.kind.as_str().into());
     env.insert("FERRY_STEP".into(), plan.name.clone());
     env.insert("FERRY_PREVIOUS_VERSION".into(), previous);
     Ok(StepJob {
-        run: run.to_string(),
+        run: run.into(),
         step,
         service: d.service.clone(),
         stage: Some(d.stage.clone()),

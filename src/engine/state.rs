@@ -261,7 +261,9 @@ impl State {
     /// Folding later events onto this view gives the same stages as folding
     /// them onto the whole state.
     pub fn recent(&self, keep: usize) -> State {
-        let tail = |ids: &[String]| ids[ids.len().saturating_sub(keep)..].to_vec();
+        fn newest<T: Clone>(ids: &[T], keep: usize) -> Vec<T> {
+            ids[ids.len().saturating_sub(keep)..].to_vec()
+        }
         let mut view = State {
             seq: self.seq,
             services: Vec::with_capacity(self.services.len()),
@@ -275,9 +277,11 @@ impl State {
         };
         for svc in &self.services {
             let mut stages = Vec::with_capacity(svc.stages.len());
-            let mut artifacts: BTreeSet<ArtifactId> = tail(&svc.artifacts).into_iter().collect();
+            let mut artifacts: BTreeSet<ArtifactId> =
+                newest(&svc.artifacts, keep).into_iter().collect();
             for st in &svc.stages {
-                let mut ids: BTreeSet<DeploymentId> = tail(&st.history).into_iter().collect();
+                let mut ids: BTreeSet<DeploymentId> =
+                    newest(&st.history, keep).into_iter().collect();
                 ids.extend(st.active.iter().cloned());
                 ids.extend(st.queue.iter().cloned());
                 ids.extend(st.finished.iter().cloned());
@@ -294,7 +298,7 @@ impl State {
                 stage.history.retain(|id| ids.contains(id));
                 stages.push(stage);
             }
-            let builds = tail(&svc.builds);
+            let builds = newest(&svc.builds, keep);
             for id in &builds {
                 if let Some(b) = self.builds.get(id) {
                     artifacts.extend(b.artifact.iter().cloned());

@@ -4,8 +4,8 @@
 use crate::config::Gate;
 use crate::engine::{ServiceState, StageState, State};
 use crate::model::{
-    BuildStatus, Deployment, DeploymentKind, DeploymentStatus, Millis, StepKind, StepStatus,
-    TestCounts, short_sha,
+    BuildId, BuildStatus, Deployment, DeploymentId, DeploymentKind, DeploymentStatus, Millis,
+    StepKind, StepStatus, TestCounts, short_sha,
 };
 
 /// The state of a cell, readable without colour: each has a glyph and a word.
@@ -59,14 +59,15 @@ pub struct Cell {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunRef {
-    Deployment(String),
-    Build(String),
+    Deployment(DeploymentId),
+    Build(BuildId),
 }
 
 impl RunRef {
     pub fn id(&self) -> &str {
         match self {
-            RunRef::Deployment(id) | RunRef::Build(id) => id,
+            RunRef::Deployment(id) => id,
+            RunRef::Build(id) => id,
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The one narrator: what an event means, in words, from the state after it
-//! was applied (so the things it names exist). Two tellings share its
-//! helpers: the console's activity feed (`describe`, one short line per event
-//! worth a person's attention; step output and step starts are left to the
-//! detail screen) and the headless demo's log (`event_line`, every event with
-//! its time, sequence number and place).
+//! was applied (so the things it names exist). `narrate` returns a
+//! structured line (where, about what, what happened, in which tone); the
+//! console's activity feed (`describe`) and the headless demo's log
+//! (`event_line`) only format it. The feed leaves step starts, step output
+//! and delivered notifications to the detail screen; the demo prints all.
 
 use crate::engine::State;
 use crate::model::{
     BuildStatus, Decision, DeploymentKind, DeploymentStatus, Event, EventKind, Millis, StepOutcome,
-    StepStatus, TestCounts, sanitize_text, short_sha,
+    StepStatus, sanitize_text, short_sha,
 };
 
 /// How an activity line is coloured.
@@ -29,93 +29,188 @@ pub struct FeedItem {
     pub text: String,
 }
 
-fn deployment_label(state: &State, id: &str) -> String {
-    match state.deployments.get(id) {
-        Some(d) => format!("{} {} → {}", d.service, d.version, d.stage),
-        None => id.to_string(),
+/// One event told once: the structured line both tellings format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Narration {
+    /// The service it happened in, if any.
+    pub service: Option<String>,
+    /// The stage it happened in (`build` for builds and artifacts), if any.
+    pub stage: Option<String>,
+    /// The run it is about (`d-5`, `b-2`), if any.
+    pub id: Option<String>,
+    /// The version that run carries, if known.
+    pub version: Option<String>,
+    /// What happened: "succeeded: all steps passed".
+    pub what: String,
+    pub tone: Level,
+    /// Worth a line in the console's feed (step starts, step output and
+    /// delivered notifications are not).
+    pub in_feed: bool,
+}
+
+impl Narration {
+    fn new(tone: Level, what: impl Into<String>) -> Self {
+        Narration {
+            service: None,
+            stage: None,
+            id: None,
+            version: None,
+            what: what.into(),
+            tone,
+            in_feed: true,
+        }
+    }
+    fn at(mut self, service: &str, stage: Option<&str>) -> Self {
+        self.service = Some(service.to_string());
+        self.stage = stage.map(str::to_string);
+        self
+    }
+    /// About a run: its place and version come from the state.
+    fn run(self, state: &State, run: &str) -> Self {
+        let mut n = if let Some(d) = state.deployments.get(run) {
+            let mut n = self.at(&d.service, Some(&d.stage));
+            n.version = Some(d.version.clone()).filter(|v| !v.is_empty());
+            n
+        } else if let Some(b) = state.builds.get(run) {
+            self.at(&b.service, Some("build"))
+        } else {
+            self
+        };
+        n.id = Some(run.to_string());
+        n
+    }
+    fn quiet(mut self) -> Self {
+        self.in_feed = false;
+        self
+    }
+
+    /// `service/stage` (or the service, or `-`): the demo log's place column.
+    pub fn place(&self) -> String {
+        match (&self.service, &self.stage) {
+            (Some(svc), Some(st)) => format!("{svc}/{st}"),
+            (Some(svc), None) => svc.clone(),
+            _ => "-".to_string(),
+        }
+    }
+
+    /// The line as the console's feed shows it: `checkout 1.4.3 → prod: started`.
+    pub fn feed_text(&self) -> String {
+        let subject = match (&self.service, &self.stage, &self.id, &self.version) {
+            (Some(svc), Some(st), Some(id), _) if st == "build" => {
+                format!("{svc} build {id}")
+            }
+            (Some(svc), Some(st), _, Some(v)) => format!("{svc} {v} → {st}"),
+            (Some(svc), Some(st), _, None) if st != "build" => format!("{svc} {st}"),
+            (Some(svc), ..) => svc.clone(),
+            (None, _, Some(id), _) => id.clone(),
+            (None, _, None, _) => return sanitize_text(&self.what),
+        };
+        sanitize_text(&format!("{subject}: {}", self.what))
+    }
+
+    /// The line as the demo log shows it after time and sequence number:
+    /// `checkout/prod    d-5 1.4.3 started`.
+    pub fn log_text(&self) -> String {
+        let subject: Vec<&str> = [self.id.as_deref(), self.version.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let what = if subject.is_empty() {
+            self.what.clone()
+        } else {
+            format!("{} {}", subject.join(" "), self.what)
+        };
+        format!("{:<16} {}", self.place(), sanitize_text(&what))
     }
 }
 
-fn run_label(state: &State, run: &str) -> String {
-    if let Some(b) = state.builds.get(run) {
-        return format!("{} build {}", b.service, run);
-    }
-    deployment_label(state, run)
-}
-
-/// Called after the event was applied, so the things it names exist.
-pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
+/// What an event means; called after the event was applied.
+pub fn narrate(state: &State, e: &Event) -> Narration {
     use EventKind as K;
-    let (level, text) = match &e.kind {
-        K::ServerStarted { version } => (Level::Info, format!("server {version} started")),
+    match &e.kind {
+        K::ServerStarted { version } => {
+            Narration::new(Level::Info, format!("server started (ferry {version})"))
+        }
         K::BuildStarted {
             build,
             service,
             commit,
             subject,
+            author,
             ..
         } => {
-            let short = short_sha(commit);
-            let subject = subject.as_deref().unwrap_or("");
-            (
+            let mut n = Narration::new(
                 Level::Info,
-                format!("{service}: build {build} of {short} started {subject}"),
+                format!(
+                    "started: {} \"{}\" by {author}",
+                    short_sha(commit),
+                    subject.as_deref().unwrap_or("")
+                ),
             )
+            .at(service, Some("build"));
+            n.id = Some(build.to_string());
+            n
         }
         K::BuildFinished {
             build,
             status,
             message,
         } => {
-            let svc = state
-                .builds
-                .get(build)
-                .map(|b| b.service.as_str())
-                .unwrap_or("?");
-            let level = if *status == BuildStatus::Succeeded {
+            let tone = if *status == BuildStatus::Succeeded {
                 Level::Good
             } else {
                 Level::Bad
             };
-            let word = match status {
-                BuildStatus::Running => "running",
-                BuildStatus::Succeeded => "succeeded",
-                BuildStatus::Failed => "failed",
-                BuildStatus::Cancelled => "cancelled",
-            };
-            (level, format!("{svc}: build {build} {word}: {message}"))
+            Narration::new(tone, format!("{}: {message}", build_word(*status))).run(state, build)
         }
-        K::ArtifactRegistered { artifact } => (
+        K::ArtifactRegistered { artifact } => Narration::new(
             Level::Info,
             format!(
-                "{}: artifact {} ready ({})",
-                artifact.service, artifact.version, artifact.id
+                "artifact {} ready ({}, sha256 {}, from {})",
+                artifact.version,
+                artifact.id,
+                short_sha(&artifact.digest),
+                artifact
+                    .commit
+                    .as_deref()
+                    .map(short_sha)
+                    .unwrap_or("outside CI")
             ),
-        ),
+        )
+        .at(&artifact.service, Some("build")),
         K::DeploymentCreated {
             deployment,
             kind,
             status,
+            approval,
+            rolls_back,
             ..
         } => {
-            let what = if *status == DeploymentStatus::AwaitingApproval {
-                "awaits approval"
-            } else {
-                "queued"
+            let version = state
+                .deployments
+                .get(deployment)
+                .map(|d| d.version.clone())
+                .unwrap_or_default();
+            let what = match kind {
+                DeploymentKind::Rollback => format!("rollback to {version}"),
+                k => k.as_str().to_string(),
             };
-            let level = if *status == DeploymentStatus::AwaitingApproval {
-                Level::Warn
-            } else {
-                Level::Info
-            };
-            (
-                level,
-                format!(
-                    "{}: {} {what}",
-                    deployment_label(state, deployment),
-                    kind.as_str()
+            let undoing = rolls_back
+                .as_ref()
+                .map(|d| format!(" (undoing {d})"))
+                .unwrap_or_default();
+            let (tone, state_words) = match (status, approval) {
+                (DeploymentStatus::AwaitingApproval, Some(rule)) => (
+                    Level::Warn,
+                    format!(
+                        "awaits approval ({} by {})",
+                        rule.required,
+                        rule.roles.join(" or ")
+                    ),
                 ),
-            )
+                (s, _) => (Level::Info, s.as_str().replace('_', " ")),
+            };
+            Narration::new(tone, format!("{what} {state_words}{undoing}")).run(state, deployment)
         }
         K::ApprovalRecorded {
             deployment,
@@ -127,108 +222,144 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
             };
             let comment = approval
                 .comment
-                .as_deref()
-                .map(|c| format!(": {c}"))
+                .as_ref()
+                .map(|c| format!(": \"{c}\""))
                 .unwrap_or_default();
-            (
-                Level::Info,
-                format!(
-                    "{} {verb} {}{comment}",
-                    approval.by,
-                    deployment_label(state, deployment)
-                ),
-            )
+            Narration::new(Level::Info, format!("{verb} by {}{comment}", approval.by))
+                .run(state, deployment)
         }
-        K::DeploymentApproved { deployment } => (
-            Level::Good,
-            format!("{}: approved", deployment_label(state, deployment)),
-        ),
-        K::DeploymentStarted { deployment } => (
+        K::DeploymentApproved { deployment } => {
+            Narration::new(Level::Good, "approvals complete").run(state, deployment)
+        }
+        K::DeploymentStarted { deployment } => {
+            Narration::new(Level::Info, "started").run(state, deployment)
+        }
+        K::StepStarted { run, step } => Narration::new(
             Level::Info,
-            format!("{}: started", deployment_label(state, deployment)),
-        ),
-        K::StepStarted { .. } | K::StepOutput { .. } => return None,
+            format!("step {step} {} started", step_name(state, run, *step)),
+        )
+        .run(state, run)
+        .quiet(),
+        K::StepOutput {
+            run,
+            step,
+            lines,
+            dropped,
+        } => {
+            let last = lines.last().map(String::as_str).unwrap_or("");
+            let more = lines.len().saturating_sub(1) as u64 + dropped;
+            let more = if more > 0 {
+                format!("  (+{more} lines)")
+            } else {
+                String::new()
+            };
+            Narration::new(Level::Info, format!("step {step} | {last}{more}"))
+                .run(state, run)
+                .quiet()
+        }
         K::StepFinished { run, step, outcome } => {
-            let name = step_name(state, run, *step);
-            let tests = outcome
-                .tests
-                .map(|t| format!(" {}/{}", t.passed, t.total()))
-                .unwrap_or_default();
-            let level = match outcome.status {
+            let tone = match outcome.status {
                 StepStatus::Passed => Level::Good,
                 s if s.is_failure() => Level::Bad,
                 _ => Level::Info,
             };
-            (
-                level,
-                format!(
-                    "{}: {name} {}{tests}",
-                    run_label(state, run),
-                    outcome.status.as_str()
-                ),
+            Narration::new(
+                tone,
+                format!("{} {}", step_name(state, run, *step), outcome_text(outcome)),
             )
+            .run(state, run)
         }
-        K::CancelRequested { deployment } => (
-            Level::Warn,
-            format!("{}: cancel requested", deployment_label(state, deployment)),
-        ),
+        K::CancelRequested { deployment } => {
+            Narration::new(Level::Warn, "cancel requested").run(state, deployment)
+        }
         K::DeploymentFinished {
             deployment,
             status,
             message,
         } => {
-            let level = match status {
+            let tone = match status {
                 DeploymentStatus::Succeeded => Level::Good,
                 DeploymentStatus::Failed | DeploymentStatus::Rejected => Level::Bad,
                 _ => Level::Warn,
             };
-            // "superseded: superseded by d-6" says it twice; keep one.
-            let tail = if message.is_empty()
-                || *status == DeploymentStatus::Succeeded
-                || message.starts_with(status.as_str())
+            let word = status.as_str();
+            // "superseded: superseded by d-6" says it twice; keep one. A
+            // success or a failure always reads "<status>: <why>".
+            let what = if message.is_empty() {
+                word.to_string()
+            } else if message.starts_with(word)
+                && !matches!(
+                    status,
+                    DeploymentStatus::Succeeded | DeploymentStatus::Failed
+                )
             {
-                String::new()
-            } else {
-                format!(": {message}")
-            };
-            let head = if message.starts_with(status.as_str()) {
                 message.clone()
             } else {
-                status.as_str().to_string()
+                format!("{word}: {message}")
             };
-            (
-                level,
-                format!("{}: {head}{tail}", deployment_label(state, deployment)),
-            )
+            Narration::new(tone, what).run(state, deployment)
         }
-        K::RollbackImpossible { service, stage, .. } => (
-            Level::Bad,
-            format!("{service} {stage}: rollback impossible, no earlier good release"),
-        ),
+        K::RollbackImpossible {
+            service,
+            stage,
+            deployment,
+        } => {
+            let mut n = Narration::new(
+                Level::Bad,
+                "failed, and there is no earlier good release to roll back to",
+            )
+            .at(service, Some(stage));
+            n.id = Some(deployment.to_string());
+            n
+        }
         K::NotificationSent {
             notification,
             channel,
             ok,
             detail,
         } => {
-            if *ok {
-                return None;
-            }
-            (
-                Level::Warn,
-                format!(
-                    "notification {} via {channel} failed: {detail}",
-                    notification.kind.as_str()
-                ),
-            )
+            let n = if *ok {
+                Narration::new(
+                    Level::Info,
+                    format!(
+                        "notified {channel} ({}): {}",
+                        notification.kind.as_str(),
+                        notification.message
+                    ),
+                )
+                .quiet()
+            } else {
+                Narration::new(
+                    Level::Warn,
+                    format!(
+                        "notification {} via {channel} failed: {detail}",
+                        notification.kind.as_str()
+                    ),
+                )
+            };
+            n.at(&notification.service, notification.stage.as_deref())
         }
-    };
-    Some(FeedItem {
+    }
+}
+
+/// One line of the console's feed, for events worth a person's attention.
+pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
+    let n = narrate(state, e);
+    n.in_feed.then(|| FeedItem {
         seq: e.seq,
         at: e.at,
-        level,
-        text: sanitize_text(&text),
+        level: n.tone,
+        text: n.feed_text(),
     })
+}
+
+fn build_word(status: BuildStatus) -> &'static str {
+    match status {
+        BuildStatus::Running => "running",
+        BuildStatus::Succeeded => "succeeded",
+        BuildStatus::Failed => "failed",
+        BuildStatus::Cancelled => "cancelled",
+    }
 }
 
 /// Recent activity as told by a state (newest first): the last builds and
@@ -282,13 +413,11 @@ pub fn from_state(state: &State, limit: usize) -> Vec<FeedItem> {
 /// `HH:MM:SS  #seq  service/stage  what happened`, from the state after the
 /// event was applied (so a deployment's version and service are known).
 pub fn event_line(state: &State, event: &Event) -> String {
-    let (place, what) = place_and_words(state, event);
     format!(
-        "{}  #{:<4} {:<16} {}",
+        "{}  #{:<4} {}",
         clock(event.at),
         event.seq,
-        place,
-        sanitize_text(&what)
+        narrate(state, event).log_text()
     )
 }
 
@@ -303,234 +432,25 @@ pub fn clock(at: Millis) -> String {
     )
 }
 
-/// Where a run happens: `service/stage` for a deployment, `service/build` for a build.
-fn run_place(state: &State, run: &str) -> (String, String) {
-    if let Some(d) = state.deployments.get(run) {
-        return (
-            format!("{}/{}", d.service, d.stage),
-            format!("{} {}", d.id, d.version),
-        );
-    }
-    if let Some(b) = state.builds.get(run) {
-        return (format!("{}/build", b.service), b.id.clone());
-    }
-    ("-".to_string(), run.to_string())
-}
-
 fn step_name(state: &State, run: &str, step: usize) -> String {
-    let steps = state
-        .deployments
-        .get(run)
-        .map(|d| &d.steps)
-        .or_else(|| state.builds.get(run).map(|b| &b.steps));
-    steps
+    state
+        .steps(run)
         .and_then(|s| s.get(step))
         .map(|s| s.name.clone())
         .unwrap_or_else(|| format!("step {step}"))
 }
 
-fn tests_text(t: Option<TestCounts>) -> String {
-    match t {
-        Some(t) if t.total() > 0 => format!(
-            " (tests: {} passed, {} failed, {} skipped)",
-            t.passed, t.failed, t.skipped
-        ),
-        _ => String::new(),
-    }
-}
-
+/// `passed 128/128`, then why when it did not pass: `failed 120/128: exit 1`.
 fn outcome_text(o: &StepOutcome) -> String {
-    format!(
-        "{}: {}{}",
-        o.status.as_str(),
-        o.message,
-        tests_text(o.tests)
-    )
-}
-
-/// The demo log's place (`service/stage`) and words for an event.
-fn place_and_words(state: &State, event: &Event) -> (String, String) {
-    match &event.kind {
-        EventKind::ServerStarted { version } => {
-            ("-".into(), format!("server started (ferry {version})"))
-        }
-        EventKind::BuildStarted {
-            build,
-            service,
-            commit,
-            subject,
-            author,
-            ..
-        } => (
-            format!("{service}/build"),
-            format!(
-                "{build} started: {} \"{}\" by {author}",
-                short_sha(commit),
-                subject.as_deref().unwrap_or("")
-            ),
-        ),
-        EventKind::BuildFinished {
-            build,
-            status,
-            message,
-        } => {
-            let (place, _) = run_place(state, build);
-            let status = serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            (place, format!("{build} {status}: {message}"))
-        }
-        EventKind::ArtifactRegistered { artifact } => (
-            format!("{}/build", artifact.service),
-            format!(
-                "artifact {} version {} (sha256 {}) from {}",
-                artifact.id,
-                artifact.version,
-                short_sha(&artifact.digest),
-                artifact
-                    .commit
-                    .as_deref()
-                    .map(short_sha)
-                    .unwrap_or("outside CI")
-            ),
-        ),
-        EventKind::DeploymentCreated {
-            deployment,
-            service,
-            stage,
-            kind,
-            status,
-            approval,
-            rolls_back,
-            ..
-        } => {
-            let version = state
-                .deployments
-                .get(deployment)
-                .map(|d| d.version.clone())
-                .unwrap_or_default();
-            let mut what = match kind {
-                DeploymentKind::Rollback => format!(
-                    "{deployment} {version} created: rollback to {version}{}",
-                    rolls_back
-                        .as_ref()
-                        .map(|d| format!(" (undoing {d})"))
-                        .unwrap_or_default()
-                ),
-                k => format!("{deployment} {version} created: {} {version}", k.as_str()),
-            };
-            match (status, approval) {
-                (DeploymentStatus::AwaitingApproval, Some(rule)) => what.push_str(&format!(
-                    ", awaiting approval ({} by {})",
-                    rule.required,
-                    rule.roles.join(" or ")
-                )),
-                (s, _) => what.push_str(&format!(", {}", s.as_str())),
-            }
-            (format!("{service}/{stage}"), what)
-        }
-        EventKind::ApprovalRecorded {
-            deployment,
-            approval,
-        } => {
-            let (place, id) = run_place(state, deployment);
-            let verb = match approval.decision {
-                Decision::Approve => "approved",
-                Decision::Reject => "rejected",
-            };
-            let comment = approval
-                .comment
-                .as_ref()
-                .map(|c| format!(": \"{c}\""))
-                .unwrap_or_default();
-            (place, format!("{id} {verb} by {}{comment}", approval.by))
-        }
-        EventKind::DeploymentApproved { deployment } => {
-            let (place, id) = run_place(state, deployment);
-            (place, format!("{id} gate holds: approvals complete"))
-        }
-        EventKind::DeploymentStarted { deployment } => {
-            let (place, id) = run_place(state, deployment);
-            (place, format!("{id} started"))
-        }
-        EventKind::StepStarted { run, step } => {
-            let (place, id) = run_place(state, run);
-            (
-                place,
-                format!("{id} step {step} {} started", step_name(state, run, *step)),
-            )
-        }
-        EventKind::StepOutput {
-            run,
-            step,
-            lines,
-            dropped,
-        } => {
-            let (place, id) = run_place(state, run);
-            let last = lines.last().map(String::as_str).unwrap_or("");
-            let more = lines.len().saturating_sub(1) as u64 + dropped;
-            let more = if more > 0 {
-                format!("  (+{more} lines)")
-            } else {
-                String::new()
-            };
-            (place, format!("{id} step {step} | {last}{more}"))
-        }
-        EventKind::StepFinished { run, step, outcome } => {
-            let (place, id) = run_place(state, run);
-            (
-                place,
-                format!(
-                    "{id} step {step} {} {}",
-                    step_name(state, run, *step),
-                    outcome_text(outcome)
-                ),
-            )
-        }
-        EventKind::CancelRequested { deployment } => {
-            let (place, id) = run_place(state, deployment);
-            (place, format!("{id} cancel requested"))
-        }
-        EventKind::DeploymentFinished {
-            deployment,
-            status,
-            message,
-        } => {
-            let (place, id) = run_place(state, deployment);
-            (place, format!("{id} {}: {message}", status.as_str()))
-        }
-        EventKind::RollbackImpossible {
-            service,
-            stage,
-            deployment,
-        } => (
-            format!("{service}/{stage}"),
-            format!("{deployment} failed and there is no earlier good release to roll back to"),
-        ),
-        EventKind::NotificationSent {
-            notification,
-            channel,
-            ok,
-            detail,
-        } => {
-            let place = match &notification.stage {
-                Some(stage) => format!("{}/{stage}", notification.service),
-                None => notification.service.clone(),
-            };
-            let result = if *ok {
-                String::new()
-            } else {
-                format!(" FAILED: {detail}")
-            };
-            (
-                place,
-                format!(
-                    "notified {channel} ({}): {}{result}",
-                    notification.kind.as_str(),
-                    notification.message
-                ),
-            )
-        }
-    }
+    let tests = o
+        .tests
+        .filter(|t| t.total() > 0)
+        .map(|t| format!(" {}/{}", t.passed, t.total()))
+        .unwrap_or_default();
+    let why = if o.status.is_failure() && !o.message.is_empty() {
+        format!(": {}", o.message)
+    } else {
+        String::new()
+    };
+    format!("{}{tests}{why}", o.status.as_str())
 }

@@ -3,7 +3,7 @@
 //! (Roll back's target is the stage's own `StageState::rollback_target`.)
 
 use crate::engine::{StageState, State};
-use crate::model::{Deployment, DeploymentKind, DeploymentStatus};
+use crate::model::{ArtifactId, Deployment, DeploymentKind, DeploymentStatus};
 
 /// The deployment `c` cancels in a stage: the running one (unless it is
 /// already being cancelled), else the next pending one. `Err` says why
@@ -28,7 +28,7 @@ pub fn cancel_target<'a>(state: &'a State, st: &StageState) -> Result<&'a Deploy
 /// stage before (for the first stage, the service's newest artifact), when
 /// it neither runs healthy here already nor is deploying or pending here.
 /// `Err` says why there is none.
-pub fn promote_candidate(state: &State, service: &str, stage: &str) -> Result<String, String> {
+pub fn promote_candidate(state: &State, service: &str, stage: &str) -> Result<ArtifactId, String> {
     let svc = state
         .service(service)
         .ok_or_else(|| format!("no service {service}"))?;

@@ -22,7 +22,7 @@ pub(crate) struct BuildSpec {
 }
 
 pub(crate) async fn run(ctx: &StepCtx, spec: &BuildSpec) -> (StepOutcome, Option<BuiltArtifact>) {
-    let work = ctx.data_dir.join("work").join(&ctx.job.run);
+    let work = ctx.data_dir.join("work").join(ctx.job.run.as_str());
     // Fresh every time: nothing of an earlier attempt may leak into a build.
     let _ = tokio::fs::remove_dir_all(&work).await;
     if let Some(parent) = work.parent()

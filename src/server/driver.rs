@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use crate::engine::{Effect, Engine, Input, Rejection, State};
-use crate::model::{Event, Seq};
+use crate::model::{ArtifactId, BuildId, DeploymentId, Event, Seq};
 use crate::runner::Runner;
 use crate::store::Store;
 
@@ -46,9 +46,9 @@ impl Published {
 /// What an accepted command led to, for the API's reply.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Applied {
-    pub deployment: Option<String>,
-    pub artifact: Option<String>,
-    pub build: Option<String>,
+    pub deployment: Option<DeploymentId>,
+    pub artifact: Option<ArtifactId>,
+    pub build: Option<BuildId>,
 }
 
 #[derive(Debug)]

@@ -18,7 +18,7 @@ pub(super) fn step_finished(i: u64) -> NewEvent {
         actor: Actor::ferry(),
         reason: format!("step {i} ended"),
         kind: EventKind::StepFinished {
-            run: format!("d-{i}"),
+            run: format!("d-{i}").into(),
             step: 1,
             outcome: StepOutcome {
                 status: StepStatus::Passed,

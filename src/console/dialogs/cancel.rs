@@ -2,7 +2,7 @@
 //! deployment of a stage, the running one, else the next pending.
 
 use crate::config::RollbackPolicy;
-use crate::model::{DeploymentStatus, Millis, sanitize_text};
+use crate::model::{ArtifactId, DeploymentStatus, Millis, sanitize_text};
 use crate::present::targets;
 
 use super::super::app::{App, CancelDialog, ConfirmText, Subject};
@@ -22,11 +22,11 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
         }
     };
     let running = d.status == DeploymentStatus::Running;
-    let version_of = |id: &String| {
+    let version_of = |id: &ArtifactId| {
         app.state
             .artifacts
             .get(id)
-            .map_or(id.clone(), |a| a.version.clone())
+            .map_or(id.to_string(), |a| a.version.clone())
     };
     // The engine starts the next queued deployment once the stage is free.
     let next = st

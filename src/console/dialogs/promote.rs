@@ -2,7 +2,9 @@
 //! artifact into a stage.
 
 use crate::config::Gate;
-use crate::model::{Deployment, DeploymentKind, DeploymentStatus, Millis, sanitize_text};
+use crate::model::{
+    ArtifactId, Deployment, DeploymentId, DeploymentKind, DeploymentStatus, Millis, sanitize_text,
+};
 use crate::present::{cells, targets};
 
 use super::super::app::{App, ConfirmText, PromoteDialog, Subject};
@@ -29,7 +31,7 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
     };
     let st = &svc.stages[index];
     let prev = index.checked_sub(1).map(|i| &svc.stages[i]);
-    let deployments = |ids: &mut dyn Iterator<Item = &String>| -> Vec<&Deployment> {
+    let deployments = |ids: &mut dyn Iterator<Item = &DeploymentId>| -> Vec<&Deployment> {
         ids.filter_map(|id| app.state.deployments.get(id)).collect()
     };
     // When it last passed the stage before (a rollback there counts too).
@@ -41,11 +43,11 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
             .filter_map(|d| d.finished_at)
             .max(),
     };
-    let version_of = |id: &String| {
+    let version_of = |id: &ArtifactId| {
         app.state
             .artifacts
             .get(id)
-            .map_or(id.clone(), |a| a.version.clone())
+            .map_or(id.to_string(), |a| a.version.clone())
     };
     let replaces = match st.current.as_ref() {
         None => format!("Nothing runs in {stage} yet"),

@@ -1,6 +1,6 @@
 //! The approvals screen: every deployment awaiting approval.
 
-use crate::model::Millis;
+use crate::model::{DeploymentId, Millis};
 use crate::present::cells::RunRef;
 
 use super::super::app::{App, ApprovalsState, Screen};
@@ -18,7 +18,7 @@ pub fn open(app: &mut App) {
 }
 
 pub fn approvals_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) {
-    let pending: Vec<String> = app
+    let pending: Vec<DeploymentId> = app
         .state
         .pending_approvals()
         .iter()

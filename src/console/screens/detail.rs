@@ -4,7 +4,7 @@
 
 use crate::api::{Evidence, LogChunk};
 use crate::backend::ClientError;
-use crate::model::{Millis, StepStatus};
+use crate::model::{DeploymentId, Millis, RunId, StepStatus};
 use crate::present::cells::RunRef;
 
 use super::super::app::{App, DetailState, LOG_CAP, LOG_TAIL, LogView, Screen};
@@ -58,7 +58,7 @@ pub fn select_step(app: &mut App, step: usize, out: &mut Vec<Request>) {
         return;
     };
     let (run, started) = {
-        let run = d.run.id().to_string();
+        let run = RunId::from(d.run.id());
         let steps = match &d.run {
             RunRef::Deployment(r) => app.state.deployments.get(r).map(|x| &x.steps),
             RunRef::Build(r) => app.state.builds.get(r).map(|x| &x.steps),
@@ -202,7 +202,11 @@ pub fn on_log(
 }
 
 /// The evidence of a deployment arrived; shown if its detail still is.
-pub fn on_evidence(app: &mut App, deployment: String, result: Result<Box<Evidence>, ClientError>) {
+pub fn on_evidence(
+    app: &mut App,
+    deployment: DeploymentId,
+    result: Result<Box<Evidence>, ClientError>,
+) {
     if let Some(Screen::Detail(d)) = app.screens.last_mut()
         && d.run == RunRef::Deployment(deployment)
     {

@@ -4,7 +4,7 @@
 
 use crate::api::DeploymentPage;
 use crate::backend::ClientError;
-use crate::model::{DeploymentStatus, Millis};
+use crate::model::{ArtifactId, DeploymentId, DeploymentStatus, Millis};
 use crate::present::cells::RunRef;
 
 use super::super::app::{App, HistoryState, Screen};
@@ -40,7 +40,7 @@ pub fn history_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
     let Some(Screen::History(h)) = app.screens.last() else {
         return;
     };
-    let rows: Vec<(String, String, DeploymentStatus, Millis, String)> = app
+    let rows: Vec<(DeploymentId, ArtifactId, DeploymentStatus, Millis, String)> = app
         .history_rows(h)
         .iter()
         .map(|d| {

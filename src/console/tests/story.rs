@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::support::MIN;
 use crate::model::{
-    Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, BuildStatus, Decision, DeploymentKind,
-    DeploymentStatus, Event, EventKind, Millis, StepKind, StepOutcome, StepPlan, StepStatus,
-    TestCounts,
+    Actor, Approval, ApprovalRule, Artifact, ArtifactId, ArtifactOrigin, BuildId, BuildStatus,
+    Decision, DeploymentId, DeploymentKind, DeploymentStatus, Event, EventKind, Millis, StepKind,
+    StepOutcome, StepPlan, StepStatus, TestCounts,
 };
 
 /// Builds numbered events; ids follow the engine's b-N / a-N / d-N.
@@ -70,12 +70,12 @@ impl Story {
         version: &str,
         author: &str,
         subject: &str,
-    ) -> String {
+    ) -> ArtifactId {
         self.builds += 1;
         self.artifacts += 1;
         let (b, a) = (
-            format!("b-{}", self.builds),
-            format!("a-{}", self.artifacts),
+            BuildId::from(format!("b-{}", self.builds)),
+            ArtifactId::from(format!("a-{}", self.artifacts)),
         );
         let commit = format!(
             "{:0>40}",
@@ -98,7 +98,7 @@ impl Story {
                 at + MIN / 2,
                 "ferry",
                 EventKind::StepStarted {
-                    run: b.clone(),
+                    run: (&b).into(),
                     step,
                 },
             );
@@ -107,7 +107,7 @@ impl Story {
                 at + MIN,
                 "ferry",
                 EventKind::StepFinished {
-                    run: b.clone(),
+                    run: (&b).into(),
                     step,
                     outcome: passed(tests),
                 },
@@ -155,10 +155,10 @@ impl Story {
         artifact: &str,
         kind: DeploymentKind,
         awaiting: bool,
-        rolls_back: Option<String>,
-    ) -> String {
+        rolls_back: Option<DeploymentId>,
+    ) -> DeploymentId {
         self.deployments += 1;
-        let d = format!("d-{}", self.deployments);
+        let d = DeploymentId::from(format!("d-{}", self.deployments));
         self.push(
             at,
             by,

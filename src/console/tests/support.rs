@@ -157,7 +157,7 @@ pub fn story() -> Story {
         NOW - 2 * MIN,
         "ferry",
         EventKind::StepStarted {
-            run: d.clone(),
+            run: (&d).into(),
             step: 1,
         },
     );
@@ -165,7 +165,7 @@ pub fn story() -> Story {
         NOW - MIN,
         "ferry",
         EventKind::StepOutput {
-            run: d,
+            run: d.into(),
             step: 1,
             lines: vec!["running 128 tests".into()],
             dropped: 0,

@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::model::{DeploymentStatus, Millis};
+use crate::model::{ArtifactId, DeploymentStatus, Millis};
 
 use super::super::app::{App, HistoryState};
 use super::super::theme::{Element, Theme};
@@ -31,7 +31,7 @@ pub fn draw(
     let rows = app.history_rows(h);
     let stage = app.state.stage(&h.service, &h.stage);
     let current = stage.and_then(|s| s.current.clone());
-    let good: Vec<String> = stage
+    let good: Vec<ArtifactId> = stage
         .map(|s| s.good.iter().map(|g| g.artifact.clone()).collect())
         .unwrap_or_default();
     let fmt = |id: &str, ver: &str, kind: &str, outcome: &str, by: &str, when: &str, mark: &str| {

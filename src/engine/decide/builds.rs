@@ -20,7 +20,7 @@ impl Cx<'_> {
             &Actor::ferry(),
             format!("build {}", status.as_str()),
             EventKind::StepFinished {
-                run: run.to_string(),
+                run: run.into(),
                 step,
                 outcome,
             },
@@ -30,7 +30,7 @@ impl Cx<'_> {
                 // The commit's author as a ferry user, when the config says
                 // who they are: `allow_self = false` needs the person.
                 let owner = Actor(self.config.user_for_author(b.author.name()));
-                let id = format!("a-{}", self.state.next_artifact + 1);
+                let id = ArtifactId::from(format!("a-{}", self.state.next_artifact + 1));
                 // A version names one artifact: a rebuild with other bytes
                 // under a version that was not bumped gets the commit added.
                 let taken = self

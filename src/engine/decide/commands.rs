@@ -64,7 +64,7 @@ impl Cx<'_> {
             )
             .hint("artifacts are immutable: register the new build under a new version"));
         }
-        let id = format!("a-{}", self.state.next_artifact + 1);
+        let id = ArtifactId::from(format!("a-{}", self.state.next_artifact + 1));
         let artifact = Artifact {
             id: id.clone(),
             service: service.clone(),
@@ -143,7 +143,7 @@ impl Cx<'_> {
     pub(super) fn approve(
         &mut self,
         by: &Principal,
-        deployment: String,
+        deployment: DeploymentId,
         comment: Option<String>,
         digest: Option<String>,
     ) -> Result<(), Rejection> {
@@ -211,7 +211,7 @@ impl Cx<'_> {
     pub(super) fn reject(
         &mut self,
         by: &Principal,
-        deployment: String,
+        deployment: DeploymentId,
         comment: Option<String>,
     ) -> Result<(), Rejection> {
         let d = self.awaiting_approval(&deployment)?;
@@ -252,7 +252,11 @@ impl Cx<'_> {
         Ok(())
     }
 
-    pub(super) fn cancel(&mut self, by: &Principal, deployment: String) -> Result<(), Rejection> {
+    pub(super) fn cancel(
+        &mut self,
+        by: &Principal,
+        deployment: DeploymentId,
+    ) -> Result<(), Rejection> {
         let d = self
             .state
             .deployments
@@ -418,7 +422,7 @@ impl Cx<'_> {
                 ),
             ));
         }
-        let id = format!("b-{}", self.state.next_build + 1);
+        let id = BuildId::from(format!("b-{}", self.state.next_build + 1));
         let subject = subject.map(|s| crate::model::sanitize_text(&s));
         let author = Actor(crate::model::sanitize_text(&author));
         self.emit(

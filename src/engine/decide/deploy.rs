@@ -34,8 +34,8 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn next_deployment_id(&self) -> String {
-        format!("d-{}", self.state.next_deployment + 1)
+    pub(super) fn next_deployment_id(&self) -> DeploymentId {
+        DeploymentId::from(format!("d-{}", self.state.next_deployment + 1))
     }
 
     /// A stage's configuration, cloned so that emitting can borrow self.
@@ -107,7 +107,7 @@ impl Cx<'_> {
     /// End the pending rollbacks (or the pending promotions) of a stage:
     /// a newer one of the same kind replaces them.
     fn supersede_pending(&mut self, service: &str, index: usize, rollbacks: bool, message: &str) {
-        let pending: Vec<String> = self
+        let pending: Vec<DeploymentId> = self
             .state
             .services_stage(service, index)
             .queue
@@ -139,7 +139,7 @@ impl Cx<'_> {
         index: usize,
         target: &Artifact,
         requested_by: &Actor,
-        rolls_back: Option<String>,
+        rolls_back: Option<DeploymentId>,
         reason: String,
     ) {
         let Some(stage_cfg) = self.stage_config(service, index) else {
@@ -190,7 +190,7 @@ impl Cx<'_> {
     /// A newer candidate approved before a rollback most likely carries the
     /// change being rolled back: its approvals are void, and it waits for
     /// people to look again (as a fresh promotion superseding the old one).
-    fn ask_again(&mut self, service: &str, index: usize, queue: &[String], stage: &str) {
+    fn ask_again(&mut self, service: &str, index: usize, queue: &[DeploymentId], stage: &str) {
         let held: Vec<Deployment> = queue
             .iter()
             .filter_map(|q| self.state.deployments.get(q))
@@ -214,12 +214,12 @@ impl Cx<'_> {
             actor,
             reason,
             EventKind::CancelRequested {
-                deployment: deployment.to_string(),
+                deployment: deployment.into(),
             },
         );
         if let Some(step) = step {
             self.effect(Effect::CancelStep {
-                run: deployment.to_string(),
+                run: deployment.into(),
                 step,
             });
         }
@@ -255,7 +255,7 @@ impl Cx<'_> {
             &Actor::ferry(),
             "next step",
             EventKind::StepStarted {
-                run: run.to_string(),
+                run: run.into(),
                 step,
             },
         );
@@ -304,7 +304,7 @@ impl Cx<'_> {
             &Actor::ferry(),
             format!("{step_name} {}", status.as_str()),
             EventKind::StepFinished {
-                run: run.to_string(),
+                run: run.into(),
                 step,
                 outcome,
             },
@@ -353,7 +353,7 @@ impl Cx<'_> {
             &Actor::ferry(),
             message.clone(),
             EventKind::DeploymentFinished {
-                deployment: deployment.to_string(),
+                deployment: deployment.into(),
                 status,
                 message,
             },
@@ -413,7 +413,7 @@ impl Cx<'_> {
             .state
             .services_stage(&rollback.service, next - 1)
             .passed;
-        let withdrawn: Vec<(String, String)> = self
+        let withdrawn: Vec<(DeploymentId, String)> = self
             .state
             .services_stage(&rollback.service, next)
             .queue
@@ -442,7 +442,7 @@ impl Cx<'_> {
         let Some(svc) = self.state.service(&d.service) else {
             return false;
         };
-        let order = |id: &String| svc.artifacts.iter().position(|a| a == id);
+        let order = |id: &ArtifactId| svc.artifacts.iter().position(|a| a == id);
         let Some(mine) = order(&d.artifact) else {
             return false;
         };

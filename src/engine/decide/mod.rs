@@ -6,9 +6,9 @@
 
 use crate::config::{Config, Gate, RollbackPolicy, ServiceConfig, Source, StageConfig};
 use crate::model::{
-    Actor, Approval, Artifact, ArtifactOrigin, BuildStatus, Decision, DeploymentKind,
-    DeploymentStatus, EventKind, Millis, NewEvent, Notification, NotificationKind, StepKind,
-    StepOutcome, StepPlan, StepStatus, short_sha,
+    Actor, Approval, Artifact, ArtifactId, ArtifactOrigin, BuildId, BuildStatus, Decision,
+    DeploymentId, DeploymentKind, DeploymentStatus, EventKind, Millis, NewEvent, Notification,
+    NotificationKind, StepKind, StepOutcome, StepPlan, StepStatus, short_sha,
 };
 
 mod builds;

@@ -12,7 +12,7 @@ impl Cx<'_> {
             tests: None,
             message: format!("the server stopped while {what} ran"),
         };
-        let builds: Vec<(String, usize)> = self
+        let builds: Vec<(BuildId, usize)> = self
             .state
             .builds
             .values()
@@ -27,7 +27,7 @@ impl Cx<'_> {
         for (run, step) in builds {
             self.step_finished(&run, step, interrupted("the build"), None);
         }
-        let deployments: Vec<(String, Option<usize>)> = self
+        let deployments: Vec<(DeploymentId, Option<usize>)> = self
             .state
             .deployments
             .values()

@@ -19,8 +19,8 @@ use crate::config::{
     RollbackPolicy, ServerConfig, ServiceConfig, Source, StageConfig, VerifyStep,
 };
 use crate::model::{
-    ApprovalRule, DeploymentKind, DeploymentStatus, Event, EventKind, NotificationKind,
-    StepOutcome, StepStatus,
+    ApprovalRule, ArtifactId, DeploymentId, DeploymentKind, DeploymentStatus, Event, EventKind,
+    NotificationKind, StepOutcome, StepStatus,
 };
 
 pub(super) fn stage(
@@ -188,7 +188,7 @@ impl Harness {
         })
     }
 
-    pub(super) fn register(&mut self, service: &str, version: &str) -> String {
+    pub(super) fn register(&mut self, service: &str, version: &str) -> ArtifactId {
         let digest = format!("{:0>64}", hex::encode(version.as_bytes()));
         let digest = digest[digest.len() - 64..].to_string();
         self.cmd(
@@ -217,7 +217,7 @@ impl Harness {
     }
 
     /// The running step of the active deployment of a stage.
-    pub(super) fn running(&self, service: &str, stage: &str) -> Option<(String, usize)> {
+    pub(super) fn running(&self, service: &str, stage: &str) -> Option<(DeploymentId, usize)> {
         let id = self.stage(service, stage).active.clone()?;
         let step = self.state().deployments[&id].running_step()?;
         Some((id, step))
@@ -271,7 +271,7 @@ impl Harness {
         Some(self.state().artifacts[&id].version.clone())
     }
 
-    pub(super) fn pending(&self, service: &str, stage: &str) -> Option<String> {
+    pub(super) fn pending(&self, service: &str, stage: &str) -> Option<DeploymentId> {
         self.stage(service, stage).queue.first().cloned()
     }
 
@@ -322,7 +322,7 @@ impl Harness {
 
     /// With auto gates everywhere: 1.0.0 is good in prod and 1.1.0 is being
     /// deployed over it. Returns the running deployment and step.
-    pub(super) fn deploying_over_good_prod(&mut self) -> (String, usize) {
+    pub(super) fn deploying_over_good_prod(&mut self) -> (DeploymentId, usize) {
         self.register("checkout", "1.0.0");
         for s in ["test", "preprod", "prod"] {
             self.pass_stage("checkout", s);
@@ -353,7 +353,7 @@ impl Harness {
 
     /// Register an artifact and pass test and preprod: the deployment that
     /// then waits at prod.
-    pub(super) fn waiting_at_prod(&mut self, version: &str) -> String {
+    pub(super) fn waiting_at_prod(&mut self, version: &str) -> DeploymentId {
         self.register("checkout", version);
         self.pass_stage("checkout", "test");
         self.pass_stage("checkout", "preprod");
@@ -361,7 +361,7 @@ impl Harness {
     }
 
     /// Carry an artifact from registration to prod: pass test and preprod, approve, pass prod.
-    pub(super) fn release(&mut self, version: &str) -> String {
+    pub(super) fn release(&mut self, version: &str) -> ArtifactId {
         let id = self.register("checkout", version);
         self.pass_stage("checkout", "test");
         self.pass_stage("checkout", "preprod");

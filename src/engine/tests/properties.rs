@@ -85,7 +85,7 @@ fn apply_op(h: &mut Harness, op: &Op, counter: &mut u32) {
         }
         Op::Pass { service, stage } | Op::Fail { service, stage } => {
             // Pick among what runs, so that random sequences get far.
-            let running: Vec<(String, usize)> = SERVICES
+            let running: Vec<(DeploymentId, usize)> = SERVICES
                 .iter()
                 .flat_map(|s| STAGES.iter().map(move |st| (*s, *st)))
                 .filter_map(|(s, st)| h.running(s, st))
@@ -304,11 +304,11 @@ proptest! {
 /// What a client sees of a stage (current, active, queue, good, last finished):
 /// enough to draw it and to act on it.
 type StageSummary = (
-    Option<String>,
-    Option<String>,
-    Vec<String>,
-    Vec<String>,
-    Option<String>,
+    Option<ArtifactId>,
+    Option<DeploymentId>,
+    Vec<DeploymentId>,
+    Vec<ArtifactId>,
+    Option<DeploymentId>,
 );
 
 fn stage_summary(state: &State) -> Vec<StageSummary> {

@@ -70,7 +70,7 @@ fn a_manual_rollback_preempts_the_running_step() {
     h.effects.clear();
     let out = h.rollback(&dev(), "prod", None).unwrap();
     assert!(h.effects.contains(&Effect::CancelStep {
-        run: running.clone(),
+        run: (&running).into(),
         step
     }));
     assert_eq!(

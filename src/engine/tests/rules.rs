@@ -270,7 +270,7 @@ fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
         .build
         .unwrap();
     h.input(Input::StepFinished {
-        run: build,
+        run: build.into(),
         step: 0,
         outcome: StepOutcome {
             status: StepStatus::Passed,
@@ -314,7 +314,7 @@ fn a_rebuild_under_an_unbumped_version_gets_the_commit_added_to_its_version() {
             .build
             .unwrap();
         h.input(Input::StepFinished {
-            run: id,
+            run: id.into(),
             step: 0,
             outcome: StepOutcome {
                 status: StepStatus::Passed,

@@ -10,6 +10,7 @@ use axum::{Extension, Json};
 use crate::api::{ActionReply, DecisionRequest, PromoteRequest, RegisterArtifact, RollbackRequest};
 use crate::config::Source;
 use crate::engine::{Command, Input, Principal};
+use crate::model::DeploymentId;
 
 use super::super::Shared;
 use super::super::driver::Applied;
@@ -92,7 +93,7 @@ pub(super) async fn promote(
 pub(super) async fn approve(
     State(shared): State<Arc<Shared>>,
     Extension(by): Extension<Principal>,
-    Path(id): Path<String>,
+    Path(id): Path<DeploymentId>,
     JsonBody(req): JsonBody<DecisionRequest>,
 ) -> Reply {
     let command = Command::Approve {
@@ -109,7 +110,7 @@ pub(super) async fn approve(
 pub(super) async fn reject(
     State(shared): State<Arc<Shared>>,
     Extension(by): Extension<Principal>,
-    Path(id): Path<String>,
+    Path(id): Path<DeploymentId>,
     JsonBody(req): JsonBody<DecisionRequest>,
 ) -> Reply {
     let command = Command::Reject {
@@ -125,7 +126,7 @@ pub(super) async fn reject(
 pub(super) async fn cancel(
     State(shared): State<Arc<Shared>>,
     Extension(by): Extension<Principal>,
-    Path(id): Path<String>,
+    Path(id): Path<DeploymentId>,
 ) -> Reply {
     let command = Command::Cancel {
         deployment: id.clone(),

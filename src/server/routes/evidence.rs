@@ -27,7 +27,7 @@ pub(super) async fn evidence(
         let state = shared.read_model.read();
         let d = state
             .deployments
-            .get(&id)
+            .get(id.as_str())
             .cloned()
             .ok_or_else(|| no_deployment(&id))?;
         let candidate = state.artifacts.get(&d.artifact).cloned();

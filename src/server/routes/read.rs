@@ -91,7 +91,7 @@ pub(super) async fn artifact(
         .read_model
         .read()
         .artifacts
-        .get(&id)
+        .get(id.as_str())
         .cloned()
         .map(Json)
         .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))
@@ -105,7 +105,7 @@ pub(super) async fn build(
         .read_model
         .read()
         .builds
-        .get(&id)
+        .get(id.as_str())
         .cloned()
         .map(Json)
         .ok_or_else(|| ApiErr::not_found(format!("no build {id}")))
@@ -119,7 +119,7 @@ pub(super) async fn deployment(
         .read_model
         .read()
         .deployments
-        .get(&id)
+        .get(id.as_str())
         .cloned()
         .map(Json)
         .ok_or_else(|| no_deployment(&id))

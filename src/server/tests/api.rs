@@ -229,7 +229,7 @@ async fn deployments_page_newest_first() {
         let page = admin.deployments(&q).await.unwrap();
         ids.extend(page.items.iter().map(|d| d.id.clone()));
         match page.next_before {
-            Some(b) => q.before = Some(b),
+            Some(b) => q.before = Some(b.into()),
             None => break,
         }
     }
