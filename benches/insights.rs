@@ -71,7 +71,7 @@ impl Gen {
         let n = steps.len();
         let gated = stage == 2 && kind == DeploymentKind::Promote;
         self.push(EventKind::DeploymentCreated {
-            deployment: id.clone(),
+            deployment: id.clone().into(),
             service: service.into(),
             stage: STAGES[stage].into(),
             artifact: artifact.into(),
@@ -84,26 +84,26 @@ impl Gen {
             requested_by: Actor::user("dev"),
             approval: None,
             steps,
-            rolls_back,
+            rolls_back: rolls_back.map(Into::into),
             version: artifact.into(),
             digest: format!("sha-{artifact}"),
         });
         if gated {
             self.push(EventKind::DeploymentApproved {
-                deployment: id.clone(),
+                deployment: id.clone().into(),
             });
         }
         self.push(EventKind::DeploymentStarted {
-            deployment: id.clone(),
+            deployment: id.clone().into(),
         });
         for step in 0..n {
             self.push(EventKind::StepStarted {
-                run: id.clone(),
+                run: id.clone().into(),
                 step,
             });
             for _ in 0..3 {
                 self.push(EventKind::StepOutput {
-                    run: id.clone(),
+                    run: id.clone().into(),
                     step,
                     lines: vec!["ok 1 - it works".into(), "ok 2 - it still works".into()],
                     dropped: 0,
@@ -111,7 +111,7 @@ impl Gen {
             }
             let failed = fail_step == Some(step);
             self.push(EventKind::StepFinished {
-                run: id.clone(),
+                run: id.clone().into(),
                 step,
                 outcome: StepOutcome {
                     status: if failed {
@@ -126,7 +126,7 @@ impl Gen {
             });
             if failed {
                 self.push(EventKind::DeploymentFinished {
-                    deployment: id.clone(),
+                    deployment: id.clone().into(),
                     status: DeploymentStatus::Failed,
                     message: "failed".into(),
                 });
@@ -137,7 +137,7 @@ impl Gen {
                         stage: Some(STAGES[stage].into()),
                         version: Some(artifact.into()),
                         commit: None,
-                        deployment: Some(id.clone()),
+                        deployment: Some(id.clone().into()),
                         build: None,
                         message: "failed".into(),
                         at: self.at,
@@ -150,7 +150,7 @@ impl Gen {
             }
         }
         self.push(EventKind::DeploymentFinished {
-            deployment: id.clone(),
+            deployment: id.clone().into(),
             status: DeploymentStatus::Succeeded,
             message: String::new(),
         });
@@ -175,7 +175,7 @@ fn log(n: usize) -> Vec<Event> {
         let artifact = format!("a-{release}");
         g.push(EventKind::ArtifactRegistered {
             artifact: Artifact {
-                id: artifact.clone(),
+                id: artifact.clone().into(),
                 service: service.into(),
                 version: artifact.clone(),
                 commit: Some(format!("c{release}")),

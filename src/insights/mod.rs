@@ -318,7 +318,7 @@ impl Insights {
                 }
             }
             EventKind::StepFinished { run, step, outcome } => {
-                if let Some(&d) = self.dep_ids.get(run) {
+                if let Some(&d) = self.dep_ids.get(run.as_str()) {
                     self.step_finished(d, *step, outcome.status, at);
                 }
             }

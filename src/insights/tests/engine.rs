@@ -12,6 +12,7 @@ use super::scratch::from_scratch;
 use super::*;
 use crate::config::Config;
 use crate::engine::{BuiltArtifact, Command, Engine, Input, Principal};
+use crate::model::{ArtifactId, DeploymentId, RunId};
 
 const PIPELINE: &str = r#"
 [services.web]
@@ -91,7 +92,7 @@ impl Run {
         })
     }
 
-    fn register(&mut self, version: &str) -> String {
+    fn register(&mut self, version: &str) -> ArtifactId {
         self.cmd(Command::RegisterArtifact {
             service: "billing".into(),
             version: version.into(),
@@ -118,7 +119,7 @@ impl Run {
             .expect("a build");
         self.wait(build_ms - 1_000);
         self.input(Input::StepFinished {
-            run: build,
+            run: build.into(),
             step: 0,
             outcome: outcome(StepStatus::Passed),
             built: Some(BuiltArtifact {
@@ -129,7 +130,7 @@ impl Run {
         });
     }
 
-    fn running(&self, service: &str, stage: &str) -> Option<(String, usize, String)> {
+    fn running(&self, service: &str, stage: &str) -> Option<(DeploymentId, usize, String)> {
         let id = self.engine.state().stage(service, stage)?.active.clone()?;
         let d = &self.engine.state().deployments[&id];
         let step = d.running_step()?;
@@ -147,7 +148,7 @@ impl Run {
                 StepStatus::Passed
             };
             self.input(Input::StepFinished {
-                run,
+                run: run.into(),
                 step,
                 outcome: outcome(status),
                 built: None,
@@ -158,7 +159,7 @@ impl Run {
         }
     }
 
-    fn pending(&self, service: &str, stage: &str) -> String {
+    fn pending(&self, service: &str, stage: &str) -> DeploymentId {
         self.engine
             .state()
             .stage(service, stage)
@@ -306,7 +307,7 @@ fn a_manual_rollback_of_a_good_release_and_a_flaky_gate() {
     run.cmd(Command::Promote {
         service: "billing".into(),
         stage: "staging".into(),
-        artifact: a2.clone(),
+        artifact: a2.to_string(),
     });
     run.run_stage("billing", "staging", m, None);
     // prod's gate is auto: 1.1 went on by itself.
@@ -421,12 +422,12 @@ impl Run {
                         .steps
                         .iter()
                         .position(|s| s.status == StepStatus::Running)?;
-                    Some((b.id.clone(), step, true))
+                    Some((RunId::from(&b.id), step, true))
                 });
                 let deployments = state
                     .deployments
                     .values()
-                    .filter_map(|d| Some((d.id.clone(), d.running_step()?, false)));
+                    .filter_map(|d| Some((RunId::from(&d.id), d.running_step()?, false)));
                 let running: Vec<_> = builds.chain(deployments).collect();
                 let Some((run, step, build)) = running.get(n % running.len().max(1)).cloned()
                 else {
@@ -490,7 +491,7 @@ impl Run {
                     command: Command::Promote {
                         service: services[s].into(),
                         stage: stage.into(),
-                        artifact,
+                        artifact: artifact.to_string(),
                     },
                 }
             }

@@ -108,7 +108,7 @@ impl Log {
                 requested_by: Actor::user("dev"),
                 approval: None,
                 steps,
-                rolls_back: rolls_back.map(String::from),
+                rolls_back: rolls_back.map(Into::into),
                 version: artifact.into(),
                 digest: digest_of(artifact),
             },

@@ -166,14 +166,14 @@ pub(super) fn from_scratch(events: &[Event], q: &InsightsQuery) -> InsightsRepor
                 j,
                 i,
                 FlakyFailure {
-                    deployment: d.id.to_string(),
+                    deployment: d.id.into(),
                     service: d.service.to_string(),
                     stage: d.stage.to_string(),
                     step,
                     digest: d.digest.to_string(),
                     failed_at: e.at,
                     passed_at,
-                    passed_in: passed_in.to_string(),
+                    passed_in: passed_in.into(),
                 },
             ));
         }
@@ -330,7 +330,7 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
     ]);
     prop_oneof![
         1 => (0..2u8).prop_map(|b| EventKind::BuildStarted {
-            build: format!("b{b}"),
+            build: format!("b{b}").into(),
             service: "shop".into(),
             commit: "c".into(),
             subject: None,
@@ -340,7 +340,7 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         1 => (art(), -2 * H..H, prop::option::of(0..2u8)).prop_map(|(id, offset, build)| {
             EventKind::ArtifactRegistered {
                 artifact: Artifact {
-                    id: id.clone(),
+                    id: id.clone().into(),
                     service: "shop".into(),
                     version: id.clone(),
                     commit: None,
@@ -348,7 +348,7 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
                     digest: digest_of(&id),
                     uri: String::new(),
                     origin: match build {
-                        Some(b) => ArtifactOrigin::Built { build: format!("b{b}") },
+                        Some(b) => ArtifactOrigin::Built { build: format!("b{b}").into() },
                         None => ArtifactOrigin::Registered,
                     },
                     created_by: Actor::user("dev"),
@@ -360,10 +360,10 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         }),
         3 => (dep(), 0..2usize, 0..3usize, art(), kind, prop::option::of(dep()), any::<bool>())
             .prop_map(|(id, s, t, a, kind, rolls_back, has_digest)| EventKind::DeploymentCreated {
-                deployment: id,
+                deployment: id.into(),
                 service: SERVICES[s].into(),
                 stage: STAGES[t].into(),
-                artifact: a.clone(),
+                artifact: a.clone().into(),
                 kind,
                 status: DeploymentStatus::Queued,
                 requested_by: Actor::user("dev"),
@@ -371,23 +371,23 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
                 steps: std::iter::once(StepPlan { name: "deploy".into(), kind: StepKind::Deploy })
                     .chain(STEP_NAMES.iter().map(|n| StepPlan { name: (*n).into(), kind: StepKind::Verify }))
                     .collect(),
-                rolls_back,
+                rolls_back: rolls_back.map(Into::into),
                 version: a.clone(),
                 digest: if has_digest { digest_of(&a) } else { String::new() },
             }),
-        1 => dep().prop_map(|d| EventKind::DeploymentApproved { deployment: d }),
-        2 => dep().prop_map(|d| EventKind::DeploymentStarted { deployment: d }),
+        1 => dep().prop_map(|d| EventKind::DeploymentApproved { deployment: d.into() }),
+        2 => dep().prop_map(|d| EventKind::DeploymentStarted { deployment: d.into() }),
         3 => (dep(), 0..4usize, step_status).prop_map(|(run, step, status)| EventKind::StepFinished {
-            run,
+            run: run.into(),
             step,
             outcome: StepOutcome { status, exit_code: None, tests: None, message: String::new() },
         }),
         3 => (dep(), deployment_status()).prop_map(|(d, status)| EventKind::DeploymentFinished {
-            deployment: d,
+            deployment: d.into(),
             status,
             message: String::new(),
         }),
-        1 => dep().prop_map(|run| EventKind::StepOutput { run, step: 0, lines: vec!["x".into()], dropped: 0 }),
+        1 => dep().prop_map(|run| EventKind::StepOutput { run: run.into(), step: 0, lines: vec!["x".into()], dropped: 0 }),
     ]
 }
 
