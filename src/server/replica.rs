@@ -227,18 +227,24 @@ pub(crate) async fn supervise(shared: Arc<Shared>, inbox: DriverInbox, stop: Can
 }
 
 /// One term as leader: catch up, rebuild the engine from the log, start the
-/// term, renew until the lease is lost, deposed or `stop`.
+/// term, and lead until the lease is lost, the store deposes us, or `stop`.
+/// The lease is renewed by its own task from the moment it is granted, so a
+/// slow takeover cannot let it lapse unnoticed.
 async fn lead(
     shared: &Arc<Shared>,
     inbox: &DriverInbox,
-    mut grant: Grant,
+    grant: Grant,
     stop: &CancellationToken,
 ) -> Result<()> {
-    let lease = shared.store.lease();
-    let ttl = grant.ttl;
-    let every = ttl / 3;
-    // Stop acting a little before the lease could lapse by our own clock.
-    let margin = (ttl / 10).max(Duration::from_millis(100));
+    let epoch = grant.epoch;
+    let lost = CancellationToken::new();
+    let renewer_stop = CancellationToken::new();
+    let renewer = tokio::spawn(renew(
+        shared.clone(),
+        grant,
+        lost.clone(),
+        renewer_stop.clone(),
+    ));
     let prepared = async {
         catch_up(shared).await?;
         let mut engine = Engine::new(shared.config.clone());
@@ -246,47 +252,82 @@ async fn lead(
         *shared.read_model.write() = engine.state().clone();
         shared.replica.update(|s| {
             s.role = "leader";
-            s.epoch = grant.epoch;
+            s.epoch = epoch;
             s.store_ok = true;
         });
-        Term::begin(shared, inbox, engine, grant.epoch, None).await
+        Term::begin(shared, inbox, engine, epoch, None).await
     };
-    let term = match prepared.await {
+    // Not cancelled midway when the lease is lost: appends are fenced, and a
+    // whole term is simpler to stop than half of one.
+    let term = prepared.await;
+    let release = async || {
+        renewer_stop.cancel();
+        if let Ok(Some(grant)) = renewer.await {
+            let _ = shared.store.lease().release(&grant).await;
+        }
+    };
+    let term = match term {
         Ok(t) => t,
         Err(e) => {
-            let _ = lease.release(&grant).await;
+            release().await;
             return Err(e.wrap_err("could not take over"));
         }
     };
     beat(shared, Role::Leader).await;
+    tokio::select! {
+        _ = stop.cancelled() => {
+            let ended = term.end(shared, inbox).await;
+            release().await;
+            ended
+        }
+        _ = term.deposed.cancelled() => {
+            term.abandon(shared, inbox).await;
+            release().await;
+            bail!("another replica took over (epoch {epoch} is stale)");
+        }
+        _ = lost.cancelled() => {
+            term.abandon(shared, inbox).await;
+            release().await;
+            bail!("lost the lease (epoch {epoch}); standing down");
+        }
+    }
+}
+
+/// Renew `grant` every TTL/3 until `stop` (then hand the grant back for
+/// release); cancel `lost` when another replica took over or when no renewal
+/// succeeded before `valid_until - margin` by this process's clock.
+async fn renew(
+    shared: Arc<Shared>,
+    mut grant: Grant,
+    lost: CancellationToken,
+    stop: CancellationToken,
+) -> Option<Grant> {
+    let lease = shared.store.lease();
+    let every = grant.ttl / 3;
+    // Stop acting a little before the lease could lapse by our own clock.
+    let margin = (grant.ttl / 10).max(Duration::from_millis(100));
     loop {
         let deadline = Instant::from_std(grant.valid_until)
             .checked_sub(margin)
             .unwrap_or_else(Instant::now);
         tokio::select! {
-            _ = stop.cancelled() => {
-                let ended = term.end(shared, inbox).await;
-                let _ = lease.release(&grant).await;
-                return ended;
-            }
-            _ = term.deposed.cancelled() => {
-                term.abandon(shared, inbox).await;
-                bail!("another replica took over (epoch {} is stale)", grant.epoch);
-            }
+            _ = stop.cancelled() => return Some(grant),
             _ = tokio::time::sleep_until(deadline) => {
-                term.abandon(shared, inbox).await;
-                bail!("could not renew the lease in time; standing down");
+                warn!(epoch = grant.epoch, "could not renew the lease in time");
+                lost.cancel();
+                return None;
             }
             _ = tokio::time::sleep(every) => {
                 match tokio::time::timeout_at(deadline, lease.renew(&grant)).await {
                     Ok(Ok(Some(g))) => {
                         grant = g;
                         shared.replica.set_store_ok(true);
-                        beat(shared, Role::Leader).await;
+                        beat(&shared, Role::Leader).await;
                     }
                     Ok(Ok(None)) => {
-                        term.abandon(shared, inbox).await;
-                        bail!("the lease (epoch {}) was taken over", grant.epoch);
+                        warn!(epoch = grant.epoch, "the lease was taken over");
+                        lost.cancel();
+                        return None;
                     }
                     Ok(Err(e)) => {
                         shared.replica.set_store_ok(false);
