@@ -294,4 +294,26 @@ async fn two_replicas_racing_from_a_cold_start_elect_exactly_one() {
     while start.elapsed() < Duration::from_secs(3) {
         assert_eq!(one_leader(&refs).await, first);
     }
+    // `ferry status` on the follower lists both replicas and the leader.
+    let follower = &servers[1 - first];
+    let out = std::process::Command::new(ferry_bin())
+        .args(["status", "--json", "--server", &follower.url])
+        .env("FERRY_TOKEN", DEV_TOKEN)
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .expect("ferry status");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let rows = status["replicas"]["replicas"].as_array().expect("replica rows");
+    assert_eq!(rows.len(), 2, "{status:#}");
+    assert_eq!(rows.iter().filter(|r| r["leader"] == true).count(), 1);
+    let leader_id = readyz(&servers[first].url).await.expect("readyz")["replica"].clone();
+    assert_eq!(status["replicas"]["leader"], leader_id);
+    let table = std::process::Command::new(ferry_bin())
+        .args(["status", "--server", &follower.url])
+        .env("FERRY_TOKEN", DEV_TOKEN)
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .expect("ferry status");
+    assert!(String::from_utf8_lossy(&table.stdout).contains("replicas (lease epoch"));
 }
