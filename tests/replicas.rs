@@ -185,7 +185,12 @@ async fn a_follower_drives_a_pipeline_and_a_killed_leader_is_replaced() {
             .await
             .expect("log");
         assert_eq!(log.status(), 200, "log on {}", s.url);
-        assert!(log.text().await.unwrap_or_default().contains("deployed 1.0.0"));
+        assert!(
+            log.text()
+                .await
+                .unwrap_or_default()
+                .contains("deployed 1.0.0")
+        );
     }
 
     // SIGKILL the leader during a slow prod deploy.
@@ -202,7 +207,10 @@ async fn a_follower_drives_a_pipeline_and_a_killed_leader_is_replaced() {
     let survivors: Vec<&Server> = followers.iter().map(|&i| &servers[i]).collect();
     one_leader(&survivors).await;
     let took_over = killed_at.elapsed();
-    assert!(took_over < Duration::from_secs(15), "failover took {took_over:?}");
+    assert!(
+        took_over < Duration::from_secs(15),
+        "failover took {took_over:?}"
+    );
 
     // Handled as after a restart: interrupted, then rolled back.
     dev.wait_for("recovery: rolled back to 1.0.0", |d| {
@@ -229,8 +237,18 @@ async fn a_follower_drives_a_pipeline_and_a_killed_leader_is_replaced() {
             async move { done }
         })
         .await;
-        let got: Vec<u64> = seqs.lock().unwrap().iter().copied().filter(|&s| s <= last).collect();
-        assert_eq!(got, (1..=last).collect::<Vec<_>>(), "SSE client saw a gap or a duplicate");
+        let got: Vec<u64> = seqs
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|&s| s <= last)
+            .collect();
+        assert_eq!(
+            got,
+            (1..=last).collect::<Vec<_>>(),
+            "SSE client saw a gap or a duplicate"
+        );
     }
     servers.clear();
 }
@@ -249,7 +267,12 @@ async fn a_paused_leader_is_fenced_and_stands_down() {
     let new = &servers[follower];
     let api = Api::new(&new.url, DEV_TOKEN);
     api.wait_for("the first build", |d| {
-        (d["state"]["builds"].as_object().map(|b| b.len()).unwrap_or(0) > 0).then_some(())
+        (d["state"]["builds"]
+            .as_object()
+            .map(|b| b.len())
+            .unwrap_or(0)
+            > 0)
+        .then_some(())
     })
     .await;
     let epoch = readyz(&old.url).await.expect("readyz")["epoch"].as_u64();
@@ -278,7 +301,10 @@ async fn a_paused_leader_is_fenced_and_stands_down() {
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1), "log has a gap");
     }
-    assert_eq!(one_leader(&servers.iter().collect::<Vec<_>>()).await, follower);
+    assert_eq!(
+        one_leader(&servers.iter().collect::<Vec<_>>()).await,
+        follower
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,9 +328,15 @@ async fn two_replicas_racing_from_a_cold_start_elect_exactly_one() {
         .env_remove("FERRY_CONFIG")
         .output()
         .expect("ferry status");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let status: Value = serde_json::from_slice(&out.stdout).expect("status json");
-    let rows = status["replicas"]["replicas"].as_array().expect("replica rows");
+    let rows = status["replicas"]["replicas"]
+        .as_array()
+        .expect("replica rows");
     assert_eq!(rows.len(), 2, "{status:#}");
     assert_eq!(rows.iter().filter(|r| r["leader"] == true).count(), 1);
     let leader_id = readyz(&servers[first].url).await.expect("readyz")["replica"].clone();

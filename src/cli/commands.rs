@@ -149,9 +149,8 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
     if global.json {
         return match (service, replicas) {
             (None, Some(replicas)) => {
-                let mut all = serde_json::to_value(&dash).map_err(|e| {
-                    Error::new(format!("could not serialise the dashboard: {e}"))
-                })?;
+                let mut all = serde_json::to_value(&dash)
+                    .map_err(|e| Error::new(format!("could not serialise the dashboard: {e}")))?;
                 all["replicas"] = replicas;
                 print_json(&all)
             }

@@ -154,7 +154,10 @@ fn resolve_server(
             lease_ttl,
             artifact_dir: dir(&raw.artifact_dir),
             log_dir: dir(&raw.log_dir),
-            advertise: raw.advertise.as_ref().map(|a| a.value.trim_end_matches('/').to_string()),
+            advertise: raw
+                .advertise
+                .as_ref()
+                .map(|a| a.value.trim_end_matches('/').to_string()),
         },
     })
 }

@@ -191,9 +191,15 @@ fn read_server(t: &Table) -> Result<RawServer> {
         data_dir: t.str("data_dir", "a directory path in quotes")?,
         store: t.str("store", STORE_HELP)?,
         lease_ttl: t.duration("lease_ttl")?,
-        artifact_dir: t.str("artifact_dir", "a directory path in quotes (shared storage)")?,
+        artifact_dir: t.str(
+            "artifact_dir",
+            "a directory path in quotes (shared storage)",
+        )?,
         log_dir: t.str("log_dir", "a directory path in quotes (shared storage)")?,
-        advertise: t.str("advertise", "this replica's URL for the others, e.g. \"http://10.0.0.5:7474\"")?,
+        advertise: t.str(
+            "advertise",
+            "this replica's URL for the others, e.g. \"http://10.0.0.5:7474\"",
+        )?,
     })
 }
 

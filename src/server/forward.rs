@@ -18,6 +18,10 @@ use super::error::ApiErr;
 
 /// A forwarded request's body limit: the same as the API's.
 const BODY_LIMIT: usize = 1024 * 1024;
+/// Set on a forwarded request: a replica that is not the leader either
+/// answers 503 rather than forwarding again, so a request never loops
+/// between replicas whose views of the lease differ for a moment.
+const FORWARDED_HEADER: &str = "ferry-forwarded-by";
 /// Marks a read served while the store is unreachable.
 pub(crate) const STALE_HEADER: &str = "ferry-stale";
 
@@ -40,6 +44,11 @@ pub(crate) async fn forward_writes(
                 .insert(STALE_HEADER, HeaderValue::from_static("store unreachable"));
         }
         return resp;
+    }
+    if req.headers().contains_key(FORWARDED_HEADER) {
+        return unavailable("this replica is taking over or standing down as leader".into())
+            .hint("retry in a few seconds")
+            .into_response();
     }
     match proxy(&shared, req).await {
         Ok(resp) => resp,
@@ -70,16 +79,30 @@ async fn leader_address(shared: &Shared) -> Result<String, ApiErr> {
         .into_iter()
         .find(|r| r.beat.replica == holder)
         .map(|r| r.beat.address)
-        .ok_or_else(|| unavailable(format!("the leader {holder} has not said where it listens")).hint(hint))
+        .ok_or_else(|| {
+            unavailable(format!("the leader {holder} has not said where it listens")).hint(hint)
+        })
 }
 
 async fn proxy(shared: &Shared, req: Request) -> Result<Response, ApiErr> {
     let address = leader_address(shared).await?;
+    if address == shared.replica.address {
+        return Err(
+            unavailable("this replica is becoming the leader".into()).hint("retry in a moment")
+        );
+    }
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, BODY_LIMIT).await.map_err(|e| {
-        ApiErr::new(StatusCode::PAYLOAD_TOO_LARGE, format!("could not read the request: {e}"))
+        ApiErr::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("could not read the request: {e}"),
+        )
     })?;
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let mut out = shared
         .http
         .request(parts.method.clone(), format!("{address}{path}"))
@@ -91,6 +114,7 @@ async fn proxy(shared: &Shared, req: Request) -> Result<Response, ApiErr> {
         }
         out = out.header(name, value);
     }
+    out = out.header(FORWARDED_HEADER, &shared.replica.id);
     let answer = out.send().await.map_err(|e| {
         unavailable(format!("could not reach the leader at {address}: {e}"))
             .hint("retry in a few seconds: if the leader is gone, a replica takes over within the lease TTL")
@@ -165,13 +189,16 @@ pub(crate) struct Replicas {
 /// `GET /api/v1/replicas`: the lease and every replica's heartbeat.
 pub(crate) async fn replicas(State(shared): State<Arc<Shared>>) -> Result<Json<Replicas>, ApiErr> {
     let lease = shared.store.lease();
-    let down = |e: color_eyre::Report| unavailable(format!("the event store is unreachable: {e:#}"));
+    let down =
+        |e: color_eyre::Report| unavailable(format!("the event store is unreachable: {e:#}"));
     let current = lease.current().await.map_err(down)?;
     let rows = lease.replicas().await.map_err(down)?;
     let leader = current.leader().map(str::to_string);
     Ok(Json(Replicas {
         epoch: current.epoch,
-        lease_expires_in_ms: current.expires_in.map(|d| d.as_millis().min(u64::MAX as u128) as u64),
+        lease_expires_in_ms: current
+            .expires_in
+            .map(|d| d.as_millis().min(u64::MAX as u128) as u64),
         replicas: rows
             .into_iter()
             .map(|r| ReplicaRow {

@@ -65,7 +65,10 @@ impl ReplicaState {
     }
 
     pub fn status(&self) -> Status {
-        self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut Status)) {
@@ -84,8 +87,9 @@ pub(crate) fn link_shared_dirs(config: &crate::config::Config, data_dir: &Path) 
     let r = &config.server.replica;
     for (name, target) in [("artifacts", &r.artifact_dir), ("logs", &r.log_dir)] {
         let Some(target) = target else { continue };
-        std::fs::create_dir_all(target)
-            .wrap_err_with(|| format!("could not create the shared directory {}", target.display()))?;
+        std::fs::create_dir_all(target).wrap_err_with(|| {
+            format!("could not create the shared directory {}", target.display())
+        })?;
         let link = data_dir.join(name);
         match std::fs::symlink_metadata(&link) {
             Ok(m) if m.file_type().is_symlink() => {
@@ -102,8 +106,9 @@ pub(crate) fn link_shared_dirs(config: &crate::config::Config, data_dir: &Path) 
             Err(_) => {}
         }
         let target = std::path::absolute(target).unwrap_or_else(|_| target.clone());
-        std::os::unix::fs::symlink(&target, &link)
-            .wrap_err_with(|| format!("could not link {} to {}", link.display(), target.display()))?;
+        std::os::unix::fs::symlink(&target, &link).wrap_err_with(|| {
+            format!("could not link {} to {}", link.display(), target.display())
+        })?;
     }
     Ok(())
 }
