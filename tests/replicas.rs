@@ -349,3 +349,145 @@ async fn two_replicas_racing_from_a_cold_start_elect_exactly_one() {
         .expect("ferry status");
     assert!(String::from_utf8_lossy(&table.stdout).contains("replicas (lease epoch"));
 }
+
+/// A cluster of this test's own (it is stopped and started again), or `None`
+/// when PostgreSQL tests are not configured.
+fn own_cluster(dir: &Path) -> Option<String> {
+    std::env::var("FERRY_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let out = std::process::Command::new("bash")
+        .arg(".ci/postgres.sh")
+        .arg("start")
+        .arg(dir)
+        .output()
+        .expect("postgres.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("export FERRY_TEST_POSTGRES="))
+        .expect("url")
+        .trim_matches('\'')
+        .to_string();
+    Some(url)
+}
+
+/// Run `pg_ctl` on the cluster in `dir` (as `postgres` when we are root).
+fn pg_ctl(dir: &Path, args: &[&str]) {
+    let script = format!(
+        "bin=$(pg_config --bindir 2>/dev/null); [ -x \"$bin/pg_ctl\" ] || \
+         bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); \
+         if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$bin/pg_ctl\" \"$@\"; \
+         else \"$bin/pg_ctl\" \"$@\"; fi"
+    );
+    let status = std::process::Command::new("bash")
+        .args(["-c", &script, "pg_ctl", "-D"])
+        .arg(dir.join("data"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("pg_ctl");
+    assert!(status.success(), "pg_ctl {args:?} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_database_stands_the_leader_down_and_writes_answer_503() {
+    let pg = tempfile::tempdir().expect("tempdir");
+    let pg_dir = pg.path().join("cluster");
+    let Some(base) = own_cluster(&pg_dir) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but FERRY_TEST_POSTGRES is not set"
+        );
+        eprintln!("note: FERRY_TEST_POSTGRES is not set, so this replica test does nothing");
+        return;
+    };
+    let port = base
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .expect("port")
+        .to_string();
+    let ws = Workspace::new();
+    let config = replica_config(&ws, &base);
+    let servers = [start(&config, &ws, "a"), start(&config, &ws, "b")];
+    one_leader(&servers.iter().collect::<Vec<_>>()).await;
+    let api = Api::new(&servers[0].url, DEV_TOKEN);
+    api.wait_for("the first event", |d| {
+        (d["seq"].as_u64() > Some(0)).then_some(())
+    })
+    .await;
+
+    pg_ctl(&pg_dir, &["-m", "immediate", "-w", "stop"]);
+    for s in &servers {
+        until("every replica to report the store unreachable", || {
+            let url = s.url.clone();
+            async move {
+                readyz(&url)
+                    .await
+                    .is_some_and(|r| r["store"] == "unreachable" && r["role"] == "follower")
+            }
+        })
+        .await;
+        let (status, body) = api_for(&s.url)
+            .post(
+                "/promote",
+                json!({"service": "app", "stage": "test", "artifact": "a-1"}),
+            )
+            .await;
+        assert_eq!(status, 503, "a write without the database: {body}");
+        assert!(body.to_string().contains("hint"), "{body}");
+        let read = reqwest::Client::new()
+            .get(format!("{}/api/v1/dashboard", s.url))
+            .bearer_auth(DEV_TOKEN)
+            .send()
+            .await
+            .expect("dashboard");
+        assert_eq!(read.status(), 200, "reads keep serving");
+        assert!(
+            read.headers().contains_key("ferry-stale"),
+            "stale reads are marked"
+        );
+    }
+
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
+        pg_dir.display()
+    );
+    let log = pg_dir.join("server.log");
+    pg_ctl(
+        &pg_dir,
+        &[
+            "-l",
+            &log.display().to_string(),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            &opts,
+            "start",
+        ],
+    );
+    one_leader(&servers.iter().collect::<Vec<_>>()).await;
+    for s in &servers {
+        until("the store to be back", || {
+            let url = s.url.clone();
+            async move { readyz(&url).await.is_some_and(|r| r["store"] == "ok") }
+        })
+        .await;
+    }
+    drop(servers);
+    let _ = std::process::Command::new("bash")
+        .arg(".ci/postgres.sh")
+        .arg("stop")
+        .arg(&pg_dir)
+        .status();
+}
+
+fn api_for(url: &str) -> Api {
+    Api::new(url, DEV_TOKEN)
+}

@@ -22,6 +22,8 @@ const BODY_LIMIT: usize = 1024 * 1024;
 /// answers 503 rather than forwarding again, so a request never loops
 /// between replicas whose views of the lease differ for a moment.
 const FORWARDED_HEADER: &str = "ferry-forwarded-by";
+/// How long finding the leader may take before a write is answered 503.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Marks a read served while the store is unreachable.
 pub(crate) const STALE_HEADER: &str = "ferry-stale";
 
@@ -44,6 +46,11 @@ pub(crate) async fn forward_writes(
                 .insert(STALE_HEADER, HeaderValue::from_static("store unreachable"));
         }
         return resp;
+    }
+    if !status.store_ok {
+        return unavailable("the event store is unreachable: nothing can be recorded now".into())
+            .hint("writes resume once the database is back; reads serve the last known state")
+            .into_response();
     }
     if req.headers().contains_key(FORWARDED_HEADER) {
         return unavailable("this replica is taking over or standing down as leader".into())
@@ -85,7 +92,13 @@ async fn leader_address(shared: &Shared) -> Result<String, ApiErr> {
 }
 
 async fn proxy(shared: &Shared, req: Request) -> Result<Response, ApiErr> {
-    let address = leader_address(shared).await?;
+    // The store's own pool waits longer than a caller should.
+    let address = tokio::time::timeout(LOOKUP_TIMEOUT, leader_address(shared))
+        .await
+        .map_err(|_| {
+            unavailable("the event store did not answer in time".into())
+                .hint("writes resume once the database is back; reads serve the last known state")
+        })??;
     if address == shared.replica.address {
         return Err(
             unavailable("this replica is becoming the leader".into()).hint("retry in a moment")
