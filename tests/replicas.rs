@@ -107,8 +107,7 @@ async fn one_leader(servers: &[&Server]) -> usize {
         }
     })
     .await;
-    let i = found.lock().unwrap().expect("a leader");
-    i
+    found.lock().unwrap().expect("a leader")
 }
 
 /// An SSE client kept open for the whole test: every seq it receives.
@@ -379,14 +378,12 @@ fn own_cluster(dir: &Path) -> Option<String> {
 
 /// Run `pg_ctl` on the cluster in `dir` (as `postgres` when we are root).
 fn pg_ctl(dir: &Path, args: &[&str]) {
-    let script = format!(
-        "bin=$(pg_config --bindir 2>/dev/null); [ -x \"$bin/pg_ctl\" ] || \
+    let script = "bin=$(pg_config --bindir 2>/dev/null); [ -x \"$bin/pg_ctl\" ] || \
          bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); \
          if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$bin/pg_ctl\" \"$@\"; \
-         else \"$bin/pg_ctl\" \"$@\"; fi"
-    );
+         else \"$bin/pg_ctl\" \"$@\"; fi";
     let status = std::process::Command::new("bash")
-        .args(["-c", &script, "pg_ctl", "-D"])
+        .args(["-c", script, "pg_ctl", "-D"])
         .arg(dir.join("data"))
         .args(args)
         .stdout(std::process::Stdio::null())
