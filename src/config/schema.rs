@@ -174,15 +174,12 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
 const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
 
 fn read_server(t: &Table) -> Result<RawServer> {
-    t.allow(&[
-        "listen",
-        "data_dir",
-        "store",
-        "lease_ttl",
-        "artifact_dir",
-        "log_dir",
-        "advertise",
-    ])?;
+    // The replica keys matter only with a PostgreSQL store; the help for an
+    // unknown key lists the everyday ones.
+    t.allow_also(
+        &["listen", "data_dir", "store"],
+        &["lease_ttl", "artifact_dir", "log_dir", "advertise"],
+    )?;
     Ok(RawServer {
         listen: t.str(
             "listen",
