@@ -138,6 +138,29 @@ fn collect_events(url: &str) -> Arc<Mutex<Vec<u64>>> {
     seqs
 }
 
+/// SIGKILL the process group of every step recorded in `data_dir`.
+fn kill_steps_of(data_dir: &Path) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let Ok(runs) = std::fs::read_dir(data_dir.join("runs")) else {
+        return;
+    };
+    for run in runs.flatten() {
+        for f in std::fs::read_dir(run.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if f.path().extension().is_some_and(|e| e == "pgid")
+                && let Ok(text) = std::fs::read_to_string(f.path())
+                && let Some(Ok(pgid)) = text.lines().next().map(str::parse::<i32>)
+            {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
 async fn approve(api: &Api, deployment: &str) {
     let (status, body) = api
         .post(
@@ -203,6 +226,9 @@ async fn a_follower_drives_a_pipeline_and_a_killed_leader_is_replaced() {
     .await;
     let killed_at = Instant::now();
     servers[leader].kill();
+    // The leader's machine died: its step processes die with it (on one
+    // test machine they would outlive it and confuse other tests).
+    kill_steps_of(&ws.root.join(format!("data-{}", ["a", "b", "c"][leader])));
     let survivors: Vec<&Server> = followers.iter().map(|&i| &servers[i]).collect();
     one_leader(&survivors).await;
     let took_over = killed_at.elapsed();

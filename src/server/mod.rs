@@ -3,6 +3,9 @@
 //! `start` loads the event log, rebuilds the engine, recovers interrupted
 //! steps, spawns the driver, the git pollers and the HTTP listener, and
 //! returns a handle whose `shutdown` stops them in the safe order.
+//! On a PostgreSQL store the driver, runner and pollers run only while this
+//! replica holds the leader lease (`replica.rs`, `leader.rs`); followers
+//! serve reads from the log and forward writes (`forward.rs`).
 
 mod auth;
 mod driver;

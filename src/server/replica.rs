@@ -220,6 +220,11 @@ pub(crate) async fn supervise(shared: Arc<Shared>, inbox: DriverInbox, stop: Can
             warn!(error = %e, "the follower task failed");
         }
         let Some(grant) = grant else { return };
+        // Won just as the server is stopping: hand it straight back.
+        if stop.is_cancelled() {
+            let _ = shared.store.lease().release(&grant).await;
+            return;
+        }
         info!(epoch = grant.epoch, replica = %shared.replica.id, "leading");
         if let Err(e) = lead(&shared, &inbox, grant, &stop).await {
             error!(error = %format!("{e:#}"), "stood down");
