@@ -235,6 +235,11 @@ impl Client {
         self.get("/dashboard").await
     }
 
+    /// The leader lease and every replica's heartbeat (`GET /replicas`).
+    pub async fn replicas(&self) -> Result<serde_json::Value, ClientError> {
+        self.get("/replicas").await
+    }
+
     pub async fn promote(
         &self,
         service: &str,

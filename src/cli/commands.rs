@@ -119,7 +119,14 @@ fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> 
 }
 
 async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error> {
-    let dash = client(global)?.dashboard().await?;
+    let client = client(global)?;
+    let dash = client.dashboard().await?;
+    // Only servers on a shared store have replicas; older servers lack the route.
+    let replicas = client
+        .replicas()
+        .await
+        .ok()
+        .filter(|r| r["replicas"].as_array().is_some_and(|a| !a.is_empty()));
     let services: Vec<&ServiceState> = match service {
         None => dash.state.services.iter().collect(),
         Some(name) => match dash.state.service(name) {
@@ -140,12 +147,21 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
         },
     };
     if global.json {
-        return match service {
-            None => print_json(&dash),
-            Some(_) => print_json(&services),
+        return match (service, replicas) {
+            (None, Some(replicas)) => {
+                let mut all = serde_json::to_value(&dash)
+                    .map_err(|e| Error::new(format!("could not serialise the dashboard: {e}")))?;
+                all["replicas"] = replicas;
+                print_json(&all)
+            }
+            (None, None) => print_json(&dash),
+            (Some(_), _) => print_json(&services),
         };
     }
     out!("{}", status_table(&dash.state, &services, use_colour()));
+    if let Some(r) = &replicas {
+        outln!("\n{}", crate::model::sanitize_text(&replicas_table(r)));
+    }
     let waiting: Vec<&Deployment> = dash
         .state
         .pending_approvals()
@@ -168,6 +184,26 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
         }
     }
     Ok(())
+}
+
+/// The replicas section of `ferry status`: one line per heartbeat row.
+fn replicas_table(r: &serde_json::Value) -> String {
+    let mut out = format!(
+        "replicas (lease epoch {}, leader {}):",
+        r["epoch"],
+        r["leader"].as_str().unwrap_or("none")
+    );
+    for row in r["replicas"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n  {} {:<8} {}  applied seq {}  heartbeat {} ms ago",
+            if row["leader"] == true { "*" } else { " " },
+            row["role"].as_str().unwrap_or("?"),
+            row["address"].as_str().unwrap_or("?"),
+            row["applied_seq"],
+            row["heartbeat_age_ms"],
+        ));
+    }
+    out
 }
 
 pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bool) -> String {

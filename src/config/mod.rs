@@ -48,6 +48,35 @@ pub struct ServerConfig {
     pub base_dir: PathBuf,
     /// The event store's URL (`postgres://…`); `None`: SQLite in `data_dir`.
     pub store: Option<String>,
+    /// Settings for several replicas on one PostgreSQL store.
+    pub replica: ReplicaConfig,
+}
+
+/// The leader lease TTL when `[server] lease_ttl` is not set.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `[server]` keys for running several replicas (see the README).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaConfig {
+    /// `[server] lease_ttl`, default 10 s.
+    pub lease_ttl: std::time::Duration,
+    /// `[server] artifact_dir`: built artifacts, on storage every replica mounts.
+    pub artifact_dir: Option<PathBuf>,
+    /// `[server] log_dir`: step logs, on storage every replica mounts.
+    pub log_dir: Option<PathBuf>,
+    /// `[server] advertise`: the URL other replicas forward writes to.
+    pub advertise: Option<String>,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            lease_ttl: DEFAULT_LEASE_TTL,
+            artifact_dir: None,
+            log_dir: None,
+            advertise: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -136,11 +136,29 @@ fn resolve_server(
         },
         None => None,
     };
+    // Replica settings: below one second a renewal could not keep up.
+    let lease_ttl = match &raw.lease_ttl {
+        Some(t) if t.value < std::time::Duration::from_secs(1) => {
+            return Err(t.fault("lease_ttl must be at least 1s", "e.g. \"10s\""));
+        }
+        Some(t) => t.value,
+        None => super::DEFAULT_LEASE_TTL,
+    };
+    let dir = |d: &Option<At<String>>| d.as_ref().map(|d| base_dir.join(&d.value));
     Ok(ServerConfig {
         listen,
         data_dir,
         base_dir: base_dir.to_path_buf(),
         store,
+        replica: super::ReplicaConfig {
+            lease_ttl,
+            artifact_dir: dir(&raw.artifact_dir),
+            log_dir: dir(&raw.log_dir),
+            advertise: raw
+                .advertise
+                .as_ref()
+                .map(|a| a.value.trim_end_matches('/').to_string()),
+        },
     })
 }
 

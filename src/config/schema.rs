@@ -30,6 +30,10 @@ pub(super) struct RawServer {
     pub listen: Option<At<String>>,
     pub data_dir: Option<At<String>>,
     pub store: Option<At<String>>,
+    pub lease_ttl: Option<At<std::time::Duration>>,
+    pub artifact_dir: Option<At<String>>,
+    pub log_dir: Option<At<String>>,
+    pub advertise: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -170,7 +174,12 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
 const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
 
 fn read_server(t: &Table) -> Result<RawServer> {
-    t.allow(&["listen", "data_dir", "store"])?;
+    // The replica keys matter only with a PostgreSQL store; the help for an
+    // unknown key lists the everyday ones.
+    t.allow_also(
+        &["listen", "data_dir", "store"],
+        &["lease_ttl", "artifact_dir", "log_dir", "advertise"],
+    )?;
     Ok(RawServer {
         listen: t.str(
             "listen",
@@ -178,6 +187,16 @@ fn read_server(t: &Table) -> Result<RawServer> {
         )?,
         data_dir: t.str("data_dir", "a directory path in quotes")?,
         store: t.str("store", STORE_HELP)?,
+        lease_ttl: t.duration("lease_ttl")?,
+        artifact_dir: t.str(
+            "artifact_dir",
+            "a directory path in quotes (shared storage)",
+        )?,
+        log_dir: t.str("log_dir", "a directory path in quotes (shared storage)")?,
+        advertise: t.str(
+            "advertise",
+            "this replica's URL for the others, e.g. \"http://10.0.0.5:7474\"",
+        )?,
     })
 }
 

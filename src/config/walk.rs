@@ -66,11 +66,17 @@ impl<'a, 'i> Table<'a, 'i> {
 
     /// Refuse keys outside `allowed`, suggesting the closest allowed one.
     pub fn allow(&self, allowed: &[&str]) -> Result<()> {
+        self.allow_also(allowed, &[])
+    }
+
+    /// Like `allow`, also accepting `also` (keys for a specialised setup,
+    /// suggested as corrections but not listed in the help).
+    pub fn allow_also(&self, allowed: &[&str], also: &[&str]) -> Result<()> {
         for (k, _) in self.entries() {
-            if allowed.contains(&k.value.as_str()) {
+            if allowed.contains(&k.value.as_str()) || also.contains(&k.value.as_str()) {
                 continue;
             }
-            let help = match did_you_mean(&k.value, allowed.iter().copied()) {
+            let help = match did_you_mean(&k.value, allowed.iter().chain(also).copied()) {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!("allowed here: {}", one_of(allowed)),
             };

@@ -215,7 +215,7 @@ pub(crate) async fn authorize(
         return e.into_response();
     }
     // Liveness probes carry no token.
-    if req.uri().path() == "/api/v1/healthz" {
+    if req.uri().path() == "/api/v1/healthz" || req.uri().path() == "/readyz" {
         return next.run(req).await;
     }
     let principal = match shared.auth.authenticate(req.headers()) {

@@ -80,7 +80,7 @@ impl ReadModel {
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.0.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -97,6 +97,11 @@ pub(crate) struct Driver {
     /// When the store last failed: while it keeps failing, inputs are
     /// refused for a moment instead of each one reloading the whole log.
     pub failed_at: Option<std::time::Instant>,
+    /// The leader lease epoch every append is fenced with (1 on a single node).
+    pub epoch: crate::store::Epoch,
+    /// Cancelled when the store refuses an append because another replica
+    /// took over: the term must stand down.
+    pub deposed: CancellationToken,
 }
 
 /// How long after a store failure inputs are refused without a retry.
@@ -217,9 +222,12 @@ impl Driver {
         let numbered = if out.events.is_empty() {
             Vec::new()
         } else {
-            match self.store.append(out.events).await {
+            match self.store.append_fenced(self.epoch, out.events).await {
                 Ok(numbered) => numbered,
                 Err(e) => {
+                    if e.downcast_ref::<crate::store::Deposed>().is_some() {
+                        self.deposed.cancel();
+                    }
                     error!(error = %format!("{e:#}"), "could not store events; the engine will be rebuilt from the store");
                     // The engine already applied events that are not durable:
                     // rebuild before the next input, after a short pause.

@@ -3,24 +3,29 @@
 //! `start` loads the event log, rebuilds the engine, recovers interrupted
 //! steps, spawns the driver, the git pollers and the HTTP listener, and
 //! returns a handle whose `shutdown` stops them in the safe order.
+//! On a PostgreSQL store the driver, runner and pollers run only while this
+//! replica holds the leader lease (`replica.rs`, `leader.rs`); followers
+//! serve reads from the log and forward writes (`forward.rs`).
 
 mod auth;
 mod driver;
 mod error;
+mod forward;
+mod leader;
+mod replica;
 mod routes;
 mod sse;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -28,14 +33,14 @@ use tracing::{info, warn};
 use crate::api::ServerInfo;
 use crate::config::Config;
 use crate::engine::{Engine, Input};
-use crate::runner::Runner;
-use crate::runner::poller::{Poller, spawn_pollers};
 use crate::store::{SqliteStore, Store, StoreUrl};
 
 pub use auth::token_sha256;
 
 use auth::Auth;
-use driver::{Applied, Driver, DriverError, Published, ReadModel, Submission};
+use driver::{Applied, DriverError, Published, ReadModel, Submission};
+use leader::{DriverInbox, PollerSlot, Term};
+use replica::ReplicaState;
 
 /// How many events the live stream buffers for a slow subscriber before it
 /// falls back to reading the store.
@@ -63,7 +68,11 @@ pub(crate) struct Shared {
     pub requests: mpsc::Sender<Submission>,
     pub auth: Auth,
     pub info: ServerInfo,
-    pub poller: Poller,
+    pub poller: PollerSlot,
+    /// Who this replica is and whether it leads (always, on a single node).
+    pub replica: ReplicaState,
+    /// For forwarding writes to the leader.
+    pub http: reqwest::Client,
     /// Cancelled when the HTTP side shuts down (ends open event streams).
     pub closing: CancellationToken,
 }
@@ -88,9 +97,11 @@ pub struct ServerHandle {
     pub url: String,
     http_stop: CancellationToken,
     http_task: JoinHandle<()>,
-    driver_stop: CancellationToken,
-    driver_task: JoinHandle<()>,
-    runner: Arc<Runner>,
+    /// The single-node server's one term.
+    term: Option<Term>,
+    /// A replica's leader/follower supervisor.
+    supervisor: Option<(CancellationToken, JoinHandle<()>)>,
+    inbox: DriverInbox,
     shared: Arc<Shared>,
     /// Held while the server runs: one server per data directory.
     lock: Option<std::fs::File>,
@@ -121,11 +132,14 @@ impl ServerHandle {
             warn!("open HTTP requests did not finish in time; closing them");
             http.abort();
         }
-        self.driver_stop.cancel();
-        self.driver_task
-            .await
-            .map_err(|e| eyre!("the engine driver task failed: {e}"))?;
-        self.runner.shutdown().await;
+        if let Some(term) = self.term {
+            term.end(&self.shared, &self.inbox).await?;
+        }
+        if let Some((stop, task)) = self.supervisor {
+            stop.cancel();
+            task.await
+                .map_err(|e| eyre!("the replica supervisor task failed: {e}"))?;
+        }
         drop(self.lock);
         Ok(())
     }
@@ -144,6 +158,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .await
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
     let lock = lock_data_dir(&data_dir)?;
+    replica::link_shared_dirs(&config, &data_dir)?;
     let store: Arc<dyn Store> = match &config.server.store {
         // Each failure is already one line: what, where, a hint.
         Some(url) => crate::store::open(&StoreUrl::parse(url)?).await?,
@@ -157,9 +172,12 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         }
     };
     let mut engine = Engine::new(config.clone());
-    driver::replay_all(store.as_ref(), &mut engine)
-        .await
-        .wrap_err("could not read the event log")?;
+    // A replica builds its engine when it becomes the leader.
+    if !is_replicated(&config) {
+        driver::replay_all(store.as_ref(), &mut engine)
+            .await
+            .wrap_err("could not read the event log")?;
+    }
     let mut handle = start_with(
         config,
         store,
@@ -223,49 +241,10 @@ pub(crate) async fn start_with(
     demo_workspace: Option<PathBuf>,
 ) -> Result<ServerHandle> {
     check_listen(&config, listen)?;
-    let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     let (requests_tx, requests_rx) = mpsc::channel(256);
     let (events_tx, _) = broadcast::channel(BROADCAST_CAPACITY);
-    let runner = Arc::new(Runner::new(
-        config.clone(),
-        data_dir.clone(),
-        inputs_tx.clone(),
-    ));
-    let read_model = Arc::new(ReadModel::new(engine.state().clone()));
-    let mut driver = Driver {
-        engine,
-        fault,
-        store: store.clone(),
-        runner: runner.clone(),
-        read_model: read_model.clone(),
-        events: events_tx.clone(),
-        stale: false,
-        failed_at: None,
-    };
-    // Whatever a killed server's steps left running must stop before a
-    // rollback deploys over it.
-    let killed = runner.reap_orphans().await;
-    if killed > 0 {
-        warn!(killed, "stopped steps a previous server left running");
-    }
-    // Before anyone can send a command: steps that were running when the
-    // server stopped are interrupted, and the rollback policy applies.
-    match driver.step(Input::Recover).await {
-        Ok(_) => {}
-        Err(DriverError::Rejected(r)) => warn!(reason = %r, "recovery refused"),
-        Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
-            bail!("could not record the recovery: {e}")
-        }
-    }
-    // A build the restart interrupted is not known: its commit is built again.
-    let known: HashSet<(String, String)> = read_model
-        .read()
-        .builds
-        .values()
-        .filter(|b| !b.was_interrupted())
-        .map(|b| (b.service.clone(), b.commit.clone()))
-        .collect();
-    let poller = spawn_pollers(config.clone(), data_dir.clone(), inputs_tx, known);
+    let (inbox, inbox_rx) = watch::channel(None);
+    tokio::spawn(leader::route_submissions(requests_rx, inbox_rx));
 
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         eyre!(
@@ -282,28 +261,54 @@ pub(crate) async fn start_with(
         addr.ip()
     };
     let url = format!("http://{}", SocketAddr::new(url_ip, addr.port()));
+    let replicated = is_replicated(&config);
+    let advertise = config
+        .server
+        .replica
+        .advertise
+        .clone()
+        .unwrap_or_else(|| url.clone());
 
     let shared = Arc::new(Shared {
         auth: Auth::from_config(&config),
         config,
         data_dir,
         store,
-        read_model,
+        read_model: Arc::new(ReadModel::new(engine.state().clone())),
         events: events_tx,
         requests: requests_tx,
         info: ServerInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             demo_workspace: demo_workspace.map(|p| p.display().to_string()),
         },
-        poller,
+        poller: PollerSlot::default(),
+        replica: ReplicaState::new(replicated, advertise),
+        http: reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default(),
         closing: CancellationToken::new(),
     });
     if shared.auth.is_open() {
         info!("no users configured: every request acts as the local admin");
     }
-
-    let driver_stop = CancellationToken::new();
-    let driver_task = tokio::spawn(driver.run(requests_rx, inputs_rx, driver_stop.clone()));
+    // A single node leads for its whole life (epoch 1), recovering before
+    // anyone can send a command; a replica follows until it wins the lease.
+    let (term, supervisor) = if replicated {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(replica::supervise(
+            shared.clone(),
+            inbox.clone(),
+            stop.clone(),
+        ));
+        (None, Some((stop, task)))
+    } else {
+        let epoch = crate::store::Epoch::from(1u8);
+        (
+            Some(Term::begin(&shared, &inbox, engine, epoch, fault).await?),
+            None,
+        )
+    };
 
     let app = routes::router(shared.clone());
     let http_stop = CancellationToken::new();
@@ -314,18 +319,27 @@ pub(crate) async fn start_with(
             warn!(error = %e, "the HTTP server stopped with an error");
         }
     });
-    info!(%addr, "listening");
+    info!(%addr, replica = %shared.replica.id, "listening");
     Ok(ServerHandle {
         addr,
         url,
         http_stop,
         http_task,
-        driver_stop,
-        driver_task,
-        runner,
+        term,
+        supervisor,
+        inbox,
         shared,
         lock: None,
     })
+}
+
+/// Several replicas share a PostgreSQL store; SQLite is a single node.
+fn is_replicated(config: &Config) -> bool {
+    config
+        .server
+        .store
+        .as_deref()
+        .is_some_and(|u| matches!(StoreUrl::parse(u), Ok(StoreUrl::Postgres(_))))
 }
 
 /// What `ferry server` was asked for.

@@ -43,10 +43,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
         .route("/hooks/push/{service}", post(actions::push_hook))
-        .route("/events", get(sse::events));
+        .route("/events", get(sse::events))
+        .route("/replicas", get(super::forward::replicas));
     Router::new()
         .nest("/api/v1", api)
+        .route("/readyz", get(super::forward::readyz))
         .fallback(not_found)
+        // Replicas: a follower forwards writes to the leader (after auth).
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            super::forward::forward_writes,
+        ))
         // Layers run bottom-up for requests: limits and auth before handlers,
         // and every error answer leaves as JSON.
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
