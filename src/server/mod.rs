@@ -7,6 +7,7 @@
 mod auth;
 mod driver;
 mod error;
+mod http;
 mod routes;
 mod sse;
 
@@ -308,12 +309,8 @@ pub(crate) async fn start_with(
     let app = routes::router(shared.clone());
     let http_stop = CancellationToken::new();
     let stop = http_stop.clone();
-    let http_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(e) = serve.await {
-            warn!(error = %e, "the HTTP server stopped with an error");
-        }
-    });
+    let cap = http::connection_cap();
+    let http_task = tokio::spawn(http::serve(listener, app, cap, stop));
     info!(%addr, "listening");
     Ok(ServerHandle {
         addr,

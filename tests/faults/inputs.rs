@@ -1,0 +1,1 @@
+//! Bad inputs across config, API and CLI.

@@ -1,0 +1,1 @@
+//! Race scenarios against the real binary.
