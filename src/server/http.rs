@@ -146,7 +146,8 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
             "Request Header Fields Too Large",
             "the request headers are too large (at most 400 KiB)",
         )
-    } else if head.starts_with(b"HTTP/1.1 400 ") && !head.windows(14).any(|w| w == b"content-type: ")
+    } else if head.starts_with(b"HTTP/1.1 400 ")
+        && !head.windows(14).any(|w| w == b"content-type: ")
     {
         (400, "Bad Request", "the request is not valid HTTP/1.1")
     } else {
@@ -222,7 +223,8 @@ mod tests {
 
     #[test]
     fn hyper_answers_to_unparsable_requests_become_json() {
-        let out = rewrite(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n").expect("rewritten");
+        let out =
+            rewrite(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n").expect("rewritten");
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.starts_with("HTTP/1.1 414 "));
         assert!(text.contains("application/json"));

@@ -355,6 +355,9 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     };
     // Kept as its own error type: it renders its own cargo-style report.
     let mut config = Config::load(&path)?;
+    for warning in config.role_warnings() {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     if let Some(url) = &args.store {
         config.server.store = Some(url.clone());
     }

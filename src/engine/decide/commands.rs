@@ -500,9 +500,10 @@ impl Cx<'_> {
             .state
             .artifacts
             .get(&d.artifact)
-            .map(|a| a.created_by.name().to_lowercase());
-        let is_self = by.name == d.requested_by.name()
-            || author.as_deref() == Some(by.name.to_lowercase().as_str());
+            .map(|a| a.created_by.name());
+        // One comparison for every name: the one `user_for_author` uses.
+        let same = |name: &str| crate::model::same_person(&by.name, name);
+        let is_self = same(d.requested_by.name()) || author.is_some_and(same);
         if approving && !rule.allow_self && is_self {
             return Err(reject(
                 RejectionKind::Forbidden,
