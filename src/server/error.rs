@@ -196,3 +196,63 @@ pub(crate) async fn jsonify_errors(resp: Response) -> Response {
     }
     out
 }
+
+/// Query parameters. Unlike `axum::extract::Query`, a bad value is answered
+/// with the JSON error shape naming the parameter and what it allows
+/// (`offset=-1` → "`offset` must be a whole number from 0 up").
+pub(crate) struct QueryArgs<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryArgs<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiErr;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::Query;
+        let whole = Query::<T>::try_from_uri(&parts.uri);
+        let err = match whole {
+            Ok(Query(t)) => return Ok(QueryArgs(t)),
+            Err(e) => e,
+        };
+        // Find the parameter at fault: every field is optional, so each
+        // parameter alone parses unless it is the bad one.
+        let query = parts.uri.query().unwrap_or_default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let Ok(uri) = format!("/?{pair}").parse::<axum::http::Uri>() else {
+                continue;
+            };
+            if let Err(e) = Query::<T>::try_from_uri(&uri) {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let text = e.body_text();
+                let allowed = if ["u64", "u32", "usize"].iter().any(|t| text.contains(t)) {
+                    "a whole number from 0 up"
+                } else if ["i64", "i32"].iter().any(|t| text.contains(t)) {
+                    "a whole number"
+                } else {
+                    "see the README's HTTP API table for its values"
+                };
+                let value: String = crate::model::sanitize_text(value)
+                    .chars()
+                    .take(64)
+                    .collect();
+                return Err(ApiErr::bad_request(format!(
+                    "query parameter `{}` has the value `{value}`; allowed: {allowed}",
+                    crate::model::sanitize_text(name)
+                ))
+                .hint(format!(
+                    "pass `{}` as {allowed}, or leave it out",
+                    crate::model::sanitize_text(name)
+                )));
+            }
+        }
+        Err(
+            ApiErr::bad_request(format!("invalid query string: {}", err.body_text()))
+                .hint("see the README's HTTP API table for the parameters of this call"),
+        )
+    }
+}

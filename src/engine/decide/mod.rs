@@ -15,6 +15,7 @@ mod builds;
 mod commands;
 mod deploy;
 mod failure;
+mod limits;
 mod recovery;
 
 use super::jobs;
@@ -150,6 +151,7 @@ impl Cx<'_> {
     }
 
     fn command(&mut self, by: &Principal, command: Command) -> Result<(), Rejection> {
+        limits::check(&command)?;
         match command {
             Command::NewCommit {
                 service,
