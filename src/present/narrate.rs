@@ -201,6 +201,16 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
                 format!("{}: {head}{tail}", deployment_label(state, deployment)),
             )
         }
+        K::GateReevaluated {
+            deployment, status, ..
+        } => (
+            Level::Info,
+            format!(
+                "{}: gate re-evaluated against the current config, now {}",
+                deployment_label(state, deployment),
+                status.as_str().replace('_', " ")
+            ),
+        ),
         K::RollbackImpossible { service, stage, .. } => (
             Level::Bad,
             format!("{service} {stage}: rollback impossible, no earlier good release"),
@@ -499,6 +509,15 @@ fn place_and_words(state: &State, event: &Event) -> (String, String) {
         } => {
             let (place, id) = run_place(state, deployment);
             (place, format!("{id} {}: {message}", status.as_str()))
+        }
+        EventKind::GateReevaluated {
+            deployment, status, ..
+        } => {
+            let (place, id) = run_place(state, deployment);
+            (
+                place,
+                format!("{id} gate re-evaluated: {}", status.as_str()),
+            )
         }
         EventKind::RollbackImpossible {
             service,

@@ -314,6 +314,17 @@ impl Cx<'_> {
         let target = match &to {
             Some(reference) => {
                 let artifact = self.artifact(&service, reference)?;
+                // The same rollback asked again (a retry, five clicks) answers
+                // with the one under way instead of cancelling it.
+                let same = st.active.iter().chain(st.queue.iter()).find(|id| {
+                    self.state.deployments.get(*id).is_some_and(|d| {
+                        d.kind == DeploymentKind::Rollback && d.artifact == artifact.id
+                    })
+                });
+                if let Some(id) = same.cloned() {
+                    self.out.deployment = Some(id);
+                    return Ok(());
+                }
                 if !st.good.iter().any(|g| g.artifact == artifact.id) {
                     return Err(reject(
                         RejectionKind::Conflict,

@@ -15,6 +15,7 @@ mod builds;
 mod commands;
 mod deploy;
 mod failure;
+mod gates;
 mod limits;
 mod recovery;
 
@@ -77,7 +78,11 @@ pub(super) fn handle(
                 detail,
             },
         ),
-        Input::Recover => cx.recover(),
+        Input::Recover => {
+            // The config may have changed while the server was down.
+            cx.reevaluate_gates();
+            cx.recover()
+        }
     }
     Ok(cx.out)
 }
