@@ -134,12 +134,23 @@ where
         } else {
             &bytes
         };
-        serde_json::from_slice(slice).map(JsonBody).map_err(|e| {
-            ApiErr::bad_request(format!(
-                "the request body is not valid JSON for this call: {e}"
-            ))
-            .hint("see the HTTP API table in the README for the expected fields")
-        })
+        // The path names the field at fault (`metadata.k: invalid type`).
+        let mut de = serde_json::Deserializer::from_slice(slice);
+        serde_path_to_error::deserialize(&mut de)
+            .map(JsonBody)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!("`{path}`: ")
+                };
+                ApiErr::bad_request(format!(
+                    "the request body is not valid JSON for this call: {at}{}",
+                    e.inner()
+                ))
+                .hint("see the HTTP API table in the README for the expected fields")
+            })
     }
 }
 
@@ -229,7 +240,9 @@ where
             if let Err(e) = Query::<T>::try_from_uri(&uri) {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
                 let text = e.body_text();
-                let allowed = if ["u64", "u32", "usize"].iter().any(|t| text.contains(t)) {
+                // Every numeric parameter of the API is unsigned.
+                let unsigned = ["u64", "u32", "usize", "invalid digit", "number"];
+                let allowed = if unsigned.iter().any(|t| text.contains(t)) {
                     "a whole number from 0 up"
                 } else if ["i64", "i32"].iter().any(|t| text.contains(t)) {
                     "a whole number"
