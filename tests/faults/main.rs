@@ -8,4 +8,5 @@ mod common;
 
 mod inputs;
 mod races;
+mod reconfig;
 mod starve;
