@@ -3,7 +3,6 @@
 //! tried and how many passed.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 mod inputs;

@@ -241,8 +241,8 @@ async fn races() {
         r.alice.post(&approve_path, json!({})),
         r.api.post(&cancel_path, json!({}))
     );
-    r.record(true, "/approve", &[approve.clone()]);
-    r.record(false, "/cancel", &[cancel.clone()]);
+    r.record(true, "/approve", std::slice::from_ref(&approve));
+    r.record(false, "/cancel", std::slice::from_ref(&cancel));
     until(&r.api, settled).await;
     let mut p = r.oracles().await;
     if !(200..300).contains(&approve.0) && !(200..300).contains(&cancel.0) {
@@ -304,7 +304,7 @@ async fn races() {
             r.alice.post(&approve_path, json!({})),
             r.alice.post(&reject_path, json!({"comment": "no"}))
         );
-        r.record(true, "/approve", &[a.clone()]);
+        r.record(true, "/approve", std::slice::from_ref(&a));
         let mut p = r.oracles().await;
         if (200..300).contains(&a.0) && (200..300).contains(&b.0) {
             let d = r.api.dashboard().await;
