@@ -23,6 +23,7 @@ mod schema;
 mod stage;
 #[cfg(test)]
 mod tests;
+mod users;
 mod walk;
 
 pub use error::ConfigError;
