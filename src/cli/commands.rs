@@ -341,6 +341,29 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 
 /// Print a fresh token once, and what the server's config needs: only the hash.
 fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Error> {
+    // Refuse what the server's config would refuse, before printing a
+    // snippet nobody can use.
+    if user.trim().is_empty() {
+        return Err(Error::usage(
+            "the user name is empty",
+            "give the user's name: `ferry token new NAME` (printable text, e.g. alice)",
+        ));
+    }
+    if user.chars().any(char::is_control) {
+        return Err(Error::usage(
+            format!("the user name {user:?} contains control characters"),
+            "user names are printable text: letters, digits, spaces and punctuation",
+        ));
+    }
+    if let Some(role) = roles
+        .iter()
+        .find(|r| r.trim().is_empty() || r.chars().any(char::is_control))
+    {
+        return Err(Error::usage(
+            format!("the role {role:?} is empty or contains control characters"),
+            "roles are names like deployer, approver, admin or a role a gate names",
+        ));
+    }
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     // The prefix tells a token from its hash at a glance (a 64-hex token

@@ -23,6 +23,7 @@ mod schema;
 mod stage;
 #[cfg(test)]
 mod tests;
+mod users;
 mod walk;
 
 pub use error::ConfigError;
@@ -203,14 +204,44 @@ pub struct UserConfig {
 }
 
 impl Config {
+    /// Roles users hold that neither a built-in role nor any gate knows
+    /// (`deployr`): each a warning, with a "did you mean" when one is close.
+    pub fn role_warnings(&self) -> Vec<String> {
+        use crate::model::roles;
+        let mut known: Vec<&str> = vec![
+            roles::VIEWER,
+            roles::DEPLOYER,
+            roles::APPROVER,
+            roles::ADMIN,
+        ];
+        for stage in self.services.iter().flat_map(|s| &s.stages) {
+            if let Gate::Approval(rule) = &stage.gate {
+                known.extend(rule.roles.iter().map(String::as_str));
+            }
+        }
+        let mut warnings = Vec::new();
+        for user in &self.users {
+            for role in user.roles.iter().filter(|r| !known.contains(&r.as_str())) {
+                let guess = error::did_you_mean(role, known.iter().copied())
+                    .map(|g| format!("; did you mean `{g}`?"))
+                    .unwrap_or_default();
+                warnings.push(format!(
+                    "user `{}` has the role `{role}`, which no gate and no built-in role knows{guess} \
+                     (built-in: viewer, deployer, approver, admin)",
+                    user.name
+                ));
+            }
+        }
+        warnings
+    }
+
     /// The user a git author (name or email) is, if any; else the author as written.
     pub fn user_for_author(&self, author: &str) -> String {
-        let wanted = author.trim().to_lowercase();
+        use crate::model::same_person;
         self.users
             .iter()
             .find(|u| {
-                u.name.to_lowercase() == wanted
-                    || u.authors.iter().any(|a| a.trim().to_lowercase() == wanted)
+                same_person(&u.name, author) || u.authors.iter().any(|a| same_person(a, author))
             })
             .map(|u| u.name.clone())
             .unwrap_or_else(|| author.to_string())

@@ -14,7 +14,7 @@ use crate::model::ApprovalRule;
 
 use super::checks::is_env_name;
 use super::error::{Fault, Result, did_you_mean};
-use super::schema::{RawBuild, RawConfig, RawService, RawSource, RawTemplate, RawUser};
+use super::schema::{RawBuild, RawConfig, RawService, RawSource, RawTemplate};
 use super::stage::{RawDeploy, RawGate, RawHealth, RawStage};
 use super::walk::At;
 
@@ -33,7 +33,7 @@ pub(super) fn default_data_dir() -> Option<PathBuf> {
 }
 
 pub(super) fn resolve(raw: RawConfig, base_dir: &Path) -> Result<Config> {
-    let users = resolve_users(raw.users)?;
+    let users = super::users::resolve_users(raw.users)?;
     let server = resolve_server(&raw.server, base_dir, !users.is_empty())?;
     let mut services = Vec::new();
     for service in raw.services {
@@ -47,42 +47,6 @@ pub(super) fn resolve(raw: RawConfig, base_dir: &Path) -> Result<Config> {
         users,
         notify: raw.notify,
     })
-}
-
-fn resolve_users(raw: Vec<RawUser>) -> Result<Vec<UserConfig>> {
-    for (n, user) in raw.iter().enumerate() {
-        let earlier = &raw[..n];
-        if let Some(first) = earlier.iter().find(|u| u.name.value == user.name.value) {
-            return Err(user
-                .name
-                .fault(
-                    format!("two users are named `{}`", user.name.value),
-                    "give each [[users]] entry its own name",
-                )
-                .first_at(first.name.span.clone()));
-        }
-        let token = &user.token_sha256;
-        if let Some(first) = earlier.iter().find(|u| u.token_sha256.value == token.value) {
-            return Err(token
-                .fault(
-                    format!(
-                        "users `{}` and `{}` have the same token",
-                        first.name.value, user.name.value
-                    ),
-                    "every user needs their own token: run `ferry token new` for each",
-                )
-                .first_at(first.token_sha256.span.clone()));
-        }
-    }
-    Ok(raw
-        .into_iter()
-        .map(|u| UserConfig {
-            name: u.name.value,
-            roles: u.roles.into_iter().map(|r| r.value).collect(),
-            token_sha256: u.token_sha256.value,
-            authors: u.authors.into_iter().map(|a| a.value).collect(),
-        })
-        .collect())
 }
 
 fn resolve_server(

@@ -182,8 +182,11 @@ fn read_gate(item: &Item) -> Result<RawGate> {
             let n = i.int(i64::MIN, i64::MAX, GATE_HELP)?;
             if n.value < 1 {
                 return Err(n.fault(
-                    "an approval gate needs at least one approval (required = 0)",
-                    "use required = 1 or more, or gate = \"auto\" for no approval",
+                    format!(
+                        "an approval gate needs at least one approval (required = {})",
+                        n.value
+                    ),
+                    "required is a whole number from 1 up; or gate = \"auto\" for no approval",
                 ));
             }
             let count =

@@ -103,6 +103,23 @@ impl State {
             }
             EventKind::DeploymentFinished { .. } => self.deployment_finished(event),
             EventKind::RollbackImpossible { .. } => {}
+            EventKind::GateReevaluated {
+                deployment,
+                approval,
+                voided,
+                status,
+            } => {
+                if let Some(d) = self.deployments.get_mut(deployment)
+                    && matches!(
+                        d.status,
+                        DeploymentStatus::Queued | DeploymentStatus::AwaitingApproval
+                    )
+                {
+                    d.approval = approval.clone();
+                    d.approvals.retain(|a| !voided.contains(&a.by));
+                    d.status = *status;
+                }
+            }
             EventKind::NotificationSent { .. } => {}
         }
     }

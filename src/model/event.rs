@@ -124,6 +124,15 @@ pub enum EventKind {
         stage: String,
         deployment: DeploymentId,
     },
+    /// At a start, a waiting deployment's gate follows the current config:
+    /// its rule is the stage's rule now, approvals of users no longer
+    /// configured are void, and its status says whether the gate holds.
+    GateReevaluated {
+        deployment: DeploymentId,
+        approval: Option<ApprovalRule>,
+        voided: Vec<Actor>,
+        status: DeploymentStatus,
+    },
     NotificationSent {
         notification: Notification,
         channel: String,
@@ -149,6 +158,7 @@ impl EventKind {
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::DeploymentFinished { .. } => "deployment_finished",
             EventKind::RollbackImpossible { .. } => "rollback_impossible",
+            EventKind::GateReevaluated { .. } => "gate_reevaluated",
             EventKind::NotificationSent { .. } => "notification_sent",
         }
     }

@@ -11,6 +11,7 @@
 //! - [`deployment`]: deployments, gates and approvals;
 //! - [`notification`]: what ferry tells people;
 //! - [`event`]: the numbered facts everything is folded from;
+//! - [`person`]: the one comparison of people's names;
 //! - [`text`]: text from outside made safe for a terminal, short shas.
 
 mod artifact;
@@ -18,6 +19,7 @@ mod deployment;
 mod event;
 mod ids;
 mod notification;
+mod person;
 mod run;
 mod text;
 
@@ -28,5 +30,6 @@ pub use deployment::{
 pub use event::{Event, EventKind, NewEvent};
 pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, roles};
 pub use notification::{Notification, NotificationKind};
+pub use person::{person_key, same_person};
 pub use run::{Build, BuildStatus, Step, StepKind, StepOutcome, StepPlan, StepStatus, TestCounts};
 pub use text::{sanitize_text, short_sha};

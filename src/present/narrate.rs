@@ -312,6 +312,16 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             n.id = Some(deployment.to_string());
             n
         }
+        K::GateReevaluated {
+            deployment, status, ..
+        } => Narration::new(
+            Level::Info,
+            format!(
+                "gate re-evaluated against the current config, now {}",
+                status.as_str().replace('_', " ")
+            ),
+        )
+        .run(state, deployment),
         K::NotificationSent {
             notification,
             channel,

@@ -134,12 +134,23 @@ where
         } else {
             &bytes
         };
-        serde_json::from_slice(slice).map(JsonBody).map_err(|e| {
-            ApiErr::bad_request(format!(
-                "the request body is not valid JSON for this call: {e}"
-            ))
-            .hint("see the HTTP API table in the README for the expected fields")
-        })
+        // The path names the field at fault (`metadata.k: invalid type`).
+        let mut de = serde_json::Deserializer::from_slice(slice);
+        serde_path_to_error::deserialize(&mut de)
+            .map(JsonBody)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!("`{path}`: ")
+                };
+                ApiErr::bad_request(format!(
+                    "the request body is not valid JSON for this call: {at}{}",
+                    e.inner()
+                ))
+                .hint("see the HTTP API table in the README for the expected fields")
+            })
     }
 }
 
@@ -195,4 +206,66 @@ pub(crate) async fn jsonify_errors(resp: Response) -> Response {
         }
     }
     out
+}
+
+/// Query parameters. Unlike `axum::extract::Query`, a bad value is answered
+/// with the JSON error shape naming the parameter and what it allows
+/// (`offset=-1` → "`offset` must be a whole number from 0 up").
+pub(crate) struct QueryArgs<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryArgs<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiErr;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::Query;
+        let whole = Query::<T>::try_from_uri(&parts.uri);
+        let err = match whole {
+            Ok(Query(t)) => return Ok(QueryArgs(t)),
+            Err(e) => e,
+        };
+        // Find the parameter at fault: every field is optional, so each
+        // parameter alone parses unless it is the bad one.
+        let query = parts.uri.query().unwrap_or_default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let Ok(uri) = format!("/?{pair}").parse::<axum::http::Uri>() else {
+                continue;
+            };
+            if let Err(e) = Query::<T>::try_from_uri(&uri) {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let text = e.body_text();
+                // Every numeric parameter of the API is unsigned.
+                let unsigned = ["u64", "u32", "usize", "invalid digit", "number"];
+                let allowed = if unsigned.iter().any(|t| text.contains(t)) {
+                    "a whole number from 0 up"
+                } else if ["i64", "i32"].iter().any(|t| text.contains(t)) {
+                    "a whole number"
+                } else {
+                    "see the README's HTTP API table for its values"
+                };
+                let value: String = crate::model::sanitize_text(value)
+                    .chars()
+                    .take(64)
+                    .collect();
+                return Err(ApiErr::bad_request(format!(
+                    "query parameter `{}` has the value `{value}`; allowed: {allowed}",
+                    crate::model::sanitize_text(name)
+                ))
+                .hint(format!(
+                    "pass `{}` as {allowed}, or leave it out",
+                    crate::model::sanitize_text(name)
+                )));
+            }
+        }
+        Err(
+            ApiErr::bad_request(format!("invalid query string: {}", err.body_text()))
+                .hint("see the README's HTTP API table for the parameters of this call"),
+        )
+    }
 }

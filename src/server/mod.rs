@@ -11,6 +11,7 @@ mod auth;
 mod driver;
 mod error;
 mod forward;
+mod http;
 mod leader;
 mod replica;
 mod routes;
@@ -313,12 +314,8 @@ pub(crate) async fn start_with(
     let app = routes::router(shared.clone());
     let http_stop = CancellationToken::new();
     let stop = http_stop.clone();
-    let http_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(e) = serve.await {
-            warn!(error = %e, "the HTTP server stopped with an error");
-        }
-    });
+    let cap = http::connection_cap();
+    let http_task = tokio::spawn(http::serve(listener, app, cap, stop));
     info!(%addr, replica = %shared.replica.id, "listening");
     Ok(ServerHandle {
         addr,
@@ -372,6 +369,9 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     };
     // Kept as its own error type: it renders its own cargo-style report.
     let mut config = Config::load(&path)?;
+    for warning in config.role_warnings() {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     if let Some(url) = &args.store {
         config.server.store = Some(url.clone());
     }

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
@@ -20,7 +20,7 @@ use crate::model::Seq;
 
 use super::Shared;
 use super::driver::{PAGE, Published};
-use super::error::ApiErr;
+use super::error::{ApiErr, QueryArgs};
 
 /// Proxies close idle connections; a comment this often keeps it open and
 /// lets clients notice a dead connection.
@@ -34,7 +34,7 @@ pub(crate) struct EventsQuery {
 pub(crate) async fn events(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    QueryArgs(q): QueryArgs<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiErr> {
     // A reconnecting EventSource sends Last-Event-ID; it is newer than the
     // `since` of the URL it first opened, so it wins.

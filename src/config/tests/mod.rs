@@ -1,7 +1,8 @@
 //! The config tests: loading, defaults, templates and error rendering
-//! (`load`), one test per validation rule (`rules`), and the helpers they
+//! (`load`), one test per validation rule (`rules`), people's names (`names`), and the helpers they
 //! share (`support`).
 
 mod load;
+mod names;
 mod rules;
 mod support;

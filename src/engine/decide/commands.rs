@@ -318,6 +318,17 @@ impl Cx<'_> {
         let target = match &to {
             Some(reference) => {
                 let artifact = self.artifact(&service, reference)?;
+                // The same rollback asked again (a retry, five clicks) answers
+                // with the one under way instead of cancelling it.
+                let same = st.active.iter().chain(st.queue.iter()).find(|id| {
+                    self.state.deployments.get(*id).is_some_and(|d| {
+                        d.kind == DeploymentKind::Rollback && d.artifact == artifact.id
+                    })
+                });
+                if let Some(id) = same.cloned() {
+                    self.out.deployment = Some(id);
+                    return Ok(());
+                }
                 if !st.good.iter().any(|g| g.artifact == artifact.id) {
                     return Err(reject(
                         RejectionKind::Conflict,
@@ -504,9 +515,10 @@ impl Cx<'_> {
             .state
             .artifacts
             .get(&d.artifact)
-            .map(|a| a.created_by.name().to_lowercase());
-        let is_self = by.name == d.requested_by.name()
-            || author.as_deref() == Some(by.name.to_lowercase().as_str());
+            .map(|a| a.created_by.name());
+        // One comparison for every name: the one `user_for_author` uses.
+        let same = |name: &str| crate::model::same_person(&by.name, name);
+        let is_self = same(d.requested_by.name()) || author.is_some_and(same);
         if approving && !rule.allow_self && is_self {
             return Err(reject(
                 RejectionKind::Forbidden,

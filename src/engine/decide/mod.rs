@@ -15,6 +15,8 @@ mod builds;
 mod commands;
 mod deploy;
 mod failure;
+mod gates;
+mod limits;
 mod recovery;
 
 use super::jobs;
@@ -76,7 +78,11 @@ pub(super) fn handle(
                 detail,
             },
         ),
-        Input::Recover => cx.recover(),
+        Input::Recover => {
+            // The config may have changed while the server was down.
+            cx.reevaluate_gates();
+            cx.recover()
+        }
     }
     Ok(cx.out)
 }
@@ -150,6 +156,7 @@ impl Cx<'_> {
     }
 
     fn command(&mut self, by: &Principal, command: Command) -> Result<(), Rejection> {
+        limits::check(&command)?;
         match command {
             Command::NewCommit {
                 service,

@@ -6,14 +6,14 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use crate::api::LogChunk;
 use crate::runner::Runner;
 
 use super::super::Shared;
-use super::super::error::ApiErr;
+use super::super::error::{ApiErr, QueryArgs};
 
 /// Most lines one answer carries; clients page on with `next_offset`.
 pub(crate) const MAX_LINES: u64 = 5000;
@@ -27,7 +27,7 @@ pub(super) struct LogQuery {
 pub(super) async fn step_log(
     State(shared): State<Arc<Shared>>,
     Path((run, step)): Path<(String, usize)>,
-    Query(q): Query<LogQuery>,
+    QueryArgs(q): QueryArgs<LogQuery>,
 ) -> Result<Json<LogChunk>, ApiErr> {
     // Only runs the state knows reach the file system, so a crafted run id
     // cannot walk out of the logs directory.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
@@ -11,7 +11,7 @@ use crate::engine::{Principal, ServiceState};
 use crate::model::{Artifact, Build, Deployment};
 
 use super::super::Shared;
-use super::super::error::ApiErr;
+use super::super::error::{ApiErr, QueryArgs};
 
 const DEFAULT_LIMIT: usize = 50;
 /// Finished deployments per stage (and builds and artifacts per service) in a dashboard.
@@ -65,7 +65,7 @@ pub(super) struct ArtifactQuery {
 
 pub(super) async fn artifacts(
     State(shared): State<Arc<Shared>>,
-    Query(q): Query<ArtifactQuery>,
+    QueryArgs(q): QueryArgs<ArtifactQuery>,
 ) -> Result<Json<Vec<Artifact>>, ApiErr> {
     let state = shared.read_model.read();
     if let Some(s) = &q.service
@@ -127,7 +127,7 @@ pub(super) async fn deployment(
 
 pub(super) async fn deployments(
     State(shared): State<Arc<Shared>>,
-    Query(q): Query<DeploymentQuery>,
+    QueryArgs(q): QueryArgs<DeploymentQuery>,
 ) -> Result<Json<DeploymentPage>, ApiErr> {
     let state = shared.read_model.read();
     if let Some(s) = &q.service
