@@ -17,6 +17,7 @@
 
 pub mod artifacts;
 mod build;
+mod cgroup;
 pub mod git;
 mod health;
 pub mod junit;
@@ -165,8 +166,12 @@ impl Runner {
         let http = self.http.clone();
         let inputs = self.inputs.clone();
         tokio::spawn(async move {
+            // A notify command's stderr (or a webhook's answer) may quote a
+            // secret; it is stored and shown to every viewer.
+            let masker = secrets_masker(&config);
             for (channel, ok, detail) in notify::deliver(&config.notify, &notification, &http).await
             {
+                let detail = output::clean_line(detail.as_bytes(), &masker);
                 let _ = inputs.send(Input::NotificationSent {
                     notification: notification.clone(),
                     channel,
@@ -243,6 +248,14 @@ impl Runner {
             );
         }
     }
+}
+
+/// Masks the values of every secret any service names.
+pub(crate) fn secrets_masker(config: &Config) -> Masker {
+    let mut names: Vec<&String> = config.services.iter().flat_map(|s| &s.secrets).collect();
+    names.sort();
+    names.dedup();
+    Masker::new(names.into_iter().filter_map(|n| std::env::var(n).ok()))
 }
 
 /// What a step's action gets to work with.
