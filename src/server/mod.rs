@@ -248,6 +248,20 @@ pub(crate) async fn start_with(
     if killed > 0 {
         warn!(killed, "stopped steps a previous server left running");
     }
+    // No rollback while any process of an interrupted step lives: it could
+    // switch the target forward behind the rollback's back.
+    let mut tries = 0;
+    while runner.orphans_alive().await {
+        tries += 1;
+        if tries > 3 {
+            bail!(
+                "processes of a step the previous server left running survive SIGKILL; \
+                 not recovering (a rollback would race them)\n  \
+                 hint: look for them in the step cgroups under ferry/ or with `ps -eo pid,pgid,cmd`"
+            );
+        }
+        runner.reap_orphans().await;
+    }
     // Before anyone can send a command: steps that were running when the
     // server stopped are interrupted, and the rollback policy applies.
     match driver.step(Input::Recover).await {
