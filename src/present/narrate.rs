@@ -201,6 +201,13 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
                 format!("{}: {head}{tail}", deployment_label(state, deployment)),
             )
         }
+        K::DeploymentRequeued { deployment, .. } => (
+            Level::Warn,
+            format!(
+                "{}: queued again after a restart (no step had an effect)",
+                deployment_label(state, deployment)
+            ),
+        ),
         K::RollbackImpossible { service, stage, .. } => (
             Level::Bad,
             format!("{service} {stage}: rollback impossible, no earlier good release"),
@@ -499,6 +506,13 @@ fn place_and_words(state: &State, event: &Event) -> (String, String) {
         } => {
             let (place, id) = run_place(state, deployment);
             (place, format!("{id} {}: {message}", status.as_str()))
+        }
+        EventKind::DeploymentRequeued { deployment, .. } => {
+            let (place, id) = run_place(state, deployment);
+            (
+                place,
+                format!("{id} queued again: interrupted before any step had an effect"),
+            )
         }
         EventKind::RollbackImpossible {
             service,

@@ -113,6 +113,19 @@ impl Runner {
         orphans.len()
     }
 
+    /// Of the steps recorded as running, those that never started a process
+    /// (no `began_path` mark): a restart changes nothing
+    /// they did, because they did nothing.
+    pub fn not_begun(&self, running: &[(String, usize)]) -> Vec<(String, usize)> {
+        running
+            .iter()
+            .filter(|(run, step)| {
+                safe_component(run) && !began_path(&self.data_dir, run, &step.to_string()).exists()
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Whether a step a previous server left running still has a live
     /// process (after `reap_orphans`): then no rollback may start yet.
     pub async fn orphans_alive(&self) -> bool {
@@ -199,6 +212,21 @@ fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
+    // The step may start once this is on disk: from here on it may have had
+    // an effect, and a restart must treat it as interrupted mid-step (the
+    // directory sync below makes the name durable). Never removed with the
+    // record.
+    let step = stem.split_once('.').map_or(stem, |(s, _)| s);
+    if let (Some(run), Some(runs)) = (dir.file_name(), dir.parent())
+        && let Some(data_dir) = runs.parent()
+    {
+        let began = began_path(data_dir, &run.to_string_lossy(), step);
+        if let Some(parent) = began.parent() {
+            fs::create_dir_all(parent)?;
+            fs::File::create(&began)?;
+            fs::File::open(parent)?.sync_all()?;
+        }
+    }
     // A link fails if the name exists, where a rename would silently drop
     // the record of another group.
     let done = match fs::hard_link(&tmp, path) {
@@ -224,6 +252,12 @@ fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<
     // The new name is only durable once its directory is.
     fs::File::open(dir)?.sync_all()?;
     Ok(done)
+}
+
+/// The mark that a step's process may have started (`<data_dir>/began/<run>/<step>`),
+/// kept apart from the run directory, which is the step's own.
+fn began_path(data_dir: &Path, run: &str, step: &str) -> PathBuf {
+    data_dir.join("began").join(run).join(step)
 }
 
 /// Delete a record whose group is gone. Not synced: a record that comes back

@@ -264,7 +264,15 @@ pub(crate) async fn start_with(
     }
     // Before anyone can send a command: steps that were running when the
     // server stopped are interrupted, and the rollback policy applies.
-    match driver.step(Input::Recover).await {
+    let running: Vec<(String, usize)> = driver
+        .engine
+        .state()
+        .deployments
+        .values()
+        .filter_map(|d| d.running_step().map(|s| (d.id.clone(), s)))
+        .collect();
+    let not_begun = runner.not_begun(&running);
+    match driver.step(Input::Recover { not_begun }).await {
         Ok(_) => {}
         Err(DriverError::Rejected(r)) => warn!(reason = %r, "recovery refused"),
         Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {

@@ -31,9 +31,10 @@ impl Cx<'_> {
         // says what the stage runs and that a person must act.
         let message = if d.kind == DeploymentKind::Rollback && retry.is_none() {
             format!(
-                "rollback failed: {} runs {}, operator needed ({halted})",
+                "rollback failed: {} runs {} (the rollback to {} did not complete), operator needed ({halted})",
                 d.stage,
-                self.runs_now(&d.service, index)
+                self.runs_instead(d),
+                d.version
             )
         } else {
             halted
@@ -67,8 +68,8 @@ impl Cx<'_> {
                 NotificationKind::DeploymentFailed,
                 &d.id,
                 format!(
-                    "{} {}: the rollback to {} failed: {message}",
-                    d.service, d.stage, d.version
+                    "{} {}: {message}; the stage needs attention",
+                    d.service, d.stage
                 ),
             );
             self.try_start(&d.service, index);
@@ -90,14 +91,13 @@ impl Cx<'_> {
         self.try_start(&d.service, index);
     }
 
-    /// What the stage runs now, for people: the version last put there, or
-    /// "nothing".
-    fn runs_now(&self, service: &str, index: usize) -> String {
-        let st = self.state.services_stage(service, index);
-        st.current
+    /// What a stage runs after rollback `d` did not complete, for people:
+    /// the release it was rolling back from, at least in part.
+    fn runs_instead(&self, d: &Deployment) -> String {
+        d.rolls_back
             .as_ref()
-            .and_then(|a| self.state.artifacts.get(a))
-            .map_or_else(|| "nothing".to_string(), |a| a.version.clone())
+            .and_then(|r| self.state.deployments.get(r))
+            .map_or_else(|| "an unknown release".to_string(), |r| r.version.clone())
     }
 
     /// A rollback cut short by a restart is tried again, up to

@@ -76,7 +76,7 @@ pub(super) fn handle(
                 detail,
             },
         ),
-        Input::Recover => cx.recover(),
+        Input::Recover { not_begun } => cx.recover(&not_begun),
     }
     Ok(cx.out)
 }
