@@ -71,6 +71,9 @@ struct Registry {
     changed: Notify,
     next_id: AtomicU64,
     closed: AtomicBool,
+    /// A planned stop is under way (`drain`): running steps may finish, new
+    /// ones are not started (nor reported: the next server starts them).
+    draining: AtomicBool,
 }
 
 impl Registry {
@@ -105,6 +108,14 @@ impl Runner {
 
     /// Start a step in the background; its output and result come back as inputs.
     pub fn run_step(&self, job: StepJob) {
+        if self.registry.draining.load(Ordering::SeqCst)
+            && !self.registry.closed.load(Ordering::SeqCst)
+        {
+            // It never starts a process, so it leaves no mark: the next
+            // server sees it never began and starts it then.
+            tracing::info!(run = %job.run, step = job.step, "not starting a step: the server is stopping");
+            return;
+        }
         let id = self.registry.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = StopSignal::new();
         self.registry
@@ -217,6 +228,25 @@ impl Runner {
     /// How many steps are running now.
     pub fn running(&self) -> usize {
         self.registry.lock().len()
+    }
+
+    /// A planned stop: let running steps finish by themselves for up to
+    /// `within` (their results are recorded as usual), start no new ones.
+    /// Whether all of them finished.
+    pub async fn drain(&self, within: Duration) -> bool {
+        self.registry.draining.store(true, Ordering::SeqCst);
+        let wait = async {
+            loop {
+                let changed = self.registry.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if self.registry.lock().is_empty() {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(within, wait).await.is_ok()
     }
 
     /// Stop every running step (they finish as interrupted), refuse new ones,

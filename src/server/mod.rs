@@ -121,6 +121,14 @@ impl ServerHandle {
             warn!("open HTTP requests did not finish in time; closing them");
             http.abort();
         }
+        // A step that finishes during the drain is recorded as it ended,
+        // not turned into an interruption by the stop.
+        if !self.runner.drain(step_drain()).await {
+            warn!(
+                running = self.runner.running(),
+                "steps still running after the drain; they are interrupted"
+            );
+        }
         self.driver_stop.cancel();
         self.driver_task
             .await
@@ -129,6 +137,15 @@ impl ServerHandle {
         drop(self.lock);
         Ok(())
     }
+}
+
+/// How long a planned stop waits for running steps to finish by themselves:
+/// `FERRY_STEP_DRAIN_MS`, 10 s by default.
+fn step_drain() -> Duration {
+    std::env::var("FERRY_STEP_DRAIN_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 /// Start a server for `config`: open the SQLite store in the data directory

@@ -1,7 +1,7 @@
 //! After a restart: what was running when the server died was interrupted.
 
 use super::*;
-use crate::model::RunId;
+use crate::model::{RunId, StepKind};
 
 impl Cx<'_> {
     /// After a restart: whatever was running when the server died was
@@ -78,12 +78,22 @@ impl Cx<'_> {
         let Some(d) = self.state.deployments.get(run) else {
             return false;
         };
-        let untouched = not_begun.iter().any(|(r, s)| r == run && *s == step)
-            && d.steps.iter().all(|s| {
-                matches!(s.status, StepStatus::Pending | StepStatus::Running)
-            });
-        if !untouched {
+        let began = !not_begun.iter().any(|(r, s)| r == run && *s == step)
+            // A health check runs no process, so it never leaves a mark:
+            // cut short, it is a failure as the rules say.
+            || d.steps.get(step).is_none_or(|s| s.kind == StepKind::Health);
+        if began {
             return false;
+        }
+        let untouched = d.steps.iter().all(|s| {
+            matches!(s.status, StepStatus::Pending | StepStatus::Running)
+        });
+        if !untouched {
+            // Earlier steps finished (a planned restart stopped the server
+            // between two steps): the one that never began starts now.
+            let id = d.id.clone();
+            self.start_step(&id, step);
+            return true;
         }
         // What the stage ran before this deployment started: the artifact of
         // the deployment that finished there last.
