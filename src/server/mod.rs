@@ -7,6 +7,7 @@
 mod auth;
 mod driver;
 mod error;
+mod faults;
 mod routes;
 mod sse;
 
@@ -261,7 +262,9 @@ pub(crate) async fn start_with(
     };
     // Whatever a killed server's steps left running must stop before a
     // rollback deploys over it.
+    crate::fault::point("recovery:start");
     let killed = runner.reap_orphans().await;
+    crate::fault::point("recovery:reaped");
     if killed > 0 {
         warn!(killed, "stopped steps a previous server left running");
     }
@@ -296,6 +299,7 @@ pub(crate) async fn start_with(
             bail!("could not record the recovery: {e}")
         }
     }
+    crate::fault::point("recovery:done");
     // A build the restart interrupted is not known: its commit is built again.
     let known: HashSet<(String, String)> = read_model
         .read()
