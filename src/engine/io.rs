@@ -152,7 +152,9 @@ pub enum Input {
     /// `not_begun` names the running steps the runner knows never started a
     /// process (no durable mark): their deployment is queued again, with
     /// its approvals, when none of its steps had an effect.
-    Recover { not_begun: Vec<(RunId, usize)> },
+    Recover {
+        not_begun: Vec<(RunId, usize)>,
+    },
 }
 
 /// Something the edge must do after the events are durable.

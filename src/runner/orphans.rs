@@ -170,11 +170,7 @@ impl StepCtx {
 /// Record `pgid` at `path` durably (temporary file, fsync, link, fsync of
 /// the directory); returns the record's path. If `path` is taken (the same
 /// step running twice), the record is `<step>.<pgid>.pgid` beside it.
-pub(crate) async fn record(
-    path: &Path,
-    pgid: i32,
-    cgroup: Option<&Path>,
-) -> io::Result<PathBuf> {
+pub(crate) async fn record(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<PathBuf> {
     let path = path.to_path_buf();
     let cgroup = cgroup.map(Path::to_path_buf);
     tokio::task::spawn_blocking(move || record_blocking(&path, pgid, cgroup.as_deref()))
@@ -359,7 +355,12 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
                 continue;
             }
             let Some(owner) = Owner::of(&rec, &mark) else {
-                tracing::info!(run, step, pgid, "deleting the record of a step of another boot");
+                tracing::info!(
+                    run,
+                    step,
+                    pgid,
+                    "deleting the record of a step of another boot"
+                );
                 remove_record(&path);
                 continue;
             };

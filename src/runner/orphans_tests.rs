@@ -65,12 +65,7 @@ async fn crashing_server() {
     // signals are inherited), so only SIGKILL ends them.
     let default = "trap '' TERM; sleep 1000 & (sleep 1000 &); echo ready; wait".to_string();
     let cmd = std::env::var(HELPER_CMD).unwrap_or(default);
-    runner.run_step(job(
-        "d-1",
-        command(&cmd),
-        Path::new(&work),
-        LONG,
-    ));
+    runner.run_step(job("d-1", command(&cmd), Path::new(&work), LONG));
     // Killed long before this; it only bounds a helper whose test died.
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
@@ -442,7 +437,11 @@ async fn a_step_that_cleans_its_environment_and_group_is_still_reaped() {
         std::fs::read_to_string(&marker).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
     })
     .await;
-    let escaped: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    let escaped: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let rec = read_record(&record).expect("recorded");
     assert!(rec.cgroup.is_some(), "{rec:?}");
     let alive = |pid: i32| crate::runner::cgroup::start_time(pid).is_some();

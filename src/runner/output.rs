@@ -308,11 +308,20 @@ mod tests {
     fn base64_of_a_secret_is_masked() {
         let m = Masker::new(vec!["hunter22".to_string(), "s3cr3t-value?>".to_string()]);
         // "hunter22" in base64, as in a basic-auth header.
-        assert_eq!(m.mask("Authorization: Basic aHVudGVyMjI="), "Authorization: Basic ***");
+        assert_eq!(
+            m.mask("Authorization: Basic aHVudGVyMjI="),
+            "Authorization: Basic ***"
+        );
         assert_eq!(m.mask("x aHVudGVyMjI y"), "x *** y");
         // Standard and URL-safe alphabets.
-        assert_eq!(base64_forms(b"s3cr3t-value?>")[..], ["czNjcjN0LXZhbHVlPz4", "czNjcjN0LXZhbHVlPz4="]);
-        assert_eq!(base64_forms(b"\xfb\xff")[..], ["+/8", "+/8=", "-_8", "-_8="]);
+        assert_eq!(
+            base64_forms(b"s3cr3t-value?>")[..],
+            ["czNjcjN0LXZhbHVlPz4", "czNjcjN0LXZhbHVlPz4="]
+        );
+        assert_eq!(
+            base64_forms(b"\xfb\xff")[..],
+            ["+/8", "+/8=", "-_8", "-_8="]
+        );
     }
 
     #[test]

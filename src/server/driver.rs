@@ -119,7 +119,9 @@ fn fault_label(state: &State, kind: &crate::model::EventKind) -> String {
     match kind {
         K::StepStarted { run, step }
         | K::StepFinished { run, step, .. }
-        | K::StepOutput { run, step, .. } => format!("{}:{}", kind.name(), run_label(run, Some(*step))),
+        | K::StepOutput { run, step, .. } => {
+            format!("{}:{}", kind.name(), run_label(run, Some(*step)))
+        }
         K::DeploymentStarted { deployment }
         | K::DeploymentCreated { deployment, .. }
         | K::DeploymentFinished { deployment, .. }
@@ -249,7 +251,10 @@ impl Driver {
         let count = out.events.len() as Seq;
         if crate::fault::armed_any() {
             for e in &out.events {
-                crate::fault::point(&format!("decided:{}", fault_label(self.engine.state(), &e.kind)));
+                crate::fault::point(&format!(
+                    "decided:{}",
+                    fault_label(self.engine.state(), &e.kind)
+                ));
             }
         }
         let numbered = if out.events.is_empty() {
@@ -295,7 +300,10 @@ impl Driver {
         }
         if crate::fault::armed_any() {
             for e in &numbered {
-                crate::fault::point(&format!("stored:{}", fault_label(self.engine.state(), &e.kind)));
+                crate::fault::point(&format!(
+                    "stored:{}",
+                    fault_label(self.engine.state(), &e.kind)
+                ));
             }
         }
         for e in &numbered {

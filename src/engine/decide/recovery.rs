@@ -74,7 +74,12 @@ impl Cx<'_> {
     /// A deployment whose running step never started a process, and none
     /// of whose steps finished, changed nothing: it runs again, approvals
     /// kept. Whether it was queued again.
-    fn requeue_if_untouched(&mut self, run: &str, step: usize, not_begun: &[(RunId, usize)]) -> bool {
+    fn requeue_if_untouched(
+        &mut self,
+        run: &str,
+        step: usize,
+        not_begun: &[(RunId, usize)],
+    ) -> bool {
         let Some(d) = self.state.deployments.get(run) else {
             return false;
         };
@@ -85,9 +90,10 @@ impl Cx<'_> {
         if began {
             return false;
         }
-        let untouched = d.steps.iter().all(|s| {
-            matches!(s.status, StepStatus::Pending | StepStatus::Running)
-        });
+        let untouched = d
+            .steps
+            .iter()
+            .all(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running));
         if !untouched {
             // Earlier steps finished (a planned restart stopped the server
             // between two steps): the one that never began starts now.

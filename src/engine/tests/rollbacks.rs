@@ -429,7 +429,10 @@ fn a_rollback_interrupted_again_and_again_is_retried_then_handed_to_an_operator(
     for _ in 0..2 {
         let rollback = h.stage("checkout", "prod").active.clone().unwrap();
         h.restart().unwrap();
-        assert_eq!(h.state().deployments[&rollback].status, DeploymentStatus::Failed);
+        assert_eq!(
+            h.state().deployments[&rollback].status,
+            DeploymentStatus::Failed
+        );
         let retry = h.stage("checkout", "prod").active.clone().expect("retried");
         assert_eq!(h.state().deployments[&retry].version, "1.0.0");
     }
@@ -439,9 +442,11 @@ fn a_rollback_interrupted_again_and_again_is_retried_then_handed_to_an_operator(
     h.restart().unwrap();
     assert!(h.stage("checkout", "prod").active.is_none());
     let msg = match &h.log.iter().rev().find_map(|e| match &e.kind {
-        EventKind::DeploymentFinished { deployment, message, .. } if *deployment == last => {
-            Some(message.clone())
-        }
+        EventKind::DeploymentFinished {
+            deployment,
+            message,
+            ..
+        } if *deployment == last => Some(message.clone()),
         _ => None,
     }) {
         Some(m) => m.clone(),
@@ -481,8 +486,16 @@ fn a_deployment_interrupted_before_its_first_step_began_is_queued_again_with_its
     let dep = &h.state().deployments[&d];
     assert_eq!(dep.status, DeploymentStatus::Running, "started again");
     assert_eq!(dep.approvals.len(), 1, "approvals kept");
-    assert!(dep.steps.iter().all(|s| s.status != StepStatus::Interrupted));
-    assert!(h.log.iter().any(|e| matches!(e.kind, EventKind::DeploymentRequeued { .. })));
+    assert!(
+        dep.steps
+            .iter()
+            .all(|s| s.status != StepStatus::Interrupted)
+    );
+    assert!(
+        h.log
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::DeploymentRequeued { .. }))
+    );
     // The fold agrees with the live state.
     let refolded = Engine::from_events(h.engine.config().clone(), h.log.iter());
     assert_eq!(refolded.state(), h.state());
@@ -499,6 +512,10 @@ fn a_deployment_interrupted_mid_step_fails_and_rolls_back() {
     // The step began (no `not_begun`): a failure, and prod rolls back.
     h.restart().unwrap();
     assert_eq!(h.state().deployments[&d].status, DeploymentStatus::Failed);
-    let rollback = h.stage("checkout", "prod").active.clone().expect("rollback");
+    let rollback = h
+        .stage("checkout", "prod")
+        .active
+        .clone()
+        .expect("rollback");
     assert_eq!(h.state().deployments[&rollback].version, "1.0.0");
 }
