@@ -1,3 +1,4 @@
+// Over 600 lines: the runner's registry, step lifecycle and drain share its private state.
 //! Effects at the edge: steps as child processes, health checks, git
 //! sources, the artifact store and notifications. Results go back to the
 //! engine as inputs through `InputSender`.

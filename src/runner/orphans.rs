@@ -1,3 +1,4 @@
+// Over 600 lines: records, their reading and the owner rules are one protocol, kept together.
 //! Step process groups that outlive the server.
 //!
 //! A server killed outright (SIGKILL, the OOM killer, a crash) cannot kill
@@ -8,10 +9,11 @@
 //! and `Runner::reap_orphans` ends every recorded group that is still there
 //! before the engine recovers.
 //!
-//! A record names a group id and the server that started it. Group ids are
-//! reused, so a group is killed only if one of its live processes has
-//! `FERRY_RUN_DIR` of that run in its environment, which no unrelated
-//! process has; and only if that server is gone, so a call while steps run
+//! A record names a group id, the server that started it, and what owns
+//! the step whatever it does to its environment: its cgroup (`cgroup`), or
+//! its leader's pid and start time in this boot. Records of an older ferry
+//! without either are matched by `FERRY_RUN_DIR` in a member's environment.
+//! A group is killed only if that server is gone, so a call while steps run
 //! (or a second server on the same data directory) kills no live step.
 
 use std::fs;
