@@ -10,6 +10,7 @@ pub mod console;
 pub mod demo;
 pub mod engine;
 pub mod errors;
+pub mod fault;
 pub mod insights;
 pub mod logging;
 pub mod model;

@@ -102,6 +102,29 @@ impl State {
                 );
             }
             EventKind::DeploymentFinished { .. } => self.deployment_finished(event),
+            EventKind::DeploymentRequeued {
+                deployment,
+                current,
+            } => {
+                let Some(d) = self.deployments.get_mut(deployment) else {
+                    return;
+                };
+                d.status = DeploymentStatus::Queued;
+                d.started_at = None;
+                for s in &mut d.steps {
+                    *s = Step::new(s.name.clone(), s.kind);
+                }
+                let (service, stage) = (d.service.clone(), d.stage.clone());
+                if let Some(st) = self.stage_mut(&service, &stage) {
+                    if st.active.as_ref() == Some(deployment) {
+                        st.active = None;
+                    }
+                    st.queue.retain(|id| id != deployment);
+                    // First in line again: it was running.
+                    st.queue.insert(0, deployment.clone());
+                    st.current = current.clone();
+                }
+            }
             EventKind::RollbackImpossible { .. } => {}
             EventKind::GateReevaluated {
                 deployment,

@@ -149,7 +149,12 @@ pub enum Input {
         detail: String,
     },
     /// The server (re)started: steps recorded as running were interrupted.
-    Recover,
+    /// `not_begun` names the running steps the runner knows never started a
+    /// process (no durable mark): their deployment is queued again, with
+    /// its approvals, when none of its steps had an effect.
+    Recover {
+        not_begun: Vec<(RunId, usize)>,
+    },
 }
 
 /// Something the edge must do after the events are durable.

@@ -118,6 +118,13 @@ pub enum EventKind {
         status: DeploymentStatus,
         message: String,
     },
+    /// After a restart: the deployment was interrupted before any of its
+    /// steps had an effect, so it waits to run again with its approvals.
+    /// `current` is what its stage runs (it never got this deployment's).
+    DeploymentRequeued {
+        deployment: DeploymentId,
+        current: Option<ArtifactId>,
+    },
     /// A failure with `rollback = "auto"` and nothing to roll back to.
     RollbackImpossible {
         service: String,
@@ -157,6 +164,7 @@ impl EventKind {
             EventKind::StepFinished { .. } => "step_finished",
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::DeploymentFinished { .. } => "deployment_finished",
+            EventKind::DeploymentRequeued { .. } => "deployment_requeued",
             EventKind::RollbackImpossible { .. } => "rollback_impossible",
             EventKind::GateReevaluated { .. } => "gate_reevaluated",
             EventKind::NotificationSent { .. } => "notification_sent",

@@ -322,6 +322,11 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             ),
         )
         .run(state, deployment),
+        K::DeploymentRequeued { deployment, .. } => Narration::new(
+            Level::Warn,
+            "queued again after a restart (no step had an effect)",
+        )
+        .run(state, deployment),
         K::NotificationSent {
             notification,
             channel,

@@ -1,3 +1,4 @@
+// Over 600 lines: the runner's registry, step lifecycle and drain share its private state.
 //! Effects at the edge: steps as child processes, health checks, git
 //! sources, the artifact store and notifications. Results go back to the
 //! engine as inputs through `InputSender`.
@@ -17,6 +18,7 @@
 
 pub mod artifacts;
 mod build;
+mod cgroup;
 pub mod git;
 mod health;
 pub mod junit;
@@ -70,6 +72,9 @@ struct Registry {
     changed: Notify,
     next_id: AtomicU64,
     closed: AtomicBool,
+    /// A planned stop is under way (`drain`): running steps may finish, new
+    /// ones are not started (nor reported: the next server starts them).
+    draining: AtomicBool,
 }
 
 impl Registry {
@@ -104,6 +109,14 @@ impl Runner {
 
     /// Start a step in the background; its output and result come back as inputs.
     pub fn run_step(&self, job: StepJob) {
+        if self.registry.draining.load(Ordering::SeqCst)
+            && !self.registry.closed.load(Ordering::SeqCst)
+        {
+            // It never starts a process, so it leaves no mark: the next
+            // server sees it never began and starts it then.
+            tracing::info!(run = %job.run, step = job.step, "not starting a step: the server is stopping");
+            return;
+        }
         let id = self.registry.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = StopSignal::new();
         self.registry
@@ -165,8 +178,12 @@ impl Runner {
         let http = self.http.clone();
         let inputs = self.inputs.clone();
         tokio::spawn(async move {
+            // A notify command's stderr (or a webhook's answer) may quote a
+            // secret; it is stored and shown to every viewer.
+            let masker = secrets_masker(&config);
             for (channel, ok, detail) in notify::deliver(&config.notify, &notification, &http).await
             {
+                let detail = output::clean_line(detail.as_bytes(), &masker);
                 let _ = inputs.send(Input::NotificationSent {
                     notification: notification.clone(),
                     channel,
@@ -214,6 +231,25 @@ impl Runner {
         self.registry.lock().len()
     }
 
+    /// A planned stop: let running steps finish by themselves for up to
+    /// `within` (their results are recorded as usual), start no new ones.
+    /// Whether all of them finished.
+    pub async fn drain(&self, within: Duration) -> bool {
+        self.registry.draining.store(true, Ordering::SeqCst);
+        let wait = async {
+            loop {
+                let changed = self.registry.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if self.registry.lock().is_empty() {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(within, wait).await.is_ok()
+    }
+
     /// Stop every running step (they finish as interrupted), refuse new ones,
     /// and wait until all of them have reported.
     pub async fn shutdown(&self) {
@@ -243,6 +279,14 @@ impl Runner {
             );
         }
     }
+}
+
+/// Masks the values of every secret any service names.
+pub(crate) fn secrets_masker(config: &Config) -> Masker {
+    let mut names: Vec<&String> = config.services.iter().flat_map(|s| &s.secrets).collect();
+    names.sort();
+    names.dedup();
+    Masker::new(names.into_iter().filter_map(|n| std::env::var(n).ok()))
 }
 
 /// What a step's action gets to work with.

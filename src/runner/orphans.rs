@@ -1,3 +1,4 @@
+// Over 600 lines: records, their reading and the owner rules are one protocol, kept together.
 //! Step process groups that outlive the server.
 //!
 //! A server killed outright (SIGKILL, the OOM killer, a crash) cannot kill
@@ -8,10 +9,11 @@
 //! and `Runner::reap_orphans` ends every recorded group that is still there
 //! before the engine recovers.
 //!
-//! A record names a group id and the server that started it. Group ids are
-//! reused, so a group is killed only if one of its live processes has
-//! `FERRY_RUN_DIR` of that run in its environment, which no unrelated
-//! process has; and only if that server is gone, so a call while steps run
+//! A record names a group id, the server that started it, and what owns
+//! the step whatever it does to its environment: its cgroup (`cgroup`), or
+//! its leader's pid and start time in this boot. Records of an older ferry
+//! without either are matched by `FERRY_RUN_DIR` in a member's environment.
+//! A group is killed only if that server is gone, so a call while steps run
 //! (or a second server on the same data directory) kills no live step.
 
 use std::fs;
@@ -26,12 +28,13 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
+use super::cgroup;
 use super::pgroup::{KILL_GRACE, ProcEntry, parse_stat, processes};
 use super::{Runner, StepCtx, safe_component};
 
-/// Records are tiny; a bigger file (a step may write in its run directory)
+/// Records are small; a bigger file (a step may write in its run directory)
 /// is not one of ours.
-const RECORD_MAX: u64 = 128;
+const RECORD_MAX: u64 = 1024;
 /// How often the group table is read while waiting for groups to go.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -62,25 +65,27 @@ impl Runner {
         }
         // Every group gets SIGTERM first and the same grace, so a deploy
         // script can clean up, and many orphans cost one grace, not many.
+        let procs = processes().unwrap_or_default();
         for o in &orphans {
-            let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGTERM);
+            o.owner.signal(&procs, o.pgid, Signal::SIGTERM);
         }
         if !wait_all_gone(&orphans, KILL_GRACE).await {
             let procs = processes().unwrap_or_default();
             for o in &orphans {
                 // Checked again: the group may have ended and its id been
                 // reused during the grace.
-                if !members_if_ours(&procs, o.pgid, &o.mark).is_empty() {
+                if !o.owner.members(&procs, o.pgid).is_empty() {
                     tracing::warn!(run = %o.run, step = %o.step, pgid = o.pgid, "orphaned step ignored SIGTERM; sending SIGKILL");
-                    let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGKILL);
+                    o.owner.signal(&procs, o.pgid, Signal::SIGKILL);
                 }
             }
             wait_all_gone(&orphans, KILL_GRACE).await;
         }
         let procs = processes().unwrap_or_default();
         for o in &orphans {
-            let left = members_if_ours(&procs, o.pgid, &o.mark);
+            let left = o.owner.members(&procs, o.pgid);
             if left.is_empty() {
+                o.owner.forget();
                 tracing::warn!(
                     run = %o.run,
                     step = %o.step,
@@ -94,18 +99,45 @@ impl Runner {
                     o,
                     &format!(
                         "ferry: killed what this step left running when the server stopped: {}",
-                        o.members
+                        crate::model::sanitize_text(&o.members)
                     ),
                 )
                 .await;
             } else {
-                // SIGKILL is pending (uninterruptible sleep): nothing more
-                // can be done, and the record would only repeat this.
+                // SIGKILL is pending (uninterruptible sleep): the record
+                // stays, so recovery waits (`orphans_alive`) instead of
+                // rolling back under a live step.
                 tracing::error!(run = %o.run, step = %o.step, pgid = o.pgid, left = left.len(), "orphaned step processes survived SIGKILL");
+                continue;
             }
             remove_record(&o.record);
         }
         orphans.len()
+    }
+
+    /// Of the steps recorded as running, those that never started a process
+    /// (no `began_path` mark): a restart changes nothing
+    /// they did, because they did nothing.
+    pub fn not_begun(
+        &self,
+        running: &[(crate::model::RunId, usize)],
+    ) -> Vec<(crate::model::RunId, usize)> {
+        running
+            .iter()
+            .filter(|(run, step)| {
+                safe_component(run) && !began_path(&self.data_dir, run, &step.to_string()).exists()
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a step a previous server left running still has a live
+    /// process (after `reap_orphans`): then no rollback may start yet.
+    pub async fn orphans_alive(&self) -> bool {
+        let data_dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || !find_orphans(&data_dir).is_empty())
+            .await
+            .unwrap_or(true)
     }
 }
 
@@ -143,14 +175,15 @@ impl StepCtx {
 /// Record `pgid` at `path` durably (temporary file, fsync, link, fsync of
 /// the directory); returns the record's path. If `path` is taken (the same
 /// step running twice), the record is `<step>.<pgid>.pgid` beside it.
-pub(crate) async fn record(path: &Path, pgid: i32) -> io::Result<PathBuf> {
+pub(crate) async fn record(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<PathBuf> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || record_blocking(&path, pgid))
+    let cgroup = cgroup.map(Path::to_path_buf);
+    tokio::task::spawn_blocking(move || record_blocking(&path, pgid, cgroup.as_deref()))
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)))
 }
 
-fn record_blocking(path: &Path, pgid: i32) -> io::Result<PathBuf> {
+fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<PathBuf> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(io::Error::other("not a file path"));
     };
@@ -163,11 +196,37 @@ fn record_blocking(path: &Path, pgid: i32) -> io::Result<PathBuf> {
         if let Some(me) = server_identity() {
             writeln!(f, "server={me}")?;
         }
+        // What owns the step whatever it does to its environment: its
+        // cgroup, or its leader (pid + start time, this boot).
+        if let Some(start) = cgroup::start_time(pgid) {
+            writeln!(f, "start={start}")?;
+        }
+        if let Some(boot) = cgroup::boot_id() {
+            writeln!(f, "boot={boot}")?;
+        }
+        if let Some(cg) = cgroup {
+            writeln!(f, "cgroup={}", cg.display())?;
+        }
         f.sync_all()
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
+    }
+    // The step may start once this is on disk: from here on it may have had
+    // an effect, and a restart must treat it as interrupted mid-step (the
+    // directory sync below makes the name durable). Never removed with the
+    // record.
+    let step = stem.split_once('.').map_or(stem, |(s, _)| s);
+    if let (Some(run), Some(runs)) = (dir.file_name(), dir.parent())
+        && let Some(data_dir) = runs.parent()
+    {
+        let began = began_path(data_dir, &run.to_string_lossy(), step);
+        if let Some(parent) = began.parent() {
+            fs::create_dir_all(parent)?;
+            fs::File::create(&began)?;
+            fs::File::open(parent)?.sync_all()?;
+        }
     }
     // A link fails if the name exists, where a rename would silently drop
     // the record of another group.
@@ -196,6 +255,12 @@ fn record_blocking(path: &Path, pgid: i32) -> io::Result<PathBuf> {
     Ok(done)
 }
 
+/// The mark that a step's process may have started (`<data_dir>/began/<run>/<step>`),
+/// kept apart from the run directory, which is the step's own.
+fn began_path(data_dir: &Path, run: &str, step: &str) -> PathBuf {
+    data_dir.join("began").join(run).join(step)
+}
+
 /// Delete a record whose group is gone. Not synced: a record that comes back
 /// after a crash is found stale by `reap_orphans` and deleted then.
 pub(crate) fn remove_record(path: &Path) {
@@ -212,7 +277,7 @@ struct Orphan {
     run: String,
     step: String,
     record: PathBuf,
-    mark: RunMark,
+    owner: Owner,
     /// For the log: `comm(pid)` of each process found.
     members: String,
 }
@@ -294,8 +359,19 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
                 tracing::debug!(run, step, pgid, "a step of a running server, not an orphan");
                 continue;
             }
-            let members = members_if_ours(&procs, pgid, &mark);
+            let Some(owner) = Owner::of(&rec, &mark) else {
+                tracing::info!(
+                    run,
+                    step,
+                    pgid,
+                    "deleting the record of a step of another boot"
+                );
+                remove_record(&path);
+                continue;
+            };
+            let members = owner.members(&procs, pgid);
             if members.is_empty() {
+                owner.forget();
                 let why = if procs.iter().any(|p| p.pgrp == pgid && p.alive) {
                     "its group id now belongs to other processes"
                 } else {
@@ -307,7 +383,9 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
             }
             let members = members
                 .iter()
-                .map(|p| format!("{}({})", p.comm, p.pid))
+                // A process names itself: no escape sequence of its
+                // choosing reaches a log or a terminal.
+                .map(|p| format!("{}({})", crate::model::sanitize_text(&p.comm), p.pid))
                 .collect::<Vec<_>>()
                 .join(" ");
             orphans.push(Orphan {
@@ -315,7 +393,7 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
                 run: run.clone(),
                 step: step.to_string(),
                 record: path,
-                mark: mark.clone(),
+                owner,
                 members,
             });
         }
@@ -373,6 +451,11 @@ struct Record {
     pgid: i32,
     /// `server_identity()` of the server that started the step.
     server: Option<String>,
+    /// The leader's start time, `boot` the boot it started in.
+    start: Option<u64>,
+    boot: Option<String>,
+    /// The step's cgroup.
+    cgroup: Option<PathBuf>,
 }
 
 /// A record's contents, if it is one whose group may be signalled.
@@ -391,10 +474,27 @@ fn read_record(path: &Path) -> Option<Record> {
         .parse::<i32>()
         .ok()
         .filter(|&p| p > 1)?;
-    let server = lines
-        .find_map(|l| l.strip_prefix("server="))
-        .map(|s| s.trim().to_string());
-    Some(Record { pgid, server })
+    let mut rec = Record {
+        pgid,
+        server: None,
+        start: None,
+        boot: None,
+        cgroup: None,
+    };
+    for line in lines {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "server" => rec.server = Some(value.to_string()),
+            "start" => rec.start = value.parse().ok(),
+            "boot" => rec.boot = Some(value.to_string()),
+            "cgroup" => rec.cgroup = Some(PathBuf::from(value)),
+            _ => {}
+        }
+    }
+    Some(rec)
 }
 
 /// This server process as `<pid>:<start time>`: a pid alone may be reused.
@@ -424,6 +524,91 @@ fn server_alive(identity: &str) -> bool {
         .is_some_and(|p| p.alive && p.start == start)
 }
 
+/// How the processes of a recorded step are told from everyone else's.
+#[derive(Clone)]
+enum Owner {
+    /// Every live process in the step's cgroup, whatever its group,
+    /// environment, uid or name.
+    Cgroup(PathBuf),
+    /// Group `pgid` while its leader is the one that started at `start`;
+    /// after the leader exited, the members that started after it (the id
+    /// cannot be reused while any of them lives).
+    Leader { start: u64 },
+    /// A record of an older ferry, without either: a member must carry the
+    /// run's FERRY_RUN_DIR.
+    Legacy(RunMark),
+}
+
+impl Owner {
+    /// None for a record of a previous boot (everything of it is gone) or
+    /// naming a cgroup that is not a step's.
+    fn of(rec: &Record, mark: &RunMark) -> Option<Owner> {
+        if let Some(cg) = &rec.cgroup {
+            return cgroup::is_step_cgroup(cg).then(|| Owner::Cgroup(cg.clone()));
+        }
+        if let Some(start) = rec.start {
+            if rec.boot.is_some() && rec.boot != cgroup::boot_id() {
+                return None;
+            }
+            return Some(Owner::Leader { start });
+        }
+        Some(Owner::Legacy(mark.clone()))
+    }
+
+    fn members<'a>(&self, procs: &'a [ProcEntry], pgid: i32) -> Vec<&'a ProcEntry> {
+        match self {
+            Owner::Cgroup(path) => {
+                let pids = cgroup::members(path).unwrap_or_default();
+                procs
+                    .iter()
+                    .filter(|p| p.alive && pids.contains(&p.pid))
+                    .collect()
+            }
+            Owner::Leader { start } => {
+                let group: Vec<&ProcEntry> =
+                    procs.iter().filter(|p| p.pgrp == pgid && p.alive).collect();
+                match procs.iter().find(|p| p.pid == pgid) {
+                    Some(leader) if leader.start != *start => Vec::new(),
+                    Some(_) => group,
+                    None => group.into_iter().filter(|p| p.start >= *start).collect(),
+                }
+            }
+            Owner::Legacy(mark) => members_if_ours(procs, pgid, mark),
+        }
+    }
+
+    /// Signal every member: the cgroup at once with SIGKILL (`cgroup.kill`),
+    /// else each of its processes; a group by its id.
+    fn signal(&self, procs: &[ProcEntry], pgid: i32, sig: Signal) {
+        match self {
+            Owner::Cgroup(path) if sig == Signal::SIGKILL => {
+                let written = fs::OpenOptions::new()
+                    .write(true)
+                    .open(path.join("cgroup.kill"))
+                    .and_then(|mut f| f.write_all(b"1"));
+                if let Err(e) = written {
+                    tracing::warn!("could not kill cgroup {}: {e}", path.display());
+                }
+            }
+            Owner::Cgroup(_) => {
+                for p in self.members(procs, pgid) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), sig);
+                }
+            }
+            Owner::Leader { .. } | Owner::Legacy(_) => {
+                let _ = killpg(Pid::from_raw(pgid), sig);
+            }
+        }
+    }
+
+    /// After the last member is gone: remove the step's cgroup.
+    fn forget(&self) {
+        if let Owner::Cgroup(path) = self {
+            let _ = fs::remove_dir(path);
+        }
+    }
+}
+
 /// The live processes of group `pgid` if any of them is one of the run's
 /// steps; none otherwise.
 fn members_if_ours<'a>(procs: &'a [ProcEntry], pgid: i32, mark: &RunMark) -> Vec<&'a ProcEntry> {
@@ -441,7 +626,7 @@ async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {
         let procs = processes().unwrap_or_default();
         let gone = orphans
             .iter()
-            .all(|o| !procs.iter().any(|p| p.pgrp == o.pgid && p.alive));
+            .all(|o| o.owner.members(&procs, o.pgid).is_empty());
         if gone {
             return true;
         }

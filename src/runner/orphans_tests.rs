@@ -19,6 +19,7 @@ const LONG: Duration = Duration::from_secs(60);
 /// Set only for `crashing_server` in the child process.
 const HELPER_DATA: &str = "FERRY_TEST_ORPHANS_DATA";
 const HELPER_WORK: &str = "FERRY_TEST_ORPHANS_WORK";
+const HELPER_CMD: &str = "FERRY_TEST_ORPHANS_CMD";
 
 /// Poll `cond` until it holds; panic with `what` after `within`.
 async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
@@ -62,12 +63,9 @@ async fn crashing_server() {
     // A child in the background and a grandchild whose parent has exited:
     // both stay in the step's group. All of them ignore SIGTERM (ignored
     // signals are inherited), so only SIGKILL ends them.
-    runner.run_step(job(
-        "d-1",
-        command("trap '' TERM; sleep 1000 & (sleep 1000 &); echo ready; wait"),
-        Path::new(&work),
-        LONG,
-    ));
+    let default = "trap '' TERM; sleep 1000 & (sleep 1000 &); echo ready; wait".to_string();
+    let cmd = std::env::var(HELPER_CMD).unwrap_or(default);
+    runner.run_step(job("d-1", command(&cmd), Path::new(&work), LONG));
     // Killed long before this; it only bounds a helper whose test died.
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
@@ -397,4 +395,74 @@ async fn a_group_is_known_by_its_run_directory_under_another_spelling() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(15));
     assert!(!run_dir.join("0.pgid").exists());
+}
+
+/// A step that sheds everything a process can shed (its environment with
+/// `env -i`, its group and session with `setsid`) is still found after a
+/// crash: by its cgroup, which it cannot leave.
+#[tokio::test]
+async fn a_step_that_cleans_its_environment_and_group_is_still_reaped() {
+    if !cgroup_usable() {
+        eprintln!("no writable cgroup2 here: the leader fallback cannot follow setsid");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let marker = work.join("escaped.pid");
+    let script = format!(
+        "exec env -i sh -c 'setsid sh -c \"echo \\$\\$ > {m}; exec sleep 1000\" & echo ready; wait'",
+        m = marker.display()
+    );
+    let server = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "runner::orphans::tests::crashing_server",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(HELPER_DATA, &data)
+        .env(HELPER_WORK, &work)
+        .env(HELPER_CMD, &script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(server);
+    let data = std::path::absolute(&data).unwrap();
+    let record = Runner::pgid_path(&data, "d-1", 0);
+    wait_until("the escaped process wrote its pid", WAIT, || {
+        std::fs::read_to_string(&marker).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
+    })
+    .await;
+    let escaped: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let rec = read_record(&record).expect("recorded");
+    assert!(rec.cgroup.is_some(), "{rec:?}");
+    let alive = |pid: i32| crate::runner::cgroup::start_time(pid).is_some();
+    wait_until("the escaped process runs", WAIT, || alive(escaped)).await;
+    let env = std::fs::read(format!("/proc/{escaped}/environ")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&env).contains("FERRY_RUN_DIR"));
+
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    assert!(alive(escaped), "it survives the crash of the server");
+
+    let (tx, _rx) = mpsc::unbounded_channel::<Input>();
+    let runner = Runner::new(test_config(vec![], &data), data.clone(), tx);
+    assert_eq!(runner.reap_orphans().await, 1);
+    assert!(!alive(escaped), "process {escaped} of the step is left");
+    assert!(!runner.orphans_alive().await);
+    assert!(!record.exists());
+}
+
+fn cgroup_usable() -> bool {
+    crate::runner::cgroup::StepCgroup::create("probe", 0)
+        .map(|c| c.remove_if_empty())
+        .is_some()
 }

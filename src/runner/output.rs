@@ -52,6 +52,12 @@ impl Masker {
                 std::iter::once(whole).chain(if lines.len() > 1 { lines } else { Vec::new() })
             })
             .filter(|v| v.len() >= 4)
+            // A secret also leaks as base64 (a basic-auth header, a
+            // Kubernetes secret dumped by a deploy script).
+            .flat_map(|v| {
+                let encoded = base64_forms(v.as_bytes());
+                std::iter::once(v).chain(encoded)
+            })
             .collect();
         // Longest first, so a secret containing another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -68,6 +74,34 @@ impl Masker {
         }
         out
     }
+}
+
+/// The base64 forms of `bytes`: standard and URL-safe alphabets, with and
+/// without padding.
+fn base64_forms(bytes: &[u8]) -> Vec<String> {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut padded = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                padded.push(char::from(STD[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                padded.push('=');
+            }
+        }
+    }
+    let bare = padded.trim_end_matches('=').to_string();
+    let url = |s: &str| s.replace('+', "-").replace('/', "_");
+    let mut forms = vec![url(&padded), url(&bare), padded, bare];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// Turn raw bytes of one output line into what is logged and streamed.
@@ -269,6 +303,26 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_of_a_secret_is_masked() {
+        let m = Masker::new(vec!["hunter22".to_string(), "s3cr3t-value?>".to_string()]);
+        // "hunter22" in base64, as in a basic-auth header.
+        assert_eq!(
+            m.mask("Authorization: Basic aHVudGVyMjI="),
+            "Authorization: Basic ***"
+        );
+        assert_eq!(m.mask("x aHVudGVyMjI y"), "x *** y");
+        // Standard and URL-safe alphabets.
+        assert_eq!(
+            base64_forms(b"s3cr3t-value?>")[..],
+            ["czNjcjN0LXZhbHVlPz4", "czNjcjN0LXZhbHVlPz4="]
+        );
+        assert_eq!(
+            base64_forms(b"\xfb\xff")[..],
+            ["+/8", "+/8=", "-_8", "-_8="]
+        );
+    }
 
     #[test]
     fn masks_sanitizes_and_caps() {

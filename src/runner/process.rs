@@ -17,6 +17,7 @@ use tokio::process::Command as Process;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::cgroup;
 use super::orphans;
 use super::output::LineSender;
 use super::pgroup::{KILL_GRACE, kill_group};
@@ -150,18 +151,35 @@ pub async fn run(
         .stderr(Stdio::piped())
         // Its own group, so one signal reaches everything it started.
         .process_group(0);
+    // A recorded step also gets a cgroup (where the machine has one) that it
+    // cannot leave, and every process dies with the server (`cgroup`).
+    let cgroup = spec
+        .record
+        .as_ref()
+        .and_then(|r| cgroup::StepCgroup::create(&cgroup_name(r), 0));
+    cgroup::prepare(&mut cmd, cgroup.as_ref());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}")),
+        Err(e) => {
+            if let Some(cg) = &cgroup {
+                cg.remove_if_empty();
+            }
+            return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}"));
+        }
     };
     let Some(pgid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
         let _ = child.start_kill();
         return ProcEnd::SpawnFailed("lost track of `sh` as soon as it started".into());
     };
     // If this future is dropped (the step task aborted), the group dies too.
-    let mut guard = GroupGuard { pgid, record: None };
+    let mut guard = GroupGuard {
+        pgid,
+        record: None,
+        cgroup,
+    };
     if let Some(path) = &spec.record {
-        match orphans::record(path, pgid).await {
+        let cg_path = guard.cgroup.as_ref().map(|c| c.path.clone());
+        match orphans::record(path, pgid, cg_path.as_deref()).await {
             Ok(p) => guard.record = Some(p),
             Err(e) => {
                 // Still held at the gate: nothing of the step has run.
@@ -192,6 +210,9 @@ pub async fn run(
     }
 
     let end = tokio::select! {
+        // A step that has exited counts as exited, even if a stop came at
+        // the same time (a drain must not turn a finished step into a failure).
+        biased;
         status = child.wait() => match status {
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -206,13 +227,13 @@ pub async fn run(
             }
         },
         _ = tokio::time::sleep_until(deadline) => {
-            if !kill_and_reap(pgid, &mut child).await {
+            if !kill_and_reap(pgid, &mut child).await || !guard.kill_cgroup().await {
                 guard.keep_record();
             }
             ProcEnd::TimedOut
         }
         reason = stop.stopped() => {
-            if !kill_and_reap(pgid, &mut child).await {
+            if !kill_and_reap(pgid, &mut child).await || !guard.kill_cgroup().await {
                 guard.keep_record();
             }
             ProcEnd::Stopped(reason)
@@ -252,9 +273,19 @@ async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) -> bool {
 struct GroupGuard {
     pgid: i32,
     record: Option<PathBuf>,
+    cgroup: Option<cgroup::StepCgroup>,
 }
 
 impl GroupGuard {
+    /// Kill what is left in the step's cgroup (processes that left its
+    /// group). Whether it is empty.
+    async fn kill_cgroup(&mut self) -> bool {
+        match &self.cgroup {
+            Some(cg) => cg.kill_and_remove(KILL_GRACE).await,
+            None => true,
+        }
+    }
+
     /// The group outlived SIGKILL: leave its record, so the next server
     /// start tries again.
     fn keep_record(&mut self) {
@@ -271,10 +302,29 @@ impl Drop for GroupGuard {
         if self.pgid > 1 {
             let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
         }
+        if let Some(cg) = self.cgroup.take() {
+            if self.pgid > 1 {
+                // Aborted mid-step: everything in it goes, at once.
+                let _ = std::fs::write(cg.path.join("cgroup.kill"), b"1");
+            }
+            // Kept while a daemon a finished step started lives in it.
+            cg.remove_if_empty();
+        }
         if let Some(p) = self.record.take() {
             orphans::remove_record(&p);
         }
     }
+}
+
+/// The cgroup's name from the step's record path (`runs/<run>/<step>.pgid`).
+fn cgroup_name(record: &std::path::Path) -> String {
+    let part = |p: Option<&std::ffi::OsStr>| {
+        p.map(|s| s.to_string_lossy().replace(['/', '.'], "_"))
+            .unwrap_or_default()
+    };
+    let step = part(record.file_stem());
+    let run = part(record.parent().and_then(|d| d.file_name()));
+    format!("{run}-{step}")
 }
 
 /// Read `r` line by line into `out`, keeping at most `RAW_LINE_LIMIT` bytes

@@ -104,6 +104,41 @@ pub(crate) struct Driver {
     pub deposed: CancellationToken,
 }
 
+/// An event's kill-point name: its kind, and for runs what runs (a build,
+/// a promotion's or a rollback's deploy, verify or health step).
+fn fault_label(state: &State, kind: &crate::model::EventKind) -> String {
+    use crate::model::EventKind as K;
+    let run_label = |run: &str, step: Option<usize>| {
+        if let Some(d) = state.deployments.get(run) {
+            let what = step
+                .and_then(|s| d.steps.get(s))
+                .map(|s| format!("{:?}", s.kind).to_lowercase());
+            match what {
+                Some(w) => format!("{w}:{}", d.kind.as_str()),
+                None => d.kind.as_str().to_string(),
+            }
+        } else {
+            "build".to_string()
+        }
+    };
+    match kind {
+        K::StepStarted { run, step }
+        | K::StepFinished { run, step, .. }
+        | K::StepOutput { run, step, .. } => {
+            format!("{}:{}", kind.name(), run_label(run, Some(*step)))
+        }
+        K::DeploymentStarted { deployment }
+        | K::DeploymentCreated { deployment, .. }
+        | K::DeploymentFinished { deployment, .. }
+        | K::DeploymentApproved { deployment }
+        | K::ApprovalRecorded { deployment, .. }
+        | K::DeploymentRequeued { deployment, .. } => {
+            format!("{}:{}", kind.name(), run_label(deployment, None))
+        }
+        _ => kind.name().to_string(),
+    }
+}
+
 /// How long after a store failure inputs are refused without a retry.
 const STORE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -219,6 +254,14 @@ impl Driver {
             build: out.build.clone(),
         };
         let count = out.events.len() as Seq;
+        if crate::fault::armed_any() {
+            for e in &out.events {
+                crate::fault::point(&format!(
+                    "decided:{}",
+                    fault_label(self.engine.state(), &e.kind)
+                ));
+            }
+        }
         let numbered = if out.events.is_empty() {
             Vec::new()
         } else {
@@ -261,6 +304,14 @@ impl Driver {
             if let Err(e) = self.rebuild().await {
                 error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
                 self.stale = true;
+            }
+        }
+        if crate::fault::armed_any() {
+            for e in &numbered {
+                crate::fault::point(&format!(
+                    "stored:{}",
+                    fault_label(self.engine.state(), &e.kind)
+                ));
             }
         }
         for e in &numbered {

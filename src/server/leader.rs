@@ -14,6 +14,7 @@ use tracing::warn;
 use super::Shared;
 use super::driver::{self, Driver, DriverError, Submission};
 use crate::engine::{Engine, Input};
+use crate::model::RunId;
 use crate::runner::Runner;
 use crate::runner::poller::{Poller, spawn_pollers};
 use crate::store::Epoch;
@@ -107,19 +108,45 @@ impl Term {
         };
         // Whatever a killed server's steps left running must stop before a
         // rollback deploys over it.
+        crate::fault::point("recovery:start");
         let killed = runner.reap_orphans().await;
+        crate::fault::point("recovery:reaped");
         if killed > 0 {
             warn!(killed, "stopped steps a previous server left running");
         }
+        // No rollback while any process of an interrupted step lives: it could
+        // switch the target forward behind the rollback's back.
+        let mut tries = 0;
+        while runner.orphans_alive().await {
+            tries += 1;
+            if tries > 3 {
+                bail!(
+                    "processes of a step the previous server left running survive SIGKILL; \
+                     not recovering (a rollback would race them)\n  \
+                     hint: look for them in the step cgroups under ferry/ or with `ps -eo pid,pgid,cmd`"
+                );
+            }
+            runner.reap_orphans().await;
+        }
         // Before anyone can send a command: steps that were running when the
-        // previous leader stopped are interrupted, and the rollback policy applies.
-        match driver.step(Input::Recover).await {
+        // previous leader stopped are interrupted, and the rollback policy
+        // applies; a step that never began is not an interruption.
+        let running: Vec<_> = driver
+            .engine
+            .state()
+            .deployments
+            .values()
+            .filter_map(|d| d.running_step().map(|s| (RunId::from(&d.id), s)))
+            .collect();
+        let not_begun = runner.not_begun(&running);
+        match driver.step(Input::Recover { not_begun }).await {
             Ok(_) => {}
             Err(DriverError::Rejected(r)) => warn!(reason = %r, "recovery refused"),
             Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
                 bail!("could not record the recovery: {e}")
             }
         }
+        crate::fault::point("recovery:done");
         // A build the restart interrupted is not known: its commit is built again.
         let known: HashSet<(String, String)> = shared
             .read_model
@@ -146,12 +173,21 @@ impl Term {
         })
     }
 
-    /// Stop acting: no new inputs, the driver finishes what it holds, the
-    /// pollers stop, then running steps are killed. Their results are not
-    /// recorded here: the next leader recovers them as interrupted.
+    /// Stop acting (a planned stop): no new inputs, the pollers stop,
+    /// running steps get `step_drain` to finish and their results are
+    /// recorded; the driver finishes what it holds, then steps still running
+    /// are killed and the next leader recovers them as interrupted.
     pub async fn end(self, shared: &Shared, inbox: &DriverInbox) -> Result<()> {
         inbox.send_replace(None);
         shared.poller.set(None);
+        // A step that finishes during the drain is recorded as it ended,
+        // not turned into an interruption by the stop.
+        if !self.runner.drain(super::step_drain()).await {
+            warn!(
+                running = self.runner.running(),
+                "steps still running after the drain; they are interrupted"
+            );
+        }
         self.driver_stop.cancel();
         let joined = self.driver_task.await;
         self.runner.shutdown().await;

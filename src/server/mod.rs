@@ -10,6 +10,7 @@
 mod auth;
 mod driver;
 mod error;
+mod faults;
 mod forward;
 mod http;
 mod leader;
@@ -144,6 +145,15 @@ impl ServerHandle {
         drop(self.lock);
         Ok(())
     }
+}
+
+/// How long a planned stop waits for running steps to finish by themselves:
+/// `FERRY_STEP_DRAIN_MS`, 10 s by default.
+fn step_drain() -> Duration {
+    std::env::var("FERRY_STEP_DRAIN_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 /// Start a server for `config`: open the SQLite store in the data directory

@@ -1,9 +1,13 @@
-//! What follows when a deployment fails: a rollback that failed is retried
-//! once after a restart or reported; a promotion that failed is rolled back
+//! What follows when a deployment fails: a rollback that a restart cut short
+//! is retried (bounded), one that failed is reported as needing an operator; a promotion that failed is rolled back
 //! by itself when its stage says `rollback = "auto"`. None of it can fail.
 
 use super::*;
 use crate::model::Deployment;
+
+/// How many times a rollback to the same release is started after restarts
+/// cut it short, before the stage is left to an operator.
+pub(crate) const ROLLBACK_ATTEMPTS: usize = 3;
 
 impl Cx<'_> {
     /// End `d` as failed at `step_name`, then apply the rollback policy.
@@ -15,10 +19,26 @@ impl Cx<'_> {
         status: StepStatus,
         detail: &str,
     ) {
-        let message = format!(
+        let halted = format!(
             "halted: {step_name} {}: {detail}",
             status.as_str().replace('_', " ")
         );
+        let retry = (d.kind == DeploymentKind::Rollback && status == StepStatus::Interrupted)
+            .then(|| self.rollback_retry_target(d, index))
+            .flatten();
+        // A rollback that will not be tried again leaves the stage on a
+        // release that is not its last good one: never silently. Its end
+        // says what the stage runs and that a person must act.
+        let message = if d.kind == DeploymentKind::Rollback && retry.is_none() {
+            format!(
+                "rollback failed: {} runs {} (the rollback to {} did not complete), operator needed ({halted})",
+                d.stage,
+                self.runs_instead(d),
+                d.version
+            )
+        } else {
+            halted
+        };
         self.emit(
             &Actor::ferry(),
             message.clone(),
@@ -29,15 +49,27 @@ impl Cx<'_> {
             },
         );
         if d.kind == DeploymentKind::Rollback {
-            if status == StepStatus::Interrupted && self.retry_rollback(d, index) {
+            if let Some(target) = retry {
+                let reason = format!(
+                    "retrying rollback {} to {} after a restart",
+                    d.id, d.version
+                );
+                self.create_rollback(
+                    &d.service,
+                    index,
+                    &target,
+                    &Actor::ferry(),
+                    d.rolls_back.clone(),
+                    reason,
+                );
                 return;
             }
             self.notify(
                 NotificationKind::DeploymentFailed,
                 &d.id,
                 format!(
-                    "{} {}: the rollback to {} failed ({message}); the stage needs attention",
-                    d.service, d.stage, d.version
+                    "{} {}: {message}; the stage needs attention",
+                    d.service, d.stage
                 ),
             );
             self.try_start(&d.service, index);
@@ -59,9 +91,19 @@ impl Cx<'_> {
         self.try_start(&d.service, index);
     }
 
-    /// A rollback cut short by a restart is tried once more: the stage must
-    /// end on its last good release, not half-way there. Whether it was.
-    fn retry_rollback(&mut self, d: &Deployment, index: usize) -> bool {
+    /// What a stage runs after rollback `d` did not complete, for people:
+    /// the release it was rolling back from, at least in part.
+    fn runs_instead(&self, d: &Deployment) -> String {
+        d.rolls_back
+            .as_ref()
+            .and_then(|r| self.state.deployments.get(r))
+            .map_or_else(|| "an unknown release".to_string(), |r| r.version.clone())
+    }
+
+    /// A rollback cut short by a restart is tried again, up to
+    /// `ROLLBACK_ATTEMPTS` in all: the stage must end on its last good
+    /// release, not half-way there. The release to try again, if any.
+    fn rollback_retry_target(&self, d: &Deployment, index: usize) -> Option<Artifact> {
         let attempts = self
             .state
             .services_stage(&d.service, index)
@@ -70,23 +112,11 @@ impl Cx<'_> {
             .filter_map(|id| self.state.deployments.get(id))
             .filter(|r| r.kind == DeploymentKind::Rollback && r.rolls_back == d.rolls_back)
             .count();
-        let target = self.state.artifacts.get(&d.artifact).cloned();
-        let Some(target) = target.filter(|_| attempts < 2) else {
-            return false;
-        };
-        let reason = format!(
-            "retrying rollback {} to {} after a restart",
-            d.id, d.version
-        );
-        self.create_rollback(
-            &d.service,
-            index,
-            &target,
-            &Actor::ferry(),
-            d.rolls_back.clone(),
-            reason,
-        );
-        true
+        self.state
+            .artifacts
+            .get(&d.artifact)
+            .filter(|_| attempts < ROLLBACK_ATTEMPTS)
+            .cloned()
     }
 
     /// Roll the stage back to the good release before the failed one's

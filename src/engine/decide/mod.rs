@@ -78,10 +78,10 @@ pub(super) fn handle(
                 detail,
             },
         ),
-        Input::Recover => {
+        Input::Recover { not_begun } => {
             // The config may have changed while the server was down.
             cx.reevaluate_gates();
-            cx.recover()
+            cx.recover(&not_begun)
         }
     }
     Ok(cx.out)

@@ -27,7 +27,10 @@ fn with_users(config: &Config, names: &[&str]) -> Arc<Config> {
 /// Restart the harness's engine on `config` (the log stays as it is).
 fn restart_with(h: &mut Harness, config: Arc<Config>) -> Output {
     h.engine = Engine::from_events(config, h.log.iter());
-    h.input(Input::Recover).expect("recovery")
+    h.input(Input::Recover {
+        not_begun: Vec::new(),
+    })
+    .expect("recovery")
 }
 
 #[test]

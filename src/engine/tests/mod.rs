@@ -303,7 +303,7 @@ impl Harness {
             "the fold differs from the live state"
         );
         self.engine = restarted;
-        self.input(Input::Recover)
+        self.input(Input::Recover { not_begun: vec![] })
     }
 
     pub(super) fn promote(

@@ -417,3 +417,105 @@ fn a_build_interrupted_by_a_restart_can_be_built_again_but_a_failed_one_cannot()
     assert_eq!(err.kind, RejectionKind::Conflict);
     assert!(err.message.contains("already built"), "{}", err.message);
 }
+
+#[test]
+fn a_rollback_interrupted_again_and_again_is_retried_then_handed_to_an_operator() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    let d = h.waiting_at_prod("1.1.0");
+    h.approve(&alice(), &d).unwrap();
+    h.fail_at("checkout", "prod", "health");
+    // Two crashes during the rollback: it is still tried again.
+    for _ in 0..2 {
+        let rollback = h.stage("checkout", "prod").active.clone().unwrap();
+        h.restart().unwrap();
+        assert_eq!(
+            h.state().deployments[&rollback].status,
+            DeploymentStatus::Failed
+        );
+        let retry = h.stage("checkout", "prod").active.clone().expect("retried");
+        assert_eq!(h.state().deployments[&retry].version, "1.0.0");
+    }
+    // The third crash ends the attempts: the stage says what it runs and
+    // that a person is needed, and people are told.
+    let last = h.stage("checkout", "prod").active.clone().unwrap();
+    h.restart().unwrap();
+    assert!(h.stage("checkout", "prod").active.is_none());
+    let msg = match &h.log.iter().rev().find_map(|e| match &e.kind {
+        EventKind::DeploymentFinished {
+            deployment,
+            message,
+            ..
+        } if *deployment == last => Some(message.clone()),
+        _ => None,
+    }) {
+        Some(m) => m.clone(),
+        None => panic!("no end of {last}"),
+    };
+    assert!(
+        msg.starts_with("rollback failed: prod runs 1.1.0") && msg.contains("operator needed"),
+        "{msg}"
+    );
+    let note = h
+        .effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::Notify(n) => Some(n.message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(note.contains("operator needed"), "{note}");
+}
+
+#[test]
+fn a_deployment_interrupted_before_its_first_step_began_is_queued_again_with_its_approvals() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    let d = h.waiting_at_prod("1.1.0");
+    h.approve(&alice(), &d).unwrap();
+    let (run, step) = h.running("checkout", "prod").unwrap();
+    assert_eq!((run.as_str(), step), (d.as_str(), 0));
+    // The crash came before the deploy's process started.
+    let config = h.engine.config().clone();
+    h.engine = Engine::from_events(config, h.log.iter());
+    h.input(Input::Recover {
+        not_begun: vec![(run.clone().into(), 0)],
+    })
+    .unwrap();
+    let dep = &h.state().deployments[&d];
+    assert_eq!(dep.status, DeploymentStatus::Running, "started again");
+    assert_eq!(dep.approvals.len(), 1, "approvals kept");
+    assert!(
+        dep.steps
+            .iter()
+            .all(|s| s.status != StepStatus::Interrupted)
+    );
+    assert!(
+        h.log
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::DeploymentRequeued { .. }))
+    );
+    // The fold agrees with the live state.
+    let refolded = Engine::from_events(h.engine.config().clone(), h.log.iter());
+    assert_eq!(refolded.state(), h.state());
+    h.pass_stage("checkout", "prod");
+    assert_eq!(h.version_in("checkout", "prod").as_deref(), Some("1.1.0"));
+}
+
+#[test]
+fn a_deployment_interrupted_mid_step_fails_and_rolls_back() {
+    let mut h = Harness::new(config_with(approval(1)));
+    h.release("1.0.0");
+    let d = h.waiting_at_prod("1.1.0");
+    h.approve(&alice(), &d).unwrap();
+    // The step began (no `not_begun`): a failure, and prod rolls back.
+    h.restart().unwrap();
+    assert_eq!(h.state().deployments[&d].status, DeploymentStatus::Failed);
+    let rollback = h
+        .stage("checkout", "prod")
+        .active
+        .clone()
+        .expect("rollback");
+    assert_eq!(h.state().deployments[&rollback].version, "1.0.0");
+}

@@ -324,3 +324,56 @@ async fn a_step_started_twice_is_tracked_and_cancelled_twice() {
     }
     assert_eq!(h.runner.running(), 0);
 }
+
+#[tokio::test]
+async fn a_notify_commands_stderr_is_masked_before_it_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A name no other test uses: set once, read by this runner only.
+    let name = "FERRY_TEST_NOTIFY_SECRET_8";
+    let value = "s3cr3t-notify-value";
+    // SAFETY: no other thread of the test binary reads or writes this variable.
+    unsafe { std::env::set_var(name, value) };
+    let mut config = (*test_config(vec![], tmp.path())).clone();
+    config.services.push(crate::config::ServiceConfig {
+        name: "web".into(),
+        source: crate::config::Source::External,
+        build: None,
+        stages: vec![],
+        workdir: tmp.path().into(),
+        env: Default::default(),
+        secrets: vec![name.into()],
+    });
+    // It prints the secret, its base64 form and an escape sequence.
+    config.notify.commands.push(crate::config::NotifyCommand {
+        command: format!(
+            "printf '\\033[31mtoken {value} b64 %s\\n' \"$(printf %s {value} | base64)\" >&2; exit 1"
+        ),
+        on: vec![],
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = Runner::new(Arc::new(config), tmp.path().into(), tx);
+    runner.notify(Notification {
+        kind: crate::model::NotificationKind::DeploymentFailed,
+        service: "web".into(),
+        stage: None,
+        version: None,
+        commit: None,
+        deployment: None,
+        build: None,
+        message: "m".into(),
+        at: 1,
+    });
+    let got = tokio::time::timeout(LONG, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let Input::NotificationSent { ok, detail, .. } = got else {
+        panic!("{got:?}");
+    };
+    assert!(!ok);
+    assert!(detail.contains("token *** b64 ***"), "{detail}");
+    assert!(
+        !detail.contains(value) && !detail.contains('\u{1b}'),
+        "{detail}"
+    );
+}

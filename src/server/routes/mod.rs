@@ -60,6 +60,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         // Layers run bottom-up for requests: limits and auth before handlers,
         // and every error answer leaves as JSON.
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .layer(middleware::from_fn(super::faults::after_2xx))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
