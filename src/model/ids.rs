@@ -18,7 +18,9 @@ pub type BuildId = String;
 pub type RunId = String;
 
 /// Who caused a state change: a user, or ferry itself.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Actor(pub String);
 
 impl Actor {

@@ -7,8 +7,13 @@
 mod auth;
 mod driver;
 mod error;
+mod health;
+mod metrics;
+pub mod openapi;
+mod request_id;
 mod routes;
 mod sse;
+mod tls;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -66,6 +71,8 @@ pub(crate) struct Shared {
     pub poller: Poller,
     /// Cancelled when the HTTP side shuts down (ends open event streams).
     pub closing: CancellationToken,
+    /// What `/metrics` exports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Shared {
@@ -134,6 +141,16 @@ impl ServerHandle {
 /// Start a server for `config`: open the SQLite store in the data directory
 /// and serve the API until `shutdown`.
 pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHandle> {
+    start_serving(config, opts, None).await
+}
+
+/// `start`, serving HTTPS with this certificate chain and key (PEM files)
+/// when `tls` is given.
+pub async fn start_serving(
+    config: Arc<Config>,
+    opts: StartOptions,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<ServerHandle> {
     let data_dir = opts
         .data_dir
         .clone()
@@ -144,6 +161,10 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .await
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
     let lock = lock_data_dir(&data_dir)?;
+    let tls = match &tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let store: Arc<dyn Store> = match &config.server.store {
         // Each failure is already one line: what, where, a hint.
         Some(url) => crate::store::open(&StoreUrl::parse(url)?).await?,
@@ -160,7 +181,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
     driver::replay_all(store.as_ref(), &mut engine)
         .await
         .wrap_err("could not read the event log")?;
-    let mut handle = start_with(
+    let mut handle = start_with_tls(
         config,
         store,
         engine,
@@ -168,6 +189,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         listen,
         data_dir,
         opts.demo_workspace,
+        tls,
     )
     .await?;
     handle.lock = Some(lock);
@@ -213,6 +235,7 @@ fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
 /// The part of `start` after the store is open and the engine rebuilt; the
 /// server's tests enter here with their own store (and, for the one test of
 /// an engine bug, a `fault`).
+#[cfg(test)]
 pub(crate) async fn start_with(
     config: Arc<Config>,
     store: Arc<dyn Store>,
@@ -222,7 +245,34 @@ pub(crate) async fn start_with(
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
 ) -> Result<ServerHandle> {
+    start_with_tls(
+        config,
+        store,
+        engine,
+        fault,
+        listen,
+        data_dir,
+        demo_workspace,
+        None,
+    )
+    .await
+}
+
+/// `start_with`, serving HTTPS when `tls` is given.
+#[allow(clippy::too_many_arguments)] // start_with's, plus the one TLS option.
+async fn start_with_tls(
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    engine: Engine,
+    fault: Option<driver::Fault>,
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    demo_workspace: Option<PathBuf>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<ServerHandle> {
     check_listen(&config, listen)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store = metrics::TimedStore::wrap(store, metrics.clone());
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     let (requests_tx, requests_rx) = mpsc::channel(256);
     let (events_tx, _) = broadcast::channel(BROADCAST_CAPACITY);
@@ -281,7 +331,8 @@ pub(crate) async fn start_with(
     } else {
         addr.ip()
     };
-    let url = format!("http://{}", SocketAddr::new(url_ip, addr.port()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", SocketAddr::new(url_ip, addr.port()));
 
     let shared = Arc::new(Shared {
         auth: Auth::from_config(&config),
@@ -297,7 +348,14 @@ pub(crate) async fn start_with(
         },
         poller,
         closing: CancellationToken::new(),
+        metrics: metrics.clone(),
     });
+    metrics::spawn_observer(
+        metrics,
+        shared.events.subscribe(),
+        shared.read_model.clone(),
+        shared.closing.clone(),
+    );
     if shared.auth.is_open() {
         info!("no users configured: every request acts as the local admin");
     }
@@ -308,9 +366,29 @@ pub(crate) async fn start_with(
     let app = routes::router(shared.clone());
     let http_stop = CancellationToken::new();
     let stop = http_stop.clone();
+    let listener = match tls {
+        Some(acceptor) => Err(tls::TlsListener::new(
+            listener,
+            acceptor,
+            http_stop.clone(),
+        )?),
+        None => Ok(listener),
+    };
     let http_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(e) = serve.await {
+        // Err: the TLS listener (plain TCP is the common case).
+        let served = match listener {
+            Err(tls) => {
+                axum::serve(tls, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+            Ok(listener) => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+        };
+        if let Err(e) = served {
             warn!(error = %e, "the HTTP server stopped with an error");
         }
     });
@@ -339,6 +417,9 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     /// Overrides [server] store (an event store URL).
     pub store: Option<String>,
+    /// Overrides [server] tls_cert / tls_key: serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `ferry server`: serve until ctrl-c or SIGTERM.
@@ -361,13 +442,14 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     if let Some(url) = &args.store {
         config.server.store = Some(url.clone());
     }
-    let handle = start(
+    let handle = start_serving(
         Arc::new(config),
         StartOptions {
             listen: args.listen,
             data_dir: args.data_dir.clone(),
             demo_workspace: None,
         },
+        args.tls_cert.clone().zip(args.tls_key.clone()),
     )
     .await?;
     let data_dir = args
@@ -375,8 +457,13 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
         .clone()
         .unwrap_or_else(|| handle.shared.data_dir.clone());
     // Tests and scripts read the port from this exact line.
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "ferry server listening on http://{} (data: {})",
+        "ferry server listening on {scheme}://{} (data: {})",
         handle.addr,
         data_dir.display()
     );

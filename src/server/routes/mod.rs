@@ -12,12 +12,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use super::Shared;
 use super::auth::authorize;
 use super::error::{ApiErr, jsonify_errors};
 use super::sse;
+use super::{health, metrics, openapi, request_id};
 
 /// Requests carry commands and metadata, never artifacts.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -43,8 +45,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
         .route("/hooks/push/{service}", post(actions::push_hook))
-        .route("/events", get(sse::events));
+        .route("/events", get(sse::events))
+        .route("/openapi.json", get(openapi::serve));
     Router::new()
+        // Operations: probes (no token) and metrics, at the root.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", api)
         .fallback(not_found)
         // Layers run bottom-up for requests: limits and auth before handlers,
@@ -53,7 +60,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::map_response(jsonify_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id::stamp_errors))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            metrics::count_requests,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        .layer(SetRequestIdLayer::new(
+            request_id::HEADER,
+            request_id::MakeUuid,
+        ))
         .with_state(shared)
 }
 
