@@ -53,6 +53,7 @@ fn config() -> Config {
             data_dir: PathBuf::from("/tmp"),
             base_dir: PathBuf::from("/tmp"),
             store: None,
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services: (0..SERVICES)

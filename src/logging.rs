@@ -2,7 +2,7 @@
 //! Level from FERRY_LOG (an env-filter like "info" or "ferry=debug"), default "info".
 //!
 //! The server logs to stderr (coloured only on a terminal) and to its own
-//! daily-rotated files under `<data dir>/logs`, keeping the newest
+//! daily-rotated files under `<data dir>/server-logs`, keeping the newest
 //! `SERVER_LOG_FILES`; `--log-format json` writes one JSON object a line to both.
 
 use std::io::IsTerminal;
@@ -98,7 +98,7 @@ pub const SERVER_LOG_FILES: usize = 31;
 
 /// Where a server with this data directory writes its log files.
 pub fn server_log_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("logs")
+    data_dir.join("server-logs")
 }
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -129,7 +129,7 @@ pub fn stderr_colour(choice: Option<bool>) -> bool {
     })
 }
 
-/// The server's logging: stderr plus `<data dir>/logs/server.YYYY-MM-DD.log`,
+/// The server's logging: stderr plus `<data dir>/server-logs/server.YYYY-MM-DD.log`,
 /// rotated daily with the oldest files pruned. `colour` is `--color`
 /// (None for auto).
 pub fn for_server(data_dir: &Path, format: LogFormat, colour: Option<bool>) -> Result<WorkerGuard> {

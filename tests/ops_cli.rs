@@ -112,7 +112,11 @@ async fn auth_not_found_and_conflict_have_their_own_exit_codes() {
     // -o wide and -o json work against the same server.
     let out = ferry(&url, DEV_TOKEN, &["history", "app", "-o", "wide"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("DIGEST"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("DIGEST"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = ferry(&url, DEV_TOKEN, &["history", "app", "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let _: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");

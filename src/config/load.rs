@@ -51,6 +51,7 @@ impl Config {
                 data_dir,
                 base_dir,
                 store: None,
+                ops: Default::default(),
             },
             console: ConsoleConfig::default(),
             services: Vec::new(),

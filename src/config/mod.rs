@@ -18,6 +18,7 @@ use crate::model::{ApprovalRule, NotificationKind};
 mod checks;
 mod error;
 mod load;
+mod ops;
 mod resolve;
 mod schema;
 mod stage;
@@ -48,6 +49,31 @@ pub struct ServerConfig {
     pub base_dir: PathBuf,
     /// The event store's URL (`postgres://…`); `None`: SQLite in `data_dir`.
     pub store: Option<String>,
+    /// Retention and TLS (`[server] retention`, `tls_cert`, `tls_key`).
+    pub ops: OpsConfig,
+}
+
+/// Step logs, reports, run directories and unreferenced artifacts older
+/// than this are deleted in the background; events never are.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpsConfig {
+    /// `[server] retention`, default 90 days.
+    pub retention: std::time::Duration,
+    /// `[server] tls_cert` / `tls_key`: serve HTTPS with these PEM files.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            retention: DEFAULT_RETENTION,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -136,11 +136,13 @@ fn resolve_server(
         },
         None => None,
     };
+    let ops = super::ops::resolve_ops(raw, base_dir)?;
     Ok(ServerConfig {
         listen,
         data_dir,
         base_dir: base_dir.to_path_buf(),
         store,
+        ops,
     })
 }
 

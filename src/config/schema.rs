@@ -30,6 +30,9 @@ pub(super) struct RawServer {
     pub listen: Option<At<String>>,
     pub data_dir: Option<At<String>>,
     pub store: Option<At<String>>,
+    pub retention: Option<At<String>>,
+    pub tls_cert: Option<At<String>>,
+    pub tls_key: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -170,7 +173,14 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
 const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
 
 fn read_server(t: &Table) -> Result<RawServer> {
-    t.allow(&["listen", "data_dir", "store"])?;
+    t.allow(&[
+        "listen",
+        "data_dir",
+        "store",
+        "retention",
+        "tls_cert",
+        "tls_key",
+    ])?;
     Ok(RawServer {
         listen: t.str(
             "listen",
@@ -178,6 +188,9 @@ fn read_server(t: &Table) -> Result<RawServer> {
         )?,
         data_dir: t.str("data_dir", "a directory path in quotes")?,
         store: t.str("store", STORE_HELP)?,
+        retention: t.str("retention", "a duration in quotes, e.g. \"90d\" or \"2w\"")?,
+        tls_cert: t.str("tls_cert", "a PEM certificate chain path in quotes")?,
+        tls_key: t.str("tls_key", "a PEM private key path in quotes")?,
     })
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod driver;
 mod error;
 mod health;
+mod housekeeping;
 mod metrics;
 pub mod openapi;
 mod request_id;
@@ -356,6 +357,12 @@ async fn start_with_tls(
         shared.read_model.clone(),
         shared.closing.clone(),
     );
+    housekeeping::spawn(
+        shared.data_dir.clone(),
+        shared.read_model.clone(),
+        shared.config.server.ops.retention,
+        shared.closing.clone(),
+    );
     if shared.auth.is_open() {
         info!("no users configured: every request acts as the local admin");
     }
@@ -442,6 +449,8 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     if let Some(url) = &args.store {
         config.server.store = Some(url.clone());
     }
+    let tls = tls_files(args, &config);
+    let https = tls.is_some();
     let handle = start_serving(
         Arc::new(config),
         StartOptions {
@@ -449,7 +458,7 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
             data_dir: args.data_dir.clone(),
             demo_workspace: None,
         },
-        args.tls_cert.clone().zip(args.tls_key.clone()),
+        tls,
     )
     .await?;
     let data_dir = args
@@ -457,11 +466,7 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
         .clone()
         .unwrap_or_else(|| handle.shared.data_dir.clone());
     // Tests and scripts read the port from this exact line.
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if https { "https" } else { "http" };
     println!(
         "ferry server listening on {scheme}://{} (data: {})",
         handle.addr,
@@ -472,6 +477,15 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     wait_for_signal().await?;
     info!("shutting down");
     handle.shutdown().await
+}
+
+/// --tls-cert/--tls-key win over [server] tls_cert/tls_key.
+fn tls_files(args: &ServerOptions, config: &Config) -> Option<(PathBuf, PathBuf)> {
+    let ops = &config.server.ops;
+    args.tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .or_else(|| ops.tls_cert.clone().zip(ops.tls_key.clone()))
 }
 
 async fn wait_for_signal() -> Result<()> {

@@ -95,6 +95,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
             data_dir: PathBuf::from("/tmp/ferry-test"),
             base_dir: PathBuf::from("/tmp"),
             store: None,
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services: vec![

@@ -22,6 +22,7 @@ pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
             data_dir: data.to_path_buf(),
             base_dir: data.to_path_buf(),
             store: None,
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services,

@@ -6,6 +6,7 @@ mod api;
 mod driver;
 mod evidence;
 mod ops;
+mod retention;
 mod stream;
 pub(crate) mod support;
 mod watch;

@@ -71,14 +71,19 @@ fn every_route_is_in_the_openapi_document() {
             let declared = op["parameters"]
                 .as_array()
                 .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["in"] == "path"));
-            assert!(declared, "{method} {path}: parameter {name} is not described");
+            assert!(
+                declared,
+                "{method} {path}: parameter {name} is not described"
+            );
         }
     }
-    assert!(missing.is_empty(), "routes missing from the document: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from the document: {missing:?}"
+    );
     // The SSE endpoint says what it streams.
     assert!(
-        doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]
-            ["text/event-stream"]
+        doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
             .is_object()
     );
     assert!(doc["components"]["schemas"]["ApiError"].is_object());
@@ -183,7 +188,14 @@ async fn metrics_move_with_a_real_deployment() {
         "ferry_deployments_total{service=\"web\",stage=\"test\",kind=\"promote\",outcome=\"succeeded\"}",
     )
     .await;
-    assert!(sample(&text, "ferry_step_duration_seconds_count{outcome=\"passed\"}").unwrap() >= 1.0);
+    assert!(
+        sample(
+            &text,
+            "ferry_step_duration_seconds_count{outcome=\"passed\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
     assert!(sample(&text, "ferry_store_append_seconds_count").unwrap() >= 1.0);
     // Routes are counted by template, never by raw path.
     assert!(
@@ -210,7 +222,10 @@ async fn metrics_move_with_a_real_deployment() {
         "ferry_deployments_total{service=\"web\",stage=\"prod\",kind=\"promote\",outcome=\"succeeded\"}",
     )
     .await;
-    assert_eq!(sample(&text, "ferry_approval_wait_seconds_count"), Some(1.0));
+    assert_eq!(
+        sample(&text, "ferry_approval_wait_seconds_count"),
+        Some(1.0)
+    );
     assert_eq!(sample(&text, "ferry_queue_depth"), Some(0.0));
     f.server.shutdown().await.unwrap();
 }

@@ -132,6 +132,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
             data_dir: data_dir.to_path_buf(),
             base_dir: data_dir.to_path_buf(),
             store: None,
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services: vec![ServiceConfig {
