@@ -54,6 +54,7 @@ fn config() -> Config {
             base_dir: PathBuf::from("/tmp"),
             store: None,
             replica: Default::default(),
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services: (0..SERVICES)

@@ -11,16 +11,19 @@ use crate::model::{Artifact, ArtifactId, BuildId, Deployment, DeploymentId, Seq}
 
 /// Everything the console needs to draw its first screen; it then watches
 /// the event stream from `seq`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dashboard {
     pub seq: Seq,
     pub server: ServerInfo,
     /// Who the server thinks is asking.
+    #[schema(value_type = Object)]
     pub user: Principal,
+    /// Services, stages, artifacts, builds and deployments as the engine folds them.
+    #[schema(value_type = Object)]
     pub state: State,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServerInfo {
     pub version: String,
     /// Set when the server runs `ferry demo`'s workspace.
@@ -28,7 +31,7 @@ pub struct ServerInfo {
 }
 
 /// The answer to an accepted command: what it created or acted on.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionReply {
     pub message: String,
     pub deployment: Option<DeploymentId>,
@@ -37,7 +40,7 @@ pub struct ActionReply {
 }
 
 /// Every non-2xx answer carries this body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// Machine-readable: not_found, conflict, forbidden, invalid, bad_request,
     /// unauthorized, payload_too_large, unavailable, internal.
@@ -45,9 +48,12 @@ pub struct ApiError {
     /// One line for people.
     pub message: String,
     pub hint: Option<String>,
+    /// The request's `x-request-id`, to find it in the server's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterArtifact {
     pub service: String,
     pub version: String,
@@ -62,7 +68,7 @@ pub struct RegisterArtifact {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromoteRequest {
     pub service: String,
     pub stage: String,
@@ -70,7 +76,7 @@ pub struct PromoteRequest {
     pub artifact: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionRequest {
     #[serde(default)]
     pub comment: Option<String>,
@@ -79,7 +85,7 @@ pub struct DecisionRequest {
     pub digest: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RollbackRequest {
     pub service: String,
     pub stage: String,
@@ -88,7 +94,7 @@ pub struct RollbackRequest {
 }
 
 /// One page of deployments, newest first; pass `next_before` as `before` for the next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeploymentPage {
     pub items: Vec<Deployment>,
     pub next_before: Option<DeploymentId>,
@@ -96,7 +102,7 @@ pub struct DeploymentPage {
 
 /// Lines of a step's log file. `offset` is the line number of the first
 /// line returned; ask again from `next_offset` for what follows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogChunk {
     pub lines: Vec<String>,
     pub offset: u64,
@@ -106,7 +112,7 @@ pub struct LogChunk {
 }
 
 /// What an approver looks at before saying yes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub deployment: Deployment,
     /// What runs in the stage now (or ran before this deployment).
@@ -122,20 +128,20 @@ pub struct Evidence {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommitInfoDto {
     pub sha: String,
     pub subject: String,
     pub author: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StageEvidence {
     pub stage: String,
     pub deployment: Option<Deployment>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: String,
     pub seq: Seq,
@@ -143,7 +149,17 @@ pub struct Health {
 
 /// Filters of `GET /api/v1/deployments`: the backend sends them as the
 /// query string, the server reads them back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    utoipa::IntoParams,
+)]
 pub struct DeploymentQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,

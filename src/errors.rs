@@ -19,6 +19,26 @@ use crate::config::ConfigError;
 pub const FAILURE: u8 = 1;
 /// Exit code of a usage mistake: the command line asked for something impossible.
 pub const USAGE: u8 = 2;
+/// Exit code when the server refused who we are (no token, a bad one, a missing role).
+pub const AUTH: u8 = 3;
+/// Exit code when the server has no such thing (deployment, artifact, route).
+pub const NOT_FOUND: u8 = 4;
+/// Exit code when the request clashes with the current state (already
+/// decided, a deployment already running, a version already registered).
+pub const CONFLICT: u8 = 5;
+/// Exit code when no ferry server answered at all.
+pub const UNREACHABLE: u8 = 6;
+
+/// The exit code of the backend's answer: its HTTP status, or the lack of one.
+pub fn code_of_client_error(e: &ClientError) -> u8 {
+    match e.status {
+        None if e.error == "unreachable" => UNREACHABLE,
+        Some(401 | 403) => AUTH,
+        Some(404) => NOT_FOUND,
+        Some(409) => CONFLICT,
+        _ => FAILURE,
+    }
+}
 
 /// What failed, what to do about it, and the exit code it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +98,11 @@ impl std::error::Error for Error {}
 /// The server's answer (or its silence) keeps its hint.
 impl From<ClientError> for Error {
     fn from(e: ClientError) -> Error {
+        let code = code_of_client_error(&e);
         Error {
             message: e.message,
             hint: e.hint,
-            code: FAILURE,
+            code,
         }
     }
 }
@@ -130,12 +151,16 @@ pub fn print(report: &Report) {
     eprintln!("{}", render(report));
 }
 
-/// The exit code the report asks for: the first `Error` in its chain
-/// decides; anything else is a plain failure.
+/// The exit code the report asks for: the first `Error` (or backend
+/// `ClientError`) in its chain decides; anything else is a plain failure.
 pub fn exit_code(report: &Report) -> ExitCode {
     let code = report
         .chain()
-        .find_map(|c| c.downcast_ref::<Error>().map(Error::code))
+        .find_map(|c| {
+            c.downcast_ref::<Error>()
+                .map(Error::code)
+                .or_else(|| c.downcast_ref::<ClientError>().map(code_of_client_error))
+        })
         .unwrap_or(FAILURE);
     ExitCode::from(code)
 }
@@ -186,6 +211,26 @@ mod tests {
             inline_hint("no git mirror yet", "wait for the first poll"),
             "no git mirror yet (hint: wait for the first poll)"
         );
+    }
+
+    #[test]
+    fn backend_statuses_map_to_distinct_exit_codes() {
+        let answer = |status: Option<u16>, error: &str| {
+            Error::from(ClientError {
+                status,
+                error: error.to_string(),
+                message: "m".to_string(),
+                hint: None,
+            })
+            .code()
+        };
+        assert_eq!(answer(Some(401), "unauthorized"), AUTH);
+        assert_eq!(answer(Some(403), "forbidden"), AUTH);
+        assert_eq!(answer(Some(404), "not_found"), NOT_FOUND);
+        assert_eq!(answer(Some(409), "conflict"), CONFLICT);
+        assert_eq!(answer(None, "unreachable"), UNREACHABLE);
+        assert_eq!(answer(Some(500), "internal"), FAILURE);
+        assert_eq!(answer(None, "invalid"), FAILURE);
     }
 
     #[test]

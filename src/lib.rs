@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod console;

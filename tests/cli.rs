@@ -44,9 +44,10 @@ fn token_new_prints_a_token_once_and_the_hash_for_the_config() {
 }
 
 #[test]
-fn an_unreachable_server_is_one_line_with_a_hint_and_exit_code_1() {
+fn an_unreachable_server_is_one_line_with_a_hint_and_exit_code_6() {
     let out = ferry("http://127.0.0.1:9", "", &["status"]);
-    assert_eq!(out.status.code(), Some(1));
+    // Issue 13: "server unreachable" has its own exit code.
+    assert_eq!(out.status.code(), Some(6));
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with("error: could not reach ferry server at http://127.0.0.1:9"),
@@ -74,7 +75,8 @@ async fn status_approve_history_and_rollback_from_the_command_line() {
 
     // The developer may not approve: refused with the reason and a hint.
     let out = ferry(&url, DEV_TOKEN, &["approve", &pending]);
-    assert_eq!(out.status.code(), Some(1));
+    // Issue 13: a refusal by role is an auth failure (exit code 3).
+    assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with("error: dev may not decide on app to prod"),
@@ -111,7 +113,8 @@ async fn status_approve_history_and_rollback_from_the_command_line() {
 
     // Nothing earlier to roll back to: a conflict, said plainly.
     let out = ferry(&url, DEV_TOKEN, &["rollback", "app", "prod"]);
-    assert_eq!(out.status.code(), Some(1));
+    // Issue 13: a conflict with the state has its own exit code (5).
+    assert_eq!(out.status.code(), Some(5));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no earlier good release"), "{stderr}");
 }

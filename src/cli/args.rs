@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
-    version,
+    version = crate::build_info::VERSION,
     about = "Carry every build through test, preprod and prod, gated by tests and approvals, with automatic rollback",
     long_about = None,
 )]
@@ -29,9 +29,41 @@ pub struct GlobalArgs {
     /// URL of the ferry server to talk to; the token comes from FERRY_TOKEN.
     #[arg(long, global = true, env = "FERRY_SERVER")]
     pub server: Option<String>,
-    /// Print JSON instead of tables (for scripts).
+    /// Print JSON instead of tables (for scripts); the same as `-o json`.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Output format of the scripted commands: table, json, or wide (more columns).
+    #[arg(long, short = 'o', global = true, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Colour in tables and logs: auto (only on a terminal, never with NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl GlobalArgs {
+    /// `--json` is kept as an alias of `-o json`.
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.output.unwrap_or(OutputFormat::Table)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Wide,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +92,13 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `ferry man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -70,6 +109,15 @@ pub struct ServerArgs {
     /// Data directory (overrides [server] data_dir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Log format on stderr and in the log file: text or json (one object a line).
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS (overrides [server] tls_cert).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert (overrides [server] tls_key).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Event store URL, e.g. postgres://USER:PASSWORD@HOST/DB (overrides [server] store;
     /// default: SQLite in the data directory).
     #[arg(long, env = "FERRY_STORE")]

@@ -14,7 +14,9 @@ use crate::engine::{ServiceState, State};
 use crate::errors::Error;
 use crate::model::{ArtifactId, Deployment};
 
-use super::args::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
+use super::args::{
+    ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, OutputFormat, TokenCommand,
+};
 use super::table::{Cell, Tone, render, use_colour, when};
 use crate::present::cells;
 
@@ -96,13 +98,18 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
                 ..DeploymentQuery::default()
             };
             let page = client(global)?.deployments(&q).await?;
-            if global.json {
-                return print_json(&page);
+            match global.format() {
+                OutputFormat::Json => return print_json(&page),
+                OutputFormat::Wide => out!("{}", history_table_wide(&page.items, use_colour())),
+                OutputFormat::Table => out!("{}", history_table(&page.items, use_colour())),
             }
-            out!("{}", history_table(&page.items, use_colour()));
             Ok(())
         }
         Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
+        Command::Completions { .. } | Command::Man => Err(Error::usage(
+            "`ferry completions` and `ferry man` are not scripted commands",
+            "run them directly",
+        )),
         Command::Server(_) | Command::Demo(_) => Err(Error::usage(
             "`ferry server` and `ferry demo` are not scripted commands",
             "run them directly: `ferry server --config FILE`, `ferry demo`",
@@ -111,7 +118,7 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
 }
 
 fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> {
-    if global.json {
+    if global.format() == OutputFormat::Json {
         return print_json(r);
     }
     outln!("{}", crate::model::sanitize_text(&r.message));
@@ -146,7 +153,7 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
             }
         },
     };
-    if global.json {
+    if global.format() == OutputFormat::Json {
         return match (service, replicas) {
             (None, Some(replicas)) => {
                 let mut all = serde_json::to_value(&dash)
@@ -273,6 +280,37 @@ pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
     )
 }
 
+/// `-o wide`: the history table plus the artifact, its digest and the reason.
+pub(crate) fn history_table_wide(items: &[Deployment], colour: bool) -> String {
+    let rows = items
+        .iter()
+        .map(|d| {
+            vec![
+                Cell::new(d.id.clone()),
+                Cell::new(d.stage.clone()),
+                Cell::new(d.version.clone()),
+                Cell::new(d.artifact.clone()),
+                Cell::new(d.digest.chars().take(12).collect::<String>()),
+                Cell::new(d.kind.as_str()),
+                Cell::new(d.status.as_str()).tone(Tone::of_status(d.status)),
+                Cell::new(d.requested_by.0.clone()),
+                Cell::new(when(d.created_at)),
+                Cell::new(d.finished_at.map(when).unwrap_or_default()),
+                Cell::new(crate::model::sanitize_text(&d.reason)),
+                Cell::new(d.outcome.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "ID", "STAGE", "VERSION", "ARTIFACT", "DIGEST", "KIND", "STATUS", "BY", "CREATED",
+            "FINISHED", "REASON", "OUTCOME",
+        ],
+        rows,
+        colour,
+    )
+}
+
 async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), Error> {
     let digest = match (&a.file, &a.digest) {
         (Some(file), _) => {
@@ -371,7 +409,7 @@ fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Er
     // scanners find leaked ones.
     let token = format!("ferry_{}", hex::encode(bytes));
     let hash = crate::server::token_sha256(&token);
-    if global.json {
+    if global.format() == OutputFormat::Json {
         return print_json(&serde_json::json!({
             "user": user,
             "roles": roles,

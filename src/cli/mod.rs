@@ -15,11 +15,13 @@ use crate::server::ServerOptions;
 
 mod args;
 mod commands;
+mod completions;
 mod table;
 
 pub use args::{
-    ArtifactCommand, ArtifactPushArgs, CancelArgs, Cli, Command, DecisionArgs, DemoArgs,
-    GlobalArgs, HistoryArgs, PromoteArgs, RollbackArgs, ServerArgs, StatusArgs, TokenCommand,
+    ArtifactCommand, ArtifactPushArgs, CancelArgs, Cli, ColorChoice, Command, DecisionArgs,
+    DemoArgs, GlobalArgs, HistoryArgs, OutputFormat, PromoteArgs, RollbackArgs, ServerArgs,
+    StatusArgs, TokenCommand,
 };
 pub use commands::DEFAULT_SERVER;
 
@@ -27,10 +29,26 @@ pub use commands::DEFAULT_SERVER;
 /// to render; a success may still carry an exit code (the demo's verdict).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let global = cli.global;
+    let colour = match global.color {
+        ColorChoice::Auto => None,
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+    };
+    table::set_colour_choice(colour);
     match cli.command {
         Some(Command::Server(args)) => {
-            let _log = crate::logging::to_stderr_and_file("server")?;
-            crate::server::run(&server_options(&global, &args)).await?;
+            let options = server_options(&global, &args);
+            let _log =
+                crate::logging::for_server(&server_data_dir(&options), args.log_format, colour)?;
+            crate::server::run(&options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Completions { shell }) => {
+            completions::completions(shell)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            completions::man()?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo(args)) => {
@@ -57,6 +75,25 @@ fn server_options(global: &GlobalArgs, args: &ServerArgs) -> ServerOptions {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
         store: args.store.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+    }
+}
+
+/// The data directory the server will use, for its log files: --data-dir,
+/// or the config's. A config that does not load falls back to the default
+/// directory; `server::run` then reports the config's error properly.
+fn server_data_dir(options: &ServerOptions) -> std::path::PathBuf {
+    if let Some(dir) = &options.data_dir {
+        return dir.clone();
+    }
+    let path = options
+        .config
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("ferry.toml"));
+    match crate::config::Config::load(&path) {
+        Ok(config) => config.server.data_dir.clone(),
+        Err(_) => crate::logging::log_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
     }
 }
 

@@ -63,7 +63,17 @@ impl<T: Into<String>> From<T> for Cell {
     }
 }
 
+/// `--color`: Some(always/never), or None for auto. Set once by `cli::run`.
+static COLOUR_CHOICE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+
+pub(crate) fn set_colour_choice(choice: Option<bool>) {
+    let _ = COLOUR_CHOICE.set(choice);
+}
+
 pub(crate) fn use_colour() -> bool {
+    if let Some(Some(choice)) = COLOUR_CHOICE.get() {
+        return *choice;
+    }
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 

@@ -52,6 +52,7 @@ impl Config {
                 base_dir,
                 store: None,
                 replica: Default::default(),
+                ops: Default::default(),
             },
             console: ConsoleConfig::default(),
             services: Vec::new(),

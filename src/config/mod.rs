@@ -18,6 +18,7 @@ use crate::model::{ApprovalRule, NotificationKind};
 mod checks;
 mod error;
 mod load;
+mod ops;
 mod resolve;
 mod schema;
 mod stage;
@@ -51,6 +52,8 @@ pub struct ServerConfig {
     pub store: Option<String>,
     /// Settings for several replicas on one PostgreSQL store.
     pub replica: ReplicaConfig,
+    /// Retention and TLS (`[server] retention`, `tls_cert`, `tls_key`).
+    pub ops: OpsConfig,
 }
 
 /// The leader lease TTL when `[server] lease_ttl` is not set.
@@ -76,6 +79,29 @@ impl Default for ReplicaConfig {
             artifact_dir: None,
             log_dir: None,
             advertise: None,
+        }
+    }
+}
+
+/// Step logs, reports, run directories and unreferenced artifacts older
+/// than this are deleted in the background; events never are.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpsConfig {
+    /// `[server] retention`, default 90 days.
+    pub retention: std::time::Duration,
+    /// `[server] tls_cert` / `tls_key`: serve HTTPS with these PEM files.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            retention: DEFAULT_RETENTION,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -109,6 +109,7 @@ fn resolve_server(
         None => super::DEFAULT_LEASE_TTL,
     };
     let dir = |d: &Option<At<String>>| d.as_ref().map(|d| base_dir.join(&d.value));
+    let ops = super::ops::resolve_ops(raw, base_dir)?;
     Ok(ServerConfig {
         listen,
         data_dir,
@@ -123,6 +124,7 @@ fn resolve_server(
                 .as_ref()
                 .map(|a| a.value.trim_end_matches('/').to_string()),
         },
+        ops,
     })
 }
 

@@ -34,6 +34,9 @@ pub(super) struct RawServer {
     pub artifact_dir: Option<At<String>>,
     pub log_dir: Option<At<String>>,
     pub advertise: Option<At<String>>,
+    pub retention: Option<At<String>>,
+    pub tls_cert: Option<At<String>>,
+    pub tls_key: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -177,7 +180,14 @@ fn read_server(t: &Table) -> Result<RawServer> {
     // The replica keys matter only with a PostgreSQL store; the help for an
     // unknown key lists the everyday ones.
     t.allow_also(
-        &["listen", "data_dir", "store"],
+        &[
+            "listen",
+            "data_dir",
+            "store",
+            "retention",
+            "tls_cert",
+            "tls_key",
+        ],
         &["lease_ttl", "artifact_dir", "log_dir", "advertise"],
     )?;
     Ok(RawServer {
@@ -197,6 +207,9 @@ fn read_server(t: &Table) -> Result<RawServer> {
             "advertise",
             "this replica's URL for the others, e.g. \"http://10.0.0.5:7474\"",
         )?,
+        retention: t.str("retention", "a duration in quotes, e.g. \"90d\" or \"2w\"")?,
+        tls_cert: t.str("tls_cert", "a PEM certificate chain path in quotes")?,
+        tls_key: t.str("tls_key", "a PEM private key path in quotes")?,
     })
 }
 

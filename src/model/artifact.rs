@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Actor, ArtifactId, BuildId, Millis};
 
 /// An immutable build output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Artifact {
     pub id: ArtifactId,
     pub service: String,
@@ -28,7 +28,7 @@ pub struct Artifact {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ArtifactOrigin {
     /// Built by ferry from its git source.

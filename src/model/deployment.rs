@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, ArtifactId, DeploymentId, Millis, Step, StepStatus, TestCounts};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentKind {
     Promote,
@@ -22,7 +22,7 @@ impl DeploymentKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentStatus {
     /// Waiting for the stage to be free (its gate already holds).
@@ -62,7 +62,7 @@ impl DeploymentStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
@@ -70,7 +70,7 @@ pub enum Decision {
 }
 
 /// A person's yes or no on one deployment, bound to its artifact's digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     pub by: Actor,
     pub decision: Decision,
@@ -81,7 +81,7 @@ pub struct Approval {
 
 /// What a gate asks for, copied into the deployment when it is created so
 /// that a later config change cannot move the goalposts of a pending one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalRule {
     pub required: u32,
     pub roles: Vec<String>,
@@ -89,7 +89,7 @@ pub struct ApprovalRule {
 }
 
 /// One attempt to put one artifact into one environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployment {
     pub id: DeploymentId,
     pub service: String,

@@ -21,8 +21,11 @@ macro_rules! string_id {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
+        // On the wire an id is its text (e.g. "d-17").
+        #[schema(value_type = String)]
         pub struct $name(String);
 
         impl $name {
@@ -168,7 +171,9 @@ impl From<&BuildId> for RunId {
 }
 
 /// Who caused a state change: a user, or ferry itself.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Actor(pub String);
 
 impl Actor {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, ArtifactId, BuildId, Millis};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     Build,
@@ -13,7 +13,7 @@ pub enum StepKind {
     Health,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Pending,
@@ -52,7 +52,7 @@ impl StepStatus {
 }
 
 /// Test results from a JUnit XML report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TestCounts {
     pub passed: u32,
     pub failed: u32,
@@ -81,7 +81,7 @@ pub struct StepOutcome {
 }
 
 /// One step of a run as the state knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     pub name: String,
     pub kind: StepKind,
@@ -119,7 +119,7 @@ pub struct StepPlan {
     pub kind: StepKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
     Running,
@@ -129,7 +129,7 @@ pub enum BuildStatus {
 }
 
 /// Turning one commit of a git source into an artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Build {
     pub id: BuildId,
     pub service: String,

@@ -214,8 +214,8 @@ pub(crate) async fn authorize(
     if let Err(e) = browser_guard(req.headers(), shared.auth.is_open()) {
         return e.into_response();
     }
-    // Liveness probes carry no token.
-    if req.uri().path() == "/api/v1/healthz" || req.uri().path() == "/readyz" {
+    // Liveness and readiness probes carry no token.
+    if matches!(req.uri().path(), "/api/v1/healthz" | "/healthz" | "/readyz") {
         return next.run(req).await;
     }
     let principal = match shared.auth.authenticate(req.headers()) {

@@ -27,6 +27,7 @@ impl ApiErr {
                 error: code(status).to_string(),
                 message: message.into(),
                 hint: None,
+                request_id: None,
             },
         }
     }
@@ -82,6 +83,7 @@ impl From<Rejection> for ApiErr {
                 error: code(status).to_string(),
                 message: r.message,
                 hint: r.hint,
+                request_id: None,
             },
         }
     }

@@ -149,39 +149,6 @@ async fn proxy(shared: &Shared, req: Request) -> Result<Response, ApiErr> {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct Ready {
-    pub replica: String,
-    pub role: &'static str,
-    pub epoch: u64,
-    pub store: &'static str,
-    pub applied_seq: u64,
-    pub log_seq: u64,
-    pub behind: u64,
-}
-
-/// `/readyz` (no token): this replica's role and how far behind the log it is.
-pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, Json<Ready>) {
-    let status = shared.replica.status();
-    let applied = shared.read_model.read().seq;
-    let log_seq = status.log_seq.max(applied);
-    let code = if status.store_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let ready = Ready {
-        replica: shared.replica.id.clone(),
-        role: status.role,
-        epoch: status.epoch,
-        store: if status.store_ok { "ok" } else { "unreachable" },
-        applied_seq: applied,
-        log_seq,
-        behind: log_seq - applied,
-    };
-    (code, Json(ready))
-}
-
-#[derive(Debug, Serialize)]
 pub(crate) struct ReplicaRow {
     pub replica: String,
     pub address: String,

@@ -18,8 +18,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use super::tls::HANDSHAKE_TIMEOUT;
 
 /// How long a client may take to send a request's head (also bounds how
 /// long an idle keep-alive connection holds its slot).
@@ -57,7 +60,16 @@ pub(crate) fn connection_cap() -> usize {
 }
 
 /// Serve `app` on `listener` until `stop`, then let open connections finish.
-pub(crate) async fn serve(listener: TcpListener, app: Router, cap: usize, stop: CancellationToken) {
+/// With `tls`, each connection's handshake runs in its own task (holding its
+/// slot), bounded by `tls::HANDSHAKE_TIMEOUT`, so a silent client never holds
+/// up the accept loop.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    cap: usize,
+    stop: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(cap));
     let open = tokio_util::task::TaskTracker::new();
     loop {
@@ -83,22 +95,25 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, cap: usize, stop: 
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let stop = stop.clone();
+        let tls = tls.clone();
         open.spawn(async move {
             let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let io = TokioIo::new(JsonParseErrors::new(stream));
-            let conn = builder.serve_connection(io, service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            let result = match tls {
+                None => serve_connection(stream, app, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, app, stop).await,
+                        Ok(Err(e)) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
                 }
             };
             if let Err(e) = result {
@@ -109,6 +124,28 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, cap: usize, stop: 
     drop(listener);
     open.close();
     open.wait().await;
+}
+
+/// One HTTP/1 connection, plain or TLS, until it ends or `stop`.
+async fn serve_connection<S>(stream: S, app: Router, stop: CancellationToken) -> hyper::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let io = TokioIo::new(JsonParseErrors::new(stream));
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
 }
 
 /// Wraps a connection and replaces hyper's bodiless answers to requests it

@@ -12,11 +12,17 @@ mod driver;
 mod error;
 mod faults;
 mod forward;
+mod health;
+mod housekeeping;
 mod http;
 mod leader;
+mod metrics;
+pub mod openapi;
 mod replica;
+mod request_id;
 mod routes;
 mod sse;
+mod tls;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -77,6 +83,8 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     /// Cancelled when the HTTP side shuts down (ends open event streams).
     pub closing: CancellationToken,
+    /// What `/metrics` exports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Shared {
@@ -159,6 +167,16 @@ fn step_drain() -> Duration {
 /// Start a server for `config`: open the SQLite store in the data directory
 /// and serve the API until `shutdown`.
 pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHandle> {
+    start_serving(config, opts, None).await
+}
+
+/// `start`, serving HTTPS with this certificate chain and key (PEM files)
+/// when `tls` is given.
+pub async fn start_serving(
+    config: Arc<Config>,
+    opts: StartOptions,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<ServerHandle> {
     let data_dir = opts
         .data_dir
         .clone()
@@ -170,6 +188,10 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         .wrap_err_with(|| format!("could not create the data directory {}", data_dir.display()))?;
     let lock = lock_data_dir(&data_dir)?;
     replica::link_shared_dirs(&config, &data_dir)?;
+    let tls = match &tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let store: Arc<dyn Store> = match &config.server.store {
         // Each failure is already one line: what, where, a hint.
         Some(url) => crate::store::open(&StoreUrl::parse(url)?).await?,
@@ -189,7 +211,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
             .await
             .wrap_err("could not read the event log")?;
     }
-    let mut handle = start_with(
+    let mut handle = start_with_tls(
         config,
         store,
         engine,
@@ -197,6 +219,7 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         listen,
         data_dir,
         opts.demo_workspace,
+        tls,
     )
     .await?;
     handle.lock = Some(lock);
@@ -242,6 +265,7 @@ fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
 /// The part of `start` after the store is open and the engine rebuilt; the
 /// server's tests enter here with their own store (and, for the one test of
 /// an engine bug, a `fault`).
+#[cfg(test)]
 pub(crate) async fn start_with(
     config: Arc<Config>,
     store: Arc<dyn Store>,
@@ -251,7 +275,34 @@ pub(crate) async fn start_with(
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
 ) -> Result<ServerHandle> {
+    start_with_tls(
+        config,
+        store,
+        engine,
+        fault,
+        listen,
+        data_dir,
+        demo_workspace,
+        None,
+    )
+    .await
+}
+
+/// `start_with`, serving HTTPS when `tls` is given.
+#[allow(clippy::too_many_arguments)] // start_with's, plus the one TLS option.
+async fn start_with_tls(
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    engine: Engine,
+    fault: Option<driver::Fault>,
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    demo_workspace: Option<PathBuf>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<ServerHandle> {
     check_listen(&config, listen)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store = metrics::TimedStore::wrap(store, metrics.clone());
     let (requests_tx, requests_rx) = mpsc::channel(256);
     let (events_tx, _) = broadcast::channel(BROADCAST_CAPACITY);
     let (inbox, inbox_rx) = watch::channel(None);
@@ -271,7 +322,8 @@ pub(crate) async fn start_with(
     } else {
         addr.ip()
     };
-    let url = format!("http://{}", SocketAddr::new(url_ip, addr.port()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", SocketAddr::new(url_ip, addr.port()));
     let replicated = is_replicated(&config);
     let advertise = config
         .server
@@ -299,7 +351,20 @@ pub(crate) async fn start_with(
             .build()
             .unwrap_or_default(),
         closing: CancellationToken::new(),
+        metrics: metrics.clone(),
     });
+    metrics::spawn_observer(
+        metrics,
+        shared.events.subscribe(),
+        shared.read_model.clone(),
+        shared.closing.clone(),
+    );
+    housekeeping::spawn(
+        shared.data_dir.clone(),
+        shared.read_model.clone(),
+        shared.config.server.ops.retention,
+        shared.closing.clone(),
+    );
     if shared.auth.is_open() {
         info!("no users configured: every request acts as the local admin");
     }
@@ -325,7 +390,7 @@ pub(crate) async fn start_with(
     let http_stop = CancellationToken::new();
     let stop = http_stop.clone();
     let cap = http::connection_cap();
-    let http_task = tokio::spawn(http::serve(listener, app, cap, stop));
+    let http_task = tokio::spawn(http::serve(listener, tls, app, cap, stop));
     info!(%addr, replica = %shared.replica.id, "listening");
     Ok(ServerHandle {
         addr,
@@ -360,6 +425,9 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     /// Overrides [server] store (an event store URL).
     pub store: Option<String>,
+    /// Overrides [server] tls_cert / tls_key: serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `ferry server`: serve until ctrl-c or SIGTERM.
@@ -385,13 +453,16 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     if let Some(url) = &args.store {
         config.server.store = Some(url.clone());
     }
-    let handle = start(
+    let tls = tls_files(args, &config);
+    let https = tls.is_some();
+    let handle = start_serving(
         Arc::new(config),
         StartOptions {
             listen: args.listen,
             data_dir: args.data_dir.clone(),
             demo_workspace: None,
         },
+        tls,
     )
     .await?;
     let data_dir = args
@@ -399,8 +470,9 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
         .clone()
         .unwrap_or_else(|| handle.shared.data_dir.clone());
     // Tests and scripts read the port from this exact line.
+    let scheme = if https { "https" } else { "http" };
     println!(
-        "ferry server listening on http://{} (data: {})",
+        "ferry server listening on {scheme}://{} (data: {})",
         handle.addr,
         data_dir.display()
     );
@@ -409,6 +481,15 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     wait_for_signal().await?;
     info!("shutting down");
     handle.shutdown().await
+}
+
+/// --tls-cert/--tls-key win over [server] tls_cert/tls_key.
+fn tls_files(args: &ServerOptions, config: &Config) -> Option<(PathBuf, PathBuf)> {
+    let ops = &config.server.ops;
+    args.tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .or_else(|| ops.tls_cert.clone().zip(ops.tls_key.clone()))
 }
 
 async fn wait_for_signal() -> Result<()> {

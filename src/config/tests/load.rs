@@ -286,7 +286,11 @@ fn unknown_key_names_the_key_path_and_suggests_the_close_one() {
 fn unknown_key_without_a_close_one_lists_what_is_allowed() {
     let e = err("[server]\nfoo = 1\n");
     assert_eq!(e.key, "server.foo");
-    assert_eq!(e.help, "allowed here: `listen`, `data_dir` or `store`");
+    // Issue 13 added retention and TLS to [server].
+    assert_eq!(
+        e.help,
+        "allowed here: `listen`, `data_dir`, `store`, `retention`, `tls_cert` or `tls_key`"
+    );
     let e = err("[sevrer]\n");
     assert_eq!(e.help, "did you mean `server`?");
     assert!(e.message.contains("at the top level"));

@@ -97,6 +97,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
             base_dir: PathBuf::from("/tmp"),
             store: None,
             replica: Default::default(),
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services: vec![

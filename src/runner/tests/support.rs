@@ -23,6 +23,7 @@ pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
             base_dir: data.to_path_buf(),
             store: None,
             replica: Default::default(),
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services,

@@ -12,6 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -19,6 +20,7 @@ use super::Shared;
 use super::auth::authorize;
 use super::error::{ApiErr, jsonify_errors};
 use super::sse;
+use super::{health, metrics, openapi, request_id};
 
 /// Requests carry commands and metadata, never artifacts.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -47,10 +49,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/rollback", post(actions::rollback))
         .route("/hooks/push/{service}", post(actions::push_hook))
         .route("/events", get(sse::events))
-        .route("/replicas", get(super::forward::replicas));
+        .route("/replicas", get(super::forward::replicas))
+        .route("/openapi.json", get(openapi::serve));
     Router::new()
+        // Operations: probes (no token) and metrics, at the root.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", api)
-        .route("/readyz", get(super::forward::readyz))
         .fallback(not_found)
         // Replicas: a follower forwards writes to the leader (after auth).
         .layer(middleware::from_fn_with_state(
@@ -65,7 +71,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
         .layer(middleware::map_response(jsonify_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id::stamp_errors))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            metrics::count_requests,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        .layer(SetRequestIdLayer::new(
+            request_id::HEADER,
+            request_id::MakeUuid,
+        ))
         .with_state(shared)
 }
 

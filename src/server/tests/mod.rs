@@ -5,6 +5,8 @@
 mod api;
 mod driver;
 mod evidence;
+mod ops;
+mod retention;
 mod stream;
 pub(crate) mod support;
 mod watch;

@@ -133,6 +133,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
             base_dir: data_dir.to_path_buf(),
             store: None,
             replica: Default::default(),
+            ops: Default::default(),
         },
         console: ConsoleConfig::default(),
         services: vec![ServiceConfig {

@@ -1,0 +1,247 @@
+//! The OpenAPI 3.1 description served at `GET /api/v1/openapi.json`.
+//!
+//! Bodies and parameters are the handlers' own wire types (`api`, `model`)
+//! through `utoipa::ToSchema`. The operations are described here, on empty
+//! functions, rather than on the handlers: the route files stay about
+//! behaviour, and this file is the one place the contract is written down.
+//! `tests::openapi` parses the router's route table and fails when a route
+//! is missing here.
+
+#![allow(dead_code)] // The functions below exist only to carry `#[utoipa::path]`.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{
+    ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
+    DeploymentQuery, Evidence, Health, LogChunk, PromoteRequest, RegisterArtifact, RollbackRequest,
+    ServerInfo, StageEvidence,
+};
+use crate::model::{
+    Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
+    Deployment, DeploymentKind, DeploymentStatus, Step, StepKind, StepStatus, TestCounts,
+};
+
+use super::health::{Probe, Ready};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ferry",
+        description = "Environment promotion: builds flow through stages, gated by tests and approvals, with automatic rollback. \
+                       Every call but the probes needs `Authorization: Bearer <token>` when the server has users. \
+                       Every error answer is an `ApiError`.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        root_healthz, root_readyz, metrics, openapi_json,
+        healthz, dashboard, services, artifacts, register_artifact, artifact, build,
+        deployments, deployment, evidence, approve, reject, cancel, step_log,
+        promote, rollback, push_hook, events,
+    ),
+    components(schemas(
+        ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
+        Evidence, Health, LogChunk, PromoteRequest, RegisterArtifact, RollbackRequest,
+        ServerInfo, StageEvidence, Probe, Ready, Actor, Approval, ApprovalRule, Artifact,
+        ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
+        DeploymentStatus, Step, StepKind, StepStatus, TestCounts,
+    )),
+    modifiers(&BearerToken),
+    security(("bearer" = [])),
+    tags(
+        (name = "ops", description = "Probes, metrics and this document"),
+        (name = "read", description = "Answered from the server's read model"),
+        (name = "actions", description = "Commands the engine decides on"),
+        (name = "stream", description = "Server-sent events"),
+    ),
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON text.
+pub fn document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"internal\",\"message\":\"{e}\"}}"))
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document())
+}
+
+// ---- operations ------------------------------------------------------------
+// `default` carries the error shape of every non-2xx answer (400, 401, 403,
+// 404, 409, 413, 422, 503, ...).
+
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(()),
+    responses((status = 200, description = "alive", body = Probe)))]
+fn root_healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "ops", security(()),
+    responses(
+        (status = 200, description = "the store answers and the engine runs", body = Ready),
+        (status = 503, description = "not ready", body = Ready)))]
+fn root_readyz() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus / OpenMetrics text", body = String,
+         content_type = "application/openmetrics-text"),
+        (status = "default", description = "error", body = ApiError)))]
+fn metrics() {}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
+    responses(
+        (status = 200, description = "this document", body = Object),
+        (status = "default", description = "error", body = ApiError)))]
+fn openapi_json() {}
+
+#[utoipa::path(get, path = "/api/v1/healthz", tag = "ops", security(()),
+    responses(
+        (status = 200, description = "the engine's driver runs", body = Health),
+        (status = 503, description = "the driver stopped", body = Health),
+        (status = "default", description = "error", body = ApiError)))]
+fn healthz() {}
+
+#[utoipa::path(get, path = "/api/v1/dashboard", tag = "read",
+    responses(
+        (status = 200, description = "everything live plus recent history", body = Dashboard),
+        (status = "default", description = "error", body = ApiError)))]
+fn dashboard() {}
+
+#[utoipa::path(get, path = "/api/v1/services", tag = "read",
+    responses(
+        (status = 200, description = "services and their stages, in configuration order", body = Vec<Object>),
+        (status = "default", description = "error", body = ApiError)))]
+fn services() {}
+
+#[utoipa::path(get, path = "/api/v1/artifacts", tag = "read",
+    params(
+        ("service" = Option<String>, Query, description = "only this service"),
+        ("limit" = Option<u64>, Query, description = "at most this many, newest first"),
+    ),
+    responses(
+        (status = 200, description = "artifacts, newest first", body = Vec<Artifact>),
+        (status = "default", description = "error", body = ApiError)))]
+fn artifacts() {}
+
+#[utoipa::path(post, path = "/api/v1/artifacts", tag = "actions", request_body = RegisterArtifact,
+    responses(
+        (status = 201, description = "registered; it enters the first stage", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn register_artifact() {}
+
+#[utoipa::path(get, path = "/api/v1/artifacts/{id}", tag = "read",
+    params(("id" = String, Path, description = "artifact id (a-12)")),
+    responses(
+        (status = 200, description = "the artifact", body = Artifact),
+        (status = "default", description = "error", body = ApiError)))]
+fn artifact() {}
+
+#[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "read",
+    params(("id" = String, Path, description = "build id (b-3)")),
+    responses(
+        (status = 200, description = "the build", body = Build),
+        (status = "default", description = "error", body = ApiError)))]
+fn build() {}
+
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "read", params(DeploymentQuery),
+    responses(
+        (status = 200, description = "one page, newest first", body = DeploymentPage),
+        (status = "default", description = "error", body = ApiError)))]
+fn deployments() {}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "read",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    responses(
+        (status = 200, description = "the deployment", body = Deployment),
+        (status = "default", description = "error", body = ApiError)))]
+fn deployment() {}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/evidence", tag = "read",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    responses(
+        (status = 200, description = "what an approver looks at", body = Evidence),
+        (status = "default", description = "error", body = ApiError)))]
+fn evidence() {}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/approve", tag = "actions",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    request_body(content = Option<DecisionRequest>, description = "optional; an empty body is `{}`"),
+    responses(
+        (status = 200, description = "approval recorded", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn approve() {}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/reject", tag = "actions",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    request_body(content = Option<DecisionRequest>, description = "optional; an empty body is `{}`"),
+    responses(
+        (status = 200, description = "rejection recorded", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn reject() {}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", tag = "actions",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    responses(
+        (status = 200, description = "cancelled, or being cancelled", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn cancel() {}
+
+#[utoipa::path(get, path = "/api/v1/runs/{run}/steps/{step}/log", tag = "read",
+    params(
+        ("run" = String, Path, description = "a build or deployment id"),
+        ("step" = u64, Path, description = "the step's index in its run, from 0"),
+        ("offset" = Option<u64>, Query, description = "first line to return"),
+        ("tail" = Option<u64>, Query, description = "only the last N lines"),
+    ),
+    responses(
+        (status = 200, description = "lines of the step's log", body = LogChunk),
+        (status = "default", description = "error", body = ApiError)))]
+fn step_log() {}
+
+#[utoipa::path(post, path = "/api/v1/promote", tag = "actions", request_body = PromoteRequest,
+    responses(
+        (status = 202, description = "deployment created", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn promote() {}
+
+#[utoipa::path(post, path = "/api/v1/rollback", tag = "actions", request_body = RollbackRequest,
+    responses(
+        (status = 202, description = "rollback deployment created", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn rollback() {}
+
+#[utoipa::path(post, path = "/api/v1/hooks/push/{service}", tag = "actions",
+    params(("service" = String, Path, description = "a service with a git source")),
+    responses(
+        (status = 202, description = "polling now", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn push_hook() {}
+
+/// Server-sent events: each `data:` is one JSON `Event`, its `id:` the
+/// event's sequence number, its `event:` the event kind (`deployment_created`,
+/// `step_finished`, ...). Reconnect with `Last-Event-ID` or `since`.
+#[utoipa::path(get, path = "/api/v1/events", tag = "stream",
+    params(
+        ("since" = Option<u64>, Query, description = "replay events after this sequence number"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "wins over `since` on reconnect"),
+    ),
+    responses(
+        (status = 200, description = "an endless event stream", body = String, content_type = "text/event-stream"),
+        (status = "default", description = "error", body = ApiError)))]
+fn events() {}
