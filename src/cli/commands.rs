@@ -180,11 +180,12 @@ pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bo
     for svc in services {
         for st in &svc.stages {
             // What a person wants to know first: what runs, else what waits,
-            // else how it ended; the same deployment the console's cell is about.
-            let (status, tone) = match cells::focus_deployment(state, st) {
-                Some(d) => (
-                    format!("{} {}", d.status.as_str(), d.id),
-                    Tone::of_status(d.status),
+            // else how it ended; the console's cell says the same.
+            let summary = cells::stage_summary(state, st);
+            let (status, tone) = match &summary.run {
+                Some(run) => (
+                    format!("{} {}", summary.word, run.id()),
+                    Tone::of_kind(summary.kind),
                 ),
                 None => ("-".to_string(), Tone::Dim),
             };
@@ -414,15 +415,15 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
-            "SERVICE  STAGE  CURRENT    STATUS                 LAST GOOD  QUEUED"
+            "SERVICE  STAGE  CURRENT    STATUS                     LAST GOOD  QUEUED"
         );
         assert_eq!(
             lines[1],
-            "web      test   1.0 (a-1)  succeeded d-1          1.0 (a-1)  0"
+            "web      test   1.0 (a-1)  healthy d-1                1.0 (a-1)  0"
         );
         assert_eq!(
             lines[2],
-            "web      prod   -          awaiting_approval d-2  -          1"
+            "web      prod   -          awaiting approval 0/0 d-2  -          1"
         );
         let mut items: Vec<Deployment> = state.deployments.values().cloned().collect();
         items.reverse();
