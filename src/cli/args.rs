@@ -18,7 +18,7 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Verb>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -35,7 +35,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Verb {
     /// Run the promotion server: engine, store, runner and HTTP API.
     Server(ServerArgs),
     /// Lay out a demo workspace, start a server on it and open the console.
@@ -56,10 +56,10 @@ pub enum Command {
     History(HistoryArgs),
     /// Artifacts built by another CI.
     #[command(subcommand)]
-    Artifact(ArtifactCommand),
+    Artifact(ArtifactVerb),
     /// API tokens.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(TokenVerb),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,7 +141,7 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ArtifactCommand {
+pub enum ArtifactVerb {
     /// Register an artifact built elsewhere; it enters the first stage.
     Push(ArtifactPushArgs),
 }
@@ -168,7 +168,7 @@ pub struct ArtifactPushArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub enum TokenVerb {
     /// Generate a token: prints it once, and the hash to put in the config.
     New {
         /// The user it is for.

@@ -14,7 +14,7 @@ use crate::engine::{ServiceState, State};
 use crate::errors::Error;
 use crate::model::{ArtifactId, Deployment};
 
-use super::args::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
+use super::args::{ArtifactPushArgs, ArtifactVerb, GlobalArgs, TokenVerb, Verb};
 use super::table::{Cell, Tone, render, use_colour, when};
 use crate::present::cells;
 
@@ -37,7 +37,7 @@ macro_rules! outln {
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7474";
 
 /// Run a scripted command against the server named by --server / FERRY_SERVER.
-pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
+pub async fn run(global: &GlobalArgs, command: Verb) -> Result<()> {
     dispatch(global, command).await.map_err(Report::new)
 }
 
@@ -60,35 +60,35 @@ fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
     Ok(())
 }
 
-async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
+async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
     match command {
-        Command::Token(TokenCommand::New { user, roles }) => token_new(global, &user, &roles),
-        Command::Status(a) => status(global, a.service.as_deref()).await,
-        Command::Promote(a) => {
+        Verb::Token(TokenVerb::New { user, roles }) => token_new(global, &user, &roles),
+        Verb::Status(a) => status(global, a.service.as_deref()).await,
+        Verb::Promote(a) => {
             let r = client(global)?
                 .promote(&a.service, &a.stage, &a.artifact)
                 .await?;
             reply(global, &r)
         }
-        Command::Approve(a) => {
+        Verb::Approve(a) => {
             let r = client(global)?
                 .approve(&a.deployment, a.comment, None)
                 .await?;
             reply(global, &r)
         }
-        Command::Reject(a) => {
+        Verb::Reject(a) => {
             let r = client(global)?.reject(&a.deployment, a.comment).await?;
             reply(global, &r)
         }
-        Command::Cancel(a) => {
+        Verb::Cancel(a) => {
             let r = client(global)?.cancel(&a.deployment).await?;
             reply(global, &r)
         }
-        Command::Rollback(a) => {
+        Verb::Rollback(a) => {
             let r = client(global)?.rollback(&a.service, &a.stage, a.to).await?;
             reply(global, &r)
         }
-        Command::History(a) => {
+        Verb::History(a) => {
             let q = DeploymentQuery {
                 service: Some(a.service),
                 stage: a.stage,
@@ -102,8 +102,8 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
             out!("{}", history_table(&page.items, use_colour()));
             Ok(())
         }
-        Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
-        Command::Server(_) | Command::Demo(_) => Err(Error::usage(
+        Verb::Artifact(ArtifactVerb::Push(a)) => artifact_push(global, a).await,
+        Verb::Server(_) | Verb::Demo(_) => Err(Error::usage(
             "`ferry server` and `ferry demo` are not scripted commands",
             "run them directly: `ferry server --config FILE`, `ferry demo`",
         )),

@@ -18,8 +18,8 @@ mod commands;
 mod table;
 
 pub use args::{
-    ArtifactCommand, ArtifactPushArgs, CancelArgs, Cli, Command, DecisionArgs, DemoArgs,
-    GlobalArgs, HistoryArgs, PromoteArgs, RollbackArgs, ServerArgs, StatusArgs, TokenCommand,
+    ArtifactPushArgs, ArtifactVerb, CancelArgs, Cli, DecisionArgs, DemoArgs, GlobalArgs,
+    HistoryArgs, PromoteArgs, RollbackArgs, ServerArgs, StatusArgs, TokenVerb, Verb,
 };
 pub use commands::DEFAULT_SERVER;
 
@@ -28,12 +28,12 @@ pub use commands::DEFAULT_SERVER;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let global = cli.global;
     match cli.command {
-        Some(Command::Server(args)) => {
+        Some(Verb::Server(args)) => {
             let _log = crate::logging::to_stderr_and_file("server")?;
             crate::server::run(&server_options(&global, &args)).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Demo(args)) => {
+        Some(Verb::Demo(args)) => {
             let options = demo_options(&args)?;
             // The demo draws the console: its logs must go to a file.
             let _log = crate::logging::to_file("demo")?;

@@ -28,6 +28,7 @@ use tracing::{info, warn};
 use crate::api::ServerInfo;
 use crate::config::Config;
 use crate::engine::{Engine, Input};
+use crate::errors::hinted;
 use crate::runner::Runner;
 use crate::runner::poller::{Poller, spawn_pollers};
 use crate::store::{SqliteStore, Store, StoreUrl};
@@ -187,11 +188,13 @@ fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
         .wrap_err_with(|| format!("could not create the lock file {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another ferry server is using the data directory {}\n  \
-             hint: stop that server, or give this one its own --data-dir",
-            data_dir.display()
-        ),
+        Err(std::fs::TryLockError::WouldBlock) => Err(hinted(
+            format!(
+                "another ferry server is using the data directory {}",
+                data_dir.display()
+            ),
+            "stop that server, or give this one its own --data-dir",
+        )),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(eyre!("could not lock {}: {e}", path.display()))
         }
@@ -202,10 +205,12 @@ fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
 /// else can connect.
 fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
     if config.users.is_empty() && !listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {listen}: no [[users]] are configured, so every caller would be an admin\n  \
-             hint: listen on 127.0.0.1, or add users with tokens (`ferry token new NAME --role admin`)"
-        );
+        return Err(hinted(
+            format!(
+                "refusing to listen on {listen}: no [[users]] are configured, so every caller would be an admin"
+            ),
+            "listen on 127.0.0.1, or add users with tokens (`ferry token new NAME --role admin`)",
+        ));
     }
     Ok(())
 }
@@ -268,9 +273,9 @@ pub(crate) async fn start_with(
     let poller = spawn_pollers(config.clone(), data_dir.clone(), inputs_tx, known);
 
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        eyre!(
-            "could not listen on {listen}: {e}\n  \
-             hint: is another ferry server running? pass --listen with another port (127.0.0.1:0 picks a free one)"
+        hinted(
+            format!("could not listen on {listen}: {e}"),
+            "is another ferry server running? pass --listen with another port (127.0.0.1:0 picks a free one)",
         )
     })?;
     let addr = listener
@@ -348,10 +353,10 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
         None => {
             let p = PathBuf::from("ferry.toml");
             if !p.exists() {
-                bail!(
-                    "no configuration: --config was not given and ./ferry.toml does not exist\n  \
-                     hint: `ferry server --config FILE` (see config.example.toml), or try `ferry demo`"
-                );
+                return Err(hinted(
+                    "no configuration: --config was not given and ./ferry.toml does not exist",
+                    "`ferry server --config FILE` (see config.example.toml), or try `ferry demo`",
+                ));
             }
             p
         }
