@@ -3,6 +3,11 @@
 //! `start` loads the event log, rebuilds the engine, recovers interrupted
 //! steps, spawns the driver, the git pollers and the HTTP listener, and
 //! returns a handle whose `shutdown` stops them in the safe order.
+//!
+//! - `driver`: one input at a time: decide, persist, publish, perform;
+//! - `routes`: the HTTP API (reads, actions, evidence);
+//! - `auth`: bearer tokens to principals; `error`: API error bodies;
+//! - `sse`: the event stream.
 
 mod auth;
 mod driver;
