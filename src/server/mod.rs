@@ -5,7 +5,7 @@
 //! returns a handle whose `shutdown` stops them in the safe order.
 //!
 //! - `driver`: one input at a time: decide, persist, publish, perform;
-//! - `routes`: the HTTP API (reads, actions, evidence);
+//! - `routes`: the HTTP API (reads, actions, evidence, logs);
 //! - `auth`: bearer tokens to principals; `error`: API error bodies;
 //! - `sse`: the event stream.
 
