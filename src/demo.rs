@@ -26,6 +26,7 @@ use crate::backend::Client;
 use crate::config::Config;
 use crate::console::{self, ConsoleInfo};
 use crate::engine::State;
+use crate::errors::{hinted, inline_hint};
 use crate::server::{self, ServerHandle, StartOptions};
 
 use developer::{Commit, Developer, Intent};
@@ -65,9 +66,12 @@ pub async fn run(args: &DemoOptions) -> Result<ExitCode> {
 
     // Through the real loader, so the demo exercises what users write.
     let config = Config::load(&ws.config_path).map_err(|e| {
-        eyre!(
-            "the demo's ferry.toml did not load: {e}; hint: this is a bug in `ferry demo`, the file is {}",
-            ws.config_path.display()
+        hinted(
+            format!("the demo's ferry.toml did not load: {e}"),
+            format!(
+                "this is a bug in `ferry demo`, the file is {}",
+                ws.config_path.display()
+            ),
         )
     })?;
     let listen = args
@@ -203,7 +207,16 @@ async fn until_idle(
             Ok(Err(e)) => bail!("the demo developer's task failed: {e}"),
             Err(_) => {
                 dev_task.abort();
-                println!("FAIL  the story did not finish within {}s: the developer was still waiting; hint: look at the events above", budget.as_secs());
+                println!(
+                    "FAIL  {}",
+                    inline_hint(
+                        format!(
+                            "the story did not finish within {}s: the developer was still waiting",
+                            budget.as_secs()
+                        ),
+                        "look at the events above"
+                    )
+                );
                 return Ok(ExitCode::FAILURE);
             }
         },

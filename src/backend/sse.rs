@@ -159,7 +159,7 @@ async fn connect(client: &Client, last: Seq) -> Result<Frames, String> {
     if !resp.status().is_success() {
         let e = ClientError::from_response(resp).await;
         return Err(match e.hint {
-            Some(h) => format!("{} (hint: {h})", e.message),
+            Some(h) => crate::errors::inline_hint(&e.message, h),
             None => e.message,
         });
     }

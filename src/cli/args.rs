@@ -18,7 +18,7 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Verb>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,7 +67,7 @@ pub enum ColorChoice {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Verb {
     /// Run the promotion server: engine, store, runner and HTTP API.
     Server(ServerArgs),
     /// Lay out a demo workspace, start a server on it and open the console.
@@ -88,10 +88,10 @@ pub enum Command {
     History(HistoryArgs),
     /// Artifacts built by another CI.
     #[command(subcommand)]
-    Artifact(ArtifactCommand),
+    Artifact(ArtifactVerb),
     /// API tokens.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(TokenVerb),
     /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
     Completions {
         #[arg(value_enum)]
@@ -189,7 +189,7 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ArtifactCommand {
+pub enum ArtifactVerb {
     /// Register an artifact built elsewhere; it enters the first stage.
     Push(ArtifactPushArgs),
 }
@@ -216,7 +216,7 @@ pub struct ArtifactPushArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub enum TokenVerb {
     /// Generate a token: prints it once, and the hash to put in the config.
     New {
         /// The user it is for.

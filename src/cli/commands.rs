@@ -14,9 +14,7 @@ use crate::engine::{ServiceState, State};
 use crate::errors::Error;
 use crate::model::{ArtifactId, Deployment};
 
-use super::args::{
-    ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, OutputFormat, TokenCommand,
-};
+use super::args::{ArtifactPushArgs, ArtifactVerb, GlobalArgs, OutputFormat, TokenVerb, Verb};
 use super::table::{Cell, Tone, render, use_colour, when};
 use crate::present::cells;
 
@@ -39,7 +37,7 @@ macro_rules! outln {
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7474";
 
 /// Run a scripted command against the server named by --server / FERRY_SERVER.
-pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
+pub async fn run(global: &GlobalArgs, command: Verb) -> Result<()> {
     dispatch(global, command).await.map_err(Report::new)
 }
 
@@ -62,35 +60,35 @@ fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
     Ok(())
 }
 
-async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
+async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
     match command {
-        Command::Token(TokenCommand::New { user, roles }) => token_new(global, &user, &roles),
-        Command::Status(a) => status(global, a.service.as_deref()).await,
-        Command::Promote(a) => {
+        Verb::Token(TokenVerb::New { user, roles }) => token_new(global, &user, &roles),
+        Verb::Status(a) => status(global, a.service.as_deref()).await,
+        Verb::Promote(a) => {
             let r = client(global)?
                 .promote(&a.service, &a.stage, &a.artifact)
                 .await?;
             reply(global, &r)
         }
-        Command::Approve(a) => {
+        Verb::Approve(a) => {
             let r = client(global)?
                 .approve(&a.deployment, a.comment, None)
                 .await?;
             reply(global, &r)
         }
-        Command::Reject(a) => {
+        Verb::Reject(a) => {
             let r = client(global)?.reject(&a.deployment, a.comment).await?;
             reply(global, &r)
         }
-        Command::Cancel(a) => {
+        Verb::Cancel(a) => {
             let r = client(global)?.cancel(&a.deployment).await?;
             reply(global, &r)
         }
-        Command::Rollback(a) => {
+        Verb::Rollback(a) => {
             let r = client(global)?.rollback(&a.service, &a.stage, a.to).await?;
             reply(global, &r)
         }
-        Command::History(a) => {
+        Verb::History(a) => {
             let q = DeploymentQuery {
                 service: Some(a.service),
                 stage: a.stage,
@@ -105,12 +103,12 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
-        Command::Completions { .. } | Command::Man => Err(Error::usage(
+        Verb::Artifact(ArtifactVerb::Push(a)) => artifact_push(global, a).await,
+        Verb::Completions { .. } | Verb::Man => Err(Error::usage(
             "`ferry completions` and `ferry man` are not scripted commands",
             "run them directly",
         )),
-        Command::Server(_) | Command::Demo(_) => Err(Error::usage(
+        Verb::Server(_) | Verb::Demo(_) => Err(Error::usage(
             "`ferry server` and `ferry demo` are not scripted commands",
             "run them directly: `ferry server --config FILE`, `ferry demo`",
         )),
@@ -223,11 +221,12 @@ pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bo
     for svc in services {
         for st in &svc.stages {
             // What a person wants to know first: what runs, else what waits,
-            // else how it ended; the same deployment the console's cell is about.
-            let (status, tone) = match cells::focus_deployment(state, st) {
-                Some(d) => (
-                    format!("{} {}", d.status.as_str(), d.id),
-                    Tone::of_status(d.status),
+            // else how it ended; the console's cell says the same.
+            let summary = cells::stage_summary(state, st);
+            let (status, tone) = match &summary.run {
+                Some(run) => (
+                    format!("{} {}", summary.word, run.id()),
+                    Tone::of_kind(summary.kind),
                 ),
                 None => ("-".to_string(), Tone::Dim),
             };
@@ -511,15 +510,15 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
-            "SERVICE  STAGE  CURRENT    STATUS                 LAST GOOD  QUEUED"
+            "SERVICE  STAGE  CURRENT    STATUS                     LAST GOOD  QUEUED"
         );
         assert_eq!(
             lines[1],
-            "web      test   1.0 (a-1)  succeeded d-1          1.0 (a-1)  0"
+            "web      test   1.0 (a-1)  healthy d-1                1.0 (a-1)  0"
         );
         assert_eq!(
             lines[2],
-            "web      prod   -          awaiting_approval d-2  -          1"
+            "web      prod   -          awaiting approval 0/0 d-2  -          1"
         );
         let mut items: Vec<Deployment> = state.deployments.values().cloned().collect();
         items.reverse();

@@ -19,9 +19,9 @@ mod completions;
 mod table;
 
 pub use args::{
-    ArtifactCommand, ArtifactPushArgs, CancelArgs, Cli, ColorChoice, Command, DecisionArgs,
-    DemoArgs, GlobalArgs, HistoryArgs, OutputFormat, PromoteArgs, RollbackArgs, ServerArgs,
-    StatusArgs, TokenCommand,
+    ArtifactPushArgs, ArtifactVerb, CancelArgs, Cli, ColorChoice, DecisionArgs, DemoArgs,
+    GlobalArgs, HistoryArgs, OutputFormat, PromoteArgs, RollbackArgs, ServerArgs, StatusArgs,
+    TokenVerb, Verb,
 };
 pub use commands::DEFAULT_SERVER;
 
@@ -36,22 +36,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     table::set_colour_choice(colour);
     match cli.command {
-        Some(Command::Server(args)) => {
+        Some(Verb::Server(args)) => {
             let options = server_options(&global, &args);
             let _log =
                 crate::logging::for_server(&server_data_dir(&options), args.log_format, colour)?;
             crate::server::run(&options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Completions { shell }) => {
+        Some(Verb::Completions { shell }) => {
             completions::completions(shell)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Man) => {
+        Some(Verb::Man) => {
             completions::man()?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Demo(args)) => {
+        Some(Verb::Demo(args)) => {
             let options = demo_options(&args)?;
             // The demo draws the console: its logs must go to a file.
             let _log = crate::logging::to_file("demo")?;

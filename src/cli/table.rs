@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use crate::model::{DeploymentStatus, Millis};
+use crate::present::cells::CellKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tone {
@@ -24,6 +25,17 @@ impl Tone {
             Tone::Busy => Some("33"),
             Tone::Waiting => Some("35"),
             Tone::Dim => Some("2"),
+        }
+    }
+
+    /// The colour of a stage summary's state.
+    pub fn of_kind(kind: CellKind) -> Tone {
+        match kind {
+            CellKind::Healthy => Tone::Good,
+            CellKind::Failed | CellKind::RolledBack => Tone::Bad,
+            CellKind::Running | CellKind::Cancelling => Tone::Busy,
+            CellKind::Awaiting | CellKind::Queued => Tone::Waiting,
+            CellKind::Empty | CellKind::Cancelled => Tone::Dim,
         }
     }
 

@@ -42,6 +42,7 @@ use color_eyre::eyre::eyre;
 
 use crate::backend::Client;
 use crate::config::Config;
+use crate::errors::hinted;
 use crate::server::{self, StartOptions};
 
 pub use app::App;
@@ -73,7 +74,10 @@ pub async fn run(options: &ConsoleOptions) -> Result<()> {
     });
     let config = match &config_path {
         Some(p) => Some(Config::load(p).map_err(|e| {
-            eyre!("could not load the configuration {}: {e}\nhint: check the file, or run `ferry` in a directory without ferry.toml", p.display())
+            hinted(
+                format!("could not load the configuration {}: {e}", p.display()),
+                "check the file, or run `ferry` in a directory without ferry.toml",
+            )
         })?),
         None => None,
     };
@@ -89,8 +93,12 @@ pub async fn run(options: &ConsoleOptions) -> Result<()> {
     // A config with users makes even the embedded server ask for a token.
     let token = std::env::var("FERRY_TOKEN").ok().filter(|t| !t.is_empty());
     if let Some(url) = remote {
-        let client = Client::new(&url, token)
-            .map_err(|e| eyre!("could not use the server address {url}: {e}\nhint: give a URL like http://host:7474"))?;
+        let client = Client::new(&url, token).map_err(|e| {
+            hinted(
+                format!("could not use the server address {url}: {e}"),
+                "give a URL like http://host:7474",
+            )
+        })?;
         let info = ConsoleInfo {
             server_label: url.clone(),
             demo_workspace: None,
@@ -111,8 +119,9 @@ pub async fn run(options: &ConsoleOptions) -> Result<()> {
         demo_workspace: None,
     };
     let handle = server::start(Arc::new(config), opts).await.map_err(|e| {
-        eyre!(
-            "could not start the embedded server: {e}\nhint: pass --server URL to use a running one"
+        hinted(
+            format!("could not start the embedded server: {e}"),
+            "pass --server URL to use a running one",
         )
     })?;
     let client = Client::new(&handle.url, token).map_err(|e| {
@@ -161,5 +170,10 @@ fn theme_from_env(overrides: &std::collections::BTreeMap<String, String>) -> The
 fn default_data_dir() -> Result<PathBuf> {
     directories::ProjectDirs::from("", "", "ferry")
         .map(|d| d.data_dir().to_path_buf())
-        .ok_or_else(|| eyre!("could not find a data directory for the embedded server\nhint: set HOME, or pass --config with a [server] data_dir"))
+        .ok_or_else(|| {
+            hinted(
+                "could not find a data directory for the embedded server",
+                "set HOME, or pass --config with a [server] data_dir",
+            )
+        })
 }

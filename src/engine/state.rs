@@ -84,6 +84,22 @@ pub struct StageState {
 }
 
 impl StageState {
+    /// A stage nothing has happened in yet.
+    pub fn empty(name: String, gate: Gate, rollback: RollbackPolicy) -> Self {
+        StageState {
+            name,
+            gate,
+            rollback,
+            current: None,
+            good: Vec::new(),
+            passed: BTreeSet::new(),
+            active: None,
+            queue: Vec::new(),
+            history: Vec::new(),
+            finished: None,
+        }
+    }
+
     pub fn last_good(&self) -> Option<&GoodRelease> {
         self.good.last()
     }
@@ -177,18 +193,7 @@ impl State {
                 stages: s
                     .stages
                     .iter()
-                    .map(|st| StageState {
-                        name: st.name.clone(),
-                        gate: st.gate.clone(),
-                        rollback: st.rollback,
-                        current: None,
-                        good: Vec::new(),
-                        passed: BTreeSet::new(),
-                        active: None,
-                        queue: Vec::new(),
-                        history: Vec::new(),
-                        finished: None,
-                    })
+                    .map(|st| StageState::empty(st.name.clone(), st.gate.clone(), st.rollback))
                     .collect(),
             })
             .collect();
@@ -216,17 +221,8 @@ impl State {
     /// The stage at `index` of a service; an empty stage when either is
     /// unknown, so that a stale reference can never bring the engine down.
     pub(crate) fn services_stage(&self, service: &str, index: usize) -> &StageState {
-        static UNKNOWN: std::sync::LazyLock<StageState> = std::sync::LazyLock::new(|| StageState {
-            name: String::new(),
-            gate: Gate::Auto,
-            rollback: RollbackPolicy::Manual,
-            current: None,
-            good: Vec::new(),
-            passed: BTreeSet::new(),
-            active: None,
-            queue: Vec::new(),
-            history: Vec::new(),
-            finished: None,
+        static UNKNOWN: std::sync::LazyLock<StageState> = std::sync::LazyLock::new(|| {
+            StageState::empty(String::new(), Gate::Auto, RollbackPolicy::Manual)
         });
         self.service(service)
             .and_then(|s| s.stages.get(index))

@@ -1,5 +1,6 @@
-//! What one dashboard cell says, derived from the state alone (no clock, no
-//! terminal), so the grid, the footer and the tests agree on it.
+//! The one stage summary: what a stage (or a service's builds) says, derived
+//! from the state alone (no clock, no terminal). The console's grid cells and
+//! the CLI's status table only format a `StageSummary`, so they agree.
 
 use crate::config::Gate;
 use crate::engine::{ServiceState, StageState, State};
@@ -39,8 +40,10 @@ impl CellKind {
     }
 }
 
+/// A stage in a few words: its version, state word and tone (`kind`), why,
+/// since when, and the run behind it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cell {
+pub struct StageSummary {
     /// What runs there (or was built last), "—" when nothing.
     pub version: String,
     pub kind: CellKind,
@@ -72,8 +75,8 @@ impl RunRef {
     }
 }
 
-fn empty(word: &str) -> Cell {
-    Cell {
+fn empty(word: &str) -> StageSummary {
+    StageSummary {
         version: "—".into(),
         kind: CellKind::Empty,
         word: word.into(),
@@ -144,7 +147,7 @@ fn last_tests(state: &State, stage: &StageState) -> Option<TestCounts> {
         .find_map(|d| d.tests())
 }
 
-pub fn stage_cell(state: &State, stage: &StageState) -> Cell {
+pub fn stage_summary(state: &State, stage: &StageState) -> StageSummary {
     let version = stage
         .current
         .as_ref()
@@ -153,7 +156,7 @@ pub fn stage_cell(state: &State, stage: &StageState) -> Cell {
         .unwrap_or_else(|| "—".into());
     let tests = last_tests(state, stage);
     let queued_behind = |skip: usize| stage.queue.len().saturating_sub(skip);
-    let base = |kind, word: String, short: String, since, reason, d: &Deployment| Cell {
+    let base = |kind, word: String, short: String, since, reason, d: &Deployment| StageSummary {
         version: version.clone(),
         kind,
         word,
@@ -201,10 +204,11 @@ pub fn stage_cell(state: &State, stage: &StageState) -> Cell {
         };
         // Show where it is going: "1.4.3 → 1.4.4".
         let version = format!("{version} → {}", d.version);
-        let base = |kind, word: String, short: String, since, reason, d: &Deployment| Cell {
-            version: version.clone(),
-            ..base(kind, word, short, since, reason, d)
-        };
+        let base =
+            |kind, word: String, short: String, since, reason, d: &Deployment| StageSummary {
+                version: version.clone(),
+                ..base(kind, word, short, since, reason, d)
+            };
         return if d.status == DeploymentStatus::AwaitingApproval {
             let n = format!("{}/{}", d.approvers().len(), d.approvals_needed());
             base(
@@ -304,14 +308,14 @@ pub fn stage_cell(state: &State, stage: &StageState) -> Cell {
     }
 }
 
-pub fn build_cell(state: &State, svc: &ServiceState) -> Cell {
+pub fn build_summary(state: &State, svc: &ServiceState) -> StageSummary {
     let latest_artifact = svc.artifacts.last().and_then(|a| state.artifacts.get(a));
     let version = latest_artifact
         .map(|a| a.version.clone())
         .unwrap_or_else(|| "—".into());
     let Some(b) = svc.builds.last().and_then(|b| state.builds.get(b)) else {
         return match latest_artifact {
-            Some(a) => Cell {
+            Some(a) => StageSummary {
                 version,
                 kind: CellKind::Healthy,
                 word: "registered".into(),
@@ -351,7 +355,7 @@ pub fn build_cell(state: &State, svc: &ServiceState) -> Cell {
         BuildStatus::Cancelled => (CellKind::Cancelled, "cancelled".into(), None),
     };
     let commit = short_sha(&b.commit).to_string();
-    Cell {
+    StageSummary {
         version: if b.status == BuildStatus::Running || latest_artifact.is_none() {
             commit
         } else {

@@ -7,8 +7,8 @@
 
 use crate::engine::State;
 use crate::model::{
-    BuildStatus, Decision, DeploymentKind, DeploymentStatus, Event, EventKind, Millis, StepOutcome,
-    StepStatus, sanitize_text, short_sha,
+    ApprovalRule, BuildStatus, Decision, DeploymentId, DeploymentKind, DeploymentStatus, Event,
+    EventKind, Millis, StepOutcome, StepStatus, sanitize_text, short_sha,
 };
 
 /// How an activity line is coloured.
@@ -185,33 +185,14 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             approval,
             rolls_back,
             ..
-        } => {
-            let version = state
-                .deployments
-                .get(deployment)
-                .map(|d| d.version.clone())
-                .unwrap_or_default();
-            let what = match kind {
-                DeploymentKind::Rollback => format!("rollback to {version}"),
-                k => k.as_str().to_string(),
-            };
-            let undoing = rolls_back
-                .as_ref()
-                .map(|d| format!(" (undoing {d})"))
-                .unwrap_or_default();
-            let (tone, state_words) = match (status, approval) {
-                (DeploymentStatus::AwaitingApproval, Some(rule)) => (
-                    Level::Warn,
-                    format!(
-                        "awaits approval ({} by {})",
-                        rule.required,
-                        rule.roles.join(" or ")
-                    ),
-                ),
-                (s, _) => (Level::Info, s.as_str().replace('_', " ")),
-            };
-            Narration::new(tone, format!("{what} {state_words}{undoing}")).run(state, deployment)
-        }
+        } => created(
+            state,
+            deployment,
+            *kind,
+            *status,
+            approval.as_ref(),
+            rolls_back.as_ref(),
+        ),
         K::ApprovalRecorded {
             deployment,
             approval,
@@ -276,29 +257,7 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             deployment,
             status,
             message,
-        } => {
-            let tone = match status {
-                DeploymentStatus::Succeeded => Level::Good,
-                DeploymentStatus::Failed | DeploymentStatus::Rejected => Level::Bad,
-                _ => Level::Warn,
-            };
-            let word = status.as_str();
-            // "superseded: superseded by d-6" says it twice; keep one. A
-            // success or a failure always reads "<status>: <why>".
-            let what = if message.is_empty() {
-                word.to_string()
-            } else if message.starts_with(word)
-                && !matches!(
-                    status,
-                    DeploymentStatus::Succeeded | DeploymentStatus::Failed
-                )
-            {
-                message.clone()
-            } else {
-                format!("{word}: {message}")
-            };
-            Narration::new(tone, what).run(state, deployment)
-        }
+        } => finished(state, deployment, *status, message),
         K::RollbackImpossible {
             service,
             stage,
@@ -355,6 +314,67 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             n.at(&notification.service, notification.stage.as_deref())
         }
     }
+}
+
+/// A deployment was created: its kind, and whether it queues or waits.
+fn created(
+    state: &State,
+    deployment: &str,
+    kind: DeploymentKind,
+    status: DeploymentStatus,
+    approval: Option<&ApprovalRule>,
+    rolls_back: Option<&DeploymentId>,
+) -> Narration {
+    let version = state
+        .deployments
+        .get(deployment)
+        .map(|d| d.version.clone())
+        .unwrap_or_default();
+    let what = match kind {
+        DeploymentKind::Rollback => format!("rollback to {version}"),
+        k => k.as_str().to_string(),
+    };
+    let undoing = rolls_back
+        .as_ref()
+        .map(|d| format!(" (undoing {d})"))
+        .unwrap_or_default();
+    let (tone, state_words) = match (status, approval) {
+        (DeploymentStatus::AwaitingApproval, Some(rule)) => (
+            Level::Warn,
+            format!(
+                "awaits approval ({} by {})",
+                rule.required,
+                rule.roles.join(" or ")
+            ),
+        ),
+        (s, _) => (Level::Info, s.as_str().replace('_', " ")),
+    };
+    Narration::new(tone, format!("{what} {state_words}{undoing}")).run(state, deployment)
+}
+
+/// A deployment finished: its status, and why.
+fn finished(state: &State, deployment: &str, status: DeploymentStatus, message: &str) -> Narration {
+    let tone = match status {
+        DeploymentStatus::Succeeded => Level::Good,
+        DeploymentStatus::Failed | DeploymentStatus::Rejected => Level::Bad,
+        _ => Level::Warn,
+    };
+    let word = status.as_str();
+    // "superseded: superseded by d-6" says it twice; keep one. A
+    // success or a failure always reads "<status>: <why>".
+    let what = if message.is_empty() {
+        word.to_string()
+    } else if message.starts_with(word)
+        && !matches!(
+            status,
+            DeploymentStatus::Succeeded | DeploymentStatus::Failed
+        )
+    {
+        message.to_string()
+    } else {
+        format!("{word}: {message}")
+    };
+    Narration::new(tone, what).run(state, deployment)
 }
 
 /// One line of the console's feed, for events worth a person's attention.

@@ -175,5 +175,4 @@ fn cap(mut v: String) -> String {
 }
 
 #[cfg(test)]
-#[path = "build_tests.rs"]
 mod tests;

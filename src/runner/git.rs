@@ -381,5 +381,4 @@ pub async fn describe(dir: &Path) -> Result<String> {
 }
 
 #[cfg(test)]
-#[path = "git_tests.rs"]
 mod tests;

@@ -174,5 +174,4 @@ fn http_error(url: &str, e: &reqwest::Error) -> String {
 }
 
 #[cfg(test)]
-#[path = "health_tests.rs"]
 mod tests;

@@ -237,5 +237,4 @@ fn not_xml(xml: &str, pos: u64, cause: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "junit_tests.rs"]
 mod tests;

@@ -15,6 +15,12 @@
 //! must also survive a cancelled step. A group's id is recorded on disk
 //! while its step runs, so a restarted server ends what a killed one left
 //! running (`Runner::reap_orphans`).
+//!
+//! - `process`: one step as a child process; `pgroup`: process-group helpers;
+//!   `orphans`: ending groups a killed server left;
+//! - `build`: the build step; `health`: health probes; `junit`: test reports;
+//! - `git` (git commands) and `poller` (watching branches); `artifacts`: the
+//!   artifact store; `notify`: notification commands; `output`: step logs.
 
 pub mod artifacts;
 mod build;

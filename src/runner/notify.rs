@@ -288,5 +288,4 @@ fn command_name(command: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "notify_tests.rs"]
 mod tests;

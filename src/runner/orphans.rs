@@ -638,5 +638,4 @@ async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {
 }
 
 #[cfg(test)]
-#[path = "orphans_tests.rs"]
 mod tests;

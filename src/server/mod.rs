@@ -3,6 +3,12 @@
 //! `start` loads the event log, rebuilds the engine, recovers interrupted
 //! steps, spawns the driver, the git pollers and the HTTP listener, and
 //! returns a handle whose `shutdown` stops them in the safe order.
+//!
+//! - `driver`: one input at a time: decide, persist, publish, perform;
+//! - `routes`: the HTTP API (reads, actions, evidence, logs);
+//! - `auth`: bearer tokens to principals; `error`: API error bodies;
+//! - `sse`: the event stream.
+//!
 //! On a PostgreSQL store the driver, runner and pollers run only while this
 //! replica holds the leader lease (`replica.rs`, `leader.rs`); followers
 //! serve reads from the log and forward writes (`forward.rs`).
@@ -32,7 +38,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +47,7 @@ use tracing::{info, warn};
 use crate::api::ServerInfo;
 use crate::config::Config;
 use crate::engine::{Engine, Input};
+use crate::errors::hinted;
 use crate::store::{SqliteStore, Store, StoreUrl};
 
 pub use auth::token_sha256;
@@ -239,11 +246,13 @@ fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
         .wrap_err_with(|| format!("could not create the lock file {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another ferry server is using the data directory {}\n  \
-             hint: stop that server, or give this one its own --data-dir",
-            data_dir.display()
-        ),
+        Err(std::fs::TryLockError::WouldBlock) => Err(hinted(
+            format!(
+                "another ferry server is using the data directory {}",
+                data_dir.display()
+            ),
+            "stop that server, or give this one its own --data-dir",
+        )),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(eyre!("could not lock {}: {e}", path.display()))
         }
@@ -254,10 +263,12 @@ fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
 /// else can connect.
 fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
     if config.users.is_empty() && !listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {listen}: no [[users]] are configured, so every caller would be an admin\n  \
-             hint: listen on 127.0.0.1, or add users with tokens (`ferry token new NAME --role admin`)"
-        );
+        return Err(hinted(
+            format!(
+                "refusing to listen on {listen}: no [[users]] are configured, so every caller would be an admin"
+            ),
+            "listen on 127.0.0.1, or add users with tokens (`ferry token new NAME --role admin`)",
+        ));
     }
     Ok(())
 }
@@ -309,9 +320,9 @@ async fn start_with_tls(
     tokio::spawn(leader::route_submissions(requests_rx, inbox_rx));
 
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        eyre!(
-            "could not listen on {listen}: {e}\n  \
-             hint: is another ferry server running? pass --listen with another port (127.0.0.1:0 picks a free one)"
+        hinted(
+            format!("could not listen on {listen}: {e}"),
+            "is another ferry server running? pass --listen with another port (127.0.0.1:0 picks a free one)",
         )
     })?;
     let addr = listener
@@ -437,10 +448,10 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
         None => {
             let p = PathBuf::from("ferry.toml");
             if !p.exists() {
-                bail!(
-                    "no configuration: --config was not given and ./ferry.toml does not exist\n  \
-                     hint: `ferry server --config FILE` (see config.example.toml), or try `ferry demo`"
-                );
+                return Err(hinted(
+                    "no configuration: --config was not given and ./ferry.toml does not exist",
+                    "`ferry server --config FILE` (see config.example.toml), or try `ferry demo`",
+                ));
             }
             p
         }

@@ -593,5 +593,4 @@ impl Tail for PgTail {
 }
 
 #[cfg(test)]
-#[path = "postgres_tests.rs"]
 mod tests;

@@ -420,5 +420,4 @@ async fn read_pragmas(conn: &mut SqliteConnection) -> Result<Pragmas, sqlx::Erro
 }
 
 #[cfg(test)]
-#[path = "sqlite_tests.rs"]
 mod tests;

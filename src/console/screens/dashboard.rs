@@ -37,7 +37,7 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
                 return;
             };
             let run = match stage {
-                None => cells::build_cell(&app.state, svc).run,
+                None => cells::build_summary(&app.state, svc).run,
                 Some(st) => svc
                     .stages
                     .iter()

@@ -15,11 +15,7 @@ use super::{HALF_PAGE, is_vertical, step_by};
 
 /// Push the detail screen for a run and ask for what it shows.
 pub fn open(app: &mut App, run: RunRef, out: &mut Vec<Request>) {
-    let steps = match &run {
-        RunRef::Deployment(id) => app.state.deployments.get(id).map(|d| d.steps.clone()),
-        RunRef::Build(id) => app.state.builds.get(id).map(|b| b.steps.clone()),
-    }
-    .unwrap_or_default();
+    let steps = app.state.steps(run.id()).unwrap_or_default().to_vec();
     // The step worth reading first: the running one, else the first that
     // failed, else the last that ran.
     let step = steps
@@ -59,11 +55,9 @@ pub fn select_step(app: &mut App, step: usize, out: &mut Vec<Request>) {
     };
     let (run, started) = {
         let run = RunId::from(d.run.id());
-        let steps = match &d.run {
-            RunRef::Deployment(r) => app.state.deployments.get(r).map(|x| &x.steps),
-            RunRef::Build(r) => app.state.builds.get(r).map(|x| &x.steps),
-        };
-        let started = steps
+        let started = app
+            .state
+            .steps(d.run.id())
             .and_then(|s| s.get(step))
             .is_some_and(|s| s.started_at.is_some());
         (run, started)
@@ -89,11 +83,7 @@ pub fn detail_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) 
     let Some(Screen::Detail(d)) = app.screens.last_mut() else {
         return;
     };
-    let steps = match &d.run {
-        RunRef::Deployment(id) => app.state.deployments.get(id).map(|x| x.steps.len()),
-        RunRef::Build(id) => app.state.builds.get(id).map(|x| x.steps.len()),
-    }
-    .unwrap_or(0);
+    let steps = app.state.steps(d.run.id()).map_or(0, <[_]>::len);
     match cmd {
         Cmd::Back => {
             app.screens.pop();
@@ -216,14 +206,10 @@ pub fn on_evidence(
 
 /// Whether a step of a run has ended (or the run is unknown).
 pub fn step_done(app: &App, run: &str, step: usize) -> bool {
-    let steps = match app.state.deployments.get(run) {
-        Some(d) => &d.steps,
-        None => match app.state.builds.get(run) {
-            Some(b) => &b.steps,
-            None => return true,
-        },
-    };
-    steps.get(step).is_none_or(|s| s.status.is_done())
+    app.state
+        .steps(run)
+        .and_then(|steps| steps.get(step))
+        .is_none_or(|s| s.status.is_done())
 }
 
 /// The log of the detail screen on top, if it shows one.

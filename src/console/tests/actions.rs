@@ -249,7 +249,7 @@ fn a_deployment_being_cancelled_shows_cancelling_and_is_not_cancelled_twice() {
         },
     );
     let st = app.state.stage("payments", "preprod").expect("stage");
-    let cell = cells::stage_cell(&app.state, st);
+    let cell = cells::stage_summary(&app.state, st);
     assert_eq!(
         (cell.kind, cell.word.as_str()),
         (CellKind::Cancelling, "cancelling")

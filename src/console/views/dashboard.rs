@@ -13,7 +13,7 @@ use super::super::app::{App, Conn};
 use super::super::layout::geometry;
 use super::super::theme::{Element, Theme};
 use super::{clean, fit, spread};
-use crate::present::cells::{self, Cell, CellKind};
+use crate::present::cells::{self, CellKind, StageSummary};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
     let services = app.visible_services();
@@ -131,12 +131,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
         for (ci, x, w) in g.cols.iter() {
             let ci = *ci;
             let cell = if ci == 0 {
-                Some(cells::build_cell(&app.state, svc))
+                Some(cells::build_summary(&app.state, svc))
             } else {
                 svc.stages
                     .iter()
                     .find(|s| s.name == columns[ci - 1])
-                    .map(|st| cells::stage_cell(&app.state, st))
+                    .map(|st| cells::stage_summary(&app.state, st))
             };
             let rect = Rect::new(*x, y, w.saturating_sub(1), g.row_h);
             let selected = selected_row && ci == app.grid.col;
@@ -153,7 +153,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
 fn draw_cell(
     buf: &mut ratatui::buffer::Buffer,
     rect: Rect,
-    cell: Option<&Cell>,
+    cell: Option<&StageSummary>,
     selected: bool,
     theme: &Theme,
     now: Millis,
@@ -170,7 +170,7 @@ fn draw_cell(
     ratatui::widgets::Widget::render(p, rect, buf);
 }
 
-fn cell_lines<'a>(c: &Cell, w: usize, h: u16, theme: &Theme, now: Millis) -> Vec<Line<'a>> {
+fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis) -> Vec<Line<'a>> {
     let age = c.since.map(|t| cells::age(now, t)).unwrap_or_default();
     let version = clean(&c.version);
     let state_text = {

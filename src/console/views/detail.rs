@@ -206,13 +206,7 @@ fn draw_steps(
     } else {
         " steps "
     };
-    let block = Block::bordered()
-        .title(title)
-        .border_style(if d.steps_focus {
-            Style::default().add_modifier(Modifier::BOLD)
-        } else {
-            theme.muted()
-        });
+    let block = super::pane(title, d.steps_focus, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;

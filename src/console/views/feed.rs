@@ -2,9 +2,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::model::Millis;
 
@@ -20,11 +19,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
     } else {
         " activity "
     };
-    let block = Block::bordered().title(title).border_style(if focused {
-        Style::default().add_modifier(Modifier::BOLD)
-    } else {
-        theme.muted()
-    });
+    let block = super::pane(title, focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;

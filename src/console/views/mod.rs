@@ -14,8 +14,9 @@ pub mod toasts;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Block, Paragraph};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::model::Millis;
@@ -73,6 +74,15 @@ fn too_small(frame: &mut Frame, area: Rect) {
 }
 
 /// Text from outside, made safe to draw.
+/// A bordered pane whose border is bold when it has the focus.
+pub fn pane<'a>(title: &'a str, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::bordered().title(title).border_style(if focused {
+        Style::default().add_modifier(Modifier::BOLD)
+    } else {
+        theme.muted()
+    })
+}
+
 pub fn clean(s: &str) -> String {
     crate::model::sanitize_text(s)
 }

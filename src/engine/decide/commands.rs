@@ -2,6 +2,8 @@
 //! first event, so that a rejection leaves the state untouched.
 
 use super::*;
+use crate::engine::StageState;
+use crate::model::DeploymentId;
 
 impl Cx<'_> {
     // The fields of Command::RegisterArtifact, as they come.
@@ -19,36 +21,7 @@ impl Cx<'_> {
     ) -> Result<(), Rejection> {
         self.service_config(&service)?;
         let version = version.trim().to_string();
-        if version.is_empty()
-            || version.len() > 128
-            || version.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(reject(
-                RejectionKind::Invalid,
-                format!(
-                    "invalid version `{}`",
-                    crate::model::sanitize_text(&version)
-                ),
-            )
-            .hint("a version is 1 to 128 characters without spaces, e.g. 1.4.2"));
-        }
-        if digest.len() != 64
-            || !digest
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        {
-            return Err(reject(
-                RejectionKind::Invalid,
-                format!("invalid digest `{}`", crate::model::sanitize_text(&digest)),
-            )
-            .hint("give the sha256 of the artifact as 64 lowercase hex digits"));
-        }
-        if uri.trim().is_empty() {
-            return Err(
-                reject(RejectionKind::Invalid, "the artifact's uri is empty")
-                    .hint("say where the artifact can be fetched from"),
-            );
-        }
+        check_artifact_fields(&version, &digest, &uri)?;
         if let Some(existing) = self.state.find_artifact(&service, &version) {
             if existing.digest == digest {
                 // Idempotent: a CI that retries gets the same answer.
@@ -320,62 +293,20 @@ impl Cx<'_> {
                 let artifact = self.artifact(&service, reference)?;
                 // The same rollback asked again (a retry, five clicks) answers
                 // with the one under way instead of cancelling it.
-                let same = st.active.iter().chain(st.queue.iter()).find(|id| {
-                    self.state.deployments.get(*id).is_some_and(|d| {
-                        d.kind == DeploymentKind::Rollback && d.artifact == artifact.id
-                    })
-                });
-                if let Some(id) = same.cloned() {
+                if let Some(id) = self.same_rollback(&st, &artifact.id) {
                     self.out.deployment = Some(id);
                     return Ok(());
                 }
-                if !st.good.iter().any(|g| g.artifact == artifact.id) {
-                    return Err(reject(
-                        RejectionKind::Conflict,
-                        format!(
-                            "{service} {} is not a good release of {stage}",
-                            artifact.version
-                        ),
-                    )
-                    .hint(format!(
-                        "roll back to a release that succeeded there and was not rolled back: `ferry history {service} {stage}`"
-                    )));
-                }
-                if st.is_healthy_on(self.state, Some(&artifact.id)) {
-                    return Err(reject(
-                        RejectionKind::Conflict,
-                        format!("{stage} already runs {service} {}", artifact.version),
-                    ));
-                }
-                artifact
+                self.chosen_rollback_target(&service, &stage, &st, artifact)?
             }
             None => {
                 // Asking twice (a retry, a second engineer) must not
                 // go two releases back: the rollback under way answers.
-                let under_way = st
-                    .active
-                    .iter()
-                    .chain(st.queue.iter())
-                    .find(|id| {
-                        self.state
-                            .deployments
-                            .get(*id)
-                            .is_some_and(|d| d.kind == DeploymentKind::Rollback)
-                    })
-                    .cloned();
-                if let Some(id) = under_way {
+                if let Some(id) = self.rollback_under_way(&st) {
                     self.out.deployment = Some(id);
                     return Ok(());
                 }
-                let Some(good) = st.rollback_target(self.state) else {
-                    return Err(reject(
-                        RejectionKind::Conflict,
-                        format!("{service} {stage} has no earlier good release to roll back to"),
-                    )
-                    .hint("a rollback needs a release that once succeeded in this stage"));
-                };
-                let id = good.artifact.clone();
-                self.artifact(&service, &id)?
+                self.previous_good_target(&service, &stage, &st)?
             }
         };
         let from = st
@@ -384,7 +315,92 @@ impl Cx<'_> {
             .and_then(|id| self.state.artifacts.get(id))
             .map(|a| a.version.clone())
             .unwrap_or_else(|| "nothing".into());
-        let rolls_back = st.active.clone().or_else(|| {
+        let rolls_back = self.deployment_to_undo(&st);
+        let reason = format!("rollback by {}: {from} → {}", by.name, target.version);
+        self.create_rollback(&service, index, &target, &by.actor(), rolls_back, reason);
+        Ok(())
+    }
+
+    /// `ferry rollback --to X`: X must be a good release of the stage that
+    /// does not already run there.
+    fn chosen_rollback_target(
+        &self,
+        service: &str,
+        stage: &str,
+        st: &StageState,
+        artifact: Artifact,
+    ) -> Result<Artifact, Rejection> {
+        if !st.good.iter().any(|g| g.artifact == artifact.id) {
+            return Err(reject(
+                RejectionKind::Conflict,
+                format!(
+                    "{service} {} is not a good release of {stage}",
+                    artifact.version
+                ),
+            )
+            .hint(format!(
+                "roll back to a release that succeeded there and was not rolled back: `ferry history {service} {stage}`"
+            )));
+        }
+        if st.is_healthy_on(self.state, Some(&artifact.id)) {
+            return Err(reject(
+                RejectionKind::Conflict,
+                format!("{stage} already runs {service} {}", artifact.version),
+            ));
+        }
+        Ok(artifact)
+    }
+
+    /// A rollback to `artifact` already running or waiting in the stage.
+    fn same_rollback(&self, st: &StageState, artifact: &ArtifactId) -> Option<DeploymentId> {
+        st.active
+            .iter()
+            .chain(st.queue.iter())
+            .find(|id| {
+                self.state
+                    .deployments
+                    .get(*id)
+                    .is_some_and(|d| d.kind == DeploymentKind::Rollback && &d.artifact == artifact)
+            })
+            .cloned()
+    }
+
+    /// A rollback already running or waiting in the stage, if any.
+    fn rollback_under_way(&self, st: &StageState) -> Option<DeploymentId> {
+        st.active
+            .iter()
+            .chain(st.queue.iter())
+            .find(|id| {
+                self.state
+                    .deployments
+                    .get(*id)
+                    .is_some_and(|d| d.kind == DeploymentKind::Rollback)
+            })
+            .cloned()
+    }
+
+    /// `ferry rollback` without `--to`: the good release before the current one.
+    fn previous_good_target(
+        &self,
+        service: &str,
+        stage: &str,
+        st: &StageState,
+    ) -> Result<Artifact, Rejection> {
+        let Some(good) = st.rollback_target(self.state) else {
+            return Err(reject(
+                RejectionKind::Conflict,
+                format!("{service} {stage} has no earlier good release to roll back to"),
+            )
+            .hint("a rollback needs a release that once succeeded in this stage"));
+        };
+        let id = good.artifact.clone();
+        self.artifact(service, &id)
+    }
+
+    /// The deployment a rollback undoes: the running one, else the last one
+    /// that put the current release in place.
+    fn deployment_to_undo(&self, st: &StageState) -> Option<DeploymentId> {
+        st.active.clone().or_else(|| {
             st.history
                 .iter()
                 .rev()
@@ -395,10 +411,7 @@ impl Cx<'_> {
                     })
                 })
                 .cloned()
-        });
-        let reason = format!("rollback by {}: {from} → {}", by.name, target.version);
-        self.create_rollback(&service, index, &target, &by.actor(), rolls_back, reason);
-        Ok(())
+        })
     }
 
     pub(super) fn new_commit(
@@ -528,4 +541,36 @@ impl Cx<'_> {
         }
         Ok(())
     }
+}
+
+/// What a registration must carry: a version, a sha256 digest and a uri.
+fn check_artifact_fields(version: &str, digest: &str, uri: &str) -> Result<(), Rejection> {
+    if version.is_empty()
+        || version.len() > 128
+        || version.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(reject(
+            RejectionKind::Invalid,
+            format!("invalid version `{}`", crate::model::sanitize_text(version)),
+        )
+        .hint("a version is 1 to 128 characters without spaces, e.g. 1.4.2"));
+    }
+    if digest.len() != 64
+        || !digest
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    {
+        return Err(reject(
+            RejectionKind::Invalid,
+            format!("invalid digest `{}`", crate::model::sanitize_text(digest)),
+        )
+        .hint("give the sha256 of the artifact as 64 lowercase hex digits"));
+    }
+    if uri.trim().is_empty() {
+        return Err(
+            reject(RejectionKind::Invalid, "the artifact's uri is empty")
+                .hint("say where the artifact can be fetched from"),
+        );
+    }
+    Ok(())
 }
