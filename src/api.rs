@@ -60,6 +60,10 @@ pub struct RegisterArtifact {
     pub uri: String,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The commit's time in epoch ms, when the CI knows it: change lead
+    /// time counts from it (else from the registration).
+    #[serde(default)]
+    pub committed_at: Option<crate::model::Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -162,6 +162,10 @@ pub struct ArtifactPushArgs {
     pub uri: String,
     #[arg(long)]
     pub commit: Option<String>,
+    /// When the commit was made: RFC 3339 or epoch ms (change lead time
+    /// counts from it; default: the registration).
+    #[arg(long, value_name = "TIME")]
+    pub committed_at: Option<String>,
     /// key=value metadata, repeatable.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,

@@ -276,7 +276,17 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), E
         };
         metadata.insert(k.trim().to_string(), v.to_string());
     }
+    let committed_at = match &a.committed_at {
+        Some(t) => Some(crate::insights::parse::instant(t).map_err(|e| {
+            Error::usage(
+                format!("invalid --committed-at: {e}"),
+                "for example --committed-at 2025-11-25T09:30:00Z",
+            )
+        })?),
+        None => None,
+    };
     let req = RegisterArtifact {
+        committed_at,
         service: a.service,
         version: a.version,
         commit: a.commit,
@@ -368,6 +378,7 @@ mod tests {
         };
         push(EventKind::ArtifactRegistered {
             artifact: crate::model::Artifact {
+                committed_at: None,
                 id: "a-1".into(),
                 service: "web".into(),
                 version: "1.0".into(),

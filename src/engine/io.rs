@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HealthCheck;
 use crate::model::{
-    Actor, ArtifactId, BuildId, DeploymentId, NewEvent, Notification, RunId, StepKind, StepOutcome,
+    Actor, ArtifactId, BuildId, DeploymentId, Millis, NewEvent, Notification, RunId, StepKind,
+    StepOutcome,
 };
 
 /// Who is asking: a user and their roles (resolved from the token by the API).
@@ -88,6 +89,9 @@ pub enum Command {
         uri: String,
         #[serde(default)]
         metadata: BTreeMap<String, String>,
+        /// The commit's time (epoch ms), when the CI knows it.
+        #[serde(default)]
+        committed_at: Option<Millis>,
     },
     /// Put an artifact into a stage; it must have succeeded in the stage before.
     Promote {
@@ -122,6 +126,9 @@ pub struct BuiltArtifact {
     pub version: String,
     pub digest: String,
     pub uri: String,
+    /// The commit time from git, when it could be read.
+    #[serde(default)]
+    pub committed_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

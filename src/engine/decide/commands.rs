@@ -11,7 +11,7 @@ impl Cx<'_> {
         by: &Principal,
         service: String,
         version: String,
-        commit: Option<String>,
+        (commit, committed_at): (Option<String>, Option<crate::model::Millis>),
         subject: Option<String>,
         digest: String,
         uri: String,
@@ -76,6 +76,7 @@ impl Cx<'_> {
             origin: ArtifactOrigin::Registered,
             created_by: by.actor(),
             created_at: self.now,
+            committed_at,
             metadata,
         };
         self.emit(

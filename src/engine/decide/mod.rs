@@ -165,9 +165,17 @@ impl Cx<'_> {
                 digest,
                 uri,
                 metadata,
-            } => {
-                self.register_artifact(by, service, version, commit, subject, digest, uri, metadata)
-            }
+                committed_at,
+            } => self.register_artifact(
+                by,
+                service,
+                version,
+                (commit, committed_at),
+                subject,
+                digest,
+                uri,
+                metadata,
+            ),
             Command::Promote {
                 service,
                 stage,

@@ -44,6 +44,7 @@ impl Log {
         build: Option<&str>,
     ) -> &mut Self {
         let artifact = Artifact {
+            committed_at: None,
             id: id.into(),
             service: service.into(),
             version: id.into(),

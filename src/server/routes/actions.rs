@@ -170,6 +170,7 @@ pub(super) async fn register_artifact(
         digest: req.digest,
         uri: req.uri,
         metadata: req.metadata,
+        committed_at: req.committed_at,
     };
     let done = submit(&shared, by, command).await?;
     reply(&shared, StatusCode::CREATED, done, "", fallback)
