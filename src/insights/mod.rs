@@ -87,8 +87,9 @@ use crate::model::{
 };
 
 pub use types::{
-    ChangeFailRate, DayFigure, Durations, FlakyFailure, FlakyStep, Frequency, InsightsQuery,
-    InsightsReport, Metrics, Recovery, Rework, Segment, ServiceInsights, Summary, WeekFigure,
+    ChangeFailRate, DayFigure, Durations, FlakyFailure, FlakyNote, FlakyStep, Frequency,
+    InsightsQuery, InsightsReport, Metrics, Recovery, Rework, Segment, ServiceInsights, Summary,
+    WeekFigure,
 };
 
 /// The commit time lead time counts from: the artifact's `committed_at`

@@ -157,13 +157,16 @@ pub async fn start(config: Arc<Config>, opts: StartOptions) -> Result<ServerHand
         }
     };
     let mut engine = Engine::new(config.clone());
-    driver::replay_all(store.as_ref(), &mut engine)
+    let insights = driver::replay_all(store.as_ref(), &mut engine)
         .await
         .wrap_err("could not read the event log")?;
-    let mut handle = start_with(
-        config,
-        store,
-        engine,
+    let mut handle = start_folded(
+        Folded {
+            config,
+            store,
+            engine,
+            insights,
+        },
         None,
         listen,
         data_dir,
@@ -210,9 +213,10 @@ fn check_listen(config: &Config, listen: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// The part of `start` after the store is open and the engine rebuilt; the
-/// server's tests enter here with their own store (and, for the one test of
-/// an engine bug, a `fault`).
+/// `start` after the store is open, for the server's tests: they bring their
+/// own store and engine (and, for the one test of an engine bug, a `fault`);
+/// the insights are folded from that store.
+#[cfg(test)]
 pub(crate) async fn start_with(
     config: Arc<Config>,
     store: Arc<dyn Store>,
@@ -222,6 +226,41 @@ pub(crate) async fn start_with(
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
 ) -> Result<ServerHandle> {
+    // The tests' engines come with their store: fold the insights from it.
+    let mut replayed = Engine::new(config.clone());
+    let insights = driver::replay_all(store.as_ref(), &mut replayed)
+        .await
+        .wrap_err("could not read the event log")?;
+    let folded = Folded {
+        config,
+        store,
+        engine,
+        insights,
+    };
+    start_folded(folded, fault, listen, data_dir, demo_workspace).await
+}
+
+/// A store with the engine and the insights folded from it.
+struct Folded {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    engine: Engine,
+    insights: crate::insights::Insights,
+}
+
+async fn start_folded(
+    folded: Folded,
+    fault: Option<driver::Fault>,
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    demo_workspace: Option<PathBuf>,
+) -> Result<ServerHandle> {
+    let Folded {
+        config,
+        store,
+        engine,
+        insights,
+    } = folded;
     check_listen(&config, listen)?;
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     let (requests_tx, requests_rx) = mpsc::channel(256);
@@ -231,7 +270,7 @@ pub(crate) async fn start_with(
         data_dir.clone(),
         inputs_tx.clone(),
     ));
-    let read_model = Arc::new(ReadModel::new(engine.state().clone()));
+    let read_model = Arc::new(ReadModel::new(engine.state().clone(), insights));
     let mut driver = Driver {
         engine,
         fault,

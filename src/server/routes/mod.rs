@@ -2,6 +2,7 @@
 
 mod actions;
 mod evidence;
+mod insights;
 mod logs;
 mod read;
 
@@ -43,7 +44,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
         .route("/hooks/push/{service}", post(actions::push_hook))
-        .route("/events", get(sse::events));
+        .route("/events", get(sse::events))
+        .route("/insights", get(insights::insights));
     Router::new()
         .nest("/api/v1", api)
         .fallback(not_found)

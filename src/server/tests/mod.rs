@@ -5,6 +5,7 @@
 mod api;
 mod driver;
 mod evidence;
+mod insights;
 mod stream;
 pub(crate) mod support;
 mod watch;
