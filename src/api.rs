@@ -66,6 +66,12 @@ pub struct RegisterArtifact {
     pub committed_at: Option<crate::model::Millis>,
 }
 
+/// `POST /deployments/{id}/notes`: a lesson or comment, kept as an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRequest {
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromoteRequest {
     pub service: String,

@@ -102,6 +102,32 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
             out!("{}", history_table(&page.items, use_colour()));
             Ok(())
         }
+        Command::Insights(a) => {
+            let q = super::insights::query(
+                a.service.as_deref(),
+                a.stage.as_deref(),
+                &a.since,
+                crate::now_millis(),
+            )?;
+            let report = client(global)?.insights(&q).await?;
+            if global.json {
+                return print_json(&report);
+            }
+            out!("{}", super::insights::text(&report));
+            Ok(())
+        }
+        Command::Note(a) => {
+            let r = client(global)?.note(&a.deployment, &a.text).await?;
+            reply(global, &r)
+        }
+        Command::Review(a) => {
+            let markdown = client(global)?.review(&a.deployment).await?;
+            if global.json {
+                return print_json(&serde_json::json!({ "markdown": markdown }));
+            }
+            out!("{markdown}");
+            Ok(())
+        }
         Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
         Command::Server(_) | Command::Demo(_) => Err(Error::usage(
             "`ferry server` and `ferry demo` are not scripted commands",

@@ -15,6 +15,7 @@ use crate::server::ServerOptions;
 
 mod args;
 mod commands;
+mod insights;
 mod table;
 
 pub use args::{

@@ -104,6 +104,19 @@ impl State {
             EventKind::DeploymentFinished { .. } => self.deployment_finished(event),
             EventKind::RollbackImpossible { .. } => {}
             EventKind::NotificationSent { .. } => {}
+            EventKind::NoteAdded {
+                deployment,
+                author,
+                text,
+            } => {
+                if let Some(d) = self.deployments.get_mut(deployment) {
+                    d.notes.push(crate::model::Note {
+                        at: event.at,
+                        author: author.clone(),
+                        text: text.clone(),
+                    });
+                }
+            }
         }
     }
 
@@ -192,6 +205,7 @@ impl State {
             finished_at: None,
             outcome: None,
             rolls_back: rolls_back.clone(),
+            notes: Vec::new(),
         };
         // A rollback goes before any pending promotion.
         let first_promotion = self.stage(service, stage).map(|st| {

@@ -112,6 +112,11 @@ pub enum Command {
     Cancel {
         deployment: DeploymentId,
     },
+    /// A lesson or comment on a deployment (one line, at most 500 characters).
+    Note {
+        deployment: DeploymentId,
+        text: String,
+    },
     /// Roll a stage back to its last good artifact, or to a named earlier good one.
     Rollback {
         service: String,

@@ -130,6 +130,12 @@ pub enum EventKind {
         ok: bool,
         detail: String,
     },
+    /// A lesson or comment on a deployment (`ferry note`).
+    NoteAdded {
+        deployment: DeploymentId,
+        author: Actor,
+        text: String,
+    },
 }
 
 impl EventKind {
@@ -150,6 +156,7 @@ impl EventKind {
             EventKind::DeploymentFinished { .. } => "deployment_finished",
             EventKind::RollbackImpossible { .. } => "rollback_impossible",
             EventKind::NotificationSent { .. } => "notification_sent",
+            EventKind::NoteAdded { .. } => "note_added",
         }
     }
 }

@@ -222,6 +222,18 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
                 ),
             )
         }
+        K::NoteAdded {
+            deployment,
+            author,
+            text,
+        } => (
+            Level::Info,
+            format!(
+                "{} noted by {}: {text}",
+                deployment_label(state, deployment),
+                author.name()
+            ),
+        ),
     };
     Some(FeedItem {
         seq: e.seq,
@@ -530,6 +542,21 @@ fn place_and_words(state: &State, event: &Event) -> (String, String) {
                     notification.kind.as_str(),
                     notification.message
                 ),
+            )
+        }
+        EventKind::NoteAdded {
+            deployment,
+            author,
+            text,
+        } => {
+            let place = state
+                .deployments
+                .get(deployment)
+                .map(|d| format!("{}/{}", d.service, d.stage))
+                .unwrap_or_else(|| "-".into());
+            (
+                place,
+                format!("{deployment} noted by {}: {text}", author.name()),
             )
         }
     }

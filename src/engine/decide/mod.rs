@@ -15,6 +15,7 @@ mod builds;
 mod commands;
 mod deploy;
 mod failure;
+mod notes;
 mod recovery;
 
 use super::jobs;
@@ -192,6 +193,7 @@ impl Cx<'_> {
             } => self.reject(by, deployment, comment),
             Command::Cancel { deployment } => self.cancel(by, deployment),
             Command::Rollback { service, stage, to } => self.rollback(by, service, stage, to),
+            Command::Note { deployment, text } => self.note(by, deployment, text),
         }
     }
 }

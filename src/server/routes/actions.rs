@@ -201,3 +201,18 @@ pub(super) async fn push_hook(
         }),
     ))
 }
+
+pub(super) async fn note(
+    State(shared): State<Arc<Shared>>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<crate::api::NoteRequest>,
+) -> Reply {
+    let fallback = format!("noted on {id}");
+    let command = Command::Note {
+        deployment: id,
+        text: req.text,
+    };
+    let done = submit(&shared, by, command).await?;
+    reply(&shared, StatusCode::CREATED, done, "", fallback)
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -115,4 +116,46 @@ fn bad(parameter: &str, problem: impl std::fmt::Display, allowed: String) -> Api
         crate::model::sanitize_text(&problem.to_string())
     ))
     .hint(format!("`{parameter}` may be {allowed}"))
+}
+
+/// `GET /deployments/{id}/review`: the Markdown draft of `present::review`,
+/// with the last lines of the failing step's log.
+pub(super) async fn review(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiErr> {
+    use crate::present::review::{EXCERPT_LINES, failing_step, review};
+    let failing = {
+        let state = shared.read_model.read();
+        let d = state
+            .deployments
+            .get(&id)
+            .ok_or_else(|| super::read::no_deployment(&id))?;
+        failing_step(d)
+    };
+    let excerpt = match failing {
+        None => Vec::new(),
+        Some(step) => {
+            let path = crate::runner::Runner::log_path(&shared.data_dir, &id, step);
+            tokio::task::spawn_blocking(move || {
+                super::logs::read_chunk(&path, 0, Some(EXCERPT_LINES))
+            })
+            .await
+            .map_err(|e| ApiErr::internal(format!("could not read the log: {e}")))?
+            .map(|c| c.lines)
+            // A missing or unreadable log leaves the excerpt out, not the review.
+            .unwrap_or_default()
+        }
+    };
+    let flaky = shared.read_model.insights().flaky_failure(&id);
+    let text = review(&shared.read_model.read(), &id, &excerpt, flaky.as_ref())
+        .ok_or_else(|| super::read::no_deployment(&id))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/markdown; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -40,6 +40,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/deployments/{id}/approve", post(actions::approve))
         .route("/deployments/{id}/reject", post(actions::reject))
         .route("/deployments/{id}/cancel", post(actions::cancel))
+        .route("/deployments/{id}/notes", post(actions::note))
+        .route("/deployments/{id}/review", get(insights::review))
         .route("/runs/{run}/steps/{step}/log", get(logs::step_log))
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
