@@ -254,13 +254,28 @@ pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
             ]
         })
         .collect();
-    render(
+    let mut table = render(
         &[
             "ID", "STAGE", "VERSION", "KIND", "STATUS", "BY", "CREATED", "OUTCOME",
         ],
         rows,
         colour,
-    )
+    );
+    // Notes (`ferry note`) follow the table, one line each.
+    for d in items {
+        for n in &d.notes {
+            let line = format!(
+                "note on {} by {}, {}: {}",
+                d.id,
+                n.author.0,
+                when(n.at),
+                n.text
+            );
+            table.push_str(&crate::model::sanitize_text(&line));
+            table.push('\n');
+        }
+    }
+    table
 }
 
 async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), Error> {

@@ -249,7 +249,8 @@ pub struct Confirm {
 
 #[derive(Debug, Clone)]
 pub struct CommentInput {
-    pub decision: Decision,
+    /// The decision it comes with; `None`: a note (`n` in the detail).
+    pub decision: Option<Decision>,
     pub deployment: String,
     pub digest: String,
     /// "checkout 1.4.3 → prod"

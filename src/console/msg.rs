@@ -70,6 +70,11 @@ pub enum Request {
         deployment: String,
         comment: Option<String>,
     },
+    Note {
+        id: u64,
+        deployment: String,
+        text: String,
+    },
     Rollback {
         id: u64,
         service: String,
