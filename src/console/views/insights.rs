@@ -68,7 +68,10 @@ pub fn draw(frame: &mut Frame, area: Rect, i: &InsightsState, theme: &Theme) {
     frame.render_widget(block, area);
     let report = match &i.report {
         None => {
-            frame.render_widget(Paragraph::new(Line::styled("loading…", theme.muted())), inner);
+            frame.render_widget(
+                Paragraph::new(Line::styled("loading…", theme.muted())),
+                inner,
+            );
             return;
         }
         Some(Err(e)) => {
@@ -85,7 +88,10 @@ pub fn draw(frame: &mut Frame, area: Rect, i: &InsightsState, theme: &Theme) {
     let (title, metrics, flaky): (String, &Metrics, &[FlakyStep]) =
         match report.services.get(selected) {
             Some(s) => (
-                format!("{} → {} · {} deployments", s.service, s.stage, s.metrics.deployments),
+                format!(
+                    "{} → {} · {} deployments",
+                    s.service, s.stage, s.metrics.deployments
+                ),
                 &s.metrics,
                 &s.flaky_steps,
             ),
@@ -101,7 +107,13 @@ pub fn draw(frame: &mut Frame, area: Rect, i: &InsightsState, theme: &Theme) {
     draw_body(frame, body, &title, metrics, flaky, theme);
 }
 
-fn draw_list(frame: &mut Frame, area: Rect, report: &InsightsReport, selected: usize, theme: &Theme) {
+fn draw_list(
+    frame: &mut Frame,
+    area: Rect,
+    report: &InsightsReport,
+    selected: usize,
+    theme: &Theme,
+) {
     let w = area.width.saturating_sub(1) as usize;
     let mut names: Vec<String> = report.services.iter().map(|s| s.service.clone()).collect();
     names.push("all services".to_string());
@@ -128,7 +140,11 @@ fn draw_body(
     flaky: &[FlakyStep],
     theme: &Theme,
 ) {
-    let segments: Vec<_> = m.time_breakdown.iter().filter(|s| s.median_ms.is_some()).collect();
+    let segments: Vec<_> = m
+        .time_breakdown
+        .iter()
+        .filter(|s| s.median_ms.is_some())
+        .collect();
     let bars_height = (segments.len() as u16).clamp(1, 12) + 1;
     let [head, sparks, bars, rest] = Layout::vertical([
         Constraint::Length(7),
@@ -155,7 +171,10 @@ fn draw_body(
         .collect();
     frame.render_widget(
         Sparkline::default()
-            .block(Block::new().title(format!("deployments per day (max {})", deployments.iter().max().unwrap_or(&0))))
+            .block(Block::new().title(format!(
+                "deployments per day (max {})",
+                deployments.iter().max().unwrap_or(&0)
+            )))
             .data(&deployments),
         per_day,
     );
@@ -189,7 +208,10 @@ fn draw_body(
         bars,
     );
 
-    let mut flaky_lines = vec![Line::styled("flaky steps", Style::default().add_modifier(Modifier::BOLD))];
+    let mut flaky_lines = vec![Line::styled(
+        "flaky steps",
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
     if flaky.is_empty() {
         flaky_lines.push(Line::styled("none", theme.muted()));
     }
