@@ -4,6 +4,7 @@
 
 mod engine;
 mod metrics;
+mod readme;
 mod scratch;
 
 use std::collections::BTreeMap;
