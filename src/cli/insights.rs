@@ -117,8 +117,8 @@ fn metrics(out: &mut String, m: &Metrics) {
     if !known.is_empty() {
         let _ = writeln!(
             out,
-            "  {:<18} {}",
-            "where the time goes", "(median, over how many)"
+            "  {:<18} (median, over how many)",
+            "where the time goes"
         );
         for k in known {
             let _ = writeln!(out, "  {:<18}   {k}", "");

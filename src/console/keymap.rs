@@ -1,3 +1,4 @@
+// Over 600 lines: the one binding table, kept whole so help, footer and dispatch read one list.
 //! The one key table. `update` dispatches through `lookup`, the help screen
 //! and the footer are generated from `BINDINGS`, so what the help says is
 //! exactly what the keys do.

@@ -103,7 +103,7 @@ pub fn review(
     );
     let commit = artifact
         .and_then(|a| a.commit.as_deref())
-        .map(|c| format!(", commit {}", md(&crate::model::short_sha(c))))
+        .map(|c| format!(", commit {}", md(crate::model::short_sha(c))))
         .unwrap_or_default();
     let _ = writeln!(
         w,
@@ -111,7 +111,7 @@ pub fn review(
         md(&d.service),
         md(&d.version),
         md(&d.artifact),
-        md(&crate::model::short_sha(&d.digest))
+        md(crate::model::short_sha(&d.digest))
     );
     if let Some(subject) = artifact.and_then(|a| a.subject.as_deref()) {
         let _ = writeln!(w, "- Change: {}", md(subject));
@@ -171,12 +171,12 @@ pub fn review(
         let evidence = if a.digest == d.digest {
             format!(
                 "on the deployed digest {}",
-                md(&crate::model::short_sha(&a.digest))
+                md(crate::model::short_sha(&a.digest))
             )
         } else {
             format!(
                 "on digest {} (not the deployed one)",
-                md(&crate::model::short_sha(&a.digest))
+                md(crate::model::short_sha(&a.digest))
             )
         };
         let comment = a
