@@ -153,7 +153,7 @@ pub const BINDINGS: &[Binding] = &[
         &[ch('I')],
         Cmd::Insights,
         "insights: DORA metrics, where the time goes, flaky gates",
-        Some("insights"),
+        None,
     ),
     b(
         S::Global,
@@ -321,7 +321,7 @@ pub const BINDINGS: &[Binding] = &[
         &[ch('n')],
         Cmd::Note,
         "add a note (a lesson or comment) to this deployment",
-        Some("note"),
+        None,
     ),
     b(
         S::Detail,
