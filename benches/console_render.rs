@@ -135,6 +135,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
         });
         push(EventKind::ArtifactRegistered {
             artifact: Artifact {
+                committed_at: None,
                 id: a.clone().into(),
                 service: service.clone(),
                 version: format!("1.{round}.{i}"),

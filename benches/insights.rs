@@ -175,6 +175,7 @@ fn log(n: usize) -> Vec<Event> {
         let artifact = format!("a-{release}");
         g.push(EventKind::ArtifactRegistered {
             artifact: Artifact {
+                committed_at: None,
                 id: artifact.clone().into(),
                 service: service.into(),
                 version: artifact.clone(),

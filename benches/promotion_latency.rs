@@ -77,6 +77,7 @@ async fn main() -> color_eyre::Result<()> {
         let digest = format!("{i:064x}");
         client
             .register_artifact(&ferry::api::RegisterArtifact {
+                committed_at: None,
                 service: "bench".into(),
                 version: version.clone(),
                 commit: None,

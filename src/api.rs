@@ -66,6 +66,16 @@ pub struct RegisterArtifact {
     pub uri: String,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The commit's time in epoch ms, when the CI knows it: change lead
+    /// time counts from it (else from the registration).
+    #[serde(default)]
+    pub committed_at: Option<crate::model::Millis>,
+}
+
+/// `POST /deployments/{id}/notes`: a lesson or comment, kept as an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRequest {
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

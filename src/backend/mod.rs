@@ -345,6 +345,40 @@ impl Client {
             .await
     }
 
+    /// `GET /insights` with `service`, `stage`, `from`, `to` as given.
+    pub async fn insights(
+        &self,
+        query: &[(&str, String)],
+    ) -> Result<crate::insights::InsightsReport, ClientError> {
+        self.send(self.request(Method::GET, "/insights").query(query))
+            .await
+    }
+
+    /// The Markdown draft of a post-incident review of a deployment.
+    pub async fn review(&self, id: &str) -> Result<String, ClientError> {
+        let req = self.request(Method::GET, &format!("/deployments/{}/review", seg(id)));
+        let resp = req
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| ClientError::unreachable(&self.base_url, &e))?;
+        if !resp.status().is_success() {
+            return Err(ClientError::from_response(resp).await);
+        }
+        resp.text()
+            .await
+            .map_err(|e| ClientError::unreachable(&self.base_url, &e))
+    }
+
+    /// Record a note (a lesson, a comment) on a deployment.
+    pub async fn note(&self, id: &str, text: &str) -> Result<ActionReply, ClientError> {
+        let body = crate::api::NoteRequest {
+            text: text.to_string(),
+        };
+        self.post(&format!("/deployments/{}/notes", seg(id)), &body)
+            .await
+    }
+
     pub async fn evidence(&self, id: &str) -> Result<Evidence, ClientError> {
         self.get(&format!("/deployments/{}/evidence", seg(id)))
             .await

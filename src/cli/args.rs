@@ -86,6 +86,12 @@ pub enum Verb {
     Rollback(RollbackArgs),
     /// List the deployments of a service (or of one of its stages).
     History(HistoryArgs),
+    /// DORA's metrics, where the time goes, flaky gates (of one service or all).
+    Insights(InsightsArgs),
+    /// Record a lesson or comment on a deployment.
+    Note(NoteArgs),
+    /// Print a Markdown draft of a post-incident review of a deployment.
+    Review(ReviewArgs),
     /// Artifacts built by another CI.
     #[command(subcommand)]
     Artifact(ArtifactVerb),
@@ -188,6 +194,32 @@ pub struct HistoryArgs {
     pub limit: usize,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct InsightsArgs {
+    /// Only this service (default: every service, and all of them pooled).
+    pub service: Option<String>,
+    /// The stage the metrics are about (default: each service's last).
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// The window: this long before now, e.g. 30d, 2w, 12h.
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NoteArgs {
+    /// Deployment id (d-17).
+    pub deployment: String,
+    /// The note: one line, at most 500 characters.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReviewArgs {
+    /// Deployment id (d-17).
+    pub deployment: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ArtifactVerb {
     /// Register an artifact built elsewhere; it enters the first stage.
@@ -210,6 +242,10 @@ pub struct ArtifactPushArgs {
     pub uri: String,
     #[arg(long)]
     pub commit: Option<String>,
+    /// When the commit was made: RFC 3339 or epoch ms (change lead time
+    /// counts from it; default: the registration).
+    #[arg(long, value_name = "TIME")]
+    pub committed_at: Option<String>,
     /// key=value metadata, repeatable.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,

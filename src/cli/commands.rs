@@ -103,6 +103,32 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
             }
             Ok(())
         }
+        Verb::Insights(a) => {
+            let q = super::insights::query(
+                a.service.as_deref(),
+                a.stage.as_deref(),
+                &a.since,
+                crate::now_millis(),
+            )?;
+            let report = client(global)?.insights(&q).await?;
+            if global.format() == OutputFormat::Json {
+                return print_json(&report);
+            }
+            out!("{}", super::insights::text(&report));
+            Ok(())
+        }
+        Verb::Note(a) => {
+            let r = client(global)?.note(&a.deployment, &a.text).await?;
+            reply(global, &r)
+        }
+        Verb::Review(a) => {
+            let markdown = client(global)?.review(&a.deployment).await?;
+            if global.format() == OutputFormat::Json {
+                return print_json(&serde_json::json!({ "markdown": markdown }));
+            }
+            out!("{markdown}");
+            Ok(())
+        }
         Verb::Artifact(ArtifactVerb::Push(a)) => artifact_push(global, a).await,
         Verb::Completions { .. } | Verb::Man => Err(Error::usage(
             "`ferry completions` and `ferry man` are not scripted commands",
@@ -270,13 +296,28 @@ pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
             ]
         })
         .collect();
-    render(
+    let mut table = render(
         &[
             "ID", "STAGE", "VERSION", "KIND", "STATUS", "BY", "CREATED", "OUTCOME",
         ],
         rows,
         colour,
-    )
+    );
+    // Notes (`ferry note`) follow the table, one line each.
+    for d in items {
+        for n in &d.notes {
+            let line = format!(
+                "note on {} by {}, {}: {}",
+                d.id,
+                n.author.0,
+                when(n.at),
+                n.text
+            );
+            table.push_str(&crate::model::sanitize_text(&line));
+            table.push('\n');
+        }
+    }
+    table
 }
 
 /// `-o wide`: the history table plus the artifact, its digest and the reason.
@@ -349,7 +390,17 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), E
         };
         metadata.insert(k.trim().to_string(), v.to_string());
     }
+    let committed_at = match &a.committed_at {
+        Some(t) => Some(crate::insights::parse::instant(t).map_err(|e| {
+            Error::usage(
+                format!("invalid --committed-at: {e}"),
+                "for example --committed-at 2025-11-25T09:30:00Z",
+            )
+        })?),
+        None => None,
+    };
     let req = RegisterArtifact {
+        committed_at,
         service: a.service,
         version: a.version,
         commit: a.commit,
@@ -464,6 +515,7 @@ mod tests {
         };
         push(EventKind::ArtifactRegistered {
             artifact: crate::model::Artifact {
+                committed_at: None,
                 id: "a-1".into(),
                 service: "web".into(),
                 version: "1.0".into(),

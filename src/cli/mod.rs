@@ -16,6 +16,7 @@ use crate::server::ServerOptions;
 mod args;
 mod commands;
 mod completions;
+mod insights;
 mod table;
 
 pub use args::{

@@ -144,11 +144,24 @@ pub struct HistoryState {
     pub selected: usize,
 }
 
+/// The insights screen: the server's report (fetched on open, again as
+/// deployments finish), and the selected service.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InsightsState {
+    pub selected: usize,
+    pub report: Option<Result<Box<crate::insights::InsightsReport>, String>>,
+    /// The request in flight (replies to any other are stale).
+    pub request: Option<u64>,
+    /// Events arrived while a request was in flight: ask again after it.
+    pub stale: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
     Detail(Box<DetailState>),
     Approvals(ApprovalsState),
     History(HistoryState),
+    Insights(InsightsState),
 }
 
 /// The two buttons of a confirmation dialog. `Cancel` is the safe one
@@ -249,7 +262,8 @@ pub struct Confirm {
 
 #[derive(Debug, Clone)]
 pub struct CommentInput {
-    pub decision: Decision,
+    /// The decision it comes with; `None`: a note (`n` in the detail).
+    pub decision: Option<Decision>,
     pub deployment: DeploymentId,
     pub digest: String,
     /// "checkout 1.4.3 → prod"
@@ -338,6 +352,7 @@ impl App {
             Some(Screen::Detail(_)) => Scope::Detail,
             Some(Screen::Approvals(_)) => Scope::Approvals,
             Some(Screen::History(_)) => Scope::History,
+            Some(Screen::Insights(_)) => Scope::Insights,
         }
     }
 

@@ -1,3 +1,4 @@
+// Over 600 lines: the one binding table, kept whole so help, footer and dispatch read one list.
 //! The one key table. `update` dispatches through `lookup`, the help screen
 //! and the footer are generated from `BINDINGS`, so what the help says is
 //! exactly what the keys do.
@@ -13,6 +14,7 @@ pub enum Scope {
     Detail,
     Approvals,
     History,
+    Insights,
     Confirm,
     Help,
     Input,
@@ -26,6 +28,7 @@ impl Scope {
             Scope::Detail => "Deployment detail",
             Scope::Approvals => "Approvals",
             Scope::History => "Stage history",
+            Scope::Insights => "Insights",
             Scope::Confirm => "Confirmation (roll back, cancel, promote)",
             Scope::Help => "Help",
             Scope::Input => "Text input (filter, comment)",
@@ -43,6 +46,8 @@ pub enum Cmd {
     Quit,
     Help,
     Approvals,
+    Insights,
+    Note,
     Back,
     Up,
     Down,
@@ -142,6 +147,13 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Approvals,
         "deployments awaiting approval",
         Some("approvals"),
+    ),
+    b(
+        S::Global,
+        &[ch('I')],
+        Cmd::Insights,
+        "insights: DORA metrics, where the time goes, flaky gates",
+        None,
     ),
     b(
         S::Global,
@@ -306,6 +318,13 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         S::Detail,
+        &[ch('n')],
+        Cmd::Note,
+        "add a note (a lesson or comment) to this deployment",
+        None,
+    ),
+    b(
+        S::Detail,
         &[key(KeyCode::Esc)],
         Cmd::Back,
         "back",
@@ -355,6 +374,13 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         S::History,
+        &[key(KeyCode::Esc)],
+        Cmd::Back,
+        "back",
+        Some("back"),
+    ),
+    b(
+        S::Insights,
         &[key(KeyCode::Esc)],
         Cmd::Back,
         "back",
@@ -547,6 +573,7 @@ pub const HELP_ORDER: &[Scope] = &[
     Scope::Detail,
     Scope::Approvals,
     Scope::History,
+    Scope::Insights,
     Scope::Confirm,
     Scope::Input,
     Scope::Help,

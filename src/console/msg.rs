@@ -49,6 +49,10 @@ pub enum Reply {
         stage: String,
         result: Result<DeploymentPage, ClientError>,
     },
+    Insights {
+        id: u64,
+        result: Result<Box<crate::insights::InsightsReport>, ClientError>,
+    },
 }
 
 /// Requests for the runtime to make; each answers with a `Msg::Reply`.
@@ -69,6 +73,15 @@ pub enum Request {
         id: u64,
         deployment: DeploymentId,
         comment: Option<String>,
+    },
+    Note {
+        id: u64,
+        deployment: String,
+        text: String,
+    },
+    /// The insights report over the default window (the last 30 days).
+    FetchInsights {
+        id: u64,
     },
     Rollback {
         id: u64,

@@ -180,6 +180,22 @@ fn perform(
                 let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
+        Request::FetchInsights { id } => {
+            tokio::spawn(async move {
+                let result = client.insights(&[]).await.map(Box::new);
+                let _ = tx.send(Msg::Reply(Reply::Insights { id, result }));
+            });
+        }
+        Request::Note {
+            id,
+            deployment,
+            text,
+        } => {
+            tokio::spawn(async move {
+                let result = client.note(&deployment, &text).await;
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
+            });
+        }
         Request::Reject {
             id,
             deployment,

@@ -14,7 +14,7 @@ use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
 use super::layout;
 use super::msg::{Msg, Reply, Request};
-use super::screens::{approvals, dashboard, detail, history};
+use super::screens::{approvals, dashboard, detail, history, insights};
 
 /// Activity lines made from a snapshot before any event arrives.
 const FEED_SEED: usize = 50;
@@ -83,6 +83,7 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Request>) {
         return;
     }
     app.state.apply(e);
+    insights::on_event(app, e, out);
     if let Some(item) = narrate::describe(&app.state, e) {
         app.feed.push_front(item);
         app.feed.truncate(FEED_CAP);
@@ -181,6 +182,7 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
             stage,
             result,
         } => history::on_page(app, (id, &service, &stage), result, now),
+        Reply::Insights { id, result } => insights::on_report(app, id, result, out),
     }
 }
 
@@ -216,6 +218,10 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
             approvals::open(app);
             return;
         }
+        Cmd::Insights if !scope.is_modal() => {
+            insights::open(app, out);
+            return;
+        }
         _ => {}
     }
     match scope {
@@ -226,6 +232,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
         keymap::Scope::Detail => detail::detail_cmd(app, cmd, now, out),
         keymap::Scope::Approvals => approvals::approvals_cmd(app, cmd, now, out),
         keymap::Scope::History => history::history_cmd(app, cmd, now, out),
+        keymap::Scope::Insights => insights::insights_cmd(app, cmd),
         keymap::Scope::Global => {}
     }
 }

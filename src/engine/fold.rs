@@ -144,6 +144,19 @@ impl State {
                 }
             }
             EventKind::NotificationSent { .. } => {}
+            EventKind::NoteAdded {
+                deployment,
+                author,
+                text,
+            } => {
+                if let Some(d) = self.deployments.get_mut(deployment) {
+                    d.notes.push(crate::model::Note {
+                        at: event.at,
+                        author: author.clone(),
+                        text: text.clone(),
+                    });
+                }
+            }
         }
     }
 
@@ -232,6 +245,7 @@ impl State {
             finished_at: None,
             outcome: None,
             rolls_back: rolls_back.clone(),
+            notes: Vec::new(),
         };
         // A rollback goes before any pending promotion.
         let first_promotion = self.stage(service, stage).map(|st| {

@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HealthCheck;
 use crate::model::{
-    Actor, ArtifactId, BuildId, DeploymentId, NewEvent, Notification, RunId, StepKind, StepOutcome,
+    Actor, ArtifactId, BuildId, DeploymentId, Millis, NewEvent, Notification, RunId, StepKind,
+    StepOutcome,
 };
 
 /// Who is asking: a user and their roles (resolved from the token by the API).
@@ -88,6 +89,9 @@ pub enum Command {
         uri: String,
         #[serde(default)]
         metadata: BTreeMap<String, String>,
+        /// The commit's time (epoch ms), when the CI knows it.
+        #[serde(default)]
+        committed_at: Option<Millis>,
     },
     /// Put an artifact into a stage; it must have succeeded in the stage before.
     Promote {
@@ -108,6 +112,11 @@ pub enum Command {
     Cancel {
         deployment: DeploymentId,
     },
+    /// A lesson or comment on a deployment (one line, at most 500 characters).
+    Note {
+        deployment: DeploymentId,
+        text: String,
+    },
     /// Roll a stage back to its last good artifact, or to a named earlier good one.
     Rollback {
         service: String,
@@ -122,6 +131,9 @@ pub struct BuiltArtifact {
     pub version: String,
     pub digest: String,
     pub uri: String,
+    /// The commit time from git, when it could be read.
+    #[serde(default)]
+    pub committed_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -21,8 +21,8 @@
 //!   series range, which is the window cut to its last 366 days; a partial
 //!   week counts only its days inside that range.
 //! - **Change lead time**: for each succeeded one, its finish minus its
-//!   artifact's commit time ([`commit_time`]: `committed_at` once the model
-//!   has it, the artifact's `created_at` until then), the artifact being the
+//!   artifact's commit time ([`commit_time`]: its `committed_at`, else its
+//!   `created_at`), the artifact being the
 //!   first `ArtifactRegistered` with that id anywhere in the log. Values ≤ 0,
 //!   and deployments whose artifact was never registered, are `ignored`.
 //!   Median and p90 are nearest-rank (the median of an even count is the
@@ -71,6 +71,7 @@
 //! The all-services summary pools the deployments of every listed service
 //! (each at its own T) and applies the same definitions to the pool.
 
+pub mod parse;
 mod report;
 pub mod stats;
 mod types;
@@ -86,15 +87,16 @@ use crate::model::{
 };
 
 pub use types::{
-    ChangeFailRate, DayFigure, Durations, FlakyFailure, FlakyStep, Frequency, InsightsQuery,
-    InsightsReport, Metrics, Recovery, Rework, Segment, ServiceInsights, Summary, WeekFigure,
+    ChangeFailRate, DayFigure, Durations, FlakyFailure, FlakyNote, FlakyStep, Frequency,
+    InsightsQuery, InsightsReport, Metrics, Recovery, Rework, Segment, ServiceInsights, Summary,
+    WeekFigure,
 };
 
-/// The commit time lead time counts from. The model has no `committed_at`
-/// yet: until it does, this is the artifact's `created_at`; then it becomes
-/// `artifact.committed_at.unwrap_or(artifact.created_at)`.
+/// The commit time lead time counts from: the artifact's `committed_at`
+/// (from git for built artifacts, from the CI for registered ones), else its
+/// `created_at`.
 pub fn commit_time(artifact: &Artifact) -> Millis {
-    artifact.created_at
+    artifact.committed_at.unwrap_or(artifact.created_at)
 }
 
 /// Index into one of the fold's arenas.

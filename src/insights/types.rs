@@ -246,3 +246,21 @@ impl FlakyFailure {
         )
     }
 }
+
+/// What a failed deployment's detail says of a flaky failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlakyNote {
+    /// "e2e later passed on the same artifact (d-9)".
+    pub text: String,
+    #[serde(flatten)]
+    pub failure: FlakyFailure,
+}
+
+impl From<FlakyFailure> for FlakyNote {
+    fn from(failure: FlakyFailure) -> Self {
+        FlakyNote {
+            text: format!("flaky: {}", failure.detail()),
+            failure,
+        }
+    }
+}

@@ -24,6 +24,10 @@ pub struct Artifact {
     /// used for the `allow_self = false` rule.
     pub created_by: Actor,
     pub created_at: Millis,
+    /// When the commit was made (epoch ms): from git for built artifacts,
+    /// as the CI said for registered ones. Change lead time counts from it.
+    #[serde(default)]
+    pub committed_at: Option<Millis>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }

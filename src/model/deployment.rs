@@ -112,6 +112,22 @@ pub struct Deployment {
     pub outcome: Option<String>,
     /// The deployment this one rolled back, when `kind` is rollback.
     pub rolls_back: Option<DeploymentId>,
+    /// Lessons and comments recorded on it (`ferry note`), oldest first.
+    #[serde(default)]
+    pub notes: Vec<Note>,
+}
+
+/// A lesson or comment on a deployment, with who wrote it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Note {
+    pub at: Millis,
+    pub author: Actor,
+    pub text: String,
+}
+
+impl Note {
+    /// The longest note, in characters.
+    pub const MAX_CHARS: usize = 500;
 }
 
 impl Deployment {

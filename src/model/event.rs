@@ -146,6 +146,12 @@ pub enum EventKind {
         ok: bool,
         detail: String,
     },
+    /// A lesson or comment on a deployment (`ferry note`).
+    NoteAdded {
+        deployment: DeploymentId,
+        author: Actor,
+        text: String,
+    },
 }
 
 impl EventKind {
@@ -168,6 +174,7 @@ impl EventKind {
             EventKind::RollbackImpossible { .. } => "rollback_impossible",
             EventKind::GateReevaluated { .. } => "gate_reevaluated",
             EventKind::NotificationSent { .. } => "notification_sent",
+            EventKind::NoteAdded { .. } => "note_added",
         }
     }
 }

@@ -25,7 +25,7 @@ mod text;
 
 pub use artifact::{Artifact, ArtifactOrigin};
 pub use deployment::{
-    Approval, ApprovalRule, Decision, Deployment, DeploymentKind, DeploymentStatus,
+    Approval, ApprovalRule, Decision, Deployment, DeploymentKind, DeploymentStatus, Note,
 };
 pub use event::{Event, EventKind, NewEvent};
 pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, roles};

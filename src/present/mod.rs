@@ -9,4 +9,5 @@
 
 pub mod cells;
 pub mod narrate;
+pub mod review;
 pub mod targets;

@@ -313,6 +313,12 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             };
             n.at(&notification.service, notification.stage.as_deref())
         }
+        K::NoteAdded {
+            deployment,
+            author,
+            text,
+        } => Narration::new(Level::Info, format!("noted by {}: {text}", author.name()))
+            .run(state, deployment),
     }
 }
 

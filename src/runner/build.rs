@@ -144,12 +144,15 @@ async fn build_in(
         Some(_) => format!("built {version}; {}", o.message),
         None => format!("built {version}"),
     };
+    // Lead time counts from the commit; without it, from the artifact.
+    let committed_at = git::commit_time(work).await.ok();
     (
         o,
         Some(BuiltArtifact {
             version,
             digest,
             uri,
+            committed_at,
         }),
     )
 }

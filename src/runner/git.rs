@@ -380,5 +380,18 @@ pub async fn describe(dir: &Path) -> Result<String> {
     Ok(version)
 }
 
+/// The committer time of HEAD in the checkout in `dir`, in epoch ms: where
+/// change lead time starts.
+pub async fn commit_time(dir: &Path) -> Result<crate::model::Millis> {
+    let out = git(Some(dir), ["show", "-s", "--format=%ct", "HEAD"]).await?;
+    let secs: i64 = out.trim().parse().map_err(|_| {
+        eyre!(
+            "`git show` printed no commit time: {}",
+            sanitize_text(out.trim())
+        )
+    })?;
+    Ok(secs.saturating_mul(1000))
+}
+
 #[cfg(test)]
 mod tests;

@@ -181,7 +181,7 @@ fn required(method: &Method, path: &str) -> Need {
     match segments.as_slice() {
         // The engine checks the gate's roles and the self-approval rule.
         ["api", "v1", "deployments", _, "approve" | "reject"] => Need::Any,
-        ["api", "v1", "deployments", _, "cancel"]
+        ["api", "v1", "deployments", _, "cancel" | "notes"]
         | ["api", "v1", "promote" | "rollback" | "artifacts"]
         | ["api", "v1", "hooks", "push", _] => Need::Deployer,
         _ => Need::Admin,

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use crate::engine::{Effect, Engine, Input, Rejection, State};
+use crate::insights::Insights;
 use crate::model::{ArtifactId, BuildId, DeploymentId, Event, Seq};
 use crate::runner::Runner;
 use crate::store::Store;
@@ -67,13 +68,26 @@ pub(crate) struct Submission {
 }
 
 /// A read-only copy of the engine's state for GET handlers, kept in step by
-/// applying the same numbered events, so reads never wait for the driver.
+/// applying the same numbered events, so reads never wait for the driver;
+/// beside it the insights fold, fed the same events in the same place.
 #[derive(Default)]
-pub(crate) struct ReadModel(RwLock<State>);
+pub(crate) struct ReadModel(RwLock<State>, RwLock<Insights>);
 
 impl ReadModel {
-    pub fn new(state: State) -> Self {
-        ReadModel(RwLock::new(state))
+    pub fn new(state: State, insights: Insights) -> Self {
+        ReadModel(RwLock::new(state), RwLock::new(insights))
+    }
+    pub fn insights(&self) -> RwLockReadGuard<'_, Insights> {
+        self.1.read().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Apply numbered events to the state and to the insights.
+    pub(crate) fn apply(&self, events: &[Event]) {
+        let mut state = self.write();
+        let mut insights = self.1.write().unwrap_or_else(|e| e.into_inner());
+        for e in events {
+            state.apply(e);
+            insights.apply(e);
+        }
     }
     // A panic while holding the lock cannot leave a half-applied event behind
     // that matters more than serving reads, so poisoning is ignored.
@@ -143,9 +157,11 @@ fn fault_label(state: &State, kind: &crate::model::EventKind) -> String {
 const STORE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Rebuild `engine` from every stored event, one page at a time: a long
-/// history is never held in memory whole.
-pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result<()> {
+/// history is never held in memory whole. The insights are folded from the
+/// same pages.
+pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result<Insights> {
     *engine = Engine::new(engine.config().clone());
+    let mut insights = Insights::new();
     let mut after = 0;
     loop {
         let page = store.events_after(after, PAGE).await?;
@@ -155,9 +171,10 @@ pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result
         }
         for e in &page {
             engine.apply(e);
+            insights.apply(e);
         }
         if done {
-            return Ok(());
+            return Ok(insights);
         }
     }
 }
@@ -288,10 +305,7 @@ impl Driver {
             .all(|(i, e)| e.seq == before + 1 + i as Seq)
             && self.engine.state().seq == before + count;
         if as_assumed {
-            let mut read_model = self.read_model.write();
-            for e in &numbered {
-                read_model.apply(e);
-            }
+            self.read_model.apply(&numbered);
         } else {
             // Only another writer on the same store can cause this. The stored
             // events are the truth; the effects still run, because the stored
@@ -333,8 +347,9 @@ impl Driver {
 
     /// Reload the engine and the read model from the store.
     pub async fn rebuild(&mut self) -> Result<()> {
-        replay_all(self.store.as_ref(), &mut self.engine).await?;
+        let insights = replay_all(self.store.as_ref(), &mut self.engine).await?;
         *self.read_model.write() = self.engine.state().clone();
+        *self.read_model.1.write().unwrap_or_else(|e| e.into_inner()) = insights;
         self.stale = false;
         self.failed_at = None;
         Ok(())

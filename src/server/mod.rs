@@ -212,23 +212,23 @@ pub async fn start_serving(
         }
     };
     let mut engine = Engine::new(config.clone());
-    // A replica builds its engine when it becomes the leader.
-    if !is_replicated(&config) {
+    // A replica builds its engine when it becomes the leader; until then its
+    // read model (and insights) fill up from the log's tail.
+    let insights = if is_replicated(&config) {
+        crate::insights::Insights::default()
+    } else {
         driver::replay_all(store.as_ref(), &mut engine)
             .await
-            .wrap_err("could not read the event log")?;
-    }
-    let mut handle = start_with_tls(
+            .wrap_err("could not read the event log")?
+    };
+    let folded = Folded {
         config,
         store,
         engine,
-        None,
-        listen,
-        data_dir,
-        opts.demo_workspace,
-        tls,
-    )
-    .await?;
+        insights,
+    };
+    let mut handle =
+        start_with_tls(folded, None, listen, data_dir, opts.demo_workspace, tls).await?;
     handle.lock = Some(lock);
     Ok(handle)
 }
@@ -286,31 +286,43 @@ pub(crate) async fn start_with(
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
 ) -> Result<ServerHandle> {
-    start_with_tls(
+    // The tests' engines come with their store: fold the insights from it.
+    let mut replayed = Engine::new(config.clone());
+    let insights = driver::replay_all(store.as_ref(), &mut replayed)
+        .await
+        .wrap_err("could not read the event log")?;
+    let folded = Folded {
         config,
         store,
         engine,
-        fault,
-        listen,
-        data_dir,
-        demo_workspace,
-        None,
-    )
-    .await
+        insights,
+    };
+    start_with_tls(folded, fault, listen, data_dir, demo_workspace, None).await
 }
 
-/// `start_with`, serving HTTPS when `tls` is given.
-#[allow(clippy::too_many_arguments)] // start_with's, plus the one TLS option.
-async fn start_with_tls(
+/// A store with the engine and the insights folded from it.
+struct Folded {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     engine: Engine,
+    insights: crate::insights::Insights,
+}
+
+/// `start_with`, serving HTTPS when `tls` is given.
+async fn start_with_tls(
+    folded: Folded,
     fault: Option<driver::Fault>,
     listen: SocketAddr,
     data_dir: PathBuf,
     demo_workspace: Option<PathBuf>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<ServerHandle> {
+    let Folded {
+        config,
+        store,
+        engine,
+        insights,
+    } = folded;
     check_listen(&config, listen)?;
     let metrics = Arc::new(metrics::Metrics::new());
     let store = metrics::TimedStore::wrap(store, metrics.clone());
@@ -348,7 +360,7 @@ async fn start_with_tls(
         config,
         data_dir,
         store,
-        read_model: Arc::new(ReadModel::new(engine.state().clone())),
+        read_model: Arc::new(ReadModel::new(engine.state().clone(), insights)),
         events: events_tx,
         requests: requests_tx,
         info: ServerInfo {

@@ -125,7 +125,7 @@ async fn catch_up(shared: &Shared) -> Result<()> {
             if e.seq != next {
                 bail!("the log skipped from {} to {}", next - 1, e.seq);
             }
-            shared.read_model.write().apply(e);
+            shared.read_model.apply(std::slice::from_ref(e));
             match Published::new(e) {
                 Ok(p) => drop(shared.events.send(p)),
                 Err(err) => error!(error = %format!("{err:#}"), "event not streamed"),

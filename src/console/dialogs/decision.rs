@@ -24,7 +24,21 @@ pub fn open(app: &mut App, deployment: &str, decision: Decision, now: Millis) {
         return;
     }
     app.modal = Some(Modal::Comment(CommentInput {
-        decision,
+        decision: Some(decision),
+        deployment: d.id.clone(),
+        digest: d.digest.clone(),
+        subject: format!("{} {} → {}", d.service, d.version, d.stage),
+        input: Default::default(),
+    }));
+}
+
+/// Open the note input (one line) for any deployment.
+pub fn open_note(app: &mut App, deployment: &str) {
+    let Some(d) = app.state.deployments.get(deployment) else {
+        return;
+    };
+    app.modal = Some(Modal::Comment(CommentInput {
+        decision: None,
         deployment: d.id.clone(),
         digest: d.digest.clone(),
         subject: format!("{} {} → {}", d.service, d.version, d.stage),
@@ -45,7 +59,16 @@ pub fn comment_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
             let comment = Some(c.input.value().trim().to_string()).filter(|s| !s.is_empty());
             let id = app.next_id();
             let (verbs, request) = match c.decision {
-                Decision::Approve => (
+                None if comment.is_none() => return true,
+                None => (
+                    ["note on", "noting on", "noted on"],
+                    Request::Note {
+                        id,
+                        deployment: c.deployment.to_string(),
+                        text: comment.unwrap_or_default(),
+                    },
+                ),
+                Some(Decision::Approve) => (
                     ["approve", "approving", "approved"],
                     Request::Approve {
                         id,
@@ -54,7 +77,7 @@ pub fn comment_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
                         digest: Some(c.digest.clone()),
                     },
                 ),
-                Decision::Reject => (
+                Some(Decision::Reject) => (
                     ["reject", "rejecting", "rejected"],
                     Request::Reject {
                         id,

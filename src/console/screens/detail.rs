@@ -131,6 +131,12 @@ pub fn detail_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) 
             let id = id.clone();
             decision::open(app, &id, super::decision(cmd), now);
         }
+        Cmd::Note => {
+            if let RunRef::Deployment(id) = &d.run {
+                let id = id.clone();
+                decision::open_note(app, &id);
+            }
+        }
         _ => {}
     }
 }

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod dashboard;
 pub mod detail;
 pub mod history;
+pub mod insights;
 
 use crate::model::Decision;
 

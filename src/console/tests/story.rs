@@ -127,6 +127,7 @@ impl Story {
             "ferry",
             EventKind::ArtifactRegistered {
                 artifact: Artifact {
+                    committed_at: None,
                     id: a.clone(),
                     service: service.into(),
                     version: version.into(),

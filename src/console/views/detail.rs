@@ -69,7 +69,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
                         (None, Some(o)) => format!("outcome: {o}"),
                         (None, None) => format!("reason: {}", x.reason),
                     },
-                ],
+                ]
+                .into_iter()
+                // The latest note (`n` adds one); all of them are in `ferry review`.
+                .chain(x.notes.last().map(|n| {
+                    format!(
+                        "notes: {} · latest by {}: {}",
+                        x.notes.len(),
+                        n.author,
+                        n.text
+                    )
+                }))
+                .collect(),
             ),
             None => (
                 format!(" {id} (not in the current state) "),

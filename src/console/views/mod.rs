@@ -9,6 +9,7 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod history;
+pub mod insights;
 pub mod modals;
 pub mod toasts;
 
@@ -48,6 +49,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
         Some(Screen::Detail(d)) => detail::draw(frame, middle, app, d, theme, now),
         Some(Screen::Approvals(a)) => approvals::draw(frame, middle, app, a, theme, now),
         Some(Screen::History(h)) => history::draw(frame, middle, app, h, theme, now),
+        Some(Screen::Insights(i)) => insights::draw(frame, middle, i, theme),
     }
     match &app.modal {
         Some(Modal::Confirm(c)) => modals::confirm(frame, middle, c, theme),

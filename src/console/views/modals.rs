@@ -108,9 +108,10 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
 pub fn comment(frame: &mut Frame, area: Rect, c: &CommentInput, theme: &Theme) {
     let rect = centered(area, 76, 7);
     frame.render_widget(Clear, rect);
-    let verb = match c.decision {
-        Decision::Approve => "approve",
-        Decision::Reject => "reject",
+    let (verb, label) = match c.decision {
+        Some(Decision::Approve) => ("approve", "comment (optional):"),
+        Some(Decision::Reject) => ("reject", "comment (optional):"),
+        None => ("note", "note (a lesson or comment, kept in the log):"),
     };
     let block = Block::bordered()
         .title(clean(&format!(" {verb} {}: {} ", c.deployment, c.subject)))
@@ -121,7 +122,7 @@ pub fn comment(frame: &mut Frame, area: Rect, c: &CommentInput, theme: &Theme) {
     let scroll = c.input.visual_scroll(w);
     let shown: String = c.input.value().chars().skip(scroll).collect();
     let lines = vec![
-        Line::raw("comment (optional):"),
+        Line::raw(label),
         Line::from(Span::styled(
             format!("{:<w$}", fit(&clean(&shown), w)),
             Style::default().add_modifier(Modifier::UNDERLINED),

@@ -64,6 +64,7 @@ impl Cx<'_> {
             },
             created_by: owner.clone(),
             created_at: self.now,
+            committed_at: built.committed_at,
             metadata: Default::default(),
         };
         self.emit(

@@ -13,7 +13,7 @@ impl Cx<'_> {
         by: &Principal,
         service: String,
         version: String,
-        commit: Option<String>,
+        (commit, committed_at): (Option<String>, Option<crate::model::Millis>),
         subject: Option<String>,
         digest: String,
         uri: String,
@@ -49,6 +49,7 @@ impl Cx<'_> {
             origin: ArtifactOrigin::Registered,
             created_by: by.actor(),
             created_at: self.now,
+            committed_at,
             metadata,
         };
         self.emit(

@@ -93,6 +93,7 @@ pub(super) fn check(command: &Command) -> Result<(), Rejection> {
             digest: _,
             uri,
             metadata: meta,
+            committed_at: _,
         } => {
             bound("service", service, NAME_MAX)?;
             bound("version", version, VERSION_MAX)?;
@@ -141,6 +142,10 @@ pub(super) fn check(command: &Command) -> Result<(), Rejection> {
             bound("service", service, NAME_MAX)?;
             bound("stage", stage, NAME_MAX)?;
             bound_opt("to", to.as_deref(), VERSION_MAX)
+        }
+        Command::Note { deployment, text } => {
+            bound("deployment", deployment, NAME_MAX)?;
+            bound("text", text, COMMENT_MAX)
         }
     }
 }

@@ -17,6 +17,7 @@ mod deploy;
 mod failure;
 mod gates;
 mod limits;
+mod notes;
 mod recovery;
 
 use super::jobs;
@@ -172,9 +173,17 @@ impl Cx<'_> {
                 digest,
                 uri,
                 metadata,
-            } => {
-                self.register_artifact(by, service, version, commit, subject, digest, uri, metadata)
-            }
+                committed_at,
+            } => self.register_artifact(
+                by,
+                service,
+                version,
+                (commit, committed_at),
+                subject,
+                digest,
+                uri,
+                metadata,
+            ),
             Command::Promote {
                 service,
                 stage,
@@ -191,6 +200,7 @@ impl Cx<'_> {
             } => self.reject(by, deployment, comment),
             Command::Cancel { deployment } => self.cancel(by, deployment),
             Command::Rollback { service, stage, to } => self.rollback(by, service, stage, to),
+            Command::Note { deployment, text } => self.note(by, deployment, text),
         }
     }
 }

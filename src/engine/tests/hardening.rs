@@ -183,6 +183,7 @@ fn client_fields_are_bounded_and_say_their_limit() {
         digest: "c".repeat(64),
         uri: "x".into(),
         metadata,
+        committed_at: None,
     };
     let seq = h.state().seq;
     let big: BTreeMap<String, String> = [("k".to_string(), "v".repeat(5000))].into();

@@ -197,6 +197,7 @@ impl Harness {
         self.cmd(
             &dev(),
             Command::RegisterArtifact {
+                committed_at: None,
                 service: service.into(),
                 version: version.into(),
                 commit: Some(format!("c{version}")),

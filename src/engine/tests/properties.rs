@@ -73,6 +73,7 @@ fn apply_op(h: &mut Harness, op: &Op, counter: &mut u32) {
             h.cmd(
                 &users[*user],
                 Command::RegisterArtifact {
+                    committed_at: None,
                     service: SERVICES[*service].into(),
                     version: format!("1.{counter}.0"),
                     commit: None,

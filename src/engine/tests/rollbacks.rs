@@ -345,6 +345,7 @@ fn the_author_of_a_change_cannot_approve_it_even_when_someone_else_promoted_it()
     h.cmd(
         &author,
         Command::RegisterArtifact {
+            committed_at: None,
             service: "checkout".into(),
             version: "3.0.0".into(),
             commit: None,

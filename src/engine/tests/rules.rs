@@ -155,6 +155,7 @@ fn whoever_caused_a_deployment_cannot_approve_it_and_approvers_need_the_role() {
     h.cmd(
         &author,
         Command::RegisterArtifact {
+            committed_at: None,
             service: "checkout".into(),
             version: "2.0.0".into(),
             commit: None,
@@ -207,6 +208,7 @@ fn registering_the_same_version_twice_is_idempotent_but_another_digest_conflicts
         .cmd(
             &dev(),
             Command::RegisterArtifact {
+                committed_at: None,
                 service: "checkout".into(),
                 version: "1.0.0".into(),
                 commit: None,
@@ -222,6 +224,7 @@ fn registering_the_same_version_twice_is_idempotent_but_another_digest_conflicts
         .cmd(
             &dev(),
             Command::RegisterArtifact {
+                committed_at: None,
                 service: "checkout".into(),
                 version: "2".into(),
                 commit: None,
@@ -279,6 +282,7 @@ fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
             message: "built".into(),
         },
         built: Some(BuiltArtifact {
+            committed_at: None,
             version: "1.0.0".into(),
             digest: "d".repeat(64),
             uri: "/a".into(),
@@ -323,6 +327,7 @@ fn a_rebuild_under_an_unbumped_version_gets_the_commit_added_to_its_version() {
                 message: "built".into(),
             },
             built: Some(BuiltArtifact {
+                committed_at: None,
                 version: "2.0.0".into(),
                 digest: digest.to_string().repeat(64),
                 uri: "/a".into(),

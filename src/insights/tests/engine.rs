@@ -94,6 +94,7 @@ impl Run {
 
     fn register(&mut self, version: &str) -> ArtifactId {
         self.cmd(Command::RegisterArtifact {
+            committed_at: None,
             service: "billing".into(),
             version: version.into(),
             commit: None,
@@ -123,6 +124,7 @@ impl Run {
             step: 0,
             outcome: outcome(StepStatus::Passed),
             built: Some(BuiltArtifact {
+                committed_at: None,
                 version: version.into(),
                 digest: format!("{:0>64}", version.replace('.', "")),
                 uri: format!("file:///{version}"),
@@ -208,6 +210,47 @@ fn check_against_scratch(run: &Run, query: &InsightsQuery) -> InsightsReport {
         "the fold and the scratch agree"
     );
     report
+}
+
+#[test]
+fn committed_at_comes_from_the_ci_or_from_git_and_lead_time_starts_there() {
+    let mut run = Run::new();
+    let out = run.cmd(Command::RegisterArtifact {
+        committed_at: Some(T0 - H),
+        service: "billing".into(),
+        version: "9.9".into(),
+        commit: None,
+        subject: None,
+        digest: "9".repeat(64),
+        uri: "file:///9.9".into(),
+        metadata: Default::default(),
+    });
+    let id = out.artifact.expect("an artifact");
+    assert_eq!(run.engine.state().artifacts[&id].committed_at, Some(T0 - H));
+    let build = run
+        .cmd(Command::NewCommit {
+            service: "web".into(),
+            commit: "c1".into(),
+            subject: None,
+            author: "dev".into(),
+        })
+        .build
+        .expect("a build");
+    let out = run.input(Input::StepFinished {
+        run: build.into(),
+        step: 0,
+        outcome: outcome(StepStatus::Passed),
+        built: Some(BuiltArtifact {
+            committed_at: Some(T0 - 2 * H),
+            version: "1.0".into(),
+            digest: "1".repeat(64),
+            uri: "file:///1.0".into(),
+        }),
+    });
+    let built = out.artifact.expect("a built artifact");
+    let artifact = &run.engine.state().artifacts[&built];
+    assert_eq!(artifact.committed_at, Some(T0 - 2 * H));
+    assert_eq!(commit_time(artifact), T0 - 2 * H);
 }
 
 #[test]
@@ -398,6 +441,7 @@ impl Run {
             Op::Register => Input::Command {
                 by: admin(),
                 command: Command::RegisterArtifact {
+                    committed_at: None,
                     service: "billing".into(),
                     version: format!("1.{i}"),
                     commit: None,
@@ -443,6 +487,7 @@ impl Run {
                     step,
                     outcome: outcome(status),
                     built: (build && ok).then(|| BuiltArtifact {
+                        committed_at: None,
                         version: format!("2.{i}"),
                         digest: format!("{i:0>64}"),
                         uri: String::new(),

@@ -404,3 +404,24 @@ fn an_extreme_or_empty_window_neither_overflows_nor_lists_forever() {
     assert_eq!((m.deployments, m.frequency.per_week), (0, 0.0));
     assert!(m.frequency.daily.is_empty());
 }
+
+#[test]
+fn lead_time_counts_from_committed_at_when_the_artifact_has_it() {
+    let mut log = Log::default();
+    log.artifact(T0 + H, "a1", "shop", None).promote(
+        T0 + 2 * H,
+        "d1",
+        "shop",
+        "prod",
+        "a1",
+        Succeeded,
+    );
+    // The commit was made an hour before the artifact was registered.
+    if let EventKind::ArtifactRegistered { artifact } = &mut log.events[0].kind {
+        artifact.committed_at = Some(T0);
+    }
+    let report = log.insights().report(&week());
+    let lead = &only(&report, "shop").metrics.lead_time;
+    assert_eq!(lead.count, 1);
+    assert_eq!(lead.median_ms, Some(2 * H + 660_000));
+}

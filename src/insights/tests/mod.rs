@@ -4,6 +4,7 @@
 
 mod engine;
 mod metrics;
+mod readme;
 mod scratch;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,7 @@ impl Log {
         build: Option<&str>,
     ) -> &mut Self {
         let artifact = Artifact {
+            committed_at: None,
             id: id.into(),
             service: service.into(),
             version: id.into(),

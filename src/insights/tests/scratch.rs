@@ -340,6 +340,7 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         1 => (art(), -2 * H..H, prop::option::of(0..2u8)).prop_map(|(id, offset, build)| {
             EventKind::ArtifactRegistered {
                 artifact: Artifact {
+                    committed_at: None,
                     id: id.clone().into(),
                     service: "shop".into(),
                     version: id.clone(),

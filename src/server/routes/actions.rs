@@ -171,6 +171,7 @@ pub(super) async fn register_artifact(
         digest: req.digest,
         uri: req.uri,
         metadata: req.metadata,
+        committed_at: req.committed_at,
     };
     let done = submit(&shared, by, command).await?;
     reply(&shared, StatusCode::CREATED, done, "", fallback)
@@ -200,4 +201,19 @@ pub(super) async fn push_hook(
             ..ActionReply::default()
         }),
     ))
+}
+
+pub(super) async fn note(
+    State(shared): State<Arc<Shared>>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<crate::api::NoteRequest>,
+) -> Reply {
+    let fallback = format!("noted on {id}");
+    let command = Command::Note {
+        deployment: id.into(),
+        text: req.text,
+    };
+    let done = submit(&shared, by, command).await?;
+    reply(&shared, StatusCode::CREATED, done, "", fallback)
 }

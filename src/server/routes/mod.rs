@@ -2,6 +2,7 @@
 
 mod actions;
 mod evidence;
+mod insights;
 mod logs;
 mod read;
 
@@ -44,13 +45,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/deployments/{id}/approve", post(actions::approve))
         .route("/deployments/{id}/reject", post(actions::reject))
         .route("/deployments/{id}/cancel", post(actions::cancel))
+        .route("/deployments/{id}/notes", post(actions::note))
+        .route("/deployments/{id}/review", get(insights::review))
         .route("/runs/{run}/steps/{step}/log", get(logs::step_log))
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
         .route("/hooks/push/{service}", post(actions::push_hook))
         .route("/events", get(sse::events))
         .route("/replicas", get(super::forward::replicas))
-        .route("/openapi.json", get(openapi::serve));
+        .route("/openapi.json", get(openapi::serve))
+        .route("/insights", get(insights::insights));
     Router::new()
         // Operations: probes (no token) and metrics, at the root.
         .route("/healthz", get(health::healthz))

@@ -111,18 +111,33 @@ pub(super) async fn build(
         .ok_or_else(|| ApiErr::not_found(format!("no build {id}")))
 }
 
+/// A deployment, plus `flaky` when its failure was flaky (a verification
+/// step that later passed on the same artifact).
+#[derive(Debug, serde::Serialize)]
+pub(super) struct DeploymentDetail {
+    #[serde(flatten)]
+    deployment: Deployment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flaky: Option<crate::insights::FlakyNote>,
+}
+
 pub(super) async fn deployment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<Deployment>, ApiErr> {
-    shared
+) -> Result<Json<DeploymentDetail>, ApiErr> {
+    let deployment = shared
         .read_model
         .read()
         .deployments
         .get(id.as_str())
         .cloned()
-        .map(Json)
-        .ok_or_else(|| no_deployment(&id))
+        .ok_or_else(|| no_deployment(&id))?;
+    let flaky = shared
+        .read_model
+        .insights()
+        .flaky_failure(&id)
+        .map(crate::insights::FlakyNote::from);
+    Ok(Json(DeploymentDetail { deployment, flaky }))
 }
 
 pub(super) async fn deployments(

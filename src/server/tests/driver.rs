@@ -22,6 +22,7 @@ async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
     // engine never saw, so the store numbers the next one 2, not 1.
     store.push(EventKind::ArtifactRegistered {
         artifact: Artifact {
+            committed_at: None,
             id: "a-1".into(),
             service: "web".into(),
             version: "0.9".into(),
@@ -50,6 +51,7 @@ async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
     let client = Client::new(&server.url, None).unwrap();
     client
         .register_artifact(&RegisterArtifact {
+            committed_at: None,
             service: "web".into(),
             version: "1.0".into(),
             commit: None,
@@ -76,6 +78,7 @@ async fn events_numbered_unlike_the_engine_assumed_rebuild_from_the_store() {
     // The engine was rebuilt: its next id follows both stored artifacts.
     let reply = client
         .register_artifact(&RegisterArtifact {
+            committed_at: None,
             service: "web".into(),
             version: "1.1".into(),
             commit: None,
@@ -136,6 +139,7 @@ async fn an_engine_panic_answers_500_and_the_server_carries_on() {
     // The half-changed state was thrown away: ids continue from the store.
     client
         .register_artifact(&RegisterArtifact {
+            committed_at: None,
             service: "web".into(),
             version: "1.0".into(),
             commit: None,

@@ -13,6 +13,7 @@ async fn evidence_names_the_candidate_and_where_it_passed_before() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(MemStore::default());
     let artifact = |id: &str, version: &str| Artifact {
+        committed_at: None,
         id: id.into(),
         service: "web".into(),
         version: version.into(),

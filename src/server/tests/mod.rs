@@ -5,6 +5,7 @@
 mod api;
 mod driver;
 mod evidence;
+mod insights;
 mod ops;
 mod retention;
 mod stream;

@@ -156,6 +156,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
 pub fn registered(id: &str, version: &str, digest: &str) -> EventKind {
     EventKind::ArtifactRegistered {
         artifact: Artifact {
+            committed_at: None,
             id: id.into(),
             service: "web".into(),
             version: version.into(),
@@ -269,6 +270,7 @@ pub fn one_artifact() -> Vec<EventKind> {
 
 pub fn artifact(version: &str) -> RegisterArtifact {
     RegisterArtifact {
+        committed_at: None,
         service: "web".into(),
         version: version.into(),
         commit: None,

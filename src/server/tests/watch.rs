@@ -68,6 +68,7 @@ async fn watch_resumes_with_exactly_the_missed_events() {
         other => panic!("expected a reconnect, got {other:?}"),
     }
     let a = crate::model::Artifact {
+        committed_at: None,
         id: "a-4".into(),
         service: "web".into(),
         version: "1.3".into(),
