@@ -73,7 +73,7 @@ pub struct RegisterArtifact {
 }
 
 /// `POST /deployments/{id}/notes`: a lesson or comment, kept as an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NoteRequest {
     pub text: String,
 }

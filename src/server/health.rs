@@ -37,12 +37,19 @@ pub(crate) async fn healthz() -> (StatusCode, Json<Probe>) {
     probe(StatusCode::OK, "ok")
 }
 
-/// `/readyz`: the verdict, and for replicas which role this one has and how
-/// far behind the log it is (nothing else: the probe is unauthenticated).
+/// `/readyz`: the verdict; replicas also say which role this one has and
+/// how far behind the log it is. Nothing else: the probe is unauthenticated.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
     /// `ready` or `not ready`.
     pub status: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaReady>,
+}
+
+/// A replica's part of `/readyz` (only with a PostgreSQL store).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplicaReady {
     pub replica: String,
     /// `leader` or `follower`.
     pub role: String,
@@ -66,24 +73,27 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, Js
     let applied = shared.read_model.read().seq;
     let store_ok = replica.store_ok && store_answers(&shared).await;
     let engine_ok = !shared.requests.is_closed();
-    let log_seq = replica.log_seq.max(applied);
     let ready = store_ok && engine_ok;
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let log_seq = replica.log_seq.max(applied);
+    let replica = shared.replica.replicated.then(|| ReplicaReady {
+        replica: shared.replica.id.clone(),
+        role: replica.role.to_string(),
+        epoch: replica.epoch,
+        store: if store_ok { "ok" } else { "unreachable" }.to_string(),
+        applied_seq: applied,
+        log_seq,
+        behind: log_seq - applied,
+    });
     (
         code,
         Json(Ready {
             status: if ready { "ready" } else { "not ready" }.to_string(),
-            replica: shared.replica.id.clone(),
-            role: replica.role.to_string(),
-            epoch: replica.epoch,
-            store: if store_ok { "ok" } else { "unreachable" }.to_string(),
-            applied_seq: applied,
-            log_seq,
-            behind: log_seq - applied,
+            replica,
         }),
     )
 }

@@ -16,15 +16,15 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
-    DeploymentQuery, Evidence, Health, LogChunk, PromoteRequest, RegisterArtifact, RollbackRequest,
-    ServerInfo, StageEvidence,
+    DeploymentQuery, Evidence, Health, LogChunk, NoteRequest, PromoteRequest, RegisterArtifact,
+    RollbackRequest, ServerInfo, StageEvidence,
 };
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
     Deployment, DeploymentKind, DeploymentStatus, Step, StepKind, StepStatus, TestCounts,
 };
 
-use super::health::{Probe, Ready};
+use super::health::{Probe, Ready, ReplicaReady};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,14 +39,14 @@ use super::health::{Probe, Ready};
         root_healthz, root_readyz, metrics, openapi_json,
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
-        promote, rollback, push_hook, events,
+        promote, rollback, push_hook, events, note, review, insights, replicas,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
         Evidence, Health, LogChunk, PromoteRequest, RegisterArtifact, RollbackRequest,
-        ServerInfo, StageEvidence, Probe, Ready, Actor, Approval, ApprovalRule, Artifact,
+        ServerInfo, StageEvidence, Probe, Ready, ReplicaReady, Actor, Approval, ApprovalRule, Artifact,
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
-        DeploymentStatus, Step, StepKind, StepStatus, TestCounts,
+        DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -186,6 +186,41 @@ fn evidence() {}
         (status = 200, description = "approval recorded", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn approve() {}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/notes", tag = "actions",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    request_body(content = NoteRequest, description = "a lesson or comment (at most 4096 bytes)"),
+    responses(
+        (status = 200, description = "note recorded", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn note() {}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/review", tag = "read",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    responses(
+        (status = 200, description = "a Markdown draft of a post-incident review",
+            content_type = "text/markdown", body = String),
+        (status = "default", description = "error", body = ApiError)))]
+fn review() {}
+
+#[utoipa::path(get, path = "/api/v1/insights", tag = "read",
+    params(
+        ("service" = Option<String>, Query, description = "one service (default: all)"),
+        ("stage" = Option<String>, Query, description = "the stage measured (default: each service's last)"),
+        ("from" = Option<String>, Query, description = "window start: RFC 3339 or epoch ms (default: 30 days before `to`)"),
+        ("to" = Option<String>, Query, description = "window end, exclusive: RFC 3339 or epoch ms (default: now)"),
+    ),
+    responses(
+        (status = 200, description = "DORA metrics, time breakdown and flaky gates (README: Insights and reviews)",
+            body = Object),
+        (status = "default", description = "error", body = ApiError)))]
+fn insights() {}
+
+#[utoipa::path(get, path = "/api/v1/replicas", tag = "read",
+    responses(
+        (status = 200, description = "the leader lease and every replica's heartbeat", body = Object),
+        (status = "default", description = "error", body = ApiError)))]
+fn replicas() {}
 
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/reject", tag = "actions",
     params(("id" = String, Path, description = "deployment id (d-17)")),
