@@ -69,11 +69,33 @@ pub(crate) struct Submission {
 /// A read-only copy of the engine's state for GET handlers, kept in step by
 /// applying the same numbered events, so reads never wait for the driver.
 #[derive(Default)]
-pub(crate) struct ReadModel(RwLock<State>);
+pub(crate) struct ReadModel(RwLock<State>, DashboardCache);
+
+/// The dashboard's `state` as JSON, made once per seq and shared by every
+/// reader; the async lock lets one reader build it while the others wait.
+pub(crate) type DashboardCache = tokio::sync::Mutex<Option<(Seq, axum::body::Bytes)>>;
 
 impl ReadModel {
     pub fn new(state: State) -> Self {
-        ReadModel(RwLock::new(state))
+        ReadModel(RwLock::new(state), DashboardCache::default())
+    }
+    /// The recent view (`State::recent(keep)`) serialised, and its seq.
+    /// The state lock is held only to copy the view, never while
+    /// serialising, so the driver is not kept waiting by readers.
+    pub async fn dashboard_state(&self, keep: usize) -> Result<(Seq, axum::body::Bytes)> {
+        let mut cache = self.1.lock().await;
+        let seq = self.read().seq;
+        if let Some((at, bytes)) = cache.as_ref()
+            && *at == seq
+        {
+            return Ok((seq, bytes.clone()));
+        }
+        let view = self.read().recent(keep);
+        let bytes: axum::body::Bytes = serde_json::to_vec(&view)
+            .wrap_err("could not serialise the dashboard")?
+            .into();
+        *cache = Some((view.seq, bytes.clone()));
+        Ok((view.seq, bytes))
     }
     // A panic while holding the lock cannot leave a half-applied event behind
     // that matters more than serving reads, so poisoning is ignored.
