@@ -79,6 +79,27 @@ impl ReadModel {
     pub fn new(state: State) -> Self {
         ReadModel(RwLock::new(state), DashboardCache::default())
     }
+    /// The recent view of one service only (`?service=`): not cached, the
+    /// view is small. None when there is no such service.
+    pub fn dashboard_service(&self, keep: usize, service: &str) -> Option<Result<(Seq, Vec<u8>)>> {
+        let mut view = {
+            let state = self.read();
+            state.service(service)?;
+            state.recent(keep)
+        };
+        view.services.retain(|s| s.name == service);
+        view.artifacts.retain(|_, a| a.service == service);
+        view.builds.retain(|_, b| b.service == service);
+        view.deployments.retain(|_, d| d.service == service);
+        view.cancelling
+            .retain(|id, _| view.deployments.contains_key(id));
+        Some(
+            serde_json::to_vec(&view)
+                .map(|b| (view.seq, b))
+                .wrap_err("could not serialise the dashboard"),
+        )
+    }
+
     /// The recent view (`State::recent(keep)`) serialised, and its seq.
     /// The state lock is held only to copy the view, never while
     /// serialising, so the driver is not kept waiting by readers.

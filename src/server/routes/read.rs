@@ -42,19 +42,32 @@ pub(super) async fn healthz(
 
 /// The `Dashboard` (same JSON shape), its `state` serialised once per seq
 /// and shared among readers; `ETag` is the seq, and `If-None-Match` with it
-/// answers 304 without a body.
+/// answers 304 without a body. `?service=` narrows it to one service.
 pub(super) async fn dashboard(
     State(shared): State<Arc<Shared>>,
     Extension(user): Extension<Principal>,
+    Query(q): Query<DashboardQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiErr> {
+    let failed =
+        |e: color_eyre::Report| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
     // Everything live plus recent history; older deployments are paged
     // through /deployments, so the snapshot stays small however old the server.
-    let (seq, state) = shared
-        .read_model
-        .dashboard_state(DASHBOARD_HISTORY)
-        .await
-        .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    let (seq, state) = match &q.service {
+        None => shared
+            .read_model
+            .dashboard_state(DASHBOARD_HISTORY)
+            .await
+            .map_err(failed)?,
+        Some(name) => {
+            let (seq, bytes) = shared
+                .read_model
+                .dashboard_service(DASHBOARD_HISTORY, name)
+                .ok_or_else(|| unknown_service(name))?
+                .map_err(failed)?;
+            (seq, bytes.into())
+        }
+    };
     let etag = format!("\"{seq}\"");
     let fresh = headers
         .get(header::IF_NONE_MATCH)
@@ -87,6 +100,11 @@ pub(super) async fn dashboard(
         body,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DashboardQuery {
+    service: Option<String>,
 }
 
 /// `Dashboard` without its `state`, which is spliced in as shared bytes.

@@ -418,5 +418,24 @@ async fn dashboard_is_cached_per_seq_with_an_etag() {
     let theirs = viewer.dashboard().await.unwrap();
     assert_eq!(theirs.user.name, "vera");
     assert_eq!(theirs.state, dash2.state);
+    // One service: the same shape, only its part.
+    let one: crate::api::Dashboard = http
+        .get(format!("{url}?service=web"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one.state.services.len(), 1);
+    assert_eq!(one.state.artifacts, dash2.state.artifacts);
+    let none = http
+        .get(format!("{url}?service=nope"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
     f.server.shutdown().await.unwrap();
 }
