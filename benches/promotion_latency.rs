@@ -7,6 +7,11 @@
 //! the runner noticing it, the engine deciding, the store's durable append,
 //! and spawning the next process are all inside it.
 //!
+//! Beside it, in the same run, a floor pipeline does the least any tool
+//! could: spawn the same `sh -c 'date ...'` verify step, wait for it, make
+//! one fsync'd write (the durable record of its result), spawn the next
+//! stage's deploy step; the ratio is ferry's median gap over the floor's.
+//!
 //! Run: `cargo bench --bench promotion_latency`
 
 use std::path::Path;
@@ -54,6 +59,50 @@ source = "external"
         preprod = stage("preprod"),
         prod = stage("prod"),
     )
+}
+
+/// The floor: for each transition, `sh -c` the verify stamp, wait, one
+/// fsync'd write, `sh -c` the deploy stamp; returns the gaps in ms.
+fn floor_gaps(dir: &Path, transitions: usize) -> std::io::Result<Vec<f64>> {
+    use std::io::Write;
+    let stamps = dir.join("floor");
+    std::fs::create_dir_all(&stamps)?;
+    let sh = |cmd: String| -> std::io::Result<()> {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "floor step failed: {status}"
+            )))
+        }
+    };
+    let mut gaps = Vec::with_capacity(transitions);
+    for i in 0..transitions {
+        let end = stamps.join(format!("{i}-verify-end"));
+        let start = stamps.join(format!("{i}-deploy-start"));
+        sh(format!("date +%s%N > {}", end.display()))?;
+        let mut record = std::fs::File::create(stamps.join("record"))?;
+        writeln!(record, "step {i} passed")?;
+        record.sync_all()?;
+        sh(format!("date +%s%N > {}", start.display()))?;
+        if let (Some(end), Some(start)) = (read_nanos(&end), read_nanos(&start)) {
+            gaps.push((start - end) as f64 / 1e6);
+        }
+    }
+    gaps.sort_by(|a, b| a.total_cmp(b));
+    Ok(gaps)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 fn read_nanos(path: &Path) -> Option<i128> {
@@ -121,7 +170,7 @@ async fn main() -> color_eyre::Result<()> {
         }
     }
     gaps_ms.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| gaps_ms[((gaps_ms.len() - 1) as f64 * q).round() as usize];
+    let pick = |q: f64| quantile(&gaps_ms, q);
     println!(
         "promotion latency over {ARTIFACTS} artifacts ({} stage transitions)",
         gaps_ms.len()
@@ -137,5 +186,16 @@ async fn main() -> color_eyre::Result<()> {
         total.as_secs_f64() * 1000.0 / ARTIFACTS as f64
     );
     server.shutdown().await?;
+    let floor = floor_gaps(dir.path(), gaps_ms.len())?;
+    println!(
+        "  floor (spawn sh, wait, fsync'd write, spawn sh):        median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        quantile(&floor, 0.5),
+        quantile(&floor, 0.9),
+        quantile(&floor, 1.0)
+    );
+    println!(
+        "  ratio ferry / floor (medians): {:.2}x  (goal <= 1.3x)",
+        pick(0.5) / quantile(&floor, 0.5)
+    );
     Ok(())
 }

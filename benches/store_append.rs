@@ -2,6 +2,12 @@
 //! so every append is one fsync). Prints events/second for batches of 1 and
 //! 16 and the median and p99 latency of one append. Bounded to a few seconds.
 //!
+//! Baseline, in the same run on the same disk: a bare loop through sqlx with
+//! the store's pragmas (WAL, synchronous=FULL, busy_timeout, foreign_keys)
+//! and table, `BEGIN IMMEDIATE`, one INSERT per event of the same JSON
+//! bodies (encoded beforehand), `COMMIT`. The ratio is ferry's appends/s
+//! over the bare loop's (goal >= 0.9).
+//!
 //! Run: `cargo bench --bench store_append`. The database lives under
 //! cargo's target tmp dir (a real disk, unlike a tmpfs /tmp) unless
 //! FERRY_BENCH_DIR names another directory.
@@ -97,6 +103,24 @@ struct Figures {
     latencies: Vec<Duration>,
 }
 
+impl Figures {
+    fn empty() -> Self {
+        Figures {
+            appends: 0,
+            events: 0,
+            elapsed: Duration::ZERO,
+            latencies: Vec::new(),
+        }
+    }
+    fn add(&mut self, other: Figures) {
+        self.appends += other.appends;
+        self.events += other.events;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort();
+    }
+}
+
 async fn measure(store: &SqliteStore, batch: usize, next: &mut usize, budget: Duration) -> Figures {
     let start = Instant::now();
     let mut latencies = Vec::new();
@@ -118,6 +142,73 @@ async fn measure(store: &SqliteStore, batch: usize, next: &mut usize, budget: Du
         elapsed,
         latencies,
     }
+}
+
+/// The bare loop: same file system, same pragmas, same rows, no ferry.
+async fn bare(
+    path: &std::path::Path,
+    batch: usize,
+    budget: Duration,
+) -> Result<Figures, sqlx::Error> {
+    use sqlx::Connection;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        .synchronous(SqliteSynchronous::Full)
+        .journal_mode(SqliteJournalMode::Wal);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS events (
+            seq   INTEGER PRIMARY KEY,
+            at    BIGINT  NOT NULL,
+            actor TEXT,
+            kind  TEXT    NOT NULL,
+            body  TEXT    NOT NULL CHECK (json_valid(body))
+        );",
+    )
+    .execute(&mut conn)
+    .await?;
+    let bodies: Vec<(String, String)> = (0..64)
+        .map(|i| {
+            let e = event(i).numbered(i as u64 + 1);
+            let body = serde_json::to_string(&e).unwrap_or_default();
+            (e.kind.name().to_string(), body)
+        })
+        .collect();
+    let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+        .fetch_one(&mut conn)
+        .await?;
+    let start = Instant::now();
+    let mut latencies = Vec::new();
+    while start.elapsed() < budget && latencies.len() < MAX_APPENDS {
+        let t = Instant::now();
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        for k in 0..batch {
+            seq += 1;
+            let (kind, body) = &bodies[(seq as usize + k) % bodies.len()];
+            sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES (?, ?, ?, ?, ?)")
+                .bind(seq)
+                .bind(seq)
+                .bind("ferry")
+                .bind(kind)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        latencies.push(t.elapsed());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Ok(Figures {
+        appends: latencies.len(),
+        events: latencies.len() * batch,
+        elapsed,
+        latencies,
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -171,17 +262,41 @@ fn main() {
         let mut next = 0;
         // Warm up the statement cache and the file's first pages.
         let _ = measure(&store, 1, &mut next, budget).await;
-        for batch in [1usize, 16] {
-            let f = measure(&store, batch, &mut next, budget).await;
+        let bare_path = dir.path().join("bare.db");
+        let _ = bare(&bare_path, 1, budget / 4).await;
+        let show = |who: &str, batch: usize, f: &Figures| {
             let secs = f.elapsed.as_secs_f64().max(f64::EPSILON);
             println!(
-                "batch {batch:>2}: {:>9.0} events/s  {:>7.0} appends/s  median {:>8.3} ms  p99 {:>8.3} ms  ({} appends, {} events)",
+                "{who:>5} batch {batch:>2}: {:>9.0} events/s  {:>7.0} appends/s  median {:>8.3} ms  p99 {:>8.3} ms  ({} appends, {} events)",
                 f.events as f64 / secs,
                 f.appends as f64 / secs,
                 percentile(&f.latencies, 0.5).as_secs_f64() * 1e3,
                 percentile(&f.latencies, 0.99).as_secs_f64() * 1e3,
                 f.appends,
                 f.events,
+            );
+            f.appends as f64 / secs
+        };
+        // Interleaved in slices, so a burst of load from elsewhere on a
+        // shared machine hits both sides alike.
+        const SLICES: u32 = 4;
+        for batch in [1usize, 16] {
+            let (mut f, mut b) = (Figures::empty(), Figures::empty());
+            for _ in 0..SLICES {
+                f.add(measure(&store, batch, &mut next, budget / SLICES).await);
+                match bare(&bare_path, batch, budget / SLICES).await {
+                    Ok(x) => b.add(x),
+                    Err(e) => {
+                        eprintln!("bare loop failed: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            let ours = show("ferry", batch, &f);
+            let theirs = show("bare", batch, &b);
+            println!(
+                "      batch {batch:>2}: ratio ferry / bare appends/s {:.2}  (goal >= 0.9)",
+                ours / theirs.max(f64::EPSILON)
             );
         }
         if let Err(e) = store.close().await {

@@ -138,10 +138,13 @@ impl StageState {
     /// A deployment succeeded here: its artifact passed and is the last good
     /// release; a rollback first undoes what came after its target.
     pub(super) fn record_success(&mut self, d: &Deployment, at: Millis) {
-        self.passed.insert(d.artifact.clone());
+        // Every good release has passed (`undo_after` takes an artifact out
+        // of both), so an artifact passing for the first time is not in
+        // `good`: the scan is skipped, and replay stays linear per stage.
+        let first_pass = self.passed.insert(d.artifact.clone());
         if d.kind == DeploymentKind::Rollback {
             self.undo_after(&d.artifact);
-        } else {
+        } else if !first_pass {
             self.good.retain(|g| g.artifact != d.artifact);
         }
         self.good.push(GoodRelease {

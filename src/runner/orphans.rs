@@ -172,8 +172,12 @@ impl StepCtx {
     }
 }
 
-/// Record `pgid` at `path` durably (temporary file, fsync, link, fsync of
-/// the directory); returns the record's path. If `path` is taken (the same
+/// Record `pgid` at `path` (temporary file, then link); returns the
+/// record's path. Not fsynced: the record must outlive the server process,
+/// and a written page does (the kernel keeps it); after a power loss no
+/// step's group survives either, and a torn or stale record is harmless:
+/// a group is only killed if a live member carries the run's mark. This
+/// keeps two fsyncs off the path between a step's exit and the next spawn. If `path` is taken (the same
 /// step running twice), the record is `<step>.<pgid>.pgid` beside it.
 pub(crate) async fn record(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<PathBuf> {
     let path = path.to_path_buf();
@@ -207,7 +211,9 @@ fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<
         if let Some(cg) = cgroup {
             writeln!(f, "cgroup={}", cg.display())?;
         }
-        f.sync_all()
+        // No fsync: the record only has to outlive the server process; after
+        // a power loss no step survives to be reaped.
+        Ok(())
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
@@ -243,16 +249,10 @@ fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<
         // File systems without hard links.
         Err(_) => fs::rename(&tmp, path).map(|()| path.to_path_buf()),
     };
-    let done = match done {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    // The new name is only durable once its directory is.
-    fs::File::open(dir)?.sync_all()?;
-    Ok(done)
+    if done.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    done
 }
 
 /// The mark that a step's process may have started (`<data_dir>/began/<run>/<step>`),

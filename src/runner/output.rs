@@ -141,6 +141,18 @@ impl LineSender {
     }
 }
 
+/// Lines per block of a log's index: `<log>.idx` holds, as little-endian
+/// u64s, the byte offset of line `k * INDEX_BLOCK` for k = 1, 2, ..., so a
+/// reader seeks to the block it wants and scans at most one block.
+pub const INDEX_BLOCK: u64 = 256;
+
+/// Where the index of the log at `log` is.
+pub fn index_path(log: &Path) -> std::path::PathBuf {
+    let mut name = log.as_os_str().to_os_string();
+    name.push(".idx");
+    name.into()
+}
+
 /// What the sink saw, once every sender is gone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinkSummary {
@@ -180,8 +192,20 @@ pub async fn spawn_sink_limited(
         .append(true)
         .open(path)
         .await?;
+    // The index covers a log the sink starts: one appended to (a file that
+    // already has lines) keeps its old index, which stays right for the
+    // lines it covers; readers scan past its last entry.
+    let index = if file.metadata().await?.len() == 0 {
+        tokio::fs::File::create(index_path(path)).await.ok()
+    } else {
+        None
+    };
     let (tx, rx) = mpsc::channel(1024);
     let sink = Sink {
+        index,
+        index_pending: Vec::new(),
+        file_lines: 0,
+        file_bytes: 0,
         file: tokio::io::BufWriter::new(file),
         masker,
         run,
@@ -202,6 +226,12 @@ pub async fn spawn_sink_limited(
 
 struct Sink {
     file: tokio::io::BufWriter<tokio::fs::File>,
+    /// The log's index (see `INDEX_BLOCK`), entries not yet written, and
+    /// the lines and bytes written to the file so far.
+    index: Option<tokio::fs::File>,
+    index_pending: Vec<u8>,
+    file_lines: u64,
+    file_bytes: u64,
     masker: Masker,
     run: RunId,
     step: usize,
@@ -251,12 +281,14 @@ impl Sink {
                 "ferry: the log stops here at {} MiB; later output is not kept\n",
                 self.limit / (1024 * 1024)
             );
+            self.indexed(note.len() as u64);
             let _ = self.file.write_all(note.as_bytes()).await;
             tracing::warn!("step log {} reached its size limit", self.path);
             self.capped = true;
         }
         if !self.write_failed && !self.capped {
             self.written += size;
+            self.indexed(size);
             let mut written = self.file.write_all(line.as_bytes()).await;
             if written.is_ok() {
                 written = self.file.write_all(b"\n").await;
@@ -265,6 +297,7 @@ impl Sink {
                 // Keep streaming: losing the file must not lose the step.
                 tracing::error!("could not write step log {}: {e}", self.path);
                 self.write_failed = true;
+                self.index = None;
             }
         }
         if self.pending.len() < MAX_BATCH && self.pending_bytes + line.len() <= MAX_BATCH_BYTES {
@@ -276,12 +309,41 @@ impl Sink {
         }
     }
 
+    /// A line of `bytes` bytes is about to be written to the file.
+    fn indexed(&mut self, bytes: u64) {
+        if self.file_lines > 0 && self.file_lines.is_multiple_of(INDEX_BLOCK) {
+            self.index_pending
+                .extend_from_slice(&self.file_bytes.to_le_bytes());
+        }
+        self.file_lines += 1;
+        self.file_bytes += bytes;
+    }
+
     async fn flush(&mut self) {
         if !self.write_failed
             && let Err(e) = self.file.flush().await
         {
             tracing::error!("could not write step log {}: {e}", self.path);
             self.write_failed = true;
+            self.index = None;
+        }
+        // After the log: an entry never points past what was written (and
+        // readers ignore one that does).
+        if let Some(index) = &mut self.index
+            && !self.index_pending.is_empty()
+        {
+            // tokio's File finishes a write in the background: flush waits.
+            let mut ok = index.write_all(&self.index_pending).await;
+            if ok.is_ok() {
+                ok = index.flush().await;
+            }
+            self.index_pending.clear();
+            if let Err(e) = ok {
+                // Readers scan instead; a torn index would only be longer
+                // than this file's lines, and entries past its end are ignored.
+                tracing::debug!("could not write the index of {}: {e}", self.path);
+                self.index = None;
+            }
         }
     }
 

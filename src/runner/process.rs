@@ -30,10 +30,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 const RAW_LINE_LIMIT: usize = 16 * 1024;
 /// The shell first waits for `go` on stdin, sent once its group is recorded:
 /// a server killed in between leaves a gate that reads EOF and exits without
-/// running anything, so no group can run unrecorded. `exec` keeps the pid
-/// (the group id) and makes it exactly `sh -c command`, stdin /dev/null.
-pub(super) const GATE: &str =
-    r#"IFS= read -r go && [ "$go" = go ] || exit 125; exec sh -c "$1" sh </dev/null"#;
+/// running anything, so no group can run unrecorded. The same shell then
+/// runs the command (no second `sh`: one exec less per step), with stdin
+/// /dev/null, no positional parameters and none of the gate's variables, as
+/// `sh -c command` would. A syntax error still exits 2, as with `sh -c`.
+pub(super) const GATE: &str = "IFS= read -r go && [ \"$go\" = go ] || exit 125; exec </dev/null; \
+     ferry_cmd=$1; shift; eval \"unset ferry_cmd go\n$ferry_cmd\"";
 
 /// Why a step is being stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,45 @@ pub fn base_env() -> Vec<(String, String)> {
     ]
 }
 
+/// Where `sh` is in the steps' `PATH` (from `env`), resolved once per PATH
+/// value and cached; `/bin/sh` when the environment has no `PATH`. A `PATH`
+/// without an executable `sh` is an error, as exec by name would be.
+pub fn shell_for(env: &[(String, String)]) -> Result<PathBuf, String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    let Some(path) = path else {
+        return Ok(PathBuf::from("/bin/sh"));
+    };
+    let cache = CACHE.get_or_init(Default::default);
+    // A poisoned cache only means another thread panicked mid-insert of a
+    // path that is still valid.
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = cache.get(path) {
+        return Ok(found.clone());
+    }
+    // Not cached when missing: rare, and the directory may gain one.
+    let found = resolve_shell(path).ok_or_else(|| format!("no `sh` in PATH {path}"))?;
+    cache.insert(path.to_string(), found.clone());
+    Ok(found)
+}
+
+fn resolve_shell(path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.split(':')
+        // An empty entry or a relative one would depend on the step's cwd.
+        .filter(|d| d.starts_with('/'))
+        .map(|d| std::path::Path::new(d).join("sh"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// `deadline` that cannot overflow, for timeouts as long as `Duration::MAX`.
 pub fn deadline_after(d: Duration) -> Instant {
     let now = Instant::now();
@@ -138,7 +179,15 @@ pub async fn run(
     if stop.is_stopped() {
         return ProcEnd::Stopped(stop.reason());
     }
-    let mut cmd = Process::new("sh");
+    // By absolute path: with a program name and a PATH in the child's
+    // environment the standard library falls back to fork+exec, whose cost
+    // grows with the server's memory; with a path it uses posix_spawn
+    // (vfork-like), which stays flat and barely blocks this worker.
+    let shell = match shell_for(&spec.env) {
+        Ok(s) => s,
+        Err(e) => return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}")),
+    };
+    let mut cmd = Process::new(shell);
     cmd.arg("-c")
         .arg(GATE)
         .arg("sh")
@@ -441,6 +490,52 @@ mod tests {
             .and_then(|p| p.parse().ok())
             .expect("pgid printed");
         assert!(!group_alive(pgid));
+    }
+
+    #[test]
+    fn shell_is_found_in_the_steps_path_or_falls_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = |p: &str| vec![("PATH".to_string(), p.to_string())];
+        // Not executable: skipped.
+        std::fs::write(tmp.path().join("sh"), "").unwrap();
+        let only_tmp = tmp.path().display().to_string();
+        assert!(shell_for(&env(&only_tmp)).is_err());
+        assert!(shell_for(&env("relative:")).is_err());
+        assert_eq!(shell_for(&[]), Ok(PathBuf::from("/bin/sh")));
+        let found = shell_for(&base_env()).unwrap();
+        assert!(found.is_absolute() && found.ends_with("sh"), "{found:?}");
+    }
+
+    #[tokio::test]
+    async fn command_runs_like_sh_c() {
+        // One shell runs the gate and the command: the command must not see
+        // the gate's argument or variables, and its stdin is /dev/null.
+        let stop = StopSignal::new();
+        let (end, lines) = run_collect(
+            "echo \"args=$# go=${go-unset} cmd=${ferry_cmd-unset} 0=$0\"; cat; echo pid=$$ pgid=$(ps -o pgid= -p $$ | tr -d ' ')",
+            Duration::from_secs(20),
+            &stop,
+        )
+        .await;
+        assert!(end.success(), "{end:?} {lines:?}");
+        assert!(
+            lines.iter().any(|l| l == "args=0 go=unset cmd=unset 0=sh"),
+            "{lines:?}"
+        );
+        let ids = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("pid="))
+            .expect("pid line");
+        let (pid, pgid) = ids.split_once(" pgid=").expect("pgid");
+        assert_eq!(pid, pgid, "the shell leads its own group");
+        let (end, _) = run_collect("if then", Duration::from_secs(20), &stop).await;
+        assert_eq!(
+            end,
+            ProcEnd::Exited {
+                code: Some(2),
+                signal: None
+            }
+        );
     }
 
     #[tokio::test]

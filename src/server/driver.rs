@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use crate::engine::{Effect, Engine, Input, Rejection, State};
+use crate::engine::{Effect, Engine, Input, Output, Rejection, State};
 use crate::insights::Insights;
 use crate::model::{ArtifactId, BuildId, DeploymentId, Event, Seq};
 use crate::runner::Runner;
@@ -71,11 +71,21 @@ pub(crate) struct Submission {
 /// applying the same numbered events, so reads never wait for the driver;
 /// beside it the insights fold, fed the same events in the same place.
 #[derive(Default)]
-pub(crate) struct ReadModel(RwLock<State>, RwLock<Insights>);
+/// The server's read copy of the state, its insights, and the dashboard's
+/// serialised bytes for the current seq.
+pub(crate) struct ReadModel(RwLock<State>, RwLock<Insights>, DashboardCache);
+
+/// The dashboard's `state` as JSON, made once per seq and shared by every
+/// reader; the async lock lets one reader build it while the others wait.
+pub(crate) type DashboardCache = tokio::sync::Mutex<Option<(Seq, axum::body::Bytes)>>;
 
 impl ReadModel {
     pub fn new(state: State, insights: Insights) -> Self {
-        ReadModel(RwLock::new(state), RwLock::new(insights))
+        ReadModel(
+            RwLock::new(state),
+            RwLock::new(insights),
+            DashboardCache::default(),
+        )
     }
     pub fn insights(&self) -> RwLockReadGuard<'_, Insights> {
         self.1.read().unwrap_or_else(|e| e.into_inner())
@@ -88,6 +98,45 @@ impl ReadModel {
             state.apply(e);
             insights.apply(e);
         }
+    }
+    /// The recent view of one service only (`?service=`): not cached, the
+    /// view is small. None when there is no such service.
+    pub fn dashboard_service(&self, keep: usize, service: &str) -> Option<Result<(Seq, Vec<u8>)>> {
+        let mut view = {
+            let state = self.read();
+            state.service(service)?;
+            state.recent(keep)
+        };
+        view.services.retain(|s| s.name == service);
+        view.artifacts.retain(|_, a| a.service == service);
+        view.builds.retain(|_, b| b.service == service);
+        view.deployments.retain(|_, d| d.service == service);
+        view.cancelling
+            .retain(|id, _| view.deployments.contains_key(id));
+        Some(
+            serde_json::to_vec(&view)
+                .map(|b| (view.seq, b))
+                .wrap_err("could not serialise the dashboard"),
+        )
+    }
+
+    /// The recent view (`State::recent(keep)`) serialised, and its seq.
+    /// The state lock is held only to copy the view, never while
+    /// serialising, so the driver is not kept waiting by readers.
+    pub async fn dashboard_state(&self, keep: usize) -> Result<(Seq, axum::body::Bytes)> {
+        let mut cache = self.2.lock().await;
+        let seq = self.read().seq;
+        if let Some((at, bytes)) = cache.as_ref()
+            && *at == seq
+        {
+            return Ok((seq, bytes.clone()));
+        }
+        let view = self.read().recent(keep);
+        let bytes: axum::body::Bytes = serde_json::to_vec(&view)
+            .wrap_err("could not serialise the dashboard")?
+            .into();
+        *cache = Some((view.seq, bytes.clone()));
+        Ok((view.seq, bytes))
     }
     // A panic while holding the lock cannot leave a half-applied event behind
     // that matters more than serving reads, so poisoning is ignored.
@@ -179,8 +228,20 @@ pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result
     }
 }
 
+/// At most this many inputs are decided and committed together: a group
+/// commit bounds how long the first of them waits for the last.
+const GROUP_MAX: usize = 256;
+
+/// One input of a group, with where its verdict goes (None: background).
+type Queued = (Input, Option<Reply>);
+/// Where one input's verdict goes.
+type Reply = oneshot::Sender<Result<Applied, DriverError>>;
+
 impl Driver {
     /// Serve inputs until `stop`, then handle what is already queued and return.
+    /// Whatever is queued when the driver wakes is decided in order and
+    /// committed in one transaction (group commit), so a burst costs one
+    /// fsync, not one per input.
     pub async fn run(
         mut self,
         mut requests: mpsc::Receiver<Submission>,
@@ -188,13 +249,15 @@ impl Driver {
         stop: CancellationToken,
     ) {
         loop {
-            tokio::select! {
+            let first: Queued = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                Some(req) = requests.recv() => self.serve(req).await,
-                Some(input) = inputs.recv() => self.background(input).await,
+                Some(req) = requests.recv() => (req.input, Some(req.reply)),
+                Some(input) = inputs.recv() => (input, None),
                 else => break,
-            }
+            };
+            let group = drain(first, &mut requests, &mut inputs);
+            self.step_group(group).await;
         }
         while let Ok(req) = requests.try_recv() {
             self.serve(req).await;
@@ -211,33 +274,85 @@ impl Driver {
     }
 
     async fn background(&mut self, input: Input) {
-        match self.step(input).await {
-            Ok(_) => {}
-            // Runner and poller inputs can race with cancels and duplicates;
-            // the engine refusing them is expected.
-            Err(DriverError::Rejected(r)) => debug!(reason = %r, "background input refused"),
-            Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
-                warn!(error = %e, "background input lost")
-            }
-        }
+        let result = self.step(input).await;
+        log_background(result);
     }
 
     /// Decide on one input, make its events durable, publish them, run its effects.
     pub async fn step(&mut self, input: Input) -> Result<Applied, DriverError> {
-        if self.stale {
-            if self
-                .failed_at
-                .is_some_and(|at| at.elapsed() < STORE_BACKOFF)
-            {
-                return Err(DriverError::Unavailable(
-                    "the event store failed a moment ago; retrying shortly".to_string(),
-                ));
+        let (tx, rx) = oneshot::channel();
+        self.step_group(vec![(input, Some(tx))]).await;
+        rx.await.unwrap_or_else(|_| {
+            Err(DriverError::Internal(
+                "the driver dropped a verdict".to_string(),
+            ))
+        })
+    }
+
+    /// Decide every input of `group` in order, append all their events in
+    /// one transaction, then publish them and run the effects; only then is
+    /// any verdict sent, so an accepted reply still means durable.
+    async fn step_group(&mut self, mut group: Vec<Queued>) {
+        while !group.is_empty() {
+            if self.stale {
+                let refused = if self
+                    .failed_at
+                    .is_some_and(|at| at.elapsed() < STORE_BACKOFF)
+                {
+                    Some("the event store failed a moment ago; retrying shortly".to_string())
+                } else {
+                    self.rebuild()
+                        .await
+                        .err()
+                        .map(|e| format!("the event store is unavailable: {e:#}"))
+                };
+                if let Some(why) = refused {
+                    for (_, reply) in group.drain(..) {
+                        reply_or_log(reply, Err(DriverError::Unavailable(why.clone())));
+                    }
+                    return;
+                }
             }
-            self.rebuild().await.map_err(|e| {
-                DriverError::Unavailable(format!("the event store is unavailable: {e:#}"))
-            })?;
+            let before = self.engine.state().seq;
+            let mut decided: Vec<(Output, Option<Reply>)> = Vec::new();
+            let mut rest = group.drain(..);
+            let mut failed = None;
+            for (input, reply) in rest.by_ref() {
+                match self.decide(input) {
+                    Ok(out) => decided.push((out, reply)),
+                    Err(DriverError::Rejected(r)) => {
+                        reply_or_log(reply, Err(DriverError::Rejected(r)))
+                    }
+                    Err(e) => {
+                        // The engine panicked and threw away its state: the
+                        // inputs decided before it must not be committed
+                        // from a rebuilt engine; they are refused too.
+                        failed = Some((e, reply));
+                        break;
+                    }
+                }
+            }
+            let later: Vec<Queued> = rest.collect();
+            if let Some((e, reply)) = failed {
+                // The inputs decided before the panic were decided on a
+                // sound state: their events are committed (and their
+                // effects run) before the engine is rebuilt from the store.
+                self.commit(before, decided, false).await;
+                reply_or_log(reply, Err(e));
+                self.stale = true;
+                if let Err(e) = self.rebuild().await {
+                    error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
+                }
+                group = later;
+                continue;
+            }
+            self.commit(before, decided, true).await;
+            group = later;
         }
-        let before = self.engine.state().seq;
+    }
+
+    /// Run the engine on one input, guarding against its panics.
+    fn decide(&mut self, input: Input) -> Result<Output, DriverError> {
         // An engine bug on one input must not take the whole server down:
         // the state it half-changed is thrown away and rebuilt from the store.
         let (engine, fault) = (&mut self.engine, &mut self.fault);
@@ -247,8 +362,8 @@ impl Driver {
             }
             engine.handle(input, crate::now_millis())
         }));
-        let out = match decided {
-            Ok(result) => result.map_err(DriverError::Rejected)?,
+        match decided {
+            Ok(result) => result.map_err(DriverError::Rejected),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -256,33 +371,42 @@ impl Driver {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_string());
                 error!(panic = %what, "the engine panicked; rebuilding it from the store");
-                self.stale = true;
-                if let Err(e) = self.rebuild().await {
-                    error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
-                }
-                return Err(DriverError::Internal(format!(
+                Err(DriverError::Internal(format!(
                     "the engine failed on this request ({what}); nothing was changed"
-                )));
+                )))
             }
-        };
-        let applied = Applied {
-            deployment: out.deployment.clone(),
-            artifact: out.artifact.clone(),
-            build: out.build.clone(),
-        };
-        let count = out.events.len() as Seq;
+        }
+    }
+
+    /// Append the events of every decided input in one transaction, then
+    /// publish them, run the effects and send the verdicts. `sound` is false
+    /// when the engine panicked after deciding them: then the store's events
+    /// are the truth and the engine and read model are rebuilt from it.
+    async fn commit(&mut self, before: Seq, decided: Vec<(Output, Option<Reply>)>, sound: bool) {
+        let mut events = Vec::new();
+        let mut rest = Vec::with_capacity(decided.len());
+        for (out, reply) in decided {
+            let applied = Applied {
+                deployment: out.deployment,
+                artifact: out.artifact,
+                build: out.build,
+            };
+            events.extend(out.events);
+            rest.push((applied, out.effects, reply));
+        }
+        let count = events.len() as Seq;
         if crate::fault::armed_any() {
-            for e in &out.events {
+            for e in &events {
                 crate::fault::point(&format!(
                     "decided:{}",
                     fault_label(self.engine.state(), &e.kind)
                 ));
             }
         }
-        let numbered = if out.events.is_empty() {
+        let numbered = if events.is_empty() {
             Vec::new()
         } else {
-            match self.store.append_fenced(self.epoch, out.events).await {
+            match self.store.append_fenced(self.epoch, events).await {
                 Ok(numbered) => numbered,
                 Err(e) => {
                     if e.downcast_ref::<crate::store::Deposed>().is_some() {
@@ -293,18 +417,27 @@ impl Driver {
                     // rebuild before the next input, after a short pause.
                     self.stale = true;
                     self.failed_at = Some(std::time::Instant::now());
-                    return Err(DriverError::Unavailable(format!(
-                        "could not store the events: {e:#}"
-                    )));
+                    let why = format!("could not store the events: {e:#}");
+                    for (_, _, reply) in rest {
+                        reply_or_log(reply, Err(DriverError::Unavailable(why.clone())));
+                    }
+                    return;
                 }
             }
         };
-        let as_assumed = numbered
-            .iter()
-            .enumerate()
-            .all(|(i, e)| e.seq == before + 1 + i as Seq)
-            && self.engine.state().seq == before + count;
-        if as_assumed {
+        if !sound && let Err(e) = self.rebuild().await {
+            error!(error = %format!("{e:#}"), "rebuild failed; will retry on the next input");
+            self.stale = true;
+        }
+        let as_assumed = !sound
+            || numbered
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.seq == before + 1 + i as Seq)
+                && self.engine.state().seq == before + count;
+        if !sound {
+            // Rebuilt above.
+        } else if as_assumed {
             self.read_model.apply(&numbered);
         } else {
             // Only another writer on the same store can cause this. The stored
@@ -335,14 +468,16 @@ impl Driver {
                 Err(e) => error!(error = %format!("{e:#}"), "event not streamed"),
             }
         }
-        for effect in out.effects {
-            match effect {
-                Effect::RunStep(job) => self.runner.run_step(job),
-                Effect::CancelStep { run, step } => self.runner.cancel_step(&run, step),
-                Effect::Notify(n) => self.runner.notify(n),
+        for (applied, effects, reply) in rest {
+            for effect in effects {
+                match effect {
+                    Effect::RunStep(job) => self.runner.run_step(job),
+                    Effect::CancelStep { run, step } => self.runner.cancel_step(&run, step),
+                    Effect::Notify(n) => self.runner.notify(n),
+                }
             }
+            reply_or_log(reply, Ok(applied));
         }
-        Ok(applied)
     }
 
     /// Reload the engine and the read model from the store.
@@ -353,5 +488,53 @@ impl Driver {
         self.stale = false;
         self.failed_at = None;
         Ok(())
+    }
+}
+
+/// Everything queued right now after `first`, requests first within each
+/// round, in arrival order per channel, up to `GROUP_MAX`.
+fn drain(
+    first: Queued,
+    requests: &mut mpsc::Receiver<Submission>,
+    inputs: &mut mpsc::UnboundedReceiver<Input>,
+) -> Vec<Queued> {
+    let mut group = vec![first];
+    while group.len() < GROUP_MAX {
+        let mut took = false;
+        if let Ok(req) = requests.try_recv() {
+            group.push((req.input, Some(req.reply)));
+            took = true;
+        }
+        if group.len() < GROUP_MAX
+            && let Ok(input) = inputs.try_recv()
+        {
+            group.push((input, None));
+            took = true;
+        }
+        if !took {
+            break;
+        }
+    }
+    group
+}
+
+/// Send a verdict to its handler, or log a background input's.
+fn reply_or_log(reply: Option<Reply>, result: Result<Applied, DriverError>) {
+    match reply {
+        // The handler may have gone (client hung up); the input still counted.
+        Some(r) => drop(r.send(result)),
+        None => log_background(result),
+    }
+}
+
+fn log_background(result: Result<Applied, DriverError>) {
+    match result {
+        Ok(_) => {}
+        // Runner and poller inputs can race with cancels and duplicates;
+        // the engine refusing them is expected.
+        Err(DriverError::Rejected(r)) => debug!(reason = %r, "background input refused"),
+        Err(DriverError::Unavailable(e) | DriverError::Internal(e)) => {
+            warn!(error = %e, "background input lost")
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The live event stream: replay from the store, then follow the broadcast,
 //! with no gap and no duplicate. The subscriber joins the broadcast before
 //! the store is read, so every event is in at least one of the two; events
-//! already sent are dropped by sequence number.
+//! already sent are dropped by sequence number. A client that names no
+//! position (`?since`, `Last-Event-ID`) starts at the live end; replay from
+//! an old position reads the store one page at a time.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -43,8 +45,9 @@ pub(crate) async fn events(
             .to_str()
             .ok()
             .and_then(|s| s.trim().parse::<Seq>().ok())
+            .map(Some)
             .ok_or_else(|| ApiErr::bad_request("Last-Event-ID must be an event sequence number"))?,
-        None => q.since.unwrap_or(0),
+        None => q.since,
     };
     let live = shared.events.subscribe();
     let last = shared.store.last_seq().await.map_err(|e| {
@@ -53,6 +56,10 @@ pub(crate) async fn events(
             format!("could not read the event store: {e:#}"),
         )
     })?;
+    // Without a position the client starts at the live end: replaying a
+    // long log from 0 to someone who only wants what happens next would
+    // cost the server a full read of the store.
+    let since = since.unwrap_or(last);
     if since > last {
         return Err(ApiErr::new(
             StatusCode::CONFLICT,

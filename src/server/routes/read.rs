@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use crate::api::{Dashboard, DeploymentPage, DeploymentQuery, Health};
+use crate::api::{DeploymentPage, DeploymentQuery, Health};
 use crate::engine::{Principal, ServiceState};
 use crate::model::{Artifact, Build, Deployment};
 
@@ -38,19 +40,79 @@ pub(super) async fn healthz(
     (code, Json(health))
 }
 
+/// The `Dashboard` (same JSON shape), its `state` serialised once per seq
+/// and shared among readers; `ETag` is the seq, and `If-None-Match` with it
+/// answers 304 without a body. `?service=` narrows it to one service.
 pub(super) async fn dashboard(
     State(shared): State<Arc<Shared>>,
     Extension(user): Extension<Principal>,
-) -> Json<Dashboard> {
+    Query(q): Query<DashboardQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiErr> {
+    let failed =
+        |e: color_eyre::Report| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
     // Everything live plus recent history; older deployments are paged
     // through /deployments, so the snapshot stays small however old the server.
-    let state = shared.read_model.read().recent(DASHBOARD_HISTORY);
-    Json(Dashboard {
-        seq: state.seq,
-        server: shared.info.clone(),
-        user,
-        state,
+    let (seq, state) = match &q.service {
+        None => shared
+            .read_model
+            .dashboard_state(DASHBOARD_HISTORY)
+            .await
+            .map_err(failed)?,
+        Some(name) => {
+            let (seq, bytes) = shared
+                .read_model
+                .dashboard_service(DASHBOARD_HISTORY, name)
+                .ok_or_else(|| unknown_service(name))?
+                .map_err(failed)?;
+            (seq, bytes.into())
+        }
+    };
+    let etag = format!("\"{seq}\"");
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    // The body names the caller, so a cache must key on who asks.
+    let common = [
+        (header::ETAG, etag.clone()),
+        (header::VARY, "Authorization".to_string()),
+    ];
+    if fresh {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    let head = serde_json::to_vec(&DashboardHead {
+        seq,
+        server: &shared.info,
+        user: &user,
     })
+    .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // `{"seq":..,"server":..,"user":..}` becomes `{..,"state":<shared bytes>}`.
+    let mut body = Vec::with_capacity(head.len() + state.len() + 16);
+    body.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+    body.extend_from_slice(b",\"state\":");
+    body.extend_from_slice(&state);
+    body.push(b'}');
+    Ok((
+        StatusCode::OK,
+        common,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DashboardQuery {
+    service: Option<String>,
+}
+
+/// `Dashboard` without its `state`, which is spliced in as shared bytes.
+#[derive(serde::Serialize)]
+struct DashboardHead<'a> {
+    seq: crate::model::Seq,
+    server: &'a crate::api::ServerInfo,
+    user: &'a Principal,
 }
 
 pub(super) async fn services(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceState>> {

@@ -384,3 +384,59 @@ async fn one_server_per_data_directory() {
     // Released with its holder: the next one may take it.
     drop(crate::server::lock_data_dir(dir.path()).unwrap());
 }
+
+#[tokio::test]
+async fn dashboard_is_cached_per_seq_with_an_etag() {
+    let f = with_users(Pipeline::NoStages, one_artifact()).await;
+    let url = format!("{}/api/v1/dashboard", f.server.url);
+    let http = reqwest::Client::new();
+    let get = |tag: Option<&str>| {
+        let mut req = http.get(&url).bearer_auth(ADMIN);
+        if let Some(t) = tag {
+            req = req.header("If-None-Match", t);
+        }
+        req.send()
+    };
+    let first = get(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    let dash: crate::api::Dashboard = first.json().await.unwrap();
+    assert_eq!(etag, format!("\"{}\"", dash.seq));
+    assert_eq!(dash.user.name, "ada");
+    // Unchanged: 304, no body.
+    let again = get(Some(&etag)).await.unwrap();
+    assert_eq!(again.status(), 304);
+    // A new event: a new seq, a new body.
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    admin.register_artifact(&artifact("2.0")).await.unwrap();
+    let after = get(Some(&etag)).await.unwrap();
+    assert_eq!(after.status(), 200);
+    let dash2: crate::api::Dashboard = after.json().await.unwrap();
+    assert_eq!(dash2.seq, dash.seq + 1);
+    assert_eq!(dash2.state.seq, dash2.seq);
+    // Another caller shares the bytes of the state but not the user.
+    let viewer = Client::new(&f.server.url, Some(VIEWER.into())).unwrap();
+    let theirs = viewer.dashboard().await.unwrap();
+    assert_eq!(theirs.user.name, "vera");
+    assert_eq!(theirs.state, dash2.state);
+    // One service: the same shape, only its part.
+    let one: crate::api::Dashboard = http
+        .get(format!("{url}?service=web"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one.state.services.len(), 1);
+    assert_eq!(one.state.artifacts, dash2.state.artifacts);
+    let none = http
+        .get(format!("{url}?service=nope"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+    f.server.shutdown().await.unwrap();
+}

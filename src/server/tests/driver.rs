@@ -155,6 +155,64 @@ async fn an_engine_panic_answers_500_and_the_server_carries_on() {
     server.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_queued_together_are_committed_in_one_append() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    // Without stages, registering an artifact is exactly one event.
+    let cfg = config_for(Pipeline::NoStages, dir.path(), Vec::new());
+    let store = Arc::new(MemStore::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    // The driver is held up on the first registration (call 0 is the
+    // recovery at start) while the other requests queue behind it.
+    let fault: crate::server::driver::Fault = Box::new(move |_, _| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+    let server = serve_with_fault(
+        cfg,
+        store.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+        fault,
+    )
+    .await
+    .unwrap();
+    let before = store.appends.load(Ordering::SeqCst);
+    let client = Client::new(&server.url, None).unwrap();
+    let register = |i: usize| {
+        let client = client.clone();
+        async move {
+            client
+                .register_artifact(&RegisterArtifact {
+                    service: "web".into(),
+                    version: format!("1.{i}"),
+                    commit: None,
+                    committed_at: None,
+                    subject: None,
+                    digest: format!("{i:064x}"),
+                    uri: "u".into(),
+                    metadata: Default::default(),
+                })
+                .await
+        }
+    };
+    let first = tokio::spawn(register(0));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let rest: Vec<_> = (1..9).map(|i| tokio::spawn(register(i))).collect();
+    first.await.unwrap().unwrap();
+    for r in rest {
+        // Every reply is a success, and so durable.
+        r.await.unwrap().unwrap();
+    }
+    assert_eq!(store.all().len(), 9);
+    let appends = store.appends.load(Ordering::SeqCst) - before;
+    assert!(appends <= 3, "{appends} appends for 9 inputs");
+    server.shutdown().await.unwrap();
+}
+
 fn bug_event(kind: EventKind) -> NewEvent {
     NewEvent {
         at: 1,

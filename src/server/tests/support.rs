@@ -30,6 +30,8 @@ use crate::store::Store;
 pub struct MemStore {
     pub events: Mutex<Vec<Event>>,
     pub fail: AtomicBool,
+    /// How many appends (transactions) succeeded.
+    pub appends: std::sync::atomic::AtomicUsize,
 }
 
 impl MemStore {
@@ -65,6 +67,7 @@ impl Store for MemStore {
                 events.push(numbered.clone());
                 out.push(numbered);
             }
+            self.appends.fetch_add(1, Ordering::SeqCst);
             Ok(out)
         })
     }

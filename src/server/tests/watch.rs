@@ -158,3 +158,35 @@ async fn shutdown_ends_open_event_streams() {
         .expect("shutdown waited on an open event stream")
         .unwrap();
 }
+
+#[tokio::test]
+async fn without_a_position_the_stream_starts_at_the_live_end() {
+    let seed = [("a-1", "1.0"), ("a-2", "1.1")]
+        .iter()
+        .map(|(id, v)| registered(id, v, &"ab".repeat(32)))
+        .collect();
+    let f = with_users(Pipeline::NoStages, seed).await;
+    let admin = Client::new(&f.server.url, Some(ADMIN.into())).unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/events", f.server.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Only what happens after connecting arrives: the next registration.
+    admin.register_artifact(&artifact("2.0")).await.unwrap();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("id: ") || !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(DEADLINE, body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first = text.split("\n\n").find(|f| f.contains("id: ")).unwrap();
+    assert!(first.contains("id: 3"), "{first}");
+    f.server.shutdown().await.unwrap();
+}
