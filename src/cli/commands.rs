@@ -53,7 +53,12 @@ fn client(global: &GlobalArgs) -> Result<Client, Error> {
     Ok(Client::new(&url, token)?)
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
+/// One line on stdout, for the other command files.
+pub(super) fn say(line: &str) {
+    outln!("{line}");
+}
+
+pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::new(format!("could not write JSON: {e}")))?;
     outln!("{text}");
@@ -103,6 +108,32 @@ async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Artifact(ArtifactCommand::Push(a)) => artifact_push(global, a).await,
+        Command::Wait(a) => {
+            let target = match (a.deployment, a.artifact, a.stage) {
+                (Some(d), _, _) => super::wait::Target::Deployment(d),
+                (None, Some(artifact), Some(stage)) => {
+                    super::wait::Target::Artifact { artifact, stage }
+                }
+                _ => {
+                    return Err(Error::usage(
+                        "wait for what?",
+                        "ferry wait d-17, or ferry wait --artifact a-12 --stage prod",
+                    ));
+                }
+            };
+            super::wait::run(&client(global)?, target, a.timeout.into(), global.json).await
+        }
+        Command::Logs(a) => {
+            super::logs::run(
+                &client(global)?,
+                &a.deployment,
+                a.step,
+                a.follow,
+                global.json,
+            )
+            .await
+        }
+        Command::Show(a) => super::show::run(&client(global)?, &a.id, global.json).await,
         Command::Server(_) | Command::Demo(_) => Err(Error::usage(
             "`ferry server` and `ferry demo` are not scripted commands",
             "run them directly: `ferry server --config FILE`, `ferry demo`",
@@ -140,10 +171,8 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
         },
     };
     if global.json {
-        return match service {
-            None => print_json(&dash),
-            Some(_) => print_json(&services),
-        };
+        // One shape with or without a service (docs/cli-json.md).
+        return print_json(&super::views::StatusView::new(&dash.state, &services));
     }
     out!("{}", status_table(&dash.state, &services, use_colour()));
     let waiting: Vec<&Deployment> = dash
@@ -250,10 +279,14 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), E
                 })?
         }
         (None, Some(d)) => {
-            let d = d.trim().to_ascii_lowercase();
-            if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // Kept as given (`sha256:<hex>`, the OCI form, stays so).
+            let d = d.trim().to_string();
+            if !crate::model::is_sha256_digest(&d) {
                 return Err(Error::usage(
-                    format!("--digest must be 64 hex characters (a sha256), not {d:?}"),
+                    format!(
+                        "--digest must be a sha256: 64 lowercase hex characters, optionally after `sha256:`; not {:?}",
+                        crate::model::sanitize_text(&d)
+                    ),
                     "or give --file and the digest is computed",
                 ));
             }
@@ -285,8 +318,21 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), E
         uri: a.uri,
         metadata,
     };
-    let r = client(global)?.register_artifact(&req).await?;
-    reply(global, &r)
+    let client = client(global)?;
+    let r = client.register_artifact(&req).await?;
+    let Some(stage) = a.wait else {
+        return reply(global, &r);
+    };
+    let Some(artifact) = r.artifact.clone() else {
+        return Err(Error::new(
+            "the server did not say which artifact it registered; cannot wait",
+        ));
+    };
+    if !global.json {
+        outln!("{}", crate::model::sanitize_text(&r.message));
+    }
+    let target = super::wait::Target::Artifact { artifact, stage };
+    super::wait::run(&client, target, a.timeout.into(), global.json).await
 }
 
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {

@@ -15,11 +15,16 @@ use crate::server::ServerOptions;
 
 mod args;
 mod commands;
+mod logs;
+mod show;
 mod table;
+mod views;
+mod wait;
 
 pub use args::{
     ArtifactCommand, ArtifactPushArgs, CancelArgs, Cli, Command, DecisionArgs, DemoArgs,
-    GlobalArgs, HistoryArgs, PromoteArgs, RollbackArgs, ServerArgs, StatusArgs, TokenCommand,
+    GlobalArgs, HistoryArgs, LogsArgs, PromoteArgs, RollbackArgs, ServerArgs, ShowArgs, StatusArgs,
+    TokenCommand, WaitArgs,
 };
 pub use commands::DEFAULT_SERVER;
 
