@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ApprovalRule, NotificationKind};
 
+mod access;
 mod checks;
 mod error;
 mod load;
@@ -25,6 +26,7 @@ mod stage;
 mod tests;
 mod walk;
 
+pub use access::SourceAccess;
 pub use error::ConfigError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,8 @@ pub enum Source {
         repo: String,
         branch: String,
         poll_interval: Duration,
+        /// Webhook secret (and later credentials): see `access.rs`.
+        access: SourceAccess,
     },
     /// Artifacts are registered through the API by another CI.
     External,

@@ -301,6 +301,7 @@ fn resolve_source(
             repo,
             branch,
             poll_interval,
+            webhook_secret_env,
         } => {
             let build = match (template.and_then(|t| t.build.as_ref()), &raw.build) {
                 (Some(base), Some(own)) => merge_build(base, own),
@@ -316,6 +317,9 @@ fn resolve_source(
                 repo: repo_location(repo, base_dir),
                 branch: branch.clone().unwrap_or_else(|| BRANCH.to_string()),
                 poll_interval: poll_interval.unwrap_or(POLL_INTERVAL),
+                access: crate::config::SourceAccess {
+                    webhook_secret_env: webhook_secret_env.clone(),
+                },
             };
             Ok((source, Some(resolve_build(name, build)?)))
         }

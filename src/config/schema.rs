@@ -68,6 +68,7 @@ pub(super) enum RawSource {
         repo: At<String>,
         branch: Option<String>,
         poll_interval: Option<Duration>,
+        webhook_secret_env: Option<String>,
     },
     External,
 }
@@ -341,7 +342,7 @@ fn read_source(item: &Item) -> Result<RawSource> {
         };
     }
     let t = item.table(SOURCE_HELP)?;
-    t.allow(&["git", "branch", "poll_interval"])?;
+    t.allow(&["git", "branch", "poll_interval", "webhook_secret_env"])?;
     let repo = t
         .require("git", SOURCE_HELP)?
         .text("a repository path or URL that `git clone` accepts")?;
@@ -351,10 +352,23 @@ fn read_source(item: &Item) -> Result<RawSource> {
     {
         return Err(b.fault("branch must not be empty", "a branch name, e.g. \"main\""));
     }
+    let secret_env = t.str(
+        "webhook_secret_env",
+        "the NAME of an environment variable holding the secret, e.g. \"GITHUB_HOOK_SECRET\"",
+    )?;
+    if let Some(s) = &secret_env
+        && !super::access::is_env_name(&s.value)
+    {
+        return Err(s.fault(
+            "webhook_secret_env names an environment variable, not the secret itself",
+            "a name like \"GITHUB_HOOK_SECRET\"; the server reads the secret from it",
+        ));
+    }
     Ok(RawSource::Git {
         repo,
         branch: branch.map(|b| b.value),
         poll_interval: nonzero(&t, "poll_interval")?,
+        webhook_secret_env: secret_env.map(|s| s.value),
     })
 }
 

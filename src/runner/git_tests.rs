@@ -178,6 +178,7 @@ fn git_service(name: &str, repo: &Path) -> ServiceConfig {
             branch: "main".into(),
             // Long: the test drives polls with poke().
             poll_interval: Duration::from_secs(3600),
+            access: Default::default(),
         },
         build: None,
         stages: vec![],

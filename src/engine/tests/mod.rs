@@ -113,6 +113,7 @@ pub(super) fn git_config(prod_gate: Gate) -> Config {
         repo: "/repo".into(),
         branch: "main".into(),
         poll_interval: Duration::from_secs(1),
+        access: Default::default(),
     };
     config.services[0].build = Some(crate::config::BuildConfig {
         command: "make".into(),
