@@ -5,7 +5,6 @@
 use std::io::Read;
 
 use color_eyre::eyre::{Report, Result};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::RegisterArtifact;
@@ -15,6 +14,7 @@ use crate::errors::Error;
 use crate::model::Deployment;
 
 use super::args::{ArtifactCommand, ArtifactPushArgs, Command, GlobalArgs, TokenCommand};
+use super::output::print_json;
 use super::table::{Cell, Tone, render, use_colour, when};
 use crate::present::cells;
 
@@ -51,18 +51,6 @@ fn client(global: &GlobalArgs) -> Result<Client, Error> {
     // in shell history and in `ps`.
     let token = std::env::var("FERRY_TOKEN").ok();
     Ok(Client::new(&url, token)?)
-}
-
-/// One line on stdout, for the other command files.
-pub(super) fn say(line: &str) {
-    outln!("{line}");
-}
-
-pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::new(format!("could not write JSON: {e}")))?;
-    outln!("{text}");
-    Ok(())
 }
 
 async fn dispatch(global: &GlobalArgs, command: Command) -> Result<(), Error> {

@@ -65,7 +65,7 @@ async fn print_step(
     loop {
         let chunk = client.step_log(run, step, offset, None).await?;
         if header && !printed_header {
-            super::commands::say(&format!("==> step {step}: {name} <=="));
+            super::output::say(&format!("==> step {step}: {name} <=="));
             printed_header = true;
         }
         for line in &chunk.lines {
@@ -104,10 +104,10 @@ async fn print_step(
 fn emit(run: &str, step: usize, line: &str, json: bool) {
     if json {
         let v = serde_json::json!({ "run": run, "step": step, "line": line });
-        super::commands::say(&v.to_string());
+        super::output::say(&v.to_string());
     } else {
         // The server sanitized and masked them; still, no terminal control here.
-        super::commands::say(&crate::model::sanitize_text(line));
+        super::output::say(&crate::model::sanitize_text(line));
     }
 }
 

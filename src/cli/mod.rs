@@ -16,6 +16,7 @@ use crate::server::ServerOptions;
 mod args;
 mod commands;
 mod logs;
+mod output;
 mod show;
 mod table;
 mod views;

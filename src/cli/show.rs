@@ -43,9 +43,9 @@ pub(super) async fn run(client: &Client, id: &str, json: bool) -> Result<(), Err
 
 fn deployment(d: &Deployment, json: bool) -> Result<(), Error> {
     if json {
-        return super::commands::print_json(&DeploymentView::new(d));
+        return super::output::print_json(&DeploymentView::new(d));
     }
-    super::commands::say(&deployment_text(d, use_colour()));
+    super::output::say(&deployment_text(d, use_colour()));
     Ok(())
 }
 
@@ -123,7 +123,7 @@ pub(crate) fn deployment_text(d: &Deployment, colour: bool) -> String {
 
 fn artifact(a: &Artifact, deployments: &[Deployment], json: bool) -> Result<(), Error> {
     if json {
-        return super::commands::print_json(&ArtifactView::new(a, deployments));
+        return super::output::print_json(&ArtifactView::new(a, deployments));
     }
     let clean = crate::model::sanitize_text;
     let mut out = String::new();
@@ -162,6 +162,6 @@ fn artifact(a: &Artifact, deployments: &[Deployment], json: bool) -> Result<(), 
         rows,
         colour,
     ));
-    super::commands::say(out.trim_end());
+    super::output::say(out.trim_end());
     Ok(())
 }

@@ -72,12 +72,12 @@ pub(super) async fn run(
     match verdict {
         Verdict::Done(d) => {
             if json {
-                super::commands::print_json(&DeploymentView::new(&d))?;
+                super::output::print_json(&DeploymentView::new(&d))?;
             }
             let line = line_for(&d);
             if d.status == DeploymentStatus::Succeeded {
                 if !json {
-                    super::commands::say(&line);
+                    super::output::say(&line);
                 }
                 Ok(())
             } else {
@@ -88,7 +88,7 @@ pub(super) async fn run(
         }
         Verdict::Blocked(reason, d) => {
             if json && let Some(d) = &d {
-                super::commands::print_json(&DeploymentView::new(d))?;
+                super::output::print_json(&DeploymentView::new(d))?;
             }
             Err(Error::new(reason).with_code(FAILED))
         }
