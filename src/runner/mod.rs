@@ -26,6 +26,7 @@ pub mod output;
 mod pgroup;
 pub mod poller;
 pub mod process;
+mod reports;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -273,12 +274,14 @@ impl StepCtx {
                 explicit: true,
                 shown: r,
                 since,
+                log: Some(&self.out),
             },
             None => Report {
                 path: self.report.clone(),
                 explicit: false,
                 shown: "FERRY_REPORT",
                 since,
+                log: Some(&self.out),
             },
         }
     }
@@ -358,10 +361,9 @@ pub(crate) struct Report<'a> {
     pub shown: &'a str,
     /// When the step's command started: an older report is a leftover.
     pub since: SystemTime,
+    /// The step's log, where the failed tests are listed.
+    pub log: Option<&'a LineSender>,
 }
-
-/// Filesystems with coarse timestamps must not make a fresh report look old.
-const MTIME_SLACK: Duration = Duration::from_secs(2);
 
 /// Fold a JUnit report into the outcome of a process that exited. A report
 /// with failures fails the step whatever the exit code; a report the job
@@ -374,17 +376,13 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
         explicit,
         shown,
         since,
+        log,
     } = report;
     // Reports can be large: parse them off the async threads.
-    let read = tokio::task::spawn_blocking(move || {
-        let stale = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.checked_add(MTIME_SLACK).is_some_and(|t| t < since));
-        if stale {
-            (true, None)
-        } else {
-            (false, junit::read_report(&path))
-        }
+    // A file, a directory or a glob, merged (reports.rs).
+    let read = tokio::task::spawn_blocking(move || match reports::read_reports(&path, since) {
+        reports::Found::Nothing { stale } => (stale, None),
+        reports::Found::Read(r) => (false, Some(r)),
     })
     .await;
     let (stale, read) = match read {
@@ -415,7 +413,8 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
         }
         // The step failed already; its exit code says more than the report.
         Some(Err(_)) => {}
-        Some(Ok(t)) => {
+        Some(Ok(report)) => {
+            let t = report.counts;
             o.tests = Some(t);
             if t.failed > 0 {
                 let exit = match o.exit_code {
@@ -424,6 +423,13 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
                 };
                 o.status = StepStatus::Failed;
                 o.message = format!("{}{exit}", count_text(t.failed, "failed"));
+                // Which tests, and why, for the detail view, `ferry logs`
+                // and whoever reads the log from a notification's link.
+                if let Some(log) = log {
+                    for line in reports::failure_lines(&report.failures) {
+                        log.note(line).await;
+                    }
+                }
             } else if passed {
                 o.message = tests_passed_text(t);
             }
