@@ -21,6 +21,7 @@ pub mod git;
 mod health;
 pub mod junit;
 pub mod notify;
+pub mod notify_format;
 mod orphans;
 pub mod output;
 mod pgroup;
