@@ -154,8 +154,20 @@ pub struct HealthCheck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum HealthProbe {
-    Command { command: String },
-    Http { url: String, expect_status: u16 },
+    Command {
+        command: String,
+    },
+    Http {
+        url: String,
+        expect_status: u16,
+    },
+    /// A PromQL query whose value must stay at or below `max`
+    /// (runner/health_prometheus.rs).
+    Prometheus {
+        url: String,
+        query: String,
+        max: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

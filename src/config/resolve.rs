@@ -397,7 +397,7 @@ fn overlay(base: &RawStage, over: &RawStage) -> RawStage {
         (Some(b), Some(o)) => {
             // A new probe replaces the old one whole: a `url` override must
             // not leave the template's `command` behind.
-            let probe_from = if o.command.is_some() || o.url.is_some() {
+            let probe_from = if o.command.is_some() || o.url.is_some() || o.prometheus.is_some() {
                 o
             } else {
                 b
@@ -407,6 +407,7 @@ fn overlay(base: &RawStage, over: &RawStage) -> RawStage {
                 span: o.span.clone(),
                 command: probe_from.command.clone(),
                 url: probe_from.url.clone(),
+                prometheus: probe_from.prometheus.clone(),
                 expect_status: o.expect_status.or(probe_from.expect_status),
                 interval: o.interval.or(b.interval),
                 retries: o.retries.or(b.retries),
@@ -532,6 +533,25 @@ fn resolve_gate(
 }
 
 fn resolve_health(h: &RawHealth) -> Result<HealthCheck> {
+    if let Some((url, query, max)) = &h.prometheus {
+        if h.command.is_some() || h.url.is_some() {
+            return Err(url.fault(
+                "a health check has `prometheus` and also `command` or `url`",
+                "a check runs one probe: keep one of them",
+            ));
+        }
+        return Ok(HealthCheck {
+            probe: HealthProbe::Prometheus {
+                url: url.value.clone(),
+                query: query.clone(),
+                max: *max,
+            },
+            interval: h.interval.unwrap_or(HEALTH_INTERVAL),
+            retries: h.retries.unwrap_or(HEALTH_RETRIES),
+            bake: h.bake.unwrap_or(Duration::ZERO),
+            timeout: h.timeout.unwrap_or(HEALTH_TIMEOUT),
+        });
+    }
     let probe = match (&h.command, &h.url) {
         (Some(_), Some(url)) => {
             return Err(url.fault(

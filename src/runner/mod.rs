@@ -19,6 +19,7 @@ pub mod artifacts;
 mod build;
 pub mod git;
 mod health;
+mod health_prometheus;
 pub mod junit;
 pub mod notify;
 pub mod notify_format;
