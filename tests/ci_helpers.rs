@@ -238,3 +238,64 @@ fn a_pipeline_pushes_by_digest_waits_shows_and_reads_logs() {
     assert_eq!(one["awaiting_approval"][0]["stage"], "prod");
     assert_eq!(keys(&all["services"][0]), keys(&one["services"][0]));
 }
+
+#[test]
+fn pass_env_lets_named_server_variables_into_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[[users]]
+name = "dev"
+roles = ["deployer"]
+token_sha256 = "{dev}"
+
+[services.api]
+source = "external"
+pass_env = ["PASS_KUBECONFIG", "PASS_AWS_*"]
+
+[[services.api.stages]]
+name = "test"
+deploy = {{ command = "echo kube=$PASS_KUBECONFIG aws=$PASS_AWS_REGION other=${{PASS_OTHER:-unset}}", timeout = "1m" }}
+"#,
+        dev = sha256_hex(DEV_TOKEN),
+    );
+    let path = dir.path().join("ferry.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start_env(
+        &path,
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            ("PASS_KUBECONFIG", "/etc/ferry/kubeconfig"),
+            ("PASS_AWS_REGION", "eu-west-1"),
+            ("PASS_OTHER", "must-not-pass"),
+        ],
+    );
+    let out = ferry(
+        &server.url,
+        &[
+            "artifact",
+            "push",
+            "api",
+            "--version",
+            "1",
+            "--digest",
+            &sha256_hex("x"),
+            "--uri",
+            "u",
+            "--wait",
+            "test",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = json(&out)["id"]
+        .as_str()
+        .expect("deployment id")
+        .to_string();
+    let logs = text(&ferry(&server.url, &["logs", &id]).stdout);
+    assert!(
+        logs.contains("kube=/etc/ferry/kubeconfig aws=eu-west-1 other=unset"),
+        "{logs}"
+    );
+}

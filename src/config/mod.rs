@@ -74,6 +74,9 @@ pub struct ServiceConfig {
     /// Names of environment variables of the server passed to steps and
     /// masked (replaced by `***`) in every log line and event.
     pub secrets: Vec<String>,
+    /// Names (or `PREFIX_*`) of the server's environment variables passed
+    /// to every step as they are, not masked.
+    pub pass_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -167,6 +167,24 @@ fn resolve_service(
             secrets.push(secret.value.clone());
         }
     }
+    let mut pass_env: Vec<String> = Vec::new();
+    let inherited = template.map(|t| t.pass_env.as_slice()).unwrap_or_default();
+    for name in inherited.iter().chain(&raw.pass_env) {
+        // `AWS_*` passes every variable starting with AWS_.
+        let stem = name.value.strip_suffix('*').unwrap_or(&name.value);
+        if stem.is_empty() || !crate::config::access::is_env_name(stem) {
+            return Err(name.fault(
+                format!(
+                    "`{}` is not an environment variable name or prefix",
+                    name.value
+                ),
+                "a NAME, or a PREFIX_* to pass every variable starting with PREFIX_",
+            ));
+        }
+        if !pass_env.contains(&name.value) {
+            pass_env.push(name.value.clone());
+        }
+    }
     let workdir = match &raw.workdir {
         Some(dir) => base_dir.join(&dir.value),
         None => base_dir.to_path_buf(),
@@ -179,6 +197,7 @@ fn resolve_service(
         workdir,
         env,
         secrets,
+        pass_env,
     })
 }
 

@@ -47,6 +47,7 @@ pub(super) struct RawTemplate {
     pub stages: Option<At<Vec<RawStage>>>,
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<At<String>>,
+    pub pass_env: Vec<At<String>>,
 }
 
 #[derive(Debug)]
@@ -57,6 +58,7 @@ pub(super) struct RawService {
     pub workdir: Option<At<String>>,
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<At<String>>,
+    pub pass_env: Vec<At<String>>,
     pub build: Option<RawBuild>,
     pub stages: Option<At<Vec<RawStage>>>,
     pub overrides: Vec<(At<String>, RawStage)>,
@@ -98,11 +100,12 @@ const SERVICE: &[&str] = &[
     "workdir",
     "env",
     "secrets",
+    "pass_env",
     "build",
     "stages",
     "overrides",
 ];
-const TEMPLATE: &[&str] = &["build", "stages", "env", "secrets"];
+const TEMPLATE: &[&str] = &["build", "stages", "env", "secrets", "pass_env"];
 const BUILD: &[&str] = &["command", "artifact", "timeout", "version_file", "report"];
 const KINDS: &[NotificationKind] = &[
     NotificationKind::BuildFailed,
@@ -115,6 +118,7 @@ const KINDS: &[NotificationKind] = &[
 const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
 const SECRETS_HELP: &str =
     "names of the server's environment variables, e.g. secrets = [\"DEPLOY_TOKEN\"]";
+const PASS_ENV_HELP: &str = "names (or PREFIX_* prefixes) of the server's environment variables, e.g. pass_env = [\"KUBECONFIG\", \"AWS_*\"]";
 const SOURCE_HELP: &str = "source = { git = \"path or URL\", branch = \"main\", poll_interval = \"10s\" }, or source = \"external\" when another CI registers artifacts";
 
 pub(super) fn read(root: &Table) -> Result<RawConfig> {
@@ -302,6 +306,7 @@ fn read_template(name: At<String>, item: &Item) -> Result<RawTemplate> {
         stages: t.get("stages").map(|i| read_stages(&i)).transpose()?,
         env: read_env(&t)?,
         secrets: t.strings("secrets", SECRETS_HELP)?,
+        pass_env: t.strings("pass_env", PASS_ENV_HELP)?,
         name,
     })
 }
@@ -327,6 +332,7 @@ fn read_service(name: At<String>, item: &Item) -> Result<RawService> {
         workdir: t.str("workdir", "a directory path in quotes")?,
         env: read_env(&t)?,
         secrets: t.strings("secrets", SECRETS_HELP)?,
+        pass_env: t.strings("pass_env", PASS_ENV_HELP)?,
         build: t.get("build").map(|i| read_build(&i)).transpose()?,
         stages: t.get("stages").map(|i| read_stages(&i)).transpose()?,
         overrides,

@@ -185,6 +185,7 @@ fn git_service(name: &str, repo: &Path) -> ServiceConfig {
         workdir: repo.to_path_buf(),
         env: BTreeMap::new(),
         secrets: vec![],
+        pass_env: Vec::new(),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod notify_format;
 mod orphans;
 pub mod output;
+mod pass_env;
 mod pgroup;
 pub mod poller;
 pub mod process;
@@ -500,6 +501,8 @@ async fn execute(
     env.push(("FERRY_REPORT".into(), path_str(&report)));
     env.push(("FERRY_DATA_DIR".into(), path_str(&data_dir)));
     env.push(("FERRY_RUN_DIR".into(), path_str(&run_dir)));
+    // pass_env first: a secret of the same name then wins and is masked.
+    env.extend(pass_env::select(&job.pass_env, std::env::vars()));
     let mut missing = Vec::new();
     let mut values = Vec::new();
     for name in &job.secrets {

@@ -87,6 +87,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
         workdir: PathBuf::from("/tmp"),
         env: BTreeMap::new(),
         secrets: vec![],
+        pass_env: Vec::new(),
     };
     Arc::new(Config {
         path: None,
