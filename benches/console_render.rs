@@ -66,6 +66,7 @@ fn config() -> Config {
                 workdir: PathBuf::from("/tmp"),
                 env: BTreeMap::new(),
                 secrets: vec![],
+                pass_env: Vec::new(),
             })
             .collect(),
         users: vec![],

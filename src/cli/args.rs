@@ -92,6 +92,12 @@ pub enum Verb {
     Note(NoteArgs),
     /// Print a Markdown draft of a post-incident review of a deployment.
     Review(ReviewArgs),
+    /// Wait until a deployment ends: exit 0 succeeded, 1 failed, 2 timed out.
+    Wait(WaitArgs),
+    /// Print the logs of a deployment's steps.
+    Logs(LogsArgs),
+    /// Show one deployment (d-17) or artifact (a-12) in full.
+    Show(ShowArgs),
     /// Artifacts built by another CI.
     #[command(subcommand)]
     Artifact(ArtifactVerb),
@@ -249,6 +255,45 @@ pub struct ArtifactPushArgs {
     /// key=value metadata, repeatable.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,
+    /// Then wait for the artifact's deployment to this stage (like `ferry wait`).
+    #[arg(long, value_name = "STAGE")]
+    pub wait: Option<String>,
+    /// With --wait: give up after this long (exit code 2).
+    #[arg(long, default_value = "30m", requires = "wait")]
+    pub timeout: humantime::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Deployment id (d-17); or give --artifact and --stage.
+    #[arg(required_unless_present = "artifact", conflicts_with = "artifact")]
+    pub deployment: Option<String>,
+    /// Artifact id (a-12): wait for its deployment to --stage.
+    #[arg(long, requires = "stage")]
+    pub artifact: Option<String>,
+    #[arg(long, requires = "artifact")]
+    pub stage: Option<String>,
+    /// Give up after this long (exit code 2).
+    #[arg(long, default_value = "30m")]
+    pub timeout: humantime::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Deployment id (d-17) or build id (b-3).
+    pub deployment: String,
+    /// Only this step (numbered from 0, as `ferry show` lists them).
+    #[arg(long)]
+    pub step: Option<usize>,
+    /// Keep printing until the deployment ends.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// Deployment id (d-17) or artifact id (a-12).
+    pub id: String,
 }
 
 #[derive(Debug, Subcommand)]

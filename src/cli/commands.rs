@@ -5,7 +5,6 @@
 use std::io::Read;
 
 use color_eyre::eyre::{Report, Result};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::RegisterArtifact;
@@ -15,6 +14,7 @@ use crate::errors::Error;
 use crate::model::{ArtifactId, Deployment};
 
 use super::args::{ArtifactPushArgs, ArtifactVerb, GlobalArgs, OutputFormat, TokenVerb, Verb};
+use super::output::print_json;
 use super::table::{Cell, Tone, render, use_colour, when};
 use crate::present::cells;
 
@@ -51,13 +51,6 @@ fn client(global: &GlobalArgs) -> Result<Client, Error> {
     // in shell history and in `ps`.
     let token = std::env::var("FERRY_TOKEN").ok();
     Ok(Client::new(&url, token)?)
-}
-
-fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::new(format!("could not write JSON: {e}")))?;
-    outln!("{text}");
-    Ok(())
 }
 
 async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
@@ -130,6 +123,45 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
             Ok(())
         }
         Verb::Artifact(ArtifactVerb::Push(a)) => artifact_push(global, a).await,
+        Verb::Wait(a) => {
+            let target = match (a.deployment, a.artifact, a.stage) {
+                (Some(d), _, _) => super::wait::Target::Deployment(d),
+                (None, Some(artifact), Some(stage)) => {
+                    super::wait::Target::Artifact { artifact, stage }
+                }
+                _ => {
+                    return Err(Error::usage(
+                        "wait for what?",
+                        "ferry wait d-17, or ferry wait --artifact a-12 --stage prod",
+                    ));
+                }
+            };
+            super::wait::run(
+                &client(global)?,
+                target,
+                a.timeout.into(),
+                global.format() == OutputFormat::Json,
+            )
+            .await
+        }
+        Verb::Logs(a) => {
+            super::logs::run(
+                &client(global)?,
+                &a.deployment,
+                a.step,
+                a.follow,
+                global.format() == OutputFormat::Json,
+            )
+            .await
+        }
+        Verb::Show(a) => {
+            super::show::run(
+                &client(global)?,
+                &a.id,
+                global.format() == OutputFormat::Json,
+            )
+            .await
+        }
         Verb::Completions { .. } | Verb::Man => Err(Error::usage(
             "`ferry completions` and `ferry man` are not scripted commands",
             "run them directly",
@@ -178,15 +210,17 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
         },
     };
     if global.format() == OutputFormat::Json {
-        return match (service, replicas) {
-            (None, Some(replicas)) => {
-                let mut all = serde_json::to_value(&dash)
-                    .map_err(|e| Error::new(format!("could not serialise the dashboard: {e}")))?;
+        // One shape with or without a service (docs/cli-json.md); the
+        // replicas join it when the server has them.
+        let view = super::views::StatusView::new(&dash.state, &services);
+        return match replicas {
+            Some(replicas) => {
+                let mut all = serde_json::to_value(&view)
+                    .map_err(|e| Error::new(format!("could not serialise the status: {e}")))?;
                 all["replicas"] = replicas;
                 print_json(&all)
             }
-            (None, None) => print_json(&dash),
-            (Some(_), _) => print_json(&services),
+            None => print_json(&view),
         };
     }
     out!("{}", status_table(&dash.state, &services, use_colour()));
@@ -364,10 +398,14 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), E
                 })?
         }
         (None, Some(d)) => {
-            let d = d.trim().to_ascii_lowercase();
-            if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // Kept as given (`sha256:<hex>`, the OCI form, stays so).
+            let d = d.trim().to_string();
+            if !crate::model::is_sha256_digest(&d) {
                 return Err(Error::usage(
-                    format!("--digest must be 64 hex characters (a sha256), not {d:?}"),
+                    format!(
+                        "--digest must be a sha256: 64 lowercase hex characters, optionally after `sha256:`; not {:?}",
+                        crate::model::sanitize_text(&d)
+                    ),
                     "or give --file and the digest is computed",
                 ));
             }
@@ -409,8 +447,30 @@ async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), E
         uri: a.uri,
         metadata,
     };
-    let r = client(global)?.register_artifact(&req).await?;
-    reply(global, &r)
+    let client = client(global)?;
+    let r = client.register_artifact(&req).await?;
+    let Some(stage) = a.wait else {
+        return reply(global, &r);
+    };
+    let Some(artifact) = r.artifact.clone() else {
+        return Err(Error::new(
+            "the server did not say which artifact it registered; cannot wait",
+        ));
+    };
+    if global.format() != OutputFormat::Json {
+        outln!("{}", crate::model::sanitize_text(&r.message));
+    }
+    let target = super::wait::Target::Artifact {
+        artifact: artifact.to_string(),
+        stage,
+    };
+    super::wait::run(
+        &client,
+        target,
+        a.timeout.into(),
+        global.format() == OutputFormat::Json,
+    )
+    .await
 }
 
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {

@@ -17,12 +17,17 @@ mod args;
 mod commands;
 mod completions;
 mod insights;
+mod logs;
+mod output;
+mod show;
 mod table;
+mod views;
+mod wait;
 
 pub use args::{
     ArtifactPushArgs, ArtifactVerb, CancelArgs, Cli, ColorChoice, DecisionArgs, DemoArgs,
-    GlobalArgs, HistoryArgs, OutputFormat, PromoteArgs, RollbackArgs, ServerArgs, StatusArgs,
-    TokenVerb, Verb,
+    GlobalArgs, HistoryArgs, LogsArgs, OutputFormat, PromoteArgs, RollbackArgs, ServerArgs,
+    ShowArgs, StatusArgs, TokenVerb, Verb, WaitArgs,
 };
 pub use commands::DEFAULT_SERVER;
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ApprovalRule, NotificationKind};
 
+mod access;
 mod checks;
 mod error;
 mod load;
@@ -27,6 +28,7 @@ mod tests;
 mod users;
 mod walk;
 
+pub use access::SourceAccess;
 pub use error::ConfigError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +130,9 @@ pub struct ServiceConfig {
     /// Names of environment variables of the server passed to steps and
     /// masked (replaced by `***`) in every log line and event.
     pub secrets: Vec<String>,
+    /// Names (or `PREFIX_*`) of the server's environment variables passed
+    /// to every step as they are, not masked.
+    pub pass_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +142,8 @@ pub enum Source {
         repo: String,
         branch: String,
         poll_interval: Duration,
+        /// Webhook secret (and later credentials): see `access.rs`.
+        access: SourceAccess,
     },
     /// Artifacts are registered through the API by another CI.
     External,
@@ -206,8 +213,20 @@ pub struct HealthCheck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum HealthProbe {
-    Command { command: String },
-    Http { url: String, expect_status: u16 },
+    Command {
+        command: String,
+    },
+    Http {
+        url: String,
+        expect_status: u16,
+    },
+    /// A PromQL query whose value must stay at or below `max`
+    /// (runner/health_prometheus.rs).
+    Prometheus {
+        url: String,
+        query: String,
+        max: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

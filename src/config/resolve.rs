@@ -151,6 +151,24 @@ fn resolve_service(
             secrets.push(secret.value.clone());
         }
     }
+    let mut pass_env: Vec<String> = Vec::new();
+    let inherited = template.map(|t| t.pass_env.as_slice()).unwrap_or_default();
+    for name in inherited.iter().chain(&raw.pass_env) {
+        // `AWS_*` passes every variable starting with AWS_.
+        let stem = name.value.strip_suffix('*').unwrap_or(&name.value);
+        if stem.is_empty() || !crate::config::access::is_env_name(stem) {
+            return Err(name.fault(
+                format!(
+                    "`{}` is not an environment variable name or prefix",
+                    name.value
+                ),
+                "a NAME, or a PREFIX_* to pass every variable starting with PREFIX_",
+            ));
+        }
+        if !pass_env.contains(&name.value) {
+            pass_env.push(name.value.clone());
+        }
+    }
     let workdir = match &raw.workdir {
         Some(dir) => base_dir.join(&dir.value),
         None => base_dir.to_path_buf(),
@@ -163,6 +181,7 @@ fn resolve_service(
         workdir,
         env,
         secrets,
+        pass_env,
     })
 }
 
@@ -285,6 +304,7 @@ fn resolve_source(
             repo,
             branch,
             poll_interval,
+            webhook_secret_env,
         } => {
             let build = match (template.and_then(|t| t.build.as_ref()), &raw.build) {
                 (Some(base), Some(own)) => merge_build(base, own),
@@ -300,6 +320,9 @@ fn resolve_source(
                 repo: repo_location(repo, base_dir),
                 branch: branch.clone().unwrap_or_else(|| BRANCH.to_string()),
                 poll_interval: poll_interval.unwrap_or(POLL_INTERVAL),
+                access: crate::config::SourceAccess {
+                    webhook_secret_env: webhook_secret_env.clone(),
+                },
             };
             Ok((source, Some(resolve_build(name, build)?)))
         }
@@ -377,7 +400,7 @@ fn overlay(base: &RawStage, over: &RawStage) -> RawStage {
         (Some(b), Some(o)) => {
             // A new probe replaces the old one whole: a `url` override must
             // not leave the template's `command` behind.
-            let probe_from = if o.command.is_some() || o.url.is_some() {
+            let probe_from = if o.command.is_some() || o.url.is_some() || o.prometheus.is_some() {
                 o
             } else {
                 b
@@ -387,6 +410,7 @@ fn overlay(base: &RawStage, over: &RawStage) -> RawStage {
                 span: o.span.clone(),
                 command: probe_from.command.clone(),
                 url: probe_from.url.clone(),
+                prometheus: probe_from.prometheus.clone(),
                 expect_status: o.expect_status.or(probe_from.expect_status),
                 interval: o.interval.or(b.interval),
                 retries: o.retries.or(b.retries),
@@ -512,6 +536,25 @@ fn resolve_gate(
 }
 
 fn resolve_health(h: &RawHealth) -> Result<HealthCheck> {
+    if let Some((url, query, max)) = &h.prometheus {
+        if h.command.is_some() || h.url.is_some() {
+            return Err(url.fault(
+                "a health check has `prometheus` and also `command` or `url`",
+                "a check runs one probe: keep one of them",
+            ));
+        }
+        return Ok(HealthCheck {
+            probe: HealthProbe::Prometheus {
+                url: url.value.clone(),
+                query: query.clone(),
+                max: *max,
+            },
+            interval: h.interval.unwrap_or(HEALTH_INTERVAL),
+            retries: h.retries.unwrap_or(HEALTH_RETRIES),
+            bake: h.bake.unwrap_or(Duration::ZERO),
+            timeout: h.timeout.unwrap_or(HEALTH_TIMEOUT),
+        });
+    }
     let probe = match (&h.command, &h.url) {
         (Some(_), Some(url)) => {
             return Err(url.fault(

@@ -54,6 +54,7 @@ pub(super) struct RawTemplate {
     pub stages: Option<At<Vec<RawStage>>>,
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<At<String>>,
+    pub pass_env: Vec<At<String>>,
 }
 
 #[derive(Debug)]
@@ -64,6 +65,7 @@ pub(super) struct RawService {
     pub workdir: Option<At<String>>,
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<At<String>>,
+    pub pass_env: Vec<At<String>>,
     pub build: Option<RawBuild>,
     pub stages: Option<At<Vec<RawStage>>>,
     pub overrides: Vec<(At<String>, RawStage)>,
@@ -75,6 +77,7 @@ pub(super) enum RawSource {
         repo: At<String>,
         branch: Option<String>,
         poll_interval: Option<Duration>,
+        webhook_secret_env: Option<String>,
     },
     External,
 }
@@ -104,11 +107,12 @@ const SERVICE: &[&str] = &[
     "workdir",
     "env",
     "secrets",
+    "pass_env",
     "build",
     "stages",
     "overrides",
 ];
-const TEMPLATE: &[&str] = &["build", "stages", "env", "secrets"];
+const TEMPLATE: &[&str] = &["build", "stages", "env", "secrets", "pass_env"];
 const BUILD: &[&str] = &["command", "artifact", "timeout", "version_file", "report"];
 const KINDS: &[NotificationKind] = &[
     NotificationKind::BuildFailed,
@@ -121,6 +125,7 @@ const KINDS: &[NotificationKind] = &[
 const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
 const SECRETS_HELP: &str =
     "names of the server's environment variables, e.g. secrets = [\"DEPLOY_TOKEN\"]";
+const PASS_ENV_HELP: &str = "names (or PREFIX_* prefixes) of the server's environment variables, e.g. pass_env = [\"KUBECONFIG\", \"AWS_*\"]";
 const SOURCE_HELP: &str = "source = { git = \"path or URL\", branch = \"main\", poll_interval = \"10s\" }, or source = \"external\" when another CI registers artifacts";
 
 pub(super) fn read(root: &Table) -> Result<RawConfig> {
@@ -333,6 +338,7 @@ fn read_template(name: At<String>, item: &Item) -> Result<RawTemplate> {
         stages: t.get("stages").map(|i| read_stages(&i)).transpose()?,
         env: read_env(&t)?,
         secrets: t.strings("secrets", SECRETS_HELP)?,
+        pass_env: t.strings("pass_env", PASS_ENV_HELP)?,
         name,
     })
 }
@@ -358,6 +364,7 @@ fn read_service(name: At<String>, item: &Item) -> Result<RawService> {
         workdir: t.str("workdir", "a directory path in quotes")?,
         env: read_env(&t)?,
         secrets: t.strings("secrets", SECRETS_HELP)?,
+        pass_env: t.strings("pass_env", PASS_ENV_HELP)?,
         build: t.get("build").map(|i| read_build(&i)).transpose()?,
         stages: t.get("stages").map(|i| read_stages(&i)).transpose()?,
         overrides,
@@ -373,7 +380,7 @@ fn read_source(item: &Item) -> Result<RawSource> {
         };
     }
     let t = item.table(SOURCE_HELP)?;
-    t.allow(&["git", "branch", "poll_interval"])?;
+    t.allow(&["git", "branch", "poll_interval", "webhook_secret_env"])?;
     let repo = t
         .require("git", SOURCE_HELP)?
         .text("a repository path or URL that `git clone` accepts")?;
@@ -383,10 +390,23 @@ fn read_source(item: &Item) -> Result<RawSource> {
     {
         return Err(b.fault("branch must not be empty", "a branch name, e.g. \"main\""));
     }
+    let secret_env = t.str(
+        "webhook_secret_env",
+        "the NAME of an environment variable holding the secret, e.g. \"GITHUB_HOOK_SECRET\"",
+    )?;
+    if let Some(s) = &secret_env
+        && !super::access::is_env_name(&s.value)
+    {
+        return Err(s.fault(
+            "webhook_secret_env names an environment variable, not the secret itself",
+            "a name like \"GITHUB_HOOK_SECRET\"; the server reads the secret from it",
+        ));
+    }
     Ok(RawSource::Git {
         repo,
         branch: branch.map(|b| b.value),
         poll_interval: nonzero(&t, "poll_interval")?,
+        webhook_secret_env: secret_env.map(|s| s.value),
     })
 }
 

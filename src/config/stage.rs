@@ -57,6 +57,8 @@ pub(super) struct RawHealth {
     pub command: Option<At<String>>,
     pub url: Option<At<String>>,
     pub expect_status: Option<u16>,
+    /// `prometheus = URL, query = "…", max = N`.
+    pub prometheus: Option<(At<String>, String, f64)>,
     pub interval: Option<Duration>,
     pub retries: Option<u32>,
     pub bake: Option<Duration>,
@@ -66,6 +68,9 @@ pub(super) struct RawHealth {
 const STAGE: &[&str] = &["name", "deploy", "verify", "gate", "health", "rollback"];
 const OVERRIDE: &[&str] = &["deploy", "verify", "gate", "health", "rollback"];
 const HEALTH: &[&str] = &[
+    "prometheus",
+    "query",
+    "max",
     "command",
     "url",
     "expect_status",
@@ -250,7 +255,34 @@ fn read_health(item: &Item) -> Result<RawHealth> {
         ),
         None => None,
     };
+    let prometheus = match t.get("prometheus") {
+        None => None,
+        Some(i) => {
+            let prom_help =
+                "health = { prometheus = \"http://prometheus:9090\", query = \"…\", max = 0.01 }";
+            let url = i.text(prom_help)?;
+            check_url(url.clone(), prom_help)?;
+            let query = t
+                .require("query", prom_help)?
+                .text("a PromQL query in quotes")?;
+            let max_item = t.require("max", prom_help)?;
+            let max = match max_item.value() {
+                toml::de::DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                toml::de::DeValue::Integer(n) => n.as_str().parse::<f64>().ok(),
+                _ => None,
+            }
+            .filter(|m| m.is_finite())
+            .ok_or_else(|| {
+                max_item.fault(
+                    "`max` must be a number",
+                    "the highest healthy value, e.g. max = 0.01",
+                )
+            })?;
+            Some((url, query.value, max))
+        }
+    };
     Ok(RawHealth {
+        prometheus,
         key: t.key.clone(),
         span: t.span.clone(),
         command: t.get("command").map(|i| i.text(CMD_HELP)).transpose()?,

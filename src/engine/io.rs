@@ -192,6 +192,8 @@ pub struct StepJob {
     pub env: BTreeMap<String, String>,
     /// Names of server environment variables to pass through and mask.
     pub secrets: Vec<String>,
+    /// Server environment variables (names or `PREFIX_*`) passed as they are.
+    pub pass_env: Vec<String>,
     /// Working directory of the step (build steps run in their own worktree instead).
     pub workdir: std::path::PathBuf,
 }

@@ -62,6 +62,7 @@ fn build_job(config: &Config, b: &Build, step: usize) -> Result<StepJob, String>
         timeout: build.timeout,
         env,
         secrets: svc.secrets.clone(),
+        pass_env: svc.pass_env.clone(),
         workdir: svc.workdir.clone(),
     })
 }
@@ -155,6 +156,7 @@ fn deployment_job(
         timeout,
         env,
         secrets: svc.secrets.clone(),
+        pass_env: svc.pass_env.clone(),
         workdir: svc.workdir.clone(),
     })
 }

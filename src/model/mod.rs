@@ -16,6 +16,7 @@
 
 mod artifact;
 mod deployment;
+mod digest;
 mod event;
 mod ids;
 mod notification;
@@ -27,6 +28,7 @@ pub use artifact::{Artifact, ArtifactOrigin};
 pub use deployment::{
     Approval, ApprovalRule, Decision, Deployment, DeploymentKind, DeploymentStatus, Note,
 };
+pub use digest::{digest_hex, is_sha256_digest, same_digest};
 pub use event::{Event, EventKind, NewEvent};
 pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, roles};
 pub use notification::{Notification, NotificationKind};

@@ -1,8 +1,9 @@
 //! Text from outside the process, made safe to show in a terminal.
 
 /// The short form of a commit sha (or a digest) people read: its first 7
-/// characters, cut on a character boundary.
+/// characters (after a digest's `sha256:`), cut on a character boundary.
 pub fn short_sha(commit: &str) -> &str {
+    let commit = super::digest_hex(commit);
     match commit.char_indices().nth(7) {
         Some((end, _)) => &commit[..end],
         None => commit,

@@ -129,6 +129,17 @@ async fn probe(ctx: &StepCtx, check: &HealthCheck, deadline: Instant) -> Probe {
                 ProcEnd::SpawnFailed(m) => Probe::Unhealthy(m),
             }
         }
+        HealthProbe::Prometheus { url, query, max } => {
+            let ask = super::health_prometheus::probe(&ctx.http, url, query, *max, check.timeout);
+            tokio::select! {
+                r = ask => match r {
+                    Ok(detail) => Probe::Healthy(detail),
+                    Err(why) => Probe::Unhealthy(why),
+                },
+                _ = tokio::time::sleep_until(deadline) => Probe::OutOfTime,
+                reason = ctx.stop.stopped() => Probe::Stopped(reason),
+            }
+        }
         HealthProbe::Http { url, expect_status } => {
             let request = ctx.http.get(url).timeout(check.timeout).send();
             tokio::select! {

@@ -32,10 +32,31 @@ struct SuiteSummary {
     has_child_suite: bool,
 }
 
+/// A failed `<testcase>`: its name and the first line of why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCase {
+    /// `classname.name` (or `name` alone when there is no class).
+    pub name: String,
+    /// The first non-empty line of the failure's `message`, else of its text.
+    pub message: String,
+}
+
+/// What a report says: counts and the failed cases, in report order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JunitReport {
+    pub counts: TestCounts,
+    pub failures: Vec<FailedCase>,
+}
+
 /// Count the tests of a JUnit XML report (`<testsuites>` or a bare
 /// `<testsuite>` root). A `<testcase>` with a `<failure>` or `<error>` child
 /// failed, one with `<skipped>` was skipped, any other passed.
 pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
+    parse_junit_report(xml).map(|r| r.counts)
+}
+
+/// `parse_junit` with the failed cases' names and first failure lines.
+pub fn parse_junit_report(xml: &str) -> Result<JunitReport, String> {
     let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     if xml.trim().is_empty() {
         return Err("the JUnit report is empty".into());
@@ -54,6 +75,12 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
     let mut case: Option<(CaseResult, usize)> = None;
     let mut suites: Vec<SuiteSummary> = Vec::new();
     let mut leaf_totals = TestCounts::default();
+    let mut failures: Vec<FailedCase> = Vec::new();
+    // The open case's name, and its failure (None until it fails).
+    let mut case_name = String::new();
+    let mut case_failure: Option<String> = None;
+    // Set while inside a failure without a `message`: its text is the why.
+    let mut want_text = false;
 
     loop {
         let event = reader
@@ -95,6 +122,8 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
                         }
                     }
                     b"testcase" if case.is_none() => {
+                        case_name = case_display_name(e);
+                        case_failure = None;
                         if empty {
                             cases += 1;
                             counts.passed += 1;
@@ -110,6 +139,13 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
                             && *depth + 1 == stack.len()
                         {
                             *result = CaseResult::Failed;
+                            if case_failure.is_none() {
+                                let message = attribute(e, b"message")
+                                    .map(|m| first_line(&m))
+                                    .unwrap_or_default();
+                                want_text = message.is_empty() && !empty;
+                                case_failure = Some(message);
+                            }
                         }
                     }
                     b"skipped" => {
@@ -126,7 +162,22 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
                     stack.push(name);
                 }
             }
+            Event::Text(ref t) if want_text => {
+                let text = t.decode().map(|s| first_line(&s)).unwrap_or_default();
+                if !text.is_empty() {
+                    case_failure = Some(text);
+                    want_text = false;
+                }
+            }
+            Event::CData(ref t) if want_text => {
+                let text = first_line(&String::from_utf8_lossy(t));
+                if !text.is_empty() {
+                    case_failure = Some(text);
+                    want_text = false;
+                }
+            }
             Event::End(_) => {
+                want_text = false;
                 let name = stack.pop().unwrap_or_default();
                 if name == b"testsuite"
                     && let Some(summary) = suites.pop()
@@ -141,7 +192,13 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
                     match result {
                         CaseResult::Passed => counts.passed += 1,
                         CaseResult::Skipped => counts.skipped += 1,
-                        CaseResult::Failed => counts.failed += 1,
+                        CaseResult::Failed => {
+                            counts.failed += 1;
+                            failures.push(FailedCase {
+                                name: std::mem::take(&mut case_name),
+                                message: case_failure.take().unwrap_or_default(),
+                            });
+                        }
                     }
                     case = None;
                 }
@@ -165,9 +222,40 @@ pub fn parse_junit(xml: &str) -> Result<TestCounts, String> {
         ));
     }
     if cases == 0 {
-        return Ok(leaf_totals);
+        return Ok(JunitReport {
+            counts: leaf_totals,
+            failures,
+        });
     }
-    Ok(counts)
+    Ok(JunitReport { counts, failures })
+}
+
+fn attribute(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
+    e.try_get_attribute(name)
+        .ok()
+        .flatten()
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// `classname.name`, or whichever of them is there.
+fn case_display_name(e: &BytesStart<'_>) -> String {
+    let name = attribute(e, b"name").unwrap_or_default();
+    match attribute(e, b"classname").filter(|c| !c.trim().is_empty()) {
+        // jest-junit repeats the name in the classname; say it once.
+        Some(class) if class == name || name.is_empty() => class,
+        Some(class) => format!("{class}.{name}"),
+        None => name,
+    }
+}
+
+/// The first non-blank line, trimmed and at most 200 characters.
+fn first_line(s: &str) -> String {
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    crate::model::sanitize_text(&line.chars().take(200).collect::<String>())
 }
 
 /// Read and parse the report at `path`; `None` when there is no such file

@@ -27,13 +27,17 @@ mod build;
 mod cgroup;
 pub mod git;
 mod health;
+mod health_prometheus;
 pub mod junit;
 pub mod notify;
+pub mod notify_format;
 mod orphans;
 pub mod output;
+mod pass_env;
 mod pgroup;
 pub mod poller;
 pub mod process;
+mod reports;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -323,12 +327,14 @@ impl StepCtx {
                 explicit: true,
                 shown: r,
                 since,
+                log: Some(&self.out),
             },
             None => Report {
                 path: self.report.clone(),
                 explicit: false,
                 shown: "FERRY_REPORT",
                 since,
+                log: Some(&self.out),
             },
         }
     }
@@ -408,10 +414,9 @@ pub(crate) struct Report<'a> {
     pub shown: &'a str,
     /// When the step's command started: an older report is a leftover.
     pub since: SystemTime,
+    /// The step's log, where the failed tests are listed.
+    pub log: Option<&'a LineSender>,
 }
-
-/// Filesystems with coarse timestamps must not make a fresh report look old.
-const MTIME_SLACK: Duration = Duration::from_secs(2);
 
 /// Fold a JUnit report into the outcome of a process that exited. A report
 /// with failures fails the step whatever the exit code; a report the job
@@ -424,17 +429,13 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
         explicit,
         shown,
         since,
+        log,
     } = report;
     // Reports can be large: parse them off the async threads.
-    let read = tokio::task::spawn_blocking(move || {
-        let stale = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.checked_add(MTIME_SLACK).is_some_and(|t| t < since));
-        if stale {
-            (true, None)
-        } else {
-            (false, junit::read_report(&path))
-        }
+    // A file, a directory or a glob, merged (reports.rs).
+    let read = tokio::task::spawn_blocking(move || match reports::read_reports(&path, since) {
+        reports::Found::Nothing { stale } => (stale, None),
+        reports::Found::Read(r) => (false, Some(r)),
     })
     .await;
     let (stale, read) = match read {
@@ -465,7 +466,8 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
         }
         // The step failed already; its exit code says more than the report.
         Some(Err(_)) => {}
-        Some(Ok(t)) => {
+        Some(Ok(report)) => {
+            let t = report.counts;
             o.tests = Some(t);
             if t.failed > 0 {
                 let exit = match o.exit_code {
@@ -474,6 +476,13 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
                 };
                 o.status = StepStatus::Failed;
                 o.message = format!("{}{exit}", count_text(t.failed, "failed"));
+                // Which tests, and why, for the detail view, `ferry logs`
+                // and whoever reads the log from a notification's link.
+                if let Some(log) = log {
+                    for line in reports::failure_lines(&report.failures) {
+                        log.note(line).await;
+                    }
+                }
             } else if passed {
                 o.message = tests_passed_text(t);
             }
@@ -542,6 +551,8 @@ async fn execute(
     env.push(("FERRY_REPORT".into(), path_str(&report)));
     env.push(("FERRY_DATA_DIR".into(), path_str(&data_dir)));
     env.push(("FERRY_RUN_DIR".into(), path_str(&run_dir)));
+    // pass_env first: a secret of the same name then wins and is masked.
+    env.extend(pass_env::select(&job.pass_env, std::env::vars()));
     let mut missing = Vec::new();
     let mut values = Vec::new();
     for name in &job.secrets {

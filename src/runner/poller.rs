@@ -60,6 +60,7 @@ pub fn spawn_pollers(
             repo,
             branch,
             poll_interval,
+            ..
         } = &service.source
         else {
             continue;

@@ -39,7 +39,7 @@ use super::health::{Probe, Ready, ReplicaReady};
         root_healthz, root_readyz, metrics, openapi_json,
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
-        promote, rollback, push_hook, events, note, review, insights, replicas,
+        promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -221,6 +221,28 @@ fn insights() {}
         (status = 200, description = "the leader lease and every replica's heartbeat", body = Object),
         (status = "default", description = "error", body = ApiError)))]
 fn replicas() {}
+
+#[utoipa::path(post, path = "/api/v1/hooks/github", tag = "actions", security(()),
+    params(
+        ("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC of the body with the source's webhook secret>"),
+        ("X-GitHub-Event" = Option<String>, Header, description = "push or ping"),
+        ("X-GitHub-Delivery" = Option<String>, Header, description = "delivery id; a replay is ignored"),
+    ),
+    request_body(content = Object, description = "GitHub's push payload"),
+    responses(
+        (status = 200, description = "a ping, another branch or a replay: nothing to do", body = Object),
+        (status = 202, description = "every service following that repository and branch polls now", body = Object),
+        (status = "default", description = "error (401 names the expected header)", body = ApiError)))]
+fn github_hook() {}
+
+#[utoipa::path(post, path = "/api/v1/hooks/gitlab", tag = "actions", security(()),
+    params(("X-Gitlab-Token" = String, Header, description = "the source's webhook secret")),
+    request_body(content = Object, description = "GitLab's push payload"),
+    responses(
+        (status = 200, description = "another branch or a replay: nothing to do", body = Object),
+        (status = 202, description = "every service following that repository and branch polls now", body = Object),
+        (status = "default", description = "error (401 names the expected header)", body = ApiError)))]
+fn gitlab_hook() {}
 
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/reject", tag = "actions",
     params(("id" = String, Path, description = "deployment id (d-17)")),

@@ -63,6 +63,11 @@ impl Server {
 
     /// Start on a given address (a restart on the port a client knows).
     pub fn start_on(config: &Path, data_dir: &Path, listen: &str) -> Server {
+        Server::start_env(config, data_dir, listen, &[])
+    }
+
+    /// Start with extra environment variables (secrets a config names).
+    pub fn start_env(config: &Path, data_dir: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(ferry_bin())
             .args(["server", "--config"])
             .arg(config)
@@ -71,6 +76,7 @@ impl Server {
             .env("FERRY_LOG", "ferry=info,warn")
             .env_remove("FERRY_SERVER")
             .env_remove("FERRY_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -103,6 +103,7 @@ health = { url = "http://127.0.0.1:1/" }
             repo,
             branch,
             poll_interval,
+            ..
         } => {
             assert_eq!(repo, "/srv/ferry/repo");
             assert_eq!(branch, "main");

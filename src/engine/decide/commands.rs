@@ -23,7 +23,7 @@ impl Cx<'_> {
         let version = version.trim().to_string();
         check_artifact_fields(&version, &digest, &uri)?;
         if let Some(existing) = self.state.find_artifact(&service, &version) {
-            if existing.digest == digest {
+            if crate::model::same_digest(&existing.digest, &digest) {
                 // Idempotent: a CI that retries gets the same answer.
                 self.out.artifact = Some(existing.id.clone());
                 return Ok(());
@@ -130,7 +130,7 @@ impl Cx<'_> {
             ));
         }
         if let Some(digest) = digest
-            && digest != d.digest
+            && !crate::model::same_digest(&digest, &d.digest)
         {
             return Err(reject(
                 RejectionKind::Conflict,
@@ -556,16 +556,12 @@ fn check_artifact_fields(version: &str, digest: &str, uri: &str) -> Result<(), R
         )
         .hint("a version is 1 to 128 characters without spaces, e.g. 1.4.2"));
     }
-    if digest.len() != 64
-        || !digest
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    {
+    if !crate::model::is_sha256_digest(digest) {
         return Err(reject(
             RejectionKind::Invalid,
             format!("invalid digest `{}`", crate::model::sanitize_text(digest)),
         )
-        .hint("give the sha256 of the artifact as 64 lowercase hex digits"));
+        .hint("give the sha256 of the artifact as 64 lowercase hex digits, optionally as sha256:<hex>"));
     }
     if uri.trim().is_empty() {
         return Err(

@@ -88,6 +88,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
         workdir: PathBuf::from("/tmp"),
         env: BTreeMap::new(),
         secrets: vec![],
+        pass_env: Vec::new(),
     };
     Arc::new(Config {
         path: None,
@@ -116,6 +117,7 @@ pub(super) fn git_config(prod_gate: Gate) -> Config {
         repo: "/repo".into(),
         branch: "main".into(),
         poll_interval: Duration::from_secs(1),
+        access: Default::default(),
     };
     config.services[0].build = Some(crate::config::BuildConfig {
         command: "make".into(),

@@ -178,12 +178,14 @@ fn git_service(name: &str, repo: &Path) -> ServiceConfig {
             branch: "main".into(),
             // Long: the test drives polls with poke().
             poll_interval: Duration::from_secs(3600),
+            access: Default::default(),
         },
         build: None,
         stages: vec![],
         workdir: repo.to_path_buf(),
         env: BTreeMap::new(),
         secrets: vec![],
+        pass_env: Vec::new(),
     }
 }
 

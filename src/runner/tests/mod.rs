@@ -342,6 +342,7 @@ async fn a_notify_commands_stderr_is_masked_before_it_is_stored() {
         workdir: tmp.path().into(),
         env: Default::default(),
         secrets: vec![name.into()],
+        pass_env: Default::default(),
     });
     // It prints the secret, its base64 form and an escape sequence.
     config.notify.commands.push(crate::config::NotifyCommand {
@@ -375,5 +376,33 @@ async fn a_notify_commands_stderr_is_masked_before_it_is_stored() {
     assert!(
         !detail.contains(value) && !detail.contains('\u{1b}'),
         "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_of_reports_is_merged_and_failed_tests_are_named_in_the_log() {
+    let mut h = harness();
+    let samples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit/surefire-reports");
+    let step = StepAction::Shell {
+        command: format!("mkdir -p target && cp -r {} target/", samples.display()),
+        report: Some("target/surefire-reports".into()),
+    };
+    h.runner.run_step(job("d-31", step, &h.work, LONG));
+    let f = h.finish(WAIT).await;
+    assert_eq!(f.outcome.status, StepStatus::Failed);
+    assert_eq!(f.outcome.message, "2 tests failed");
+    let lines = f.lines();
+    assert!(
+        lines.contains(
+            &"ferry: failed test com.acme.shop.CartTest.computesTotal: expected: <5> but was: <4>"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(
+            &"ferry: failed test com.acme.shop.PriceTest.parsesPrice: Prix réduit invalide: 12,50"
+        ),
+        "{lines:?}"
     );
 }

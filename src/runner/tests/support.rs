@@ -44,6 +44,7 @@ pub fn job(run: &str, action: StepAction, workdir: &Path, timeout: Duration) -> 
         timeout,
         env: BTreeMap::new(),
         secrets: vec![],
+        pass_env: vec![],
         workdir: workdir.to_path_buf(),
     }
 }

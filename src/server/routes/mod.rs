@@ -2,6 +2,7 @@
 
 mod actions;
 mod evidence;
+mod hooks;
 mod insights;
 mod logs;
 mod read;
@@ -51,6 +52,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
         .route("/hooks/push/{service}", post(actions::push_hook))
+        .route("/hooks/github", post(hooks::github))
+        .route("/hooks/gitlab", post(hooks::gitlab))
         .route("/events", get(sse::events))
         .route("/replicas", get(super::forward::replicas))
         .route("/openapi.json", get(openapi::serve))

@@ -147,6 +147,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
             workdir: data_dir.to_path_buf(),
             env: Default::default(),
             secrets: Vec::new(),
+            pass_env: Vec::new(),
         }],
         users,
         notify: NotifyConfig::default(),
