@@ -8,7 +8,7 @@ use crate::engine::State;
 use crate::insights::FlakyFailure;
 use crate::insights::stats::{human, utc};
 use crate::model::{
-    Decision, Deployment, DeploymentKind, DeploymentStatus, Millis, StepKind, StepStatus,
+    Artifact, Decision, Deployment, DeploymentKind, DeploymentStatus, Millis, StepKind, StepStatus,
     sanitize_text,
 };
 
@@ -79,8 +79,21 @@ pub fn review(
 ) -> Option<String> {
     let d = state.deployments.get(id)?;
     let artifact = state.artifacts.get(&d.artifact);
+    let rollbacks = rollbacks_of(state, d);
     let mut o = String::new();
     let w = &mut o;
+    title(w, d);
+    deployed_section(w, d, artifact);
+    gates_section(w, d);
+    approvals_section(w, d);
+    failure_section(w, d, excerpt, flaky);
+    rollback_section(w, &rollbacks);
+    times_section(w, state, d, &rollbacks);
+    notes_section(w, d);
+    Some(o)
+}
+
+fn title(w: &mut String, d: &Deployment) {
     let _ = writeln!(
         w,
         "# Post-incident review: {} {} in {} ({})\n",
@@ -93,7 +106,9 @@ pub fn review(
         w,
         "_A draft written by ferry from its event log: check it, then add causes and follow-ups._\n"
     );
+}
 
+fn deployed_section(w: &mut String, d: &Deployment, artifact: Option<&Artifact>) {
     let _ = writeln!(w, "## What was deployed\n");
     let _ = writeln!(
         w,
@@ -132,7 +147,9 @@ pub fn review(
     );
     let outcome = d.outcome.as_deref().map(md).unwrap_or_default();
     let _ = writeln!(w, "- Result: **{}** {outcome}\n", d.status.as_str());
+}
 
+fn gates_section(w: &mut String, d: &Deployment) {
     let _ = writeln!(w, "## Gates and results\n");
     let _ = writeln!(w, "| step | kind | result | took | detail |");
     let _ = writeln!(w, "|---|---|---|---|---|");
@@ -148,7 +165,9 @@ pub fn review(
         );
     }
     let _ = writeln!(w);
+}
 
+fn approvals_section(w: &mut String, d: &Deployment) {
     let _ = writeln!(w, "## Approvals\n");
     match &d.approval {
         None => {
@@ -192,7 +211,14 @@ pub fn review(
         );
     }
     let _ = writeln!(w);
+}
 
+fn failure_section(
+    w: &mut String,
+    d: &Deployment,
+    excerpt: &[String],
+    flaky: Option<&FlakyFailure>,
+) {
     let _ = writeln!(w, "## What failed\n");
     match failing_step(d) {
         None => {
@@ -223,13 +249,14 @@ pub fn review(
         }
     }
     let _ = writeln!(w);
+}
 
+fn rollback_section(w: &mut String, rollbacks: &[&Deployment]) {
     let _ = writeln!(w, "## Rollback\n");
-    let rollbacks = rollbacks_of(state, d);
     if rollbacks.is_empty() {
         let _ = writeln!(w, "No rollback named this deployment.");
     }
-    for r in &rollbacks {
+    for r in rollbacks {
         let trigger = if r.requested_by.name() == crate::model::Actor::ferry().name() {
             "automatic".to_string()
         } else {
@@ -249,7 +276,9 @@ pub fn review(
         );
     }
     let _ = writeln!(w);
+}
 
+fn times_section(w: &mut String, state: &State, d: &Deployment, rollbacks: &[&Deployment]) {
     let _ = writeln!(w, "## Time to detect and restore\n");
     // The release was live once its deploy step finished; the failure was
     // known when the failing step finished (else when the deployment did).
@@ -290,7 +319,9 @@ pub fn review(
         }
     }
     let _ = writeln!(w);
+}
 
+fn notes_section(w: &mut String, d: &Deployment) {
     let _ = writeln!(w, "## Notes\n");
     if d.notes.is_empty() {
         let _ = writeln!(
@@ -309,5 +340,4 @@ pub fn review(
         );
     }
     let _ = writeln!(w, "\n## Causes and follow-ups\n\n- [ ] ");
-    Some(o)
 }

@@ -66,22 +66,7 @@ pub fn parse_junit_report(xml: &str) -> Result<JunitReport, String> {
     config.trim_text(true);
     config.check_end_names = true;
 
-    let mut counts = TestCounts::default();
-    let mut cases = 0u32;
-    // Element names from the root down to the current element.
-    let mut stack: Vec<Vec<u8>> = Vec::new();
-    let mut root_seen = false;
-    // The open <testcase>'s result and its depth in `stack`.
-    let mut case: Option<(CaseResult, usize)> = None;
-    let mut suites: Vec<SuiteSummary> = Vec::new();
-    let mut leaf_totals = TestCounts::default();
-    let mut failures: Vec<FailedCase> = Vec::new();
-    // The open case's name, and its failure (None until it fails).
-    let mut case_name = String::new();
-    let mut case_failure: Option<String> = None;
-    // Set while inside a failure without a `message`: its text is the why.
-    let mut want_text = false;
-
+    let mut walk = Walk::default();
     loop {
         let event = reader
             .read_event()
@@ -89,122 +74,20 @@ pub fn parse_junit_report(xml: &str) -> Result<JunitReport, String> {
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
-                let name = e.local_name().as_ref().to_vec();
-                if !root_seen {
-                    root_seen = true;
-                    if name != b"testsuites" && name != b"testsuite" {
-                        return Err(format!(
-                            "this XML is not a JUnit report: its root element is <{}>, \
-                             expected <testsuites> or <testsuite>",
-                            String::from_utf8_lossy(&name)
-                        ));
-                    }
-                } else if stack.is_empty() {
-                    return Err(not_xml(
-                        xml,
-                        reader.buffer_position(),
-                        "a second root element",
-                    ));
-                }
-                match name.as_slice() {
-                    b"testsuite" => {
-                        if let Some(parent) = suites.last_mut() {
-                            parent.has_child_suite = true;
-                        }
-                        let summary = SuiteSummary {
-                            counts: summary_counts(e),
-                            has_child_suite: false,
-                        };
-                        if empty {
-                            leaf_totals.add(summary.counts);
-                        } else {
-                            suites.push(summary);
-                        }
-                    }
-                    b"testcase" if case.is_none() => {
-                        case_name = case_display_name(e);
-                        case_failure = None;
-                        if empty {
-                            cases += 1;
-                            counts.passed += 1;
-                        } else {
-                            case = Some((CaseResult::Passed, stack.len()));
-                        }
-                    }
-                    // Only direct children count: surefire's <flakyFailure>
-                    // and <rerunFailure> are different names, and a
-                    // <failure> mentioned inside <system-out> is text.
-                    b"failure" | b"error" => {
-                        if let Some((result, depth)) = case.as_mut()
-                            && *depth + 1 == stack.len()
-                        {
-                            *result = CaseResult::Failed;
-                            if case_failure.is_none() {
-                                let message = attribute(e, b"message")
-                                    .map(|m| first_line(&m))
-                                    .unwrap_or_default();
-                                want_text = message.is_empty() && !empty;
-                                case_failure = Some(message);
-                            }
-                        }
-                    }
-                    b"skipped" => {
-                        if let Some((result, depth)) = case.as_mut()
-                            && *depth + 1 == stack.len()
-                            && *result == CaseResult::Passed
-                        {
-                            *result = CaseResult::Skipped;
-                        }
-                    }
-                    _ => {}
-                }
-                if !empty {
-                    stack.push(name);
-                }
+                walk.start(e, empty)
+                    .map_err(|why| not_xml(xml, reader.buffer_position(), why))??;
             }
-            Event::Text(ref t) if want_text => {
-                let text = t.decode().map(|s| first_line(&s)).unwrap_or_default();
-                if !text.is_empty() {
-                    case_failure = Some(text);
-                    want_text = false;
-                }
+            Event::Text(ref t) if walk.want_text => {
+                walk.failure_text(t.decode().map(|s| first_line(&s)).unwrap_or_default());
             }
-            Event::CData(ref t) if want_text => {
-                let text = first_line(&String::from_utf8_lossy(t));
-                if !text.is_empty() {
-                    case_failure = Some(text);
-                    want_text = false;
-                }
+            Event::CData(ref t) if walk.want_text => {
+                walk.failure_text(first_line(&String::from_utf8_lossy(t)));
             }
-            Event::End(_) => {
-                want_text = false;
-                let name = stack.pop().unwrap_or_default();
-                if name == b"testsuite"
-                    && let Some(summary) = suites.pop()
-                    && !summary.has_child_suite
-                {
-                    leaf_totals.add(summary.counts);
-                }
-                if let Some((result, depth)) = case
-                    && depth == stack.len()
-                {
-                    cases += 1;
-                    match result {
-                        CaseResult::Passed => counts.passed += 1,
-                        CaseResult::Skipped => counts.skipped += 1,
-                        CaseResult::Failed => {
-                            counts.failed += 1;
-                            failures.push(FailedCase {
-                                name: std::mem::take(&mut case_name),
-                                message: case_failure.take().unwrap_or_default(),
-                            });
-                        }
-                    }
-                    case = None;
-                }
-            }
+            Event::End(_) => walk.end(),
             // Text outside the root: plain text, JSON, a log file...
-            Event::Text(ref t) if stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) => {
+            Event::Text(ref t)
+                if walk.stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) =>
+            {
                 let start = reader.buffer_position().saturating_sub(t.len() as u64);
                 return Err(not_xml(xml, start, "text outside of any element"));
             }
@@ -212,22 +95,169 @@ pub fn parse_junit_report(xml: &str) -> Result<JunitReport, String> {
             _ => {}
         }
     }
-    if !root_seen {
-        return Err(not_xml(xml, xml.len() as u64, "no element found"));
+    walk.finish(xml)
+}
+
+/// The state of one pass over a report's elements.
+#[derive(Default)]
+struct Walk {
+    counts: TestCounts,
+    cases: u32,
+    /// Element names from the root down to the current element.
+    stack: Vec<Vec<u8>>,
+    root_seen: bool,
+    /// The open <testcase>'s result and its depth in `stack`.
+    case: Option<(CaseResult, usize)>,
+    suites: Vec<SuiteSummary>,
+    leaf_totals: TestCounts,
+    failures: Vec<FailedCase>,
+    /// The open case's name, and its failure (None until it fails).
+    case_name: String,
+    case_failure: Option<String>,
+    /// Set while inside a failure without a `message`: its text is the why.
+    want_text: bool,
+}
+
+impl Walk {
+    /// An opening (or empty) element. The outer error is "not XML as
+    /// expected here" (the caller adds the position), the inner one a
+    /// complete message.
+    fn start(
+        &mut self,
+        e: &BytesStart<'_>,
+        empty: bool,
+    ) -> Result<Result<(), String>, &'static str> {
+        let name = e.local_name().as_ref().to_vec();
+        if !self.root_seen {
+            self.root_seen = true;
+            if name != b"testsuites" && name != b"testsuite" {
+                return Ok(Err(format!(
+                    "this XML is not a JUnit report: its root element is <{}>, \
+                     expected <testsuites> or <testsuite>",
+                    String::from_utf8_lossy(&name)
+                )));
+            }
+        } else if self.stack.is_empty() {
+            return Err("a second root element");
+        }
+        match name.as_slice() {
+            b"testsuite" => self.suite(e, empty),
+            b"testcase" if self.case.is_none() => {
+                self.case_name = case_display_name(e);
+                self.case_failure = None;
+                if empty {
+                    self.cases += 1;
+                    self.counts.passed += 1;
+                } else {
+                    self.case = Some((CaseResult::Passed, self.stack.len()));
+                }
+            }
+            // Only direct children count: surefire's <flakyFailure> and
+            // <rerunFailure> are different names, and a <failure>
+            // mentioned inside <system-out> is text.
+            b"failure" | b"error" => self.failure(e, empty),
+            b"skipped" => {
+                if let Some((result, depth)) = self.case.as_mut()
+                    && *depth + 1 == self.stack.len()
+                    && *result == CaseResult::Passed
+                {
+                    *result = CaseResult::Skipped;
+                }
+            }
+            _ => {}
+        }
+        if !empty {
+            self.stack.push(name);
+        }
+        Ok(Ok(()))
     }
-    if !stack.is_empty() {
-        return Err(format!(
-            "the JUnit report ends inside <{}> (truncated? the test run may have been killed)",
-            String::from_utf8_lossy(stack.last().map(Vec::as_slice).unwrap_or_default())
-        ));
+
+    fn suite(&mut self, e: &BytesStart<'_>, empty: bool) {
+        if let Some(parent) = self.suites.last_mut() {
+            parent.has_child_suite = true;
+        }
+        let summary = SuiteSummary {
+            counts: summary_counts(e),
+            has_child_suite: false,
+        };
+        if empty {
+            self.leaf_totals.add(summary.counts);
+        } else {
+            self.suites.push(summary);
+        }
     }
-    if cases == 0 {
-        return Ok(JunitReport {
-            counts: leaf_totals,
-            failures,
-        });
+
+    fn failure(&mut self, e: &BytesStart<'_>, empty: bool) {
+        if let Some((result, depth)) = self.case.as_mut()
+            && *depth + 1 == self.stack.len()
+        {
+            *result = CaseResult::Failed;
+            if self.case_failure.is_none() {
+                let message = attribute(e, b"message")
+                    .map(|m| first_line(&m))
+                    .unwrap_or_default();
+                self.want_text = message.is_empty() && !empty;
+                self.case_failure = Some(message);
+            }
+        }
     }
-    Ok(JunitReport { counts, failures })
+
+    fn failure_text(&mut self, text: String) {
+        if !text.is_empty() {
+            self.case_failure = Some(text);
+            self.want_text = false;
+        }
+    }
+
+    fn end(&mut self) {
+        self.want_text = false;
+        let name = self.stack.pop().unwrap_or_default();
+        if name == b"testsuite"
+            && let Some(summary) = self.suites.pop()
+            && !summary.has_child_suite
+        {
+            self.leaf_totals.add(summary.counts);
+        }
+        if let Some((result, depth)) = self.case
+            && depth == self.stack.len()
+        {
+            self.cases += 1;
+            match result {
+                CaseResult::Passed => self.counts.passed += 1,
+                CaseResult::Skipped => self.counts.skipped += 1,
+                CaseResult::Failed => {
+                    self.counts.failed += 1;
+                    self.failures.push(FailedCase {
+                        name: std::mem::take(&mut self.case_name),
+                        message: self.case_failure.take().unwrap_or_default(),
+                    });
+                }
+            }
+            self.case = None;
+        }
+    }
+
+    fn finish(self, xml: &str) -> Result<JunitReport, String> {
+        if !self.root_seen {
+            return Err(not_xml(xml, xml.len() as u64, "no element found"));
+        }
+        if let Some(open) = self.stack.last() {
+            return Err(format!(
+                "the JUnit report ends inside <{}> (truncated? the test run may have been killed)",
+                String::from_utf8_lossy(open)
+            ));
+        }
+        // No testcase at all: the innermost suites' summaries are all there is.
+        let counts = if self.cases == 0 {
+            self.leaf_totals
+        } else {
+            self.counts
+        };
+        Ok(JunitReport {
+            counts,
+            failures: self.failures,
+        })
+    }
 }
 
 fn attribute(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
