@@ -44,9 +44,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Verb::Server(args)) => {
             let options = server_options(&global, &args);
-            let _log =
-                crate::logging::for_server(&server_data_dir(&options), args.log_format, colour)?;
-            crate::server::run(&options).await?;
+            // A bad configuration fails before the log directory (inside
+            // the data directory) is created: nothing changes on disk.
+            let config = crate::server::load_config(&options)?;
+            let data_dir = options
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| config.server.data_dir.clone());
+            let _log = crate::logging::for_server(&data_dir, args.log_format, colour)?;
+            crate::server::run_loaded(config, &options).await?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Verb::Completions { shell }) => {
@@ -89,20 +95,6 @@ fn server_options(global: &GlobalArgs, args: &ServerArgs) -> ServerOptions {
 /// The data directory the server will use, for its log files: --data-dir,
 /// or the config's. A config that does not load falls back to the default
 /// directory; `server::run` then reports the config's error properly.
-fn server_data_dir(options: &ServerOptions) -> std::path::PathBuf {
-    if let Some(dir) = &options.data_dir {
-        return dir.clone();
-    }
-    let path = options
-        .config
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("ferry.toml"));
-    match crate::config::Config::load(&path) {
-        Ok(config) => config.server.data_dir.clone(),
-        Err(_) => crate::logging::log_dir().unwrap_or_else(|_| std::path::PathBuf::from(".")),
-    }
-}
-
 fn console_options(global: &GlobalArgs) -> ConsoleOptions {
     ConsoleOptions {
         config: global.config.clone(),

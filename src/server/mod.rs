@@ -455,6 +455,13 @@ pub struct ServerOptions {
 
 /// `ferry server`: serve until ctrl-c or SIGTERM.
 pub async fn run(args: &ServerOptions) -> Result<()> {
+    run_loaded(load_config(args)?, args).await
+}
+
+/// The configuration `ferry server` would run with (`--config`, else
+/// ./ferry.toml, with `--store` applied), checked before anything is created
+/// on disk: a bad file changes nothing.
+pub fn load_config(args: &ServerOptions) -> Result<Config> {
     let path = match &args.config {
         Some(p) => p.clone(),
         None => {
@@ -476,6 +483,11 @@ pub async fn run(args: &ServerOptions) -> Result<()> {
     if let Some(url) = &args.store {
         config.server.store = Some(url.clone());
     }
+    Ok(config)
+}
+
+/// `ferry server` with a configuration `load_config` checked.
+pub async fn run_loaded(config: Config, args: &ServerOptions) -> Result<()> {
     let tls = tls_files(args, &config);
     let https = tls.is_some();
     let handle = start_serving(

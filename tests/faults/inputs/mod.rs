@@ -208,19 +208,19 @@ async fn api_and_cli_inputs() {
         (
             "promote an unknown version",
             vec!["promote", "app", "prod", "7.7.7"],
-            1,
+            4,
             vec!["7.7.7"],
         ),
         (
             "approve an unknown deployment",
             vec!["approve", "d-9999"],
-            1,
+            4,
             vec!["d-9999"],
         ),
         (
             "rollback to an unknown version",
             vec!["rollback", "app", "test", "--to", "7.7.7"],
-            1,
+            4,
             vec!["7.7.7"],
         ),
         (
