@@ -305,6 +305,10 @@ fn resolve_source(
             branch,
             poll_interval,
             webhook_secret_env,
+            token_env,
+            token_username,
+            ssh_key,
+            known_hosts,
         } => {
             let build = match (template.and_then(|t| t.build.as_ref()), &raw.build) {
                 (Some(base), Some(own)) => merge_build(base, own),
@@ -322,6 +326,11 @@ fn resolve_source(
                 poll_interval: poll_interval.unwrap_or(POLL_INTERVAL),
                 access: crate::config::SourceAccess {
                     webhook_secret_env: webhook_secret_env.clone(),
+                    token_env: token_env.as_ref().map(|t| t.value.clone()),
+                    token_username: token_username.clone(),
+                    // Paths are relative to the config file, like every other.
+                    ssh_key: ssh_key.as_ref().map(|p| base_dir.join(p.value.trim())),
+                    known_hosts: known_hosts.as_ref().map(|p| base_dir.join(p.value.trim())),
                 },
             };
             Ok((source, Some(resolve_build(name, build)?)))

@@ -213,6 +213,8 @@ pub enum StepAction {
         artifact: String,
         version_file: Option<String>,
         report: Option<String>,
+        /// The source's credentials (names and paths only, no secrets).
+        access: crate::config::SourceAccess,
     },
     Health(HealthCheck),
 }
