@@ -267,7 +267,7 @@ async fn a_private_repository_builds_only_with_the_right_token() {
     let mut server = start_logged(&ws.config(), &ws.data(), &log, WRONG);
     let api = Api::new(&server.url, DEV_TOKEN);
     let failing = api
-        .wait_for("the fetch error in the dashboard", |d| source_status(d))
+        .wait_for("the fetch error in the dashboard", source_status)
         .await;
     let error = failing["error"].as_str().unwrap_or_default();
     assert!(error.contains("could not clone"), "{failing}");

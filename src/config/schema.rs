@@ -78,12 +78,19 @@ pub(super) enum RawSource {
         branch: Option<String>,
         poll_interval: Option<Duration>,
         webhook_secret_env: Option<String>,
-        token_env: Option<At<String>>,
-        token_username: Option<String>,
-        ssh_key: Option<At<String>>,
-        known_hosts: Option<At<String>>,
+        /// Boxed: most sources have none, and it is large.
+        credentials: Box<RawCredentials>,
     },
     External,
+}
+
+/// What a git source is fetched with (see `access.rs`).
+#[derive(Debug, Clone)]
+pub(super) struct RawCredentials {
+    pub token_env: Option<At<String>>,
+    pub token_username: Option<String>,
+    pub ssh_key: Option<At<String>>,
+    pub known_hosts: Option<At<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -435,10 +442,12 @@ fn read_source(item: &Item) -> Result<RawSource> {
         branch: branch.map(|b| b.value),
         poll_interval: nonzero(&t, "poll_interval")?,
         webhook_secret_env: secret_env.map(|s| s.value),
-        token_env,
-        token_username: token_username.map(|u| u.value),
-        ssh_key,
-        known_hosts,
+        credentials: Box::new(RawCredentials {
+            token_env,
+            token_username: token_username.map(|u| u.value),
+            ssh_key,
+            known_hosts,
+        }),
     })
 }
 

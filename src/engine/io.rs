@@ -214,7 +214,8 @@ pub enum StepAction {
         version_file: Option<String>,
         report: Option<String>,
         /// The source's credentials (names and paths only, no secrets).
-        access: crate::config::SourceAccess,
+        /// Boxed: rarely set, and it would make every effect larger.
+        access: Box<crate::config::SourceAccess>,
     },
     Health(HealthCheck),
 }

@@ -58,7 +58,7 @@ fn build_job(config: &Config, b: &Build, step: usize) -> Result<StepJob, String>
             artifact: build.artifact.clone(),
             version_file: build.version_file.clone(),
             report: build.report.clone(),
-            access: access.clone(),
+            access: Box::new(access.clone()),
         },
         timeout: build.timeout,
         env,

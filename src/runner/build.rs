@@ -15,7 +15,7 @@ const MAX_VERSION: usize = 128;
 pub(crate) struct BuildSpec {
     pub repo: String,
     /// The source's credentials, for fetching a commit the mirror lacks.
-    pub access: crate::config::SourceAccess,
+    pub access: Box<crate::config::SourceAccess>,
     pub commit: String,
     pub command: String,
     pub artifact: String,
