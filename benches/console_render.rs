@@ -242,6 +242,7 @@ fn main() {
             roles: vec!["admin".into()],
         },
         state: State::new(&cfg),
+        sources: Default::default(),
     };
     let _ = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
 

@@ -21,6 +21,26 @@ pub struct Dashboard {
     /// Services, stages, artifacts, builds and deployments as the engine folds them.
     #[schema(value_type = Object)]
     pub state: State,
+    /// Git sources whose last fetch failed, by service (only on the leader,
+    /// which runs the pollers; empty when every source fetches fine).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, SourceStatus>,
+}
+
+/// A git source that cannot be fetched right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SourceStatus {
+    /// The last fetch's error, credentials masked.
+    pub error: String,
+    /// When it failed (epoch ms), and as RFC 3339.
+    pub at: crate::model::Millis,
+    pub at_time: String,
+    /// When the current run of failures began (epoch ms).
+    pub failing_since: crate::model::Millis,
+    /// Failed fetches in a row.
+    pub failures: u32,
+    /// Seconds until the next try (the interval, backed off while failing).
+    pub retry_in_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -209,21 +209,40 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
             }
         },
     };
+    // Git sources of the listed services whose last fetch failed.
+    let failing: std::collections::BTreeMap<&String, &crate::api::SourceStatus> = dash
+        .sources
+        .iter()
+        .filter(|(name, _)| services.iter().any(|s| &s.name == *name))
+        .collect();
     if global.format() == OutputFormat::Json {
         // One shape with or without a service (docs/cli-json.md); the
-        // replicas join it when the server has them.
+        // replicas and failing sources join it when there are any.
         let view = super::views::StatusView::new(&dash.state, &services);
-        return match replicas {
-            Some(replicas) => {
-                let mut all = serde_json::to_value(&view)
-                    .map_err(|e| Error::new(format!("could not serialise the status: {e}")))?;
-                all["replicas"] = replicas;
-                print_json(&all)
-            }
-            None => print_json(&view),
-        };
+        if replicas.is_none() && failing.is_empty() {
+            return print_json(&view);
+        }
+        let mut all = serde_json::to_value(&view)
+            .map_err(|e| Error::new(format!("could not serialise the status: {e}")))?;
+        if let Some(replicas) = replicas {
+            all["replicas"] = replicas;
+        }
+        if !failing.is_empty() {
+            all["sources"] = serde_json::to_value(&failing)
+                .map_err(|e| Error::new(format!("could not serialise the status: {e}")))?;
+        }
+        return print_json(&all);
     }
     out!("{}", status_table(&dash.state, &services, use_colour()));
+    for (name, s) in &failing {
+        outln!(
+            "\nsource of {name} failing since {} ({} tries, next in {}s): {}",
+            super::views::rfc3339(s.failing_since).unwrap_or_default(),
+            s.failures,
+            s.retry_in_secs,
+            crate::model::sanitize_text(&s.error)
+        );
+    }
     if let Some(r) = &replicas {
         outln!("\n{}", crate::model::sanitize_text(&replicas_table(r)));
     }

@@ -28,7 +28,7 @@ mod tests;
 mod users;
 mod walk;
 
-pub use access::SourceAccess;
+pub use access::{SourceAccess, TOKEN_USERNAME};
 pub use error::ConfigError;
 
 #[derive(Debug, Clone, PartialEq)]

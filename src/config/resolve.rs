@@ -305,6 +305,7 @@ fn resolve_source(
             branch,
             poll_interval,
             webhook_secret_env,
+            credentials,
         } => {
             let build = match (template.and_then(|t| t.build.as_ref()), &raw.build) {
                 (Some(base), Some(own)) => merge_build(base, own),
@@ -322,11 +323,20 @@ fn resolve_source(
                 poll_interval: poll_interval.unwrap_or(POLL_INTERVAL),
                 access: crate::config::SourceAccess {
                     webhook_secret_env: webhook_secret_env.clone(),
+                    token_env: credentials.token_env.as_ref().map(|t| t.value.clone()),
+                    token_username: credentials.token_username.clone(),
+                    // Paths are relative to the config file, like every other.
+                    ssh_key: path_in(credentials.ssh_key.as_ref(), base_dir),
+                    known_hosts: path_in(credentials.known_hosts.as_ref(), base_dir),
                 },
             };
             Ok((source, Some(resolve_build(name, build)?)))
         }
     }
+}
+
+fn path_in(path: Option<&At<String>>, base_dir: &Path) -> Option<std::path::PathBuf> {
+    path.map(|p| base_dir.join(p.value.trim()))
 }
 
 /// A relative local path is relative to the config file, like every other

@@ -78,8 +78,19 @@ pub(super) enum RawSource {
         branch: Option<String>,
         poll_interval: Option<Duration>,
         webhook_secret_env: Option<String>,
+        /// Boxed: most sources have none, and it is large.
+        credentials: Box<RawCredentials>,
     },
     External,
+}
+
+/// What a git source is fetched with (see `access.rs`).
+#[derive(Debug, Clone)]
+pub(super) struct RawCredentials {
+    pub token_env: Option<At<String>>,
+    pub token_username: Option<String>,
+    pub ssh_key: Option<At<String>>,
+    pub known_hosts: Option<At<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +137,17 @@ const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
 const SECRETS_HELP: &str =
     "names of the server's environment variables, e.g. secrets = [\"DEPLOY_TOKEN\"]";
 const PASS_ENV_HELP: &str = "names (or PREFIX_* prefixes) of the server's environment variables, e.g. pass_env = [\"KUBECONFIG\", \"AWS_*\"]";
+const SOURCE: &[&str] = &[
+    "git",
+    "branch",
+    "poll_interval",
+    "webhook_secret_env",
+    "token_env",
+    "token_username",
+    "ssh_key",
+    "known_hosts",
+];
+const FILE_HELP: &str = "a file path in quotes, relative to the config file";
 const SOURCE_HELP: &str = "source = { git = \"path or URL\", branch = \"main\", poll_interval = \"10s\" }, or source = \"external\" when another CI registers artifacts";
 
 pub(super) fn read(root: &Table) -> Result<RawConfig> {
@@ -380,7 +402,7 @@ fn read_source(item: &Item) -> Result<RawSource> {
         };
     }
     let t = item.table(SOURCE_HELP)?;
-    t.allow(&["git", "branch", "poll_interval", "webhook_secret_env"])?;
+    t.allow(SOURCE)?;
     let repo = t
         .require("git", SOURCE_HELP)?
         .text("a repository path or URL that `git clone` accepts")?;
@@ -390,24 +412,60 @@ fn read_source(item: &Item) -> Result<RawSource> {
     {
         return Err(b.fault("branch must not be empty", "a branch name, e.g. \"main\""));
     }
-    let secret_env = t.str(
+    let secret_env = env_name(
+        &t,
         "webhook_secret_env",
-        "the NAME of an environment variable holding the secret, e.g. \"GITHUB_HOOK_SECRET\"",
+        "a name like \"GITHUB_HOOK_SECRET\"; the server reads the secret from it",
     )?;
-    if let Some(s) = &secret_env
-        && !super::access::is_env_name(&s.value)
-    {
-        return Err(s.fault(
-            "webhook_secret_env names an environment variable, not the secret itself",
-            "a name like \"GITHUB_HOOK_SECRET\"; the server reads the secret from it",
-        ));
-    }
+    let token_env = env_name(
+        &t,
+        "token_env",
+        "a name like \"GITHUB_TOKEN\"; the server reads the token from it",
+    )?;
+    let token_username = t.str(
+        "token_username",
+        "the user name sent with the token, in quotes",
+    )?;
+    let ssh_key = t.get("ssh_key").map(|i| i.text(FILE_HELP)).transpose()?;
+    let known_hosts = t
+        .get("known_hosts")
+        .map(|i| i.text(FILE_HELP))
+        .transpose()?;
+    super::access::check_credentials(
+        &repo,
+        token_env.as_ref(),
+        ssh_key.as_ref(),
+        known_hosts.as_ref(),
+    )?;
     Ok(RawSource::Git {
         repo,
         branch: branch.map(|b| b.value),
         poll_interval: nonzero(&t, "poll_interval")?,
         webhook_secret_env: secret_env.map(|s| s.value),
+        credentials: Box::new(RawCredentials {
+            token_env,
+            token_username: token_username.map(|u| u.value),
+            ssh_key,
+            known_hosts,
+        }),
     })
+}
+
+/// A key naming an environment variable (never holding the secret itself).
+fn env_name(t: &Table, key: &str, help: &str) -> Result<Option<At<String>>> {
+    let name = t.str(
+        key,
+        "the NAME of an environment variable holding the secret, e.g. \"GITHUB_TOKEN\"",
+    )?;
+    if let Some(s) = &name
+        && !super::access::is_env_name(&s.value)
+    {
+        return Err(s.fault(
+            format!("{key} names an environment variable, not the secret itself"),
+            help,
+        ));
+    }
+    Ok(name)
 }
 
 fn read_build(item: &Item) -> Result<RawBuild> {

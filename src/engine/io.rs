@@ -213,6 +213,9 @@ pub enum StepAction {
         artifact: String,
         version_file: Option<String>,
         report: Option<String>,
+        /// The source's credentials (names and paths only, no secrets).
+        /// Boxed: rarely set, and it would make every effect larger.
+        access: Box<crate::config::SourceAccess>,
     },
     Health(HealthCheck),
 }

@@ -36,7 +36,7 @@ fn build_job(config: &Config, b: &Build, step: usize) -> Result<StepJob, String>
     let svc = config
         .service(&b.service)
         .ok_or_else(|| format!("service {} is no longer configured", b.service))?;
-    let (Source::Git { repo, .. }, Some(build)) = (&svc.source, &svc.build) else {
+    let (Source::Git { repo, access, .. }, Some(build)) = (&svc.source, &svc.build) else {
         return Err(format!("{} is no longer built by ferry", b.service));
     };
     let mut env = svc.env.clone();
@@ -58,6 +58,7 @@ fn build_job(config: &Config, b: &Build, step: usize) -> Result<StepJob, String>
             artifact: build.artifact.clone(),
             version_file: build.version_file.clone(),
             report: build.report.clone(),
+            access: Box::new(access.clone()),
         },
         timeout: build.timeout,
         env,

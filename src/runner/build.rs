@@ -14,6 +14,8 @@ const MAX_VERSION: usize = 128;
 
 pub(crate) struct BuildSpec {
     pub repo: String,
+    /// The source's credentials, for fetching a commit the mirror lacks.
+    pub access: Box<crate::config::SourceAccess>,
     pub commit: String,
     pub command: String,
     pub artifact: String,
@@ -58,6 +60,7 @@ async fn build_in(
         &ctx.data_dir,
         &ctx.job.service,
         &spec.repo,
+        &spec.access,
         &spec.commit,
         work,
     );

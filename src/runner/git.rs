@@ -13,6 +13,8 @@ use color_eyre::eyre::{Result, eyre};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command as Process;
 
+use super::credentials::GitAuth;
+use crate::config::SourceAccess;
 use crate::errors::inline_hint;
 use crate::model::sanitize_text;
 
@@ -116,6 +118,17 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    git_as(&GitAuth::none(), cwd, args).await
+}
+
+/// `git` with a source's credentials: its `-c` options go before the
+/// subcommand, its environment to this child only, and its secrets are
+/// masked in the error.
+async fn git_as<I, S>(auth: &GitAuth, cwd: Option<&Path>, args: I) -> Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     // The subcommand, for messages: the first word that is neither an
     // option nor the value of a `-c` before it.
@@ -141,9 +154,13 @@ where
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
         .env("LC_ALL", "C")
+        .envs(auth.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .args(&args);
+        .kill_on_drop(true);
+    for c in &auth.config {
+        cmd.arg("-c").arg(c);
+    }
+    cmd.args(&args);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
@@ -165,7 +182,7 @@ where
             .rev()
             .find(|l| !l.is_empty())
             .unwrap_or("no error output");
-        let reason = redact_userinfo(&sanitize_text(reason));
+        let reason = auth.mask(&redact_userinfo(&sanitize_text(reason)));
         return Err(eyre!("`git {}` failed: {reason}", redact_userinfo(&what)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -190,13 +207,16 @@ fn parse_commits(out: &str) -> Vec<CommitInfo> {
 
 /// Clone the mirror if it is missing, otherwise bring it up to date.
 /// The caller holds the mirror's lock.
-async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
+async fn update_mirror(mirror: &Path, repo: &str, access: &SourceAccess) -> Result<()> {
     let source = clone_source(repo);
     let shown = display_repo(repo);
+    let auth = GitAuth::for_source(access)
+        .map_err(|e| e.wrap_err(format!("no credentials for {shown}")))?;
     if mirror.join("config").is_file() {
         // The configured repo may have moved since the mirror was made.
         git(Some(mirror), ["remote", "set-url", "origin", &source]).await?;
-        git(
+        git_as(
+            &auth,
             Some(mirror),
             // No auto gc: a build may still need a commit a force-push orphaned.
             ["-c", "gc.auto=0", "fetch", "--quiet", "--prune", "origin"],
@@ -212,7 +232,8 @@ async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
     // Clone next to it and rename, so a clone cut short (crash, timeout)
     // never leaves a mirror that looks complete.
     let tmp = parent.join(format!(".clone-{}", uuid::Uuid::new_v4()));
-    let cloned = git(
+    let cloned = git_as(
+        &auth,
         None,
         [
             OsStr::new("clone"),
@@ -228,7 +249,7 @@ async fn update_mirror(mirror: &Path, repo: &str) -> Result<()> {
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         return Err(e.wrap_err(inline_hint(
             format!("could not clone {shown}"),
-            "check the service's `repo`; it must be a path or URL git can clone without a password prompt",
+            "check the service's `repo`, and its token_env or ssh_key and known_hosts for a private one",
         )));
     }
     if mirror.exists() {
@@ -245,12 +266,13 @@ pub async fn fetch_head(
     data_dir: &Path,
     service: &str,
     repo: &str,
+    access: &SourceAccess,
     branch: &str,
 ) -> Result<CommitInfo> {
     let mirror = mirror_path(data_dir, service)?;
     let lock = mirror_lock(&mirror);
     let _guard = lock.lock().await;
-    update_mirror(&mirror, repo).await?;
+    update_mirror(&mirror, repo, access).await?;
     let reference = format!("refs/heads/{branch}");
     let out = git(
         Some(&mirror),
@@ -276,6 +298,7 @@ pub async fn checkout(
     data_dir: &Path,
     service: &str,
     repo: &str,
+    access: &SourceAccess,
     commit: &str,
     dest: &Path,
 ) -> Result<()> {
@@ -289,7 +312,7 @@ pub async fn checkout(
             .await
             .is_ok();
     if !have {
-        update_mirror(&mirror, repo).await?;
+        update_mirror(&mirror, repo, access).await?;
         git(Some(&mirror), ["cat-file", "-e", "--end-of-options", &spec])
             .await
             .map_err(|_| {

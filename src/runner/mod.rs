@@ -25,6 +25,7 @@
 pub mod artifacts;
 mod build;
 mod cgroup;
+mod credentials;
 pub mod git;
 mod health;
 mod health_prometheus;
@@ -607,9 +608,11 @@ async fn execute(
             artifact,
             version_file,
             report,
+            access,
         } => {
             let spec = build::BuildSpec {
                 repo,
+                access,
                 commit,
                 command,
                 artifact,

@@ -29,6 +29,20 @@ impl PollerSlot {
             p.poke(service);
         }
     }
+    /// Sources whose last fetch failed, and a generation for caching
+    /// (empty and 0 on a follower, which runs no pollers).
+    pub fn sources(
+        &self,
+        service: Option<&str>,
+    ) -> (
+        std::collections::BTreeMap<String, crate::api::SourceStatus>,
+        u64,
+    ) {
+        match self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(p) => p.statuses().snapshot(service),
+            None => Default::default(),
+        }
+    }
     fn set(&self, poller: Option<Poller>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = poller;
     }

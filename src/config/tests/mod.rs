@@ -2,6 +2,7 @@
 //! (`load`), one test per validation rule (`rules`), people's names (`names`), and the helpers they
 //! share (`support`).
 
+mod credentials;
 mod load;
 mod names;
 mod rules;

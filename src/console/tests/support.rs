@@ -263,6 +263,7 @@ pub fn app(size: (u16, u16)) -> App {
             roles: vec!["release-manager".into(), "deployer".into()],
         },
         state: State::new(&cfg),
+        sources: Default::default(),
     };
     let _ = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
     let _ = update(

@@ -47,6 +47,7 @@ fn build(repo: &Path, commit: &str, command: &str, version_file: Option<&str>) -
         artifact: "dist/app.tar.gz".into(),
         version_file: version_file.map(String::from),
         report: None,
+        access: Default::default(),
     }
 }
 

@@ -12,6 +12,15 @@ use crate::engine::{Command, Input, Principal};
 use crate::runner::poller::spawn_pollers;
 use crate::runner::tests::support::test_config;
 
+/// A public source: no credentials.
+const NONE: SourceAccess = SourceAccess {
+    webhook_secret_env: None,
+    token_env: None,
+    token_username: None,
+    ssh_key: None,
+    known_hosts: None,
+};
+
 /// Run git synchronously for test setup, with a fixed identity.
 fn sh_git(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
@@ -56,7 +65,9 @@ async fn fetch_head_follows_the_branch() {
     let c1 = commit(&repo, "a.txt", "1", "first \u{1b}[31mcommit");
     let repo_s = repo.to_str().unwrap();
 
-    let head = fetch_head(&data, "web", repo_s, "main").await.unwrap();
+    let head = fetch_head(&data, "web", repo_s, &NONE, "main")
+        .await
+        .unwrap();
     assert_eq!(head.sha, c1);
     // Subjects come from outside: escape sequences are stripped.
     assert_eq!(head.subject, "first commit");
@@ -64,13 +75,17 @@ async fn fetch_head_follows_the_branch() {
     assert!(data.join("git/web.git/config").is_file());
 
     let c2 = commit(&repo, "a.txt", "2", "second");
-    let head = fetch_head(&data, "web", repo_s, "main").await.unwrap();
+    let head = fetch_head(&data, "web", repo_s, &NONE, "main")
+        .await
+        .unwrap();
     assert_eq!(
         (head.sha.as_str(), head.subject.as_str()),
         (c2.as_str(), "second")
     );
 
-    let err = fetch_head(&data, "web", repo_s, "nope").await.unwrap_err();
+    let err = fetch_head(&data, "web", repo_s, &NONE, "nope")
+        .await
+        .unwrap_err();
     assert!(
         format!("{err:#}").contains("branch `nope` not found"),
         "{err:#}"
@@ -81,7 +96,7 @@ async fn fetch_head_follows_the_branch() {
 async fn missing_repo_and_bad_names_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("missing");
-    let err = fetch_head(tmp.path(), "web", missing.to_str().unwrap(), "main")
+    let err = fetch_head(tmp.path(), "web", missing.to_str().unwrap(), &NONE, "main")
         .await
         .unwrap_err();
     let msg = format!("{err:#}");
@@ -89,7 +104,7 @@ async fn missing_repo_and_bad_names_are_clear_errors() {
     // Nothing half-made is left behind.
     assert!(!tmp.path().join("git/web.git").exists());
 
-    let err = fetch_head(tmp.path(), "../evil", "x", "main")
+    let err = fetch_head(tmp.path(), "../evil", "x", &NONE, "main")
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("cannot name a git mirror"));
@@ -108,7 +123,9 @@ async fn checkout_gives_a_clean_tree_of_that_commit() {
 
     // No mirror yet: checkout makes it.
     let dest = tmp.path().join("work");
-    checkout(&data, "web", repo_s, &c1, &dest).await.unwrap();
+    checkout(&data, "web", repo_s, &NONE, &c1, &dest)
+        .await
+        .unwrap();
     assert_eq!(std::fs::read_to_string(dest.join("a.txt")).unwrap(), "one");
     assert_eq!(sh_git(&dest, &["rev-parse", "HEAD"]), c1);
     assert_eq!(sh_git(&dest, &["status", "--porcelain"]), "");
@@ -117,7 +134,9 @@ async fn checkout_gives_a_clean_tree_of_that_commit() {
     // A commit made after the mirror was fetched is fetched on demand.
     let c3 = commit(&repo, "a.txt", "three", "third");
     let dest3 = tmp.path().join("work3");
-    checkout(&data, "web", repo_s, &c3, &dest3).await.unwrap();
+    checkout(&data, "web", repo_s, &NONE, &c3, &dest3)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read_to_string(dest3.join("a.txt")).unwrap(),
         "three"
@@ -127,6 +146,7 @@ async fn checkout_gives_a_clean_tree_of_that_commit() {
         &data,
         "web",
         repo_s,
+        &NONE,
         "0123456789abcdef",
         &tmp.path().join("x"),
     )
@@ -137,6 +157,7 @@ async fn checkout_gives_a_clean_tree_of_that_commit() {
         &data,
         "web",
         repo_s,
+        &NONE,
         "--upload-pack=x",
         &tmp.path().join("y"),
     )
@@ -154,7 +175,7 @@ async fn commits_between_lists_newest_first() {
     let c1 = commit(&repo, "a.txt", "1", "one");
     let c2 = commit(&repo, "a.txt", "2", "two");
     let c3 = commit(&repo, "a.txt", "3", "three");
-    fetch_head(&data, "web", repo.to_str().unwrap(), "main")
+    fetch_head(&data, "web", repo.to_str().unwrap(), &NONE, "main")
         .await
         .unwrap();
 
@@ -300,12 +321,18 @@ async fn relative_repo_paths_keep_working_after_the_first_clone() {
         .into_owned();
     let data = tmp.path().join("data");
     assert_eq!(
-        fetch_head(&data, "web", &rel, "main").await.unwrap().sha,
+        fetch_head(&data, "web", &rel, &NONE, "main")
+            .await
+            .unwrap()
+            .sha,
         c1
     );
     let c2 = commit(&repo, "a.txt", "2", "two");
     assert_eq!(
-        fetch_head(&data, "web", &rel, "main").await.unwrap().sha,
+        fetch_head(&data, "web", &rel, &NONE, "main")
+            .await
+            .unwrap()
+            .sha,
         c2
     );
 }

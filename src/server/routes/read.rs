@@ -68,7 +68,12 @@ pub(super) async fn dashboard(
             (seq, bytes.into())
         }
     };
-    let etag = format!("\"{seq}\"");
+    let (sources, generation) = shared.poller.sources(q.service.as_deref());
+    // The fetch errors change without a new event: they are part of the tag.
+    let etag = match generation {
+        0 => format!("\"{seq}\""),
+        g => format!("\"{seq}-{g}\""),
+    };
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -85,6 +90,7 @@ pub(super) async fn dashboard(
         seq,
         server: &shared.info,
         user: &user,
+        sources: &sources,
     })
     .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     // `{"seq":..,"server":..,"user":..}` becomes `{..,"state":<shared bytes>}`.
@@ -113,6 +119,8 @@ struct DashboardHead<'a> {
     seq: crate::model::Seq,
     server: &'a crate::api::ServerInfo,
     user: &'a Principal,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    sources: &'a std::collections::BTreeMap<String, crate::api::SourceStatus>,
 }
 
 pub(super) async fn services(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceState>> {
