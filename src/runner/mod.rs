@@ -31,6 +31,7 @@ mod health_prometheus;
 pub mod junit;
 pub mod notify;
 pub mod notify_format;
+mod outbox;
 mod orphans;
 pub mod output;
 mod pass_env;
@@ -182,26 +183,29 @@ impl Runner {
         }
     }
 
-    /// Send a notification to the configured webhooks and commands.
+    /// Deliver a queued notification to every channel that wants it,
+    /// retrying each (see `outbox.rs`).
     pub fn notify(&self, notification: Notification) {
-        let config = self.config.clone();
-        let http = self.http.clone();
-        let inputs = self.inputs.clone();
-        tokio::spawn(async move {
-            // A notify command's stderr (or a webhook's answer) may quote a
-            // secret; it is stored and shown to every viewer.
-            let masker = secrets_masker(&config);
-            for (channel, ok, detail) in notify::deliver(&config.notify, &notification, &http).await
-            {
-                let detail = output::clean_line(detail.as_bytes(), &masker);
-                let _ = inputs.send(Input::NotificationSent {
-                    notification: notification.clone(),
-                    channel,
-                    ok,
-                    detail,
-                });
-            }
-        });
+        let channels = self
+            .config
+            .notify
+            .channels_for(notification.kind)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        self.redeliver(notification, channels);
+    }
+
+    /// Deliver a queued notification to `channels` (after a restart: those
+    /// still owed it).
+    pub fn redeliver(&self, notification: Notification, channels: Vec<String>) {
+        outbox::spawn(
+            self.config.clone(),
+            self.http.clone(),
+            self.inputs.clone(),
+            notification,
+            channels,
+        );
     }
 
     /// Where a step's log file is.
