@@ -283,6 +283,9 @@ impl State {
             next_artifact: self.next_artifact,
             next_deployment: self.next_deployment,
             cancelling: self.cancelling.clone(),
+            // Only what is still owed: small, and a client folding later
+            // events onto the view needs it.
+            outbox: self.outbox.clone(),
         };
         for svc in &self.services {
             let mut stages = Vec::with_capacity(svc.stages.len());

@@ -295,9 +295,15 @@ impl Runner {
     }
 }
 
-/// Masks the values of every secret any service names.
+/// Masks the values of every secret any service names, and the webhooks'
+/// signing secrets.
 pub(crate) fn secrets_masker(config: &Config) -> Masker {
-    let mut names: Vec<&String> = config.services.iter().flat_map(|s| &s.secrets).collect();
+    let mut names: Vec<&String> = config
+        .services
+        .iter()
+        .flat_map(|s| &s.secrets)
+        .chain(config.notify.webhooks.iter().filter_map(|h| h.secret_env.as_ref()))
+        .collect();
     names.sort();
     names.dedup();
     Masker::new(names.into_iter().filter_map(|n| std::env::var(n).ok()))

@@ -19,7 +19,7 @@ use crate::engine::Input;
 use crate::model::Notification;
 
 use super::notify::{COMMAND_TIMEOUT, WEBHOOK_TIMEOUT, attempt, shown};
-use super::output::{self, Masker};
+use super::output;
 
 /// Deliver `n` to each of `channels` (keys from `NotifyConfig::channels_for`),
 /// each on its own task; each reports once on `inputs`.
@@ -39,7 +39,7 @@ pub(super) fn spawn(
             let (ok, detail, attempts) = deliver(&config, &http, &n, &channel).await;
             // A notify command's stderr (or a webhook's answer) may quote a
             // secret; it is stored and shown to every viewer.
-            let detail = output::clean_line(detail.as_bytes(), &masker(&config));
+            let detail = output::clean_line(detail.as_bytes(), &super::secrets_masker(&config));
             let _ = inputs.send(Input::NotificationSent {
                 notification: n,
                 channel,
@@ -95,22 +95,9 @@ async fn deliver(
             channel = shown(key),
             attempt = attempts,
             retry_in = %humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)),
-            detail = %output::clean_line(a.detail.as_bytes(), &masker(config)),
+            detail = %output::clean_line(a.detail.as_bytes(), &super::secrets_masker(config)),
             "notification not delivered yet"
         );
         tokio::time::sleep(delay).await;
     }
-}
-
-/// The services' secrets and the webhooks' signing secrets.
-fn masker(config: &Config) -> Masker {
-    let mut names: Vec<&String> = config
-        .services
-        .iter()
-        .flat_map(|s| &s.secrets)
-        .chain(config.notify.webhooks.iter().filter_map(|h| h.secret_env.as_ref()))
-        .collect();
-    names.sort();
-    names.dedup();
-    Masker::new(names.into_iter().filter_map(|n| std::env::var(n).ok()))
 }

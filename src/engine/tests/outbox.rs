@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::{NotifyCommand, Webhook};
+use crate::model::Notification;
 
 fn with_channels() -> Arc<Config> {
     let mut config = (*config_with(approval(1))).clone();
