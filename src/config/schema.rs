@@ -190,8 +190,9 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
 const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
 
 fn read_server(t: &Table) -> Result<RawServer> {
-    // The replica keys matter only with a PostgreSQL store; the help for an
-    // unknown key lists the everyday ones.
+    // The replica keys matter only with a PostgreSQL store (and public_url
+    // only with notifications); the help for an unknown key lists the
+    // everyday ones.
     t.allow_also(
         &[
             "listen",
@@ -200,9 +201,14 @@ fn read_server(t: &Table) -> Result<RawServer> {
             "retention",
             "tls_cert",
             "tls_key",
+        ],
+        &[
+            "lease_ttl",
+            "artifact_dir",
+            "log_dir",
+            "advertise",
             "public_url",
         ],
-        &["lease_ttl", "artifact_dir", "log_dir", "advertise"],
     )?;
     Ok(RawServer {
         listen: t.str(
