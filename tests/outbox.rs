@@ -179,7 +179,9 @@ async fn notifications_are_retried_resumed_after_a_crash_and_given_up_visibly() 
 
     // Resumed: delivered on the third attempt, signed, with its id.
     let (h, body, json) = wait_until("approval_needed at /json", || {
-        accepted(&r, "/json", event("approval_needed")).into_iter().next()
+        accepted(&r, "/json", event("approval_needed"))
+            .into_iter()
+            .next()
     })
     .await;
     let id = json["id"].as_str().unwrap().to_string();
@@ -204,12 +206,14 @@ async fn notifications_are_retried_resumed_after_a_crash_and_given_up_visibly() 
     assert!(h.get("x-ferry-signature-256").is_none());
     assert_eq!(slack["blocks"][0]["type"], "header");
     assert!(
-        slack["text"].as_str().unwrap().contains("app 1.0.0 needs approval in prod"),
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .contains("app 1.0.0 needs approval in prod"),
         "{slack}"
     );
     assert_eq!(
-        slack["blocks"][3]["elements"][0]["url"],
-        json["url"],
+        slack["blocks"][3]["elements"][0]["url"], json["url"],
         "the button links to the deployment"
     );
 
@@ -242,8 +246,16 @@ async fn notifications_are_retried_resumed_after_a_crash_and_given_up_visibly() 
         assert!(!channel.contains("token"), "no secret in {channel}");
         if channel.starts_with(&format!("webhook {base}/…")) && k["ok"] == false {
             // The always-failing receiver: given up after the bound.
-            assert_eq!(k["detail"], "HTTP 500 Internal Server Error: receiver is down");
-            assert!(e["reason"].as_str().unwrap().starts_with("gave up notifying"));
+            assert_eq!(
+                k["detail"],
+                "HTTP 500 Internal Server Error: receiver is down"
+            );
+            assert!(
+                e["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("gave up notifying")
+            );
         } else {
             assert_eq!(k["ok"], true, "{k}");
         }
@@ -263,22 +275,32 @@ async fn notifications_are_retried_resumed_after_a_crash_and_given_up_visibly() 
         .await;
     assert_eq!(status, 200);
     let (h, body, json) = wait_until("deployment_succeeded at /json", || {
-        accepted(&r, "/json", event("deployment_succeeded")).into_iter().next()
+        accepted(&r, "/json", event("deployment_succeeded"))
+            .into_iter()
+            .next()
     })
     .await;
     assert_eq!(h["x-ferry-signature-256"], sign(&body).as_str());
     assert_eq!(json["message"], "app 1.0.0 is live in prod");
     assert_ne!(json["id"], id.as_str());
     let (_, _, slack) = wait_until("deployment_succeeded at /slack", || {
-        accepted(&r, "/slack/T0/B1/token", titled("succeeded")).into_iter().next()
+        accepted(&r, "/slack/T0/B1/token", titled("succeeded"))
+            .into_iter()
+            .next()
     })
     .await;
     assert!(
-        slack["text"].as_str().unwrap().contains("app 1.0.0 succeeded in prod"),
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .contains("app 1.0.0 succeeded in prod"),
         "{slack}"
     );
     // Earlier stages passed 1.0.0 on without a success notification.
-    assert_eq!(accepted(&r, "/json", event("deployment_succeeded")).len(), 1);
+    assert_eq!(
+        accepted(&r, "/json", event("deployment_succeeded")).len(),
+        1
+    );
     drop(server);
 }
 

@@ -156,7 +156,10 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
         None => NotifyConfig::default(),
     };
     if let Some(url) = &server.public_url {
-        notify.public_url = Some(check_url(url.clone(), "public_url = \"https://ferry.example.com\"")?);
+        notify.public_url = Some(check_url(
+            url.clone(),
+            "public_url = \"https://ferry.example.com\"",
+        )?);
     }
     let mut templates = Vec::new();
     if let Some(item) = root.get("templates") {
@@ -298,14 +301,19 @@ fn read_notify(t: &Table) -> Result<NotifyConfig> {
     t.allow(&["webhooks", "commands", "attempts", "retry_delay"])?;
     let mut notify = NotifyConfig::default();
     if let Some(item) = t.get("attempts") {
-        let n = item.int(1, 100, "a number of attempts from 1 to 100, e.g. attempts = 8")?;
+        let n = item.int(
+            1,
+            100,
+            "a number of attempts from 1 to 100, e.g. attempts = 8",
+        )?;
         notify.retry.attempts = u32::try_from(n.value).unwrap_or(1);
     }
     if let Some(d) = nonzero(t, "retry_delay")? {
         notify.retry.first_delay = d;
         notify.retry.max_delay = notify.retry.max_delay.max(d);
     }
-    const HOOK_HELP: &str = "webhooks = [{ url = \"https://...\", on = [\"deployment_failed\"], format = \"slack\" }]";
+    const HOOK_HELP: &str =
+        "webhooks = [{ url = \"https://...\", on = [\"deployment_failed\"], format = \"slack\" }]";
     if let Some(item) = t.get("webhooks") {
         for item in item.array(HOOK_HELP)? {
             let hook = item.table(HOOK_HELP)?;
@@ -316,10 +324,11 @@ fn read_notify(t: &Table) -> Result<NotifyConfig> {
                 Some(f) => match WebhookFormat::parse(&f.value) {
                     Some(format) => Some(format),
                     None => {
-                        let help = match did_you_mean(&f.value, WebhookFormat::NAMES.iter().copied()) {
-                            Some(close) => format!("did you mean `{close}`?"),
-                            None => format_help,
-                        };
+                        let help =
+                            match did_you_mean(&f.value, WebhookFormat::NAMES.iter().copied()) {
+                                Some(close) => format!("did you mean `{close}`?"),
+                                None => format_help,
+                            };
                         return Err(f.fault(format!("`{}` is not a webhook format", f.value), help));
                     }
                 },

@@ -175,7 +175,10 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     RunStep(StepJob),
-    CancelStep { run: RunId, step: usize },
+    CancelStep {
+        run: RunId,
+        step: usize,
+    },
     /// Deliver a queued notification (its id set) to every channel that wants it.
     Notify(Notification),
     /// After a restart: deliver a queued notification to the channels still owed it.

@@ -31,8 +31,8 @@ mod health_prometheus;
 pub mod junit;
 pub mod notify;
 pub mod notify_format;
-mod outbox;
 mod orphans;
+mod outbox;
 pub mod output;
 mod pass_env;
 mod pgroup;
@@ -52,7 +52,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::engine::{BuiltArtifact, Input, StepAction, StepJob};
 use crate::errors::inline_hint;
-use crate::model::{Notification, RunId, StepOutcome, StepStatus, TestCounts};
+use crate::model::{RunId, StepOutcome, StepStatus, TestCounts};
 use output::{LineSender, Masker};
 use process::{ProcEnd, ProcSpec, StopReason, StopSignal};
 
@@ -183,31 +183,6 @@ impl Runner {
         }
     }
 
-    /// Deliver a queued notification to every channel that wants it,
-    /// retrying each (see `outbox.rs`).
-    pub fn notify(&self, notification: Notification) {
-        let channels = self
-            .config
-            .notify
-            .channels_for(notification.kind)
-            .into_iter()
-            .map(|(key, _)| key)
-            .collect();
-        self.redeliver(notification, channels);
-    }
-
-    /// Deliver a queued notification to `channels` (after a restart: those
-    /// still owed it).
-    pub fn redeliver(&self, notification: Notification, channels: Vec<String>) {
-        outbox::spawn(
-            self.config.clone(),
-            self.http.clone(),
-            self.inputs.clone(),
-            notification,
-            channels,
-        );
-    }
-
     /// Where a step's log file is.
     pub fn log_path(data_dir: &std::path::Path, run: &str, step: usize) -> PathBuf {
         data_dir.join("logs").join(run).join(format!("{step}.log"))
@@ -302,7 +277,13 @@ pub(crate) fn secrets_masker(config: &Config) -> Masker {
         .services
         .iter()
         .flat_map(|s| &s.secrets)
-        .chain(config.notify.webhooks.iter().filter_map(|h| h.secret_env.as_ref()))
+        .chain(
+            config
+                .notify
+                .webhooks
+                .iter()
+                .filter_map(|h| h.secret_env.as_ref()),
+        )
         .collect();
     names.sort();
     names.dedup();

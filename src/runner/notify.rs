@@ -13,9 +13,9 @@ use futures::future::{BoxFuture, join_all};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::NotifyConfig;
+use crate::config::notify::Channel;
 #[cfg(test)]
 use crate::config::notify::{command_name, redact_url};
-use crate::config::notify::Channel;
 use crate::model::{Notification, NotificationKind, sanitize_text};
 
 use super::notify_format::{Message, Outgoing, render, sign};
@@ -152,7 +152,10 @@ fn legacy(url: &str, n: &Notification, json: String, secret: Option<&str>) -> Ou
         headers.push(("X-Ferry-Delivery".into(), n.id.clone()));
     }
     if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-        headers.push(("X-Ferry-Signature-256".into(), sign(secret, json.as_bytes())));
+        headers.push((
+            "X-Ferry-Signature-256".into(),
+            sign(secret, json.as_bytes()),
+        ));
     }
     Outgoing {
         url: url.to_string(),

@@ -21,6 +21,33 @@ use crate::model::Notification;
 use super::notify::{COMMAND_TIMEOUT, WEBHOOK_TIMEOUT, attempt, shown};
 use super::output;
 
+impl super::Runner {
+    /// Deliver a queued notification to every channel that wants it,
+    /// retrying each (see `outbox.rs`).
+    pub fn notify(&self, notification: Notification) {
+        let channels = self
+            .config
+            .notify
+            .channels_for(notification.kind)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        self.redeliver(notification, channels);
+    }
+
+    /// Deliver a queued notification to `channels` (after a restart: those
+    /// still owed it).
+    pub fn redeliver(&self, notification: Notification, channels: Vec<String>) {
+        spawn(
+            self.config.clone(),
+            self.http.clone(),
+            self.inputs.clone(),
+            notification,
+            channels,
+        );
+    }
+}
+
 /// Deliver `n` to each of `channels` (keys from `NotifyConfig::channels_for`),
 /// each on its own task; each reports once on `inputs`.
 pub(super) fn spawn(
@@ -61,11 +88,7 @@ async fn deliver(
 ) -> (bool, String, u32) {
     let notify = &config.notify;
     let Some(channel) = notify.channel(key) else {
-        return (
-            false,
-            "this channel is no longer configured".to_string(),
-            0,
-        );
+        return (false, "this channel is no longer configured".to_string(), 0);
     };
     let policy = notify.retry;
     let mut delays = ExponentialBuilder::default()
