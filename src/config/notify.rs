@@ -148,3 +148,72 @@ pub fn command_name(command: &str) -> String {
     let name = program.rsplit('/').next().unwrap_or(program);
     sanitize_text(&name.chars().take(40).collect::<String>())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{Config, ConfigError};
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/ferry/ferry.toml"))
+    }
+
+    #[test]
+    fn formats_secrets_retries_and_public_url_are_read() {
+        let c = parse(
+            r#"
+[server]
+public_url = "https://ferry.example.com"
+
+[notify]
+attempts = 3
+retry_delay = "500ms"
+webhooks = [
+  { url = "https://hooks.slack.com/services/T/B/x", format = "slack" },
+  { url = "https://ops.example.com/ferry", format = "json", secret_env = "HOOK_SECRET" },
+  { url = "https://old.example.com/hook" },
+]
+"#,
+        )
+        .unwrap();
+        let n = &c.notify;
+        assert_eq!(n.public_url.as_deref(), Some("https://ferry.example.com"));
+        assert_eq!(n.retry.attempts, 3);
+        assert_eq!(n.retry.first_delay, Duration::from_millis(500));
+        assert_eq!(n.webhooks[0].format, Some(WebhookFormat::Slack));
+        assert_eq!(n.webhooks[1].format, Some(WebhookFormat::Json));
+        assert_eq!(n.webhooks[1].secret_env.as_deref(), Some("HOOK_SECRET"));
+        assert_eq!(n.webhooks[2].format, None);
+        let keys: Vec<String> = n
+            .channels_for(NotificationKind::DeploymentSucceeded)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys.len(), 3);
+        assert!(keys.iter().all(|k| !k.contains("services/T")), "{keys:?}");
+        assert!(n.channel(&keys[1]).is_some());
+        assert!(
+            n.channel("webhook https://gone.example.com #000000")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_formats_and_secrets_say_what_is_allowed() {
+        let e = parse(
+            "[notify]\nwebhooks = [{ url = \"https://x.example.com\", format = \"slak\" }]\n",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("`slak` is not a webhook format"), "{e}");
+        assert_eq!(e.help, "did you mean `slack`?");
+        let e = parse(
+            "[notify]\nwebhooks = [{ url = \"https://x.example.com\", secret_env = \"s3cr3t value\" }]\n",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("names an environment variable"), "{e}");
+        let e = parse("[notify]\nattempts = 0\n").unwrap_err();
+        assert!(e.help.contains("from 1 to 100"), "{e}");
+    }
+}

@@ -135,8 +135,6 @@ impl Cx<'_> {
     /// with the channels that want it) before anything is sent, so a
     /// crash between deciding and delivering loses nothing.
     fn queue_notification(&mut self, mut n: Notification) -> Effect {
-        let id = format!("n-{}", self.state.seq + 1);
-        n.id = id.clone();
         let channels: Vec<String> = self
             .config
             .notify
@@ -144,6 +142,12 @@ impl Cx<'_> {
             .into_iter()
             .map(|(key, _)| key)
             .collect();
+        if channels.is_empty() {
+            // Nobody wants it: nothing is owed, and the log stays as it was.
+            return Effect::Notify(n);
+        }
+        let id = format!("n-{}", self.state.seq + 1);
+        n.id = id.clone();
         self.emit(
             &Actor::ferry(),
             format!("notification {id} queued"),
