@@ -198,6 +198,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
         });
         push(EventKind::NotificationSent {
             notification: ferry::model::Notification {
+                id: String::new(),
                 kind: ferry::model::NotificationKind::RolledBack,
                 service,
                 stage: None,
@@ -211,6 +212,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
             channel: "webhook".into(),
             ok: false,
             detail: "timeout".into(),
+            attempts: 1,
         });
     }
     out

@@ -132,6 +132,7 @@ impl Gen {
                 });
                 self.push(EventKind::NotificationSent {
                     notification: Notification {
+                        id: String::new(),
                         kind: NotificationKind::DeploymentFailed,
                         service: service.into(),
                         stage: Some(STAGES[stage].into()),
@@ -145,6 +146,7 @@ impl Gen {
                     channel: "webhook".into(),
                     ok: true,
                     detail: "200".into(),
+                    attempts: 1,
                 });
                 return (id, false);
             }

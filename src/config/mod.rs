@@ -19,6 +19,7 @@ mod access;
 mod checks;
 mod error;
 mod load;
+pub mod notify;
 mod ops;
 mod resolve;
 mod schema;
@@ -297,6 +298,10 @@ impl Config {
 pub struct NotifyConfig {
     pub webhooks: Vec<Webhook>,
     pub commands: Vec<NotifyCommand>,
+    /// How the outbox retries a failing channel (`[notify] attempts`, `retry_delay`).
+    pub retry: notify::RetryPolicy,
+    /// `[server] public_url`: links in notifications point there.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -304,6 +309,12 @@ pub struct Webhook {
     pub url: String,
     /// Which notifications it receives; empty means all.
     pub on: Vec<NotificationKind>,
+    /// The payload shape; `None` is ferry's notification object as stored
+    /// in events (what receivers got before formats existed).
+    pub format: Option<notify::WebhookFormat>,
+    /// The environment variable holding the HMAC secret that signs JSON
+    /// payloads (`X-Ferry-Signature-256`); read at delivery, never stored.
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

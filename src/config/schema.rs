@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::config::notify::WebhookFormat;
 use crate::config::{ConsoleConfig, NotifyCommand, NotifyConfig, Webhook};
 use crate::model::NotificationKind;
 
@@ -37,6 +38,7 @@ pub(super) struct RawServer {
     pub retention: Option<At<String>>,
     pub tls_cert: Option<At<String>>,
     pub tls_key: Option<At<String>>,
+    pub public_url: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -131,6 +133,9 @@ const KINDS: &[NotificationKind] = &[
     NotificationKind::ApprovalNeeded,
     NotificationKind::RolledBack,
     NotificationKind::RollbackImpossible,
+    NotificationKind::DeploymentSucceeded,
+    NotificationKind::RollbackFailed,
+    NotificationKind::Quarantined,
 ];
 
 const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
@@ -168,10 +173,16 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
             .collect::<Result<_>>()?,
         None => Vec::new(),
     };
-    let notify = match root.get("notify") {
+    let mut notify = match root.get("notify") {
         Some(item) => read_notify(&item.table("[notify] is a table: webhooks, commands")?)?,
         None => NotifyConfig::default(),
     };
+    if let Some(url) = &server.public_url {
+        notify.public_url = Some(check_url(
+            url.clone(),
+            "public_url = \"https://ferry.example.com\"",
+        )?);
+    }
     let mut templates = Vec::new();
     if let Some(item) = root.get("templates") {
         for (name, item) in item
@@ -204,8 +215,9 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
 const STORE_HELP: &str = "a store URL in quotes, e.g. \"postgres://ferry:PASSWORD@db:5432/ferry\"";
 
 fn read_server(t: &Table) -> Result<RawServer> {
-    // The replica keys matter only with a PostgreSQL store; the help for an
-    // unknown key lists the everyday ones.
+    // The replica keys matter only with a PostgreSQL store (and public_url
+    // only with notifications); the help for an unknown key lists the
+    // everyday ones.
     t.allow_also(
         &[
             "listen",
@@ -215,7 +227,13 @@ fn read_server(t: &Table) -> Result<RawServer> {
             "tls_cert",
             "tls_key",
         ],
-        &["lease_ttl", "artifact_dir", "log_dir", "advertise"],
+        &[
+            "lease_ttl",
+            "artifact_dir",
+            "log_dir",
+            "advertise",
+            "public_url",
+        ],
     )?;
     Ok(RawServer {
         listen: t.str(
@@ -237,6 +255,10 @@ fn read_server(t: &Table) -> Result<RawServer> {
         retention: t.str("retention", "a duration in quotes, e.g. \"90d\" or \"2w\"")?,
         tls_cert: t.str("tls_cert", "a PEM certificate chain path in quotes")?,
         tls_key: t.str("tls_key", "a PEM private key path in quotes")?,
+        public_url: t.str(
+            "public_url",
+            "the URL people reach this server at, e.g. \"https://ferry.example.com\"",
+        )?,
     })
 }
 
@@ -298,17 +320,59 @@ fn read_user(item: &Item) -> Result<RawUser> {
 }
 
 fn read_notify(t: &Table) -> Result<NotifyConfig> {
-    t.allow(&["webhooks", "commands"])?;
+    t.allow(&["webhooks", "commands", "attempts", "retry_delay"])?;
     let mut notify = NotifyConfig::default();
-    const HOOK_HELP: &str = "webhooks = [{ url = \"https://...\", on = [\"deployment_failed\"] }]";
+    if let Some(item) = t.get("attempts") {
+        let n = item.int(
+            1,
+            100,
+            "a number of attempts from 1 to 100, e.g. attempts = 8",
+        )?;
+        notify.retry.attempts = u32::try_from(n.value).unwrap_or(1);
+    }
+    if let Some(d) = nonzero(t, "retry_delay")? {
+        notify.retry.first_delay = d;
+        notify.retry.max_delay = notify.retry.max_delay.max(d);
+    }
+    const HOOK_HELP: &str =
+        "webhooks = [{ url = \"https://...\", on = [\"deployment_failed\"], format = \"slack\" }]";
     if let Some(item) = t.get("webhooks") {
         for item in item.array(HOOK_HELP)? {
             let hook = item.table(HOOK_HELP)?;
-            hook.allow(&["url", "on"])?;
+            hook.allow(&["url", "on", "format", "secret_env"])?;
             let url = hook.require("url", HOOK_HELP)?.str(HOOK_HELP)?;
+            let format_help = format!("format is one of {}", one_of(WebhookFormat::NAMES));
+            let format = match hook.str("format", &format_help)? {
+                Some(f) => match WebhookFormat::parse(&f.value) {
+                    Some(format) => Some(format),
+                    None => {
+                        let help =
+                            match did_you_mean(&f.value, WebhookFormat::NAMES.iter().copied()) {
+                                Some(close) => format!("did you mean `{close}`?"),
+                                None => format_help,
+                            };
+                        return Err(f.fault(format!("`{}` is not a webhook format", f.value), help));
+                    }
+                },
+                None => None,
+            };
+            let secret_env = hook.str(
+                "secret_env",
+                "the NAME of an environment variable holding the signing secret, e.g. \"FERRY_HOOK_SECRET\"",
+            )?;
+            if let Some(s) = &secret_env
+                && !super::access::is_env_name(&s.value)
+            {
+                return Err(s.fault(
+                    "secret_env names an environment variable, not the secret itself",
+                    "a name like \"FERRY_HOOK_SECRET\"; the server reads the secret from it",
+                ));
+            }
             notify.webhooks.push(Webhook {
                 url: check_url(url, HOOK_HELP)?,
                 on: read_kinds(&hook)?,
+                format,
+                secret_env: secret_env.map(|s| s.value),
             });
         }
     }

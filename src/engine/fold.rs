@@ -143,7 +143,33 @@ impl State {
                     d.status = *status;
                 }
             }
-            EventKind::NotificationSent { .. } => {}
+            EventKind::NotificationQueued {
+                id,
+                notification,
+                channels,
+            } => {
+                if !channels.is_empty() {
+                    self.outbox.insert(
+                        id.clone(),
+                        super::state::PendingNotification {
+                            notification: notification.clone(),
+                            channels: channels.iter().cloned().collect(),
+                        },
+                    );
+                }
+            }
+            EventKind::NotificationSent {
+                notification,
+                channel,
+                ..
+            } => {
+                if let Some(p) = self.outbox.get_mut(&notification.id) {
+                    p.channels.remove(channel);
+                    if p.channels.is_empty() {
+                        self.outbox.remove(&notification.id);
+                    }
+                }
+            }
             EventKind::NoteAdded {
                 deployment,
                 author,

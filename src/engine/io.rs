@@ -154,11 +154,13 @@ pub enum Input {
         outcome: StepOutcome,
         built: Option<BuiltArtifact>,
     },
+    /// One channel's final outcome (see `EventKind::NotificationSent`).
     NotificationSent {
         notification: Notification,
         channel: String,
         ok: bool,
         detail: String,
+        attempts: u32,
     },
     /// The server (re)started: steps recorded as running were interrupted.
     /// `not_begun` names the running steps the runner knows never started a
@@ -173,8 +175,17 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     RunStep(StepJob),
-    CancelStep { run: RunId, step: usize },
+    CancelStep {
+        run: RunId,
+        step: usize,
+    },
+    /// Deliver a queued notification (its id set) to every channel that wants it.
     Notify(Notification),
+    /// After a restart: deliver a queued notification to the channels still owed it.
+    Redeliver {
+        notification: Notification,
+        channels: Vec<String>,
+    },
 }
 
 /// Everything the runner needs to run one step, so it keeps no state of its own.

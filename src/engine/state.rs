@@ -31,6 +31,16 @@ pub struct State {
     /// preempting rollback), with who asked and why.
     #[serde(default)]
     pub cancelling: BTreeMap<DeploymentId, (Actor, String)>,
+    /// The outbox: queued notifications by id, with the channels that
+    /// have no final outcome yet. Resent after a restart.
+    #[serde(default)]
+    pub outbox: BTreeMap<String, PendingNotification>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingNotification {
+    pub notification: crate::model::Notification,
+    pub channels: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +283,9 @@ impl State {
             next_artifact: self.next_artifact,
             next_deployment: self.next_deployment,
             cancelling: self.cancelling.clone(),
+            // Only what is still owed: small, and a client folding later
+            // events onto the view needs it.
+            outbox: self.outbox.clone(),
         };
         for svc in &self.services {
             let mut stages = Vec::with_capacity(svc.stages.len());

@@ -140,11 +140,23 @@ pub enum EventKind {
         voided: Vec<Actor>,
         status: DeploymentStatus,
     },
+    /// A notification is owed to each of `channels` (the outbox): it is
+    /// delivered, retried, and resumed after a restart until each channel
+    /// has its `NotificationSent`.
+    NotificationQueued {
+        id: String,
+        notification: Notification,
+        channels: Vec<String>,
+    },
+    /// One channel's final outcome: delivered (`ok`) or given up after
+    /// `attempts`, `detail` the last answer or error (masked).
     NotificationSent {
         notification: Notification,
         channel: String,
         ok: bool,
         detail: String,
+        #[serde(default)]
+        attempts: u32,
     },
     /// A lesson or comment on a deployment (`ferry note`).
     NoteAdded {
@@ -173,6 +185,7 @@ impl EventKind {
             EventKind::DeploymentRequeued { .. } => "deployment_requeued",
             EventKind::RollbackImpossible { .. } => "rollback_impossible",
             EventKind::GateReevaluated { .. } => "gate_reevaluated",
+            EventKind::NotificationQueued { .. } => "notification_queued",
             EventKind::NotificationSent { .. } => "notification_sent",
             EventKind::NoteAdded { .. } => "note_added",
         }

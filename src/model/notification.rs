@@ -13,6 +13,13 @@ pub enum NotificationKind {
     ApprovalNeeded,
     RolledBack,
     RollbackImpossible,
+    /// A deployment to the last stage of its service succeeded.
+    DeploymentSucceeded,
+    /// An automatic rollback failed: the stage runs a bad release.
+    RollbackFailed,
+    /// An artifact was quarantined (the rule emits it; the kind and its
+    /// formats exist so receivers can subscribe already).
+    Quarantined,
 }
 
 impl NotificationKind {
@@ -23,6 +30,9 @@ impl NotificationKind {
             NotificationKind::ApprovalNeeded => "approval_needed",
             NotificationKind::RolledBack => "rolled_back",
             NotificationKind::RollbackImpossible => "rollback_impossible",
+            NotificationKind::DeploymentSucceeded => "deployment_succeeded",
+            NotificationKind::RollbackFailed => "rollback_failed",
+            NotificationKind::Quarantined => "quarantined",
         }
     }
 }
@@ -30,6 +40,11 @@ impl NotificationKind {
 /// The payload POSTed to webhooks (and given to notify commands as JSON on stdin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
+    /// The outbox id (`n-<seq>`, the seq of its `NotificationQueued`):
+    /// the same on every retry and after a restart, so receivers can drop
+    /// duplicates. Empty only in events written before the outbox.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub kind: NotificationKind,
     pub service: String,
     pub stage: Option<String>,

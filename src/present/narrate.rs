@@ -286,11 +286,26 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             "queued again after a restart (no step had an effect)",
         )
         .run(state, deployment),
+        K::NotificationQueued {
+            id,
+            notification,
+            channels,
+        } => Narration::new(
+            Level::Info,
+            format!(
+                "notification {id} ({}) queued for {} channel(s)",
+                notification.kind.as_str(),
+                channels.len()
+            ),
+        )
+        .quiet()
+        .at(&notification.service, notification.stage.as_deref()),
         K::NotificationSent {
             notification,
             channel,
             ok,
             detail,
+            attempts,
         } => {
             let n = if *ok {
                 Narration::new(
@@ -306,7 +321,7 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
                 Narration::new(
                     Level::Warn,
                     format!(
-                        "notification {} via {channel} failed: {detail}",
+                        "notification {} via {channel} given up after {attempts} attempt(s): {detail}",
                         notification.kind.as_str()
                     ),
                 )

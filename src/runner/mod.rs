@@ -33,6 +33,7 @@ pub mod junit;
 pub mod notify;
 pub mod notify_format;
 mod orphans;
+mod outbox;
 pub mod output;
 mod pass_env;
 mod pgroup;
@@ -52,7 +53,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::engine::{BuiltArtifact, Input, StepAction, StepJob};
 use crate::errors::inline_hint;
-use crate::model::{Notification, RunId, StepOutcome, StepStatus, TestCounts};
+use crate::model::{RunId, StepOutcome, StepStatus, TestCounts};
 use output::{LineSender, Masker};
 use process::{ProcEnd, ProcSpec, StopReason, StopSignal};
 
@@ -183,28 +184,6 @@ impl Runner {
         }
     }
 
-    /// Send a notification to the configured webhooks and commands.
-    pub fn notify(&self, notification: Notification) {
-        let config = self.config.clone();
-        let http = self.http.clone();
-        let inputs = self.inputs.clone();
-        tokio::spawn(async move {
-            // A notify command's stderr (or a webhook's answer) may quote a
-            // secret; it is stored and shown to every viewer.
-            let masker = secrets_masker(&config);
-            for (channel, ok, detail) in notify::deliver(&config.notify, &notification, &http).await
-            {
-                let detail = output::clean_line(detail.as_bytes(), &masker);
-                let _ = inputs.send(Input::NotificationSent {
-                    notification: notification.clone(),
-                    channel,
-                    ok,
-                    detail,
-                });
-            }
-        });
-    }
-
     /// Where a step's log file is.
     pub fn log_path(data_dir: &std::path::Path, run: &str, step: usize) -> PathBuf {
         data_dir.join("logs").join(run).join(format!("{step}.log"))
@@ -292,9 +271,21 @@ impl Runner {
     }
 }
 
-/// Masks the values of every secret any service names.
+/// Masks the values of every secret any service names, and the webhooks'
+/// signing secrets.
 pub(crate) fn secrets_masker(config: &Config) -> Masker {
-    let mut names: Vec<&String> = config.services.iter().flat_map(|s| &s.secrets).collect();
+    let mut names: Vec<&String> = config
+        .services
+        .iter()
+        .flat_map(|s| &s.secrets)
+        .chain(
+            config
+                .notify
+                .webhooks
+                .iter()
+                .filter_map(|h| h.secret_env.as_ref()),
+        )
+        .collect();
     names.sort();
     names.dedup();
     Masker::new(names.into_iter().filter_map(|n| std::env::var(n).ok()))

@@ -1,29 +1,58 @@
-//! Delivering a notification to the configured webhooks and commands.
-//!
-//! Every channel is tried independently and concurrently, and each reports
-//! one `(channel, ok, detail)` that the runner turns into a
-//! `NotificationSent` event, so a broken webhook is visible in the event log
-//! instead of silently lost. Channel names never contain a URL's userinfo or
-//! query string: those often carry tokens (Slack, Teams, ntfy, ...).
+//! One attempt at delivering a notification to one channel (a webhook or
+//! a command); the outbox (`outbox.rs`) retries attempts and records the
+//! final outcome as a `NotificationSent` event, so a broken webhook is
+//! visible in the event log instead of silently lost. Channel names never
+//! contain a URL's userinfo or query string: those often carry tokens
+//! (Slack, Teams, ntfy, ...).
 
 use std::process::Stdio;
 use std::time::Duration;
 
+#[cfg(test)]
 use futures::future::{BoxFuture, join_all};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::NotifyConfig;
+use crate::config::notify::Channel;
+#[cfg(test)]
+use crate::config::notify::{command_name, redact_url};
 use crate::model::{Notification, NotificationKind, sanitize_text};
 
+use super::notify_format::{Message, Outgoing, render, sign};
+
 /// How long one webhook POST may take, connection included.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one notify command may run before its process group is killed.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of a failing channel's output kept for the detail.
 const DETAIL_BYTES: usize = 300;
 
-/// POST `n` as JSON to each matching webhook and run each matching command;
-/// one result per channel, webhooks first, in configuration order.
+/// The result of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Attempt {
+    pub ok: bool,
+    pub detail: String,
+    /// Whether another attempt can help (a 4xx other than 408/429 will
+    /// not: the URL, token or payload is wrong).
+    pub retry: bool,
+    /// The receiver's `Retry-After`, in seconds form.
+    pub retry_after: Option<Duration>,
+}
+
+impl Attempt {
+    fn done(ok: bool, detail: String) -> Attempt {
+        Attempt {
+            ok,
+            detail,
+            retry: !ok,
+            retry_after: None,
+        }
+    }
+}
+
+/// One attempt for each channel that wants `n`, webhooks first, in
+/// configuration order: `(channel, ok, detail)`.
+#[cfg(test)]
 pub async fn deliver(
     config: &NotifyConfig,
     n: &Notification,
@@ -33,6 +62,7 @@ pub async fn deliver(
 }
 
 /// `deliver` with the timeouts as parameters, so tests need not wait 10 s.
+#[cfg(test)]
 async fn deliver_with(
     config: &NotifyConfig,
     n: &Notification,
@@ -40,66 +70,128 @@ async fn deliver_with(
     webhook_timeout: Duration,
     command_timeout: Duration,
 ) -> Vec<(String, bool, String)> {
-    let json = match serde_json::to_string(n) {
-        Ok(j) => j,
-        // Cannot happen for this plain data type; report it rather than panic.
-        Err(e) => return vec![("encode".into(), false, format!("cannot encode: {e}"))],
-    };
     let mut jobs: Vec<BoxFuture<'_, (String, bool, String)>> = Vec::new();
-    for hook in &config.webhooks {
-        if wants(&hook.on, n.kind) {
-            let json = json.clone();
-            jobs.push(Box::pin(async move {
-                let channel = format!("webhook {}", redact_url(&hook.url));
-                let (ok, detail) = post(http, &hook.url, json, webhook_timeout).await;
-                (channel, ok, detail)
-            }));
-        }
-    }
-    for cmd in &config.commands {
-        if wants(&cmd.on, n.kind) {
-            let json = json.clone();
-            jobs.push(Box::pin(async move {
-                let channel = format!("command {}", command_name(&cmd.command));
-                let (ok, detail) = run_command(&cmd.command, &json, n.kind, command_timeout).await;
-                (channel, ok, detail)
-            }));
-        }
+    for (key, channel) in config.channels_for(n.kind) {
+        jobs.push(Box::pin(async move {
+            let a = attempt(config, channel, n, http, webhook_timeout, command_timeout).await;
+            (shown(&key).to_string(), a.ok, a.detail)
+        }));
     }
     join_all(jobs).await
 }
 
-fn wants(on: &[NotificationKind], kind: NotificationKind) -> bool {
-    on.is_empty() || on.contains(&kind)
+/// A channel key without its hash: what people read.
+pub(super) fn shown(key: &str) -> &str {
+    key.rsplit_once(" #").map_or(key, |(shown, _)| shown)
 }
 
-async fn post(
+/// Try `channel` once.
+pub(super) async fn attempt(
+    config: &NotifyConfig,
+    channel: Channel<'_>,
+    n: &Notification,
     http: &reqwest::Client,
-    url: &str,
-    json: String,
-    timeout: Duration,
-) -> (bool, String) {
-    let response = http
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(json)
-        .timeout(timeout)
-        .send()
-        .await;
-    let response = match response {
+    webhook_timeout: Duration,
+    command_timeout: Duration,
+) -> Attempt {
+    let json = match serde_json::to_string(n) {
+        Ok(j) => j,
+        // Cannot happen for this plain data type; report it rather than panic.
+        Err(e) => {
+            return Attempt {
+                retry: false,
+                ..Attempt::done(false, format!("cannot encode: {e}"))
+            };
+        }
+    };
+    match channel {
+        Channel::Webhook(hook) => {
+            let secret = match &hook.secret_env {
+                Some(name) => match std::env::var(name) {
+                    Ok(s) => Some(s),
+                    Err(_) => {
+                        return Attempt {
+                            retry: false,
+                            ..Attempt::done(
+                                false,
+                                format!("secret_env {name} is not set in the server's environment"),
+                            )
+                        };
+                    }
+                },
+                None => None,
+            };
+            let out = match hook.format {
+                Some(format) => render(
+                    format,
+                    &hook.url,
+                    &Message::from_notification(n),
+                    config.public_url.as_deref(),
+                    secret.as_deref(),
+                ),
+                None => legacy(&hook.url, n, json, secret.as_deref()),
+            };
+            post(http, out, webhook_timeout).await
+        }
+        Channel::Command(cmd) => {
+            let (ok, detail) = run_command(&cmd.command, &json, n.kind, command_timeout).await;
+            Attempt::done(ok, detail)
+        }
+    }
+}
+
+/// A webhook without `format`: the notification object itself, as stored
+/// in events (what receivers got before formats existed), signed like
+/// the JSON format when a secret is set.
+fn legacy(url: &str, n: &Notification, json: String, secret: Option<&str>) -> Outgoing {
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("X-Ferry-Event".to_string(), n.kind.as_str().to_string()),
+    ];
+    if !n.id.is_empty() {
+        headers.push(("X-Ferry-Delivery".into(), n.id.clone()));
+    }
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        headers.push((
+            "X-Ferry-Signature-256".into(),
+            sign(secret, json.as_bytes()),
+        ));
+    }
+    Outgoing {
+        url: url.to_string(),
+        headers,
+        body: json,
+    }
+}
+
+async fn post(http: &reqwest::Client, out: Outgoing, timeout: Duration) -> Attempt {
+    let mut request = http.post(&out.url).body(out.body).timeout(timeout);
+    for (k, v) in &out.headers {
+        request = request.header(k, v);
+    }
+    let response = match request.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
-            return (
+            return Attempt::done(
                 false,
                 format!("no answer within {}", humantime::format_duration(timeout)),
             );
         }
-        Err(e) => return (false, describe_reqwest_error(e)),
+        Err(e) => return Attempt::done(false, describe_reqwest_error(e)),
     };
     let status = response.status();
     if status.is_success() {
-        return (true, format!("HTTP {status}"));
+        return Attempt::done(true, format!("HTTP {status}"));
     }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let retry = status.is_server_error()
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
     // A little of the body usually says why (bad token, unknown channel);
     // read only its start so a huge error page costs nothing.
     let mut response = response;
@@ -117,10 +209,16 @@ async fn post(
         Ok(b) => first_line(&String::from_utf8_lossy(&b)),
         Err(_) => String::new(),
     };
-    if body.is_empty() {
-        (false, format!("HTTP {status}"))
+    let detail = if body.is_empty() {
+        format!("HTTP {status}")
     } else {
-        (false, format!("HTTP {status}: {body}"))
+        format!("HTTP {status}: {body}")
+    };
+    Attempt {
+        ok: false,
+        detail,
+        retry,
+        retry_after,
     }
 }
 
@@ -258,33 +356,6 @@ fn first_line(text: &str) -> String {
     } else {
         clean
     }
-}
-
-/// A URL fit for logs and events: no userinfo, query or fragment.
-/// Scheme, host and port only: webhook URLs carry their secret anywhere,
-/// in the user info, the query, or the path itself (Slack, Discord), and the
-/// channel name ends up in events every viewer can read.
-fn redact_url(raw: &str) -> String {
-    match reqwest::Url::parse(raw) {
-        Ok(url) => {
-            let host = url.host_str().unwrap_or("");
-            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            let rest = if url.path().trim_matches('/').is_empty() {
-                ""
-            } else {
-                "/…"
-            };
-            sanitize_text(&format!("{}://{host}{port}{rest}", url.scheme()))
-        }
-        Err(_) => "an unparseable URL".to_string(),
-    }
-}
-
-/// The program a notify command runs, not its arguments (they may hold tokens).
-fn command_name(command: &str) -> String {
-    let program = command.split_whitespace().next().unwrap_or("");
-    let name = program.rsplit('/').next().unwrap_or(program);
-    sanitize_text(&name.chars().take(40).collect::<String>())
 }
 
 #[cfg(test)]

@@ -15,27 +15,9 @@ use sha2::Sha256;
 
 use crate::model::{Millis, Notification, NotificationKind, sanitize_text};
 
-/// The payload shape a webhook wants (`format = "…"` per webhook).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    #[default]
-    Json,
-    Slack,
-    Teams,
-    Discord,
-}
-
-impl Format {
-    pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "json" => Some(Format::Json),
-            "slack" => Some(Format::Slack),
-            "teams" => Some(Format::Teams),
-            "discord" => Some(Format::Discord),
-            _ => None,
-        }
-    }
-}
+/// The payload shape a webhook wants (`format = "…"` per webhook); it
+/// lives with the config that names it.
+pub use crate::config::notify::WebhookFormat as Format;
 
 /// Everything ferry notifies about, by its wire name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +77,9 @@ impl From<NotificationKind> for NotifyEvent {
             NotificationKind::ApprovalNeeded => NotifyEvent::ApprovalNeeded,
             NotificationKind::RolledBack => NotifyEvent::RolledBack,
             NotificationKind::RollbackImpossible => NotifyEvent::RollbackImpossible,
+            NotificationKind::DeploymentSucceeded => NotifyEvent::DeploymentSucceeded,
+            NotificationKind::RollbackFailed => NotifyEvent::RollbackFailed,
+            NotificationKind::Quarantined => NotifyEvent::Quarantined,
         }
     }
 }
@@ -102,6 +87,8 @@ impl From<NotificationKind> for NotifyEvent {
 /// One notification, in the words every format uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The outbox id, the same on every retry: receivers drop duplicates by it.
+    pub id: Option<String>,
     pub event: NotifyEvent,
     pub service: String,
     pub stage: Option<String>,
@@ -121,6 +108,7 @@ pub struct Message {
 impl Message {
     pub fn from_notification(n: &Notification) -> Message {
         Message {
+            id: Some(n.id.clone()).filter(|id| !id.is_empty()),
             event: n.kind.into(),
             service: n.service.clone(),
             stage: n.stage.clone(),
@@ -215,6 +203,11 @@ pub fn render(
     }
     .to_string();
     let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    // Every format: Slack and co. ignore it, a proxy or a custom receiver
+    // can drop a redelivery by it.
+    if let Some(id) = &m.id {
+        headers.push(("X-Ferry-Delivery".into(), id.clone()));
+    }
     if format == Format::Json {
         headers.push(("X-Ferry-Event".into(), m.event.as_str().into()));
         if let Some(secret) = secret.filter(|s| !s.is_empty()) {
@@ -254,6 +247,7 @@ fn rfc3339(ms: Millis) -> Option<String> {
 
 fn json_body(m: &Message, link: Option<&str>) -> Value {
     json!({
+        "id": m.id,
         "event": m.event.as_str(),
         "service": m.service,
         "stage": m.stage,

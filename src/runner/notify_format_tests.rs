@@ -38,6 +38,7 @@ async fn receiver() -> (String, Got) {
 
 fn message(event: NotifyEvent) -> Message {
     Message {
+        id: Some("n-42".into()),
         event,
         service: "checkout".into(),
         stage: Some("prod".into()),

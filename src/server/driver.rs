@@ -474,6 +474,10 @@ impl Driver {
                     Effect::RunStep(job) => self.runner.run_step(job),
                     Effect::CancelStep { run, step } => self.runner.cancel_step(&run, step),
                     Effect::Notify(n) => self.runner.notify(n),
+                    Effect::Redeliver {
+                        notification,
+                        channels,
+                    } => self.runner.redeliver(notification, channels),
                 }
             }
             reply_or_log(reply, Ok(applied));

@@ -116,6 +116,7 @@ impl Cx<'_> {
             },
         );
         self.effect(Effect::Notify(Notification {
+            id: String::new(),
             kind: NotificationKind::BuildFailed,
             service: b.service.clone(),
             stage: None,

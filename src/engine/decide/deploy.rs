@@ -378,6 +378,15 @@ impl Cx<'_> {
             .config
             .service(&d.service)
             .is_some_and(|s| index + 1 < s.stages.len());
+        // Success is news where a release reaches people: the last stage
+        // of its service (earlier stages pass on to the next one).
+        if d.kind != DeploymentKind::Rollback && !has_next {
+            self.notify(
+                NotificationKind::DeploymentSucceeded,
+                &d.id,
+                format!("{} {message}", d.service),
+            );
+        }
         if d.kind == DeploymentKind::Rollback {
             self.notify(
                 NotificationKind::RolledBack,
@@ -472,6 +481,7 @@ impl Cx<'_> {
             .get(&d.artifact)
             .and_then(|a| a.commit.clone());
         let notification = Notification {
+            id: String::new(),
             kind,
             service: d.service.clone(),
             stage: Some(d.stage.clone()),

@@ -65,7 +65,7 @@ impl Cx<'_> {
                 return;
             }
             self.notify(
-                NotificationKind::DeploymentFailed,
+                NotificationKind::RollbackFailed,
                 &d.id,
                 format!(
                     "{} {}: {message}; the stage needs attention",

@@ -69,20 +69,30 @@ pub(super) fn handle(
             channel,
             ok,
             detail,
+            attempts,
         } => cx.emit(
             &Actor::ferry(),
-            format!("notified {channel}"),
+            if ok {
+                format!("notified {channel}")
+            } else {
+                format!("gave up notifying {channel} after {attempts} attempts")
+            },
             EventKind::NotificationSent {
                 notification,
                 channel,
                 ok,
                 detail,
+                attempts,
             },
         ),
         Input::Recover { not_begun } => {
             // The config may have changed while the server was down.
+            // Notifications queued before the stop are owed still (those
+            // that recovery queues now are sent as usual).
+            let owed: Vec<String> = cx.state.outbox.keys().cloned().collect();
             cx.reevaluate_gates();
-            cx.recover(&not_begun)
+            cx.recover(&not_begun);
+            cx.resume_outbox(&owed)
         }
     }
     Ok(cx.out)
@@ -114,7 +124,54 @@ impl Cx<'_> {
     }
 
     pub(super) fn effect(&mut self, effect: Effect) {
+        let effect = match effect {
+            Effect::Notify(n) => self.queue_notification(n),
+            other => other,
+        };
         self.out.effects.push(effect);
+    }
+
+    /// The outbox: a notification becomes durable (`NotificationQueued`,
+    /// with the channels that want it) before anything is sent, so a
+    /// crash between deciding and delivering loses nothing.
+    fn queue_notification(&mut self, mut n: Notification) -> Effect {
+        let channels: Vec<String> = self
+            .config
+            .notify
+            .channels_for(n.kind)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        if channels.is_empty() {
+            // Nobody wants it: nothing is owed, and the log stays as it was.
+            return Effect::Notify(n);
+        }
+        let id = format!("n-{}", self.state.seq + 1);
+        n.id = id.clone();
+        self.emit(
+            &Actor::ferry(),
+            format!("notification {id} queued"),
+            EventKind::NotificationQueued {
+                id,
+                notification: n.clone(),
+                channels,
+            },
+        );
+        Effect::Notify(n)
+    }
+
+    /// Resend every queued notification to the channels still owed it.
+    fn resume_outbox(&mut self, owed: &[String]) {
+        let pending: Vec<_> = owed
+            .iter()
+            .filter_map(|id| self.state.outbox.get(id).cloned())
+            .collect();
+        for p in pending {
+            self.out.effects.push(Effect::Redeliver {
+                notification: p.notification,
+                channels: p.channels.into_iter().collect(),
+            });
+        }
     }
 
     pub(super) fn service_config(&self, service: &str) -> Result<&ServiceConfig, Rejection> {

@@ -3,6 +3,7 @@
 //! This module holds the pipeline they share and a harness that drives it.
 
 mod hardening;
+mod outbox;
 mod properties;
 mod rollbacks;
 mod rules;

@@ -14,6 +14,7 @@ use crate::config::{NotifyCommand, Webhook};
 
 fn notification(kind: NotificationKind) -> Notification {
     Notification {
+        id: String::new(),
         kind,
         service: "shop".into(),
         stage: Some("prod".into()),
@@ -73,7 +74,12 @@ async fn server() -> (
 }
 
 fn webhook(url: String, on: Vec<NotificationKind>) -> Webhook {
-    Webhook { url, on }
+    Webhook {
+        url,
+        on,
+        format: None,
+        secret_env: None,
+    }
 }
 
 fn command(command: String, on: Vec<NotificationKind>) -> NotifyCommand {
@@ -111,6 +117,7 @@ async fn posts_json_to_matching_webhooks_only() {
             ),
         ],
         commands: vec![],
+        ..Default::default()
     };
     let n = notification(NotificationKind::DeploymentFailed);
     let http = reqwest::Client::new();
@@ -157,6 +164,7 @@ async fn webhook_failures_are_reported_with_status_and_without_secrets() {
             webhook("not a url?token=s3cret".into(), vec![]),
         ],
         commands: vec![],
+        ..Default::default()
     };
     let http = reqwest::Client::new();
     let n = notification(NotificationKind::RolledBack);
@@ -211,6 +219,7 @@ async fn commands_get_the_json_on_stdin_and_in_the_environment() {
                 vec![NotificationKind::BuildFailed],
             ),
         ],
+        ..Default::default()
     };
     let n = notification(NotificationKind::ApprovalNeeded);
     let results = deliver(&config, &n, &reqwest::Client::new()).await;
@@ -238,6 +247,7 @@ async fn a_failing_command_reports_its_exit_code_and_stderr() {
             // Ignores stdin entirely and still succeeds.
             command("true".into(), vec![]),
         ],
+        ..Default::default()
     };
     let n = notification(NotificationKind::BuildFailed);
     let results = deliver(&config, &n, &reqwest::Client::new()).await;
@@ -254,6 +264,7 @@ async fn a_command_past_its_timeout_is_killed_with_its_children() {
     let config = NotifyConfig {
         webhooks: vec![],
         commands: vec![command(script, vec![])],
+        ..Default::default()
     };
     let n = notification(NotificationKind::RollbackImpossible);
     let started = Instant::now();

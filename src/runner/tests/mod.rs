@@ -6,6 +6,7 @@ pub(super) mod support;
 
 use super::pgroup::group_alive;
 use super::*;
+use crate::model::Notification;
 use support::*;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -264,6 +265,15 @@ async fn shutdown_interrupts_running_steps_and_waits() {
     assert_eq!(f.outcome.status, StepStatus::Interrupted);
 }
 
+/// Two attempts 10 ms apart: failures end in milliseconds.
+fn fast_retry() -> crate::config::notify::RetryPolicy {
+    crate::config::notify::RetryPolicy {
+        attempts: 2,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+    }
+}
+
 #[tokio::test]
 async fn notify_reports_each_channel() {
     let tmp = tempfile::tempdir().unwrap();
@@ -272,10 +282,14 @@ async fn notify_reports_each_channel() {
         // Nothing listens on the discard port: delivery fails fast.
         url: "http://127.0.0.1:9/hook".into(),
         on: vec![],
+        format: None,
+        secret_env: None,
     });
+    config.notify.retry = fast_retry();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let runner = Runner::new(Arc::new(config), tmp.path().into(), tx);
     let n = Notification {
+        id: "n-1".into(),
         kind: crate::model::NotificationKind::DeploymentFailed,
         service: "web".into(),
         stage: Some("prod".into()),
@@ -351,9 +365,11 @@ async fn a_notify_commands_stderr_is_masked_before_it_is_stored() {
         ),
         on: vec![],
     });
+    config.notify.retry = fast_retry();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let runner = Runner::new(Arc::new(config), tmp.path().into(), tx);
     runner.notify(Notification {
+        id: "n-1".into(),
         kind: crate::model::NotificationKind::DeploymentFailed,
         service: "web".into(),
         stage: None,
