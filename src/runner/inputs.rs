@@ -38,6 +38,10 @@ pub struct InputSender {
     bulk: Option<Arc<Semaphore>>,
 }
 
+/// The driver is gone (the server is stopping): the input was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
 /// The driver's half: gives a bulk input's permit back when it is taken.
 pub struct InputReceiver {
     rx: mpsc::UnboundedReceiver<Input>,
@@ -69,21 +73,21 @@ impl From<mpsc::UnboundedSender<Input>> for InputSender {
 
 impl InputSender {
     /// Queue a control input; never waits. Err when the driver is gone.
-    pub fn send(&self, input: Input) -> Result<(), mpsc::error::SendError<Input>> {
-        self.tx.send(input)
+    pub fn send(&self, input: Input) -> Result<(), Closed> {
+        self.tx.send(input).map_err(|_| Closed)
     }
 
     /// Queue an output batch, waiting for room in the budget. Err when the
     /// driver is gone (its receiver closes the budget when dropped).
-    pub async fn send_bulk(&self, input: Input) -> Result<(), mpsc::error::SendError<Input>> {
+    pub async fn send_bulk(&self, input: Input) -> Result<(), Closed> {
         if let Some(bulk) = &self.bulk {
             match bulk.acquire().await {
                 // Given back by the receiver when it takes this input.
                 Ok(permit) => permit.forget(),
-                Err(_) => return Err(mpsc::error::SendError(input)),
+                Err(_) => return Err(Closed),
             }
         }
-        self.tx.send(input)
+        self.tx.send(input).map_err(|_| Closed)
     }
 
     pub fn is_closed(&self) -> bool {
