@@ -29,6 +29,7 @@ mod credentials;
 pub mod git;
 mod health;
 mod health_prometheus;
+pub mod inputs;
 pub mod junit;
 pub mod notify;
 pub mod notify_format;
@@ -47,7 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -57,7 +58,7 @@ use crate::model::{RunId, StepOutcome, StepStatus, TestCounts};
 use output::{LineSender, Masker};
 use process::{ProcEnd, ProcSpec, StopReason, StopSignal};
 
-pub type InputSender = mpsc::UnboundedSender<Input>;
+pub use inputs::{InputReceiver, InputSender, input_channel};
 
 /// How long `shutdown` waits for stopped steps to report before giving up.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
@@ -97,7 +98,8 @@ impl Registry {
 }
 
 impl Runner {
-    pub fn new(config: Arc<Config>, data_dir: PathBuf, inputs: InputSender) -> Self {
+    pub fn new(config: Arc<Config>, data_dir: PathBuf, inputs: impl Into<InputSender>) -> Self {
+        let inputs = inputs.into();
         // Steps run in other directories: they need an absolute data dir.
         let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
         let http = reqwest::Client::builder()

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::InputSender;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::engine::Input;
@@ -53,7 +53,7 @@ impl super::Runner {
 pub(super) fn spawn(
     config: Arc<Config>,
     http: reqwest::Client,
-    inputs: UnboundedSender<Input>,
+    inputs: InputSender,
     n: Notification,
     channels: Vec<String>,
 ) {

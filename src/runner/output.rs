@@ -106,6 +106,18 @@ fn base64_forms(bytes: &[u8]) -> Vec<String> {
 
 /// Turn raw bytes of one output line into what is logged and streamed.
 pub fn clean_line(raw: &[u8], masker: &Masker) -> String {
+    // Most output is printable ASCII, which sanitizing leaves as it is
+    // (and masking keeps printable ASCII): one copy, no char-by-char pass.
+    if raw.len() <= MAX_LINE && raw.iter().all(|b| (0x20..0x7f).contains(b)) {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        if masker.secrets.is_empty() {
+            return text;
+        }
+        let line = masker.mask(&masker.mask(&text));
+        if line.len() <= MAX_LINE {
+            return line;
+        }
+    }
     let text = String::from_utf8_lossy(raw);
     // Mask before sanitizing (a secret must not survive by losing a control
     // character in between) and after (sanitizing can join its halves).
@@ -170,9 +182,9 @@ pub async fn spawn_sink(
     masker: Masker,
     run: RunId,
     step: usize,
-    inputs: InputSender,
+    inputs: impl Into<InputSender>,
 ) -> std::io::Result<(LineSender, JoinHandle<SinkSummary>)> {
-    spawn_sink_limited(path, masker, run, step, inputs, MAX_LOG_BYTES).await
+    spawn_sink_limited(path, masker, run, step, inputs.into(), MAX_LOG_BYTES).await
 }
 
 /// `spawn_sink` with a log file size limit of `limit` bytes.
@@ -181,9 +193,10 @@ pub async fn spawn_sink_limited(
     masker: Masker,
     run: RunId,
     step: usize,
-    inputs: InputSender,
+    inputs: impl Into<InputSender>,
     limit: u64,
 ) -> std::io::Result<(LineSender, JoinHandle<SinkSummary>)> {
+    let inputs = inputs.into();
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -264,11 +277,11 @@ impl Sink {
                     }
                     self.flush().await;
                 }
-                _ = tick.tick() => self.emit(),
+                _ = tick.tick() => self.emit().await,
             }
         }
         self.flush().await;
-        self.emit();
+        self.emit().await;
         self.summary
     }
 
@@ -347,18 +360,23 @@ impl Sink {
         }
     }
 
-    fn emit(&mut self) {
+    /// Hand the pending batch to the driver, waiting while its queue is
+    /// full (see `runner::inputs`): meanwhile no line is read, so a step
+    /// that outruns the driver blocks on its pipe.
+    async fn emit(&mut self) {
         if self.pending.is_empty() && self.dropped_since == 0 {
             return;
         }
         self.summary.batches += 1;
         self.pending_bytes = 0;
-        let _ = self.inputs.send(Input::StepOutput {
+        let batch = Input::StepOutput {
             run: self.run.clone(),
             step: self.step,
             lines: std::mem::take(&mut self.pending),
             dropped: std::mem::take(&mut self.dropped_since),
-        });
+        };
+        // An error means the driver is gone: the server is stopping.
+        let _ = self.inputs.send_bulk(batch).await;
     }
 }
 

@@ -145,9 +145,10 @@ impl Drop for Poller {
 pub fn spawn_pollers(
     config: Arc<Config>,
     data_dir: PathBuf,
-    inputs: InputSender,
+    inputs: impl Into<InputSender>,
     known: HashSet<(String, String)>,
 ) -> Poller {
+    let inputs = inputs.into();
     let mut wakers = HashMap::new();
     let mut tasks = Vec::new();
     let statuses = Arc::new(SourceStatuses::default());

@@ -77,7 +77,34 @@ pub(crate) struct ReadModel(RwLock<State>, RwLock<Insights>, DashboardCache);
 
 /// The dashboard's `state` as JSON, made once per seq and shared by every
 /// reader; the async lock lets one reader build it while the others wait.
-pub(crate) type DashboardCache = tokio::sync::Mutex<Option<(Seq, axum::body::Bytes)>>;
+pub(crate) type DashboardCache = tokio::sync::Mutex<Option<Arc<DashboardBytes>>>;
+
+/// The shared start of a dashboard body, `{"state":<state>,`, for one seq,
+/// and its gzip prefix, compressed the first time a reader asks for gzip.
+pub(crate) struct DashboardBytes {
+    pub seq: Seq,
+    pub prefix: axum::body::Bytes,
+    pub gzip: std::sync::OnceLock<super::gzip::Prefix>,
+}
+
+impl DashboardBytes {
+    fn new(seq: Seq, state: &[u8]) -> Self {
+        let mut prefix = Vec::with_capacity(state.len() + 16);
+        prefix.extend_from_slice(b"{\"state\":");
+        prefix.extend_from_slice(state);
+        prefix.push(b',');
+        DashboardBytes {
+            seq,
+            prefix: prefix.into(),
+            gzip: std::sync::OnceLock::new(),
+        }
+    }
+    /// The gzip prefix, compressed on first use.
+    pub fn gzip(&self) -> &super::gzip::Prefix {
+        self.gzip
+            .get_or_init(|| super::gzip::Prefix::new(&self.prefix))
+    }
+}
 
 impl ReadModel {
     pub fn new(state: State, insights: Insights) -> Self {
@@ -101,7 +128,7 @@ impl ReadModel {
     }
     /// The recent view of one service only (`?service=`): not cached, the
     /// view is small. None when there is no such service.
-    pub fn dashboard_service(&self, keep: usize, service: &str) -> Option<Result<(Seq, Vec<u8>)>> {
+    pub fn dashboard_service(&self, keep: usize, service: &str) -> Option<Result<DashboardBytes>> {
         let mut view = {
             let state = self.read();
             state.service(service)?;
@@ -115,28 +142,34 @@ impl ReadModel {
             .retain(|id, _| view.deployments.contains_key(id));
         Some(
             serde_json::to_vec(&view)
-                .map(|b| (view.seq, b))
+                .map(|b| DashboardBytes::new(view.seq, &b))
                 .wrap_err("could not serialise the dashboard"),
         )
     }
 
-    /// The recent view (`State::recent(keep)`) serialised, and its seq.
+    /// The recent view (`State::recent(keep)`) serialised, and its seq;
+    /// with `gzip`, its compressed prefix made too (once per seq, while
+    /// other readers wait on the async lock rather than compress it again).
     /// The state lock is held only to copy the view, never while
     /// serialising, so the driver is not kept waiting by readers.
-    pub async fn dashboard_state(&self, keep: usize) -> Result<(Seq, axum::body::Bytes)> {
+    pub async fn dashboard_state(&self, keep: usize, gzip: bool) -> Result<Arc<DashboardBytes>> {
         let mut cache = self.2.lock().await;
         let seq = self.read().seq;
-        if let Some((at, bytes)) = cache.as_ref()
-            && *at == seq
-        {
-            return Ok((seq, bytes.clone()));
+        let entry = match cache.as_ref() {
+            Some(entry) if entry.seq == seq => entry.clone(),
+            _ => {
+                let view = self.read().recent(keep);
+                let bytes =
+                    serde_json::to_vec(&view).wrap_err("could not serialise the dashboard")?;
+                let entry = Arc::new(DashboardBytes::new(view.seq, &bytes));
+                *cache = Some(entry.clone());
+                entry
+            }
+        };
+        if gzip {
+            entry.gzip();
         }
-        let view = self.read().recent(keep);
-        let bytes: axum::body::Bytes = serde_json::to_vec(&view)
-            .wrap_err("could not serialise the dashboard")?
-            .into();
-        *cache = Some((view.seq, bytes.clone()));
-        Ok((view.seq, bytes))
+        Ok(entry)
     }
     // A panic while holding the lock cannot leave a half-applied event behind
     // that matters more than serving reads, so poisoning is ignored.
@@ -245,7 +278,7 @@ impl Driver {
     pub async fn run(
         mut self,
         mut requests: mpsc::Receiver<Submission>,
-        mut inputs: mpsc::UnboundedReceiver<Input>,
+        mut inputs: crate::runner::InputReceiver,
         stop: CancellationToken,
     ) {
         loop {
@@ -500,7 +533,7 @@ impl Driver {
 fn drain(
     first: Queued,
     requests: &mut mpsc::Receiver<Submission>,
-    inputs: &mut mpsc::UnboundedReceiver<Input>,
+    inputs: &mut crate::runner::InputReceiver,
 ) -> Vec<Queued> {
     let mut group = vec![first];
     while group.len() < GROUP_MAX {

@@ -100,7 +100,8 @@ impl Term {
         fault: Option<driver::Fault>,
     ) -> Result<Term> {
         let config = shared.config.clone();
-        let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+        let (inputs_tx, inputs_rx) =
+            crate::runner::input_channel(crate::runner::inputs::BULK_BUDGET);
         let (requests_tx, requests_rx) = mpsc::channel(256);
         let runner = Arc::new(Runner::new(
             config.clone(),

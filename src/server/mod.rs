@@ -18,6 +18,7 @@ mod driver;
 mod error;
 mod faults;
 mod forward;
+mod gzip;
 mod health;
 mod housekeeping;
 mod http;

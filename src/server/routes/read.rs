@@ -43,6 +43,9 @@ pub(super) async fn healthz(
 /// The `Dashboard` (same JSON shape), its `state` serialised once per seq
 /// and shared among readers; `ETag` is the seq, and `If-None-Match` with it
 /// answers 304 without a body. `?service=` narrows it to one service.
+/// With `Accept-Encoding: gzip` the body is gzip: the shared part is
+/// compressed once per seq and each caller's own fields are appended to it
+/// uncompressed (see `server::gzip`), so a request costs no compression.
 pub(super) async fn dashboard(
     State(shared): State<Arc<Shared>>,
     Extension(user): Extension<Principal>,
@@ -51,23 +54,27 @@ pub(super) async fn dashboard(
 ) -> Result<Response, ApiErr> {
     let failed =
         |e: color_eyre::Report| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(super::super::gzip::accepts_gzip);
     // Everything live plus recent history; older deployments are paged
     // through /deployments, so the snapshot stays small however old the server.
-    let (seq, state) = match &q.service {
+    let bytes = match &q.service {
         None => shared
             .read_model
-            .dashboard_state(DASHBOARD_HISTORY)
+            .dashboard_state(DASHBOARD_HISTORY, gzip)
             .await
             .map_err(failed)?,
-        Some(name) => {
-            let (seq, bytes) = shared
+        Some(name) => Arc::new(
+            shared
                 .read_model
                 .dashboard_service(DASHBOARD_HISTORY, name)
                 .ok_or_else(|| unknown_service(name))?
-                .map_err(failed)?;
-            (seq, bytes.into())
-        }
+                .map_err(failed)?,
+        ),
     };
+    let seq = bytes.seq;
     let (sources, generation) = shared.poller.sources(q.service.as_deref());
     // The fetch errors change without a new event: they are part of the tag.
     let etag = match generation {
@@ -78,10 +85,11 @@ pub(super) async fn dashboard(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    // The body names the caller, so a cache must key on who asks.
+    // The body names the caller, so a cache must key on who asks, and on
+    // the encoding it accepts.
     let common = [
         (header::ETAG, etag.clone()),
-        (header::VARY, "Authorization".to_string()),
+        (header::VARY, "Authorization, Accept-Encoding".to_string()),
     ];
     if fresh {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
@@ -93,19 +101,25 @@ pub(super) async fn dashboard(
         sources: &sources,
     })
     .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    // `{"seq":..,"server":..,"user":..}` becomes `{..,"state":<shared bytes>}`.
-    let mut body = Vec::with_capacity(head.len() + state.len() + 16);
-    body.extend_from_slice(&head[..head.len().saturating_sub(1)]);
-    body.extend_from_slice(b",\"state\":");
-    body.extend_from_slice(&state);
-    body.push(b'}');
-    Ok((
-        StatusCode::OK,
-        common,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
+    // `{"state":<shared bytes>,` then `"seq":..,"server":..,"user":..}`:
+    // the head without its opening brace.
+    let tail = head.get(1..).unwrap_or_default();
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    if gzip {
+        let body = bytes.gzip().finish(tail);
+        return Ok((
+            StatusCode::OK,
+            common,
+            json,
+            [(header::CONTENT_ENCODING, "gzip")],
+            body,
+        )
+            .into_response());
+    }
+    let mut body = Vec::with_capacity(bytes.prefix.len() + tail.len());
+    body.extend_from_slice(&bytes.prefix);
+    body.extend_from_slice(tail);
+    Ok((StatusCode::OK, common, json, body).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -440,3 +440,56 @@ async fn dashboard_is_cached_per_seq_with_an_etag() {
     assert_eq!(none.status(), 404);
     f.server.shutdown().await.unwrap();
 }
+
+/// `gzip -dc` as an independent decoder of what the server sends.
+fn gunzip(gz: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = gz.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "gzip -dc failed");
+    out.stdout
+}
+
+#[tokio::test]
+async fn dashboard_is_gzipped_when_asked() {
+    let f = with_users(Pipeline::NoStages, one_artifact()).await;
+    let url = format!("{}/api/v1/dashboard", f.server.url);
+    let http = reqwest::Client::new();
+    for path in [url.clone(), format!("{url}?service=web")] {
+        let get = |enc: &'static str| {
+            http.get(&path)
+                .bearer_auth(ADMIN)
+                .header("Accept-Encoding", enc)
+                .send()
+        };
+        let plain = get("identity").await.unwrap();
+        assert!(plain.headers().get("content-encoding").is_none());
+        let plain = plain.bytes().await.unwrap();
+        let zipped = get("br;q=1, gzip;q=0.8").await.unwrap();
+        assert_eq!(zipped.status(), 200);
+        assert_eq!(zipped.headers()["content-encoding"], "gzip");
+        assert!(
+            zipped.headers()["vary"]
+                .to_str()
+                .unwrap()
+                .contains("Accept-Encoding")
+        );
+        let zipped = zipped.bytes().await.unwrap();
+        // Twice: the second is built from the cached compressed prefix.
+        let again = get("gzip").await.unwrap().bytes().await.unwrap();
+        assert_eq!(gunzip(&zipped), plain.to_vec());
+        assert_eq!(gunzip(&again), plain.to_vec());
+        let dash: crate::api::Dashboard = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(dash.user.name, "ada");
+    }
+    f.server.shutdown().await.unwrap();
+}
