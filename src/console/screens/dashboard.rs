@@ -32,10 +32,8 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
             app.grid.filter.reset();
             app.grid.row = 0;
         }
-        Cmd::Attention => {
-            if !attention::jump(app) {
-                app.toast(false, "nothing needs attention", now);
-            }
+        Cmd::Attention if !attention::jump(app) => {
+            app.toast(false, "nothing needs attention", now);
         }
         Cmd::Open => {
             let Some((svc, stage)) = app.selected() else {
