@@ -89,9 +89,24 @@ pub async fn run(args: &DemoOptions) -> Result<ExitCode> {
     .await
     .wrap_err("cannot start the demo's server")?;
 
+    // The CLI in a second terminal needs the operator's server and token.
+    let env_file = match workspace::write_operator_env(&ws.root, &server.url, &ws.tokens.operator) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            eprintln!("warning: {e:#}");
+            None
+        }
+    };
     let outcome = drive(&ws, &config, &server, initial, args, speed).await;
     let stopped = server.shutdown().await;
     println!("The demo workspace is left in {}", ws.root.display());
+    if let Some(env) = &env_file {
+        println!(
+            "The operator's server and token are in {} (mode 0600): `. {} && ferry status` uses the CLI as the operator (while a demo runs)",
+            env.display(),
+            workspace::shell_quote(&env.display().to_string())
+        );
+    }
     let code = outcome?;
     stopped.wrap_err("the demo's server did not stop cleanly")?;
     Ok(code)

@@ -138,3 +138,94 @@ async fn approving_from_the_approvals_view_starts_the_prod_deploy() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+async fn approve(api: &Api, deployment: &str) {
+    let (status, body) = api
+        .post(
+            &format!("/deployments/{deployment}/approve"),
+            serde_json::json!({"comment": "ship it"}),
+        )
+        .await;
+    assert_eq!(status, 200, "approve: {body}");
+}
+
+/// Prod runs 1.0.0 then 1.1.0; 1.2.0 fails its prod health check and is
+/// rolled back to 1.1.0 by ferry. Returns the failed deployment's id.
+async fn prod_just_failed_and_rolled_back(ws: &Workspace, dev: &Api, alice: &Api) -> String {
+    let mut failed = String::new();
+    for (version, content) in [
+        ("1.0.0", None),
+        ("1.1.0", Some("fine")),
+        ("1.2.0", Some("BREAK_HEALTH")),
+    ] {
+        if let Some(content) = content {
+            ws.commit(version, content);
+        }
+        let d = awaiting_prod(dev, version).await;
+        approve(alice, &d).await;
+        wait_deployment(dev, &format!("{version} done in prod"), "prod", |dep| {
+            dep["version"] == version
+                && ["succeeded", "failed"].contains(&dep["status"].as_str().unwrap_or(""))
+        })
+        .await;
+        failed = d;
+    }
+    wait_deployment(dev, "prod rolled back by ferry", "prod", |dep| {
+        dep["kind"] == "rollback" && dep["status"] == "succeeded"
+    })
+    .await;
+    failed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_keys_from_a_fresh_console_roll_back_the_prod_that_just_failed() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let failed = prod_just_failed_and_rolled_back(&ws, &dev, &alice).await;
+
+    let opened = Instant::now();
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 80, 24, &ws.root);
+    console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
+    // Key 1: the newest trouble (prod, rolled back); key 2: roll back; key 3: confirm.
+    console.keys("!");
+    console.keys("r");
+    console.wait_for("the rollback dialog", |s| s.contains("roll back?"));
+    console.keys("y");
+    let rollback = wait_deployment(&dev, "the console's rollback of prod", "prod", |dep| {
+        dep["kind"] == "rollback" && dep["requested_by"] == "alice"
+    })
+    .await;
+    let took = opened.elapsed();
+    eprintln!("3 keys, {took:?} from opening the console to the rollback deployment");
+    assert_eq!(
+        rollback["version"], "1.0.0",
+        "back to the release before 1.1.0"
+    );
+    assert_ne!(
+        rollback["rolls_back"],
+        failed.as_str(),
+        "a new rollback, not ferry's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_on_a_rolled_back_prod_opens_the_failure_and_u_jumps_to_the_rollback() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let failed = prod_just_failed_and_rolled_back(&ws, &dev, &alice).await;
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
+    console.keys("\r");
+    console.wait_for("the failed deployment's detail", |s| {
+        s.contains(&failed) && s.contains("1.2.0") && s.contains("health")
+    });
+    console.keys("u");
+    console.wait_for("the rollback that undid it", |s| {
+        s.contains("rollback") && s.contains("1.1.0")
+    });
+}

@@ -344,6 +344,7 @@ pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
                 Cell::new(d.kind.as_str()),
                 Cell::new(d.status.as_str()).tone(Tone::of_status(d.status)),
                 Cell::new(d.requested_by.0.clone()),
+                Cell::new(crate::present::people::decided(d)),
                 Cell::new(when(d.created_at)),
                 Cell::new(d.outcome.clone().unwrap_or_default()),
             ]
@@ -351,7 +352,7 @@ pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
         .collect();
     let mut table = render(
         &[
-            "ID", "STAGE", "VERSION", "KIND", "STATUS", "BY", "CREATED", "OUTCOME",
+            "ID", "STAGE", "VERSION", "KIND", "STATUS", "BY", "DECIDED", "CREATED", "OUTCOME",
         ],
         rows,
         colour,

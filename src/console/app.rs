@@ -42,10 +42,22 @@ pub struct HeaderInfo {
     pub user: Option<Principal>,
 }
 
+/// How a toast reads: what the server accepted (✓), plain information,
+/// a warning (nothing was done), or an error (a refusal: stays until Esc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastLevel {
+    Success,
+    Info,
+    Warning,
+    Error,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Toast {
     pub id: u64,
+    /// The same as `level == Error`, kept for the dismissal rules.
     pub error: bool,
+    pub level: ToastLevel,
     pub text: String,
     pub at: Millis,
 }
@@ -77,6 +89,11 @@ pub struct GridState {
     pub filtering: bool,
     pub feed_focus: bool,
     pub feed_scroll: usize,
+    /// Where the last `!` press landed in the attention list; any other key
+    /// forgets it, so the next `!` starts at the newest again.
+    pub attention: Option<usize>,
+    /// The first snapshot put the cursor on the last stage (prod).
+    pub placed: bool,
 }
 
 /// The lines of one step's log we hold, and how to follow it.
@@ -387,11 +404,22 @@ impl App {
         !self.pending.is_empty()
     }
 
+    /// An error toast (`error`), else an informational one.
     pub fn toast(&mut self, error: bool, text: impl Into<String>, now: Millis) {
+        let level = if error {
+            ToastLevel::Error
+        } else {
+            ToastLevel::Info
+        };
+        self.toast_at(level, text, now);
+    }
+
+    pub fn toast_at(&mut self, level: ToastLevel, text: impl Into<String>, now: Millis) {
         let id = self.next_id();
         self.toasts.push(Toast {
             id,
-            error,
+            error: level == ToastLevel::Error,
+            level,
             text: text.into(),
             at: now,
         });

@@ -76,6 +76,12 @@ pub enum Cmd {
     CancelInput,
     Click,
     Scroll,
+    /// `!`: the next cell needing attention.
+    Attention,
+    /// 1–9: a stage column (the digit comes with the key).
+    Column,
+    /// In the detail: the deployment a rollback undid, or the rollback that undid it.
+    Linked,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -86,6 +92,8 @@ pub enum KeySpec {
     Seq(char, char),
     Click,
     Wheel,
+    /// Any of the digits 1–9.
+    Digits,
 }
 
 const fn ch(c: char) -> KeySpec {
@@ -241,6 +249,20 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         S::Dashboard,
+        &[ch('!')],
+        Cmd::Attention,
+        "next cell needing attention (failed, rolled back, awaiting you), newest first",
+        Some("trouble"),
+    ),
+    b(
+        S::Dashboard,
+        &[KeySpec::Digits],
+        Cmd::Column,
+        "jump to stage column 1–9",
+        None,
+    ),
+    b(
+        S::Dashboard,
         &[ch('r')],
         Cmd::Rollback,
         "roll the selected stage back to its last good artifact",
@@ -315,6 +337,20 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Reject,
         "reject this deployment",
         Some("reject"),
+    ),
+    b(
+        S::Detail,
+        &[ch('r')],
+        Cmd::Rollback,
+        "roll this deployment's stage back to its last good artifact",
+        Some("rollback"),
+    ),
+    b(
+        S::Detail,
+        &[ch('u')],
+        Cmd::Linked,
+        "the deployment this rollback undid, or the rollback that undid it (Esc: back)",
+        Some("undid/undone by"),
     ),
     b(
         S::Detail,
@@ -418,7 +454,7 @@ pub const BINDINGS: &[Binding] = &[
         S::Help,
         &[key(KeyCode::Esc), ch('?')],
         Cmd::Back,
-        "close help (Esc clears the filter first)",
+        "close help (and its filter)",
         Some("close"),
     ),
     b(
@@ -489,6 +525,7 @@ fn normalized(ev: &KeyEvent) -> (KeyCode, KeyModifiers) {
 fn matches(spec: &KeySpec, code: KeyCode, mods: KeyModifiers) -> bool {
     match spec {
         KeySpec::Key(c, m) => *c == code && *m == mods,
+        KeySpec::Digits => matches!(code, KeyCode::Char('1'..='9')) && mods == KeyModifiers::NONE,
         KeySpec::Seq(..) | KeySpec::Click | KeySpec::Wheel => false,
     }
 }
@@ -533,6 +570,7 @@ pub fn key_label(spec: &KeySpec) -> String {
         KeySpec::Seq(a, b) => format!("{a}{b}"),
         KeySpec::Click => "click".to_string(),
         KeySpec::Wheel => "wheel".to_string(),
+        KeySpec::Digits => "1-9".to_string(),
         KeySpec::Key(code, mods) => {
             let base = match code {
                 KeyCode::Char(c) => c.to_string(),

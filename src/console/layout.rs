@@ -16,34 +16,56 @@ pub const WIDE: u16 = 140;
 pub struct Regions {
     pub header: Rect,
     pub main: Rect,
+    /// Two lines under the grid: the selected cell's whole story.
+    pub status: Rect,
     pub feed: Rect,
     pub footer: Rect,
 }
 
-/// The screen's regions; shared by drawing and mouse hit-testing.
-pub fn regions(area: Rect) -> Regions {
+/// Lines of the status line under the grid.
+pub const STATUS_H: u16 = 2;
+/// The feed keeps at least this many rows when the grid is tall.
+const FEED_MIN: u16 = 6;
+
+/// The screen's regions for `services` rows of the grid; shared by drawing
+/// and mouse hit-testing. The grid takes the rows it needs (four per
+/// service, its header and borders, the status line), the activity feed the
+/// rest, below it at full width so failure lines are not cut. Only when the
+/// grid needs more than the screen has and the screen is wide does the feed
+/// go beside it.
+pub fn regions(area: Rect, services: usize) -> Regions {
     let [header, middle, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    let (main, feed) = if area.width >= WIDE {
+    let want = 3 + 4 * (services.max(1) as u16) + STATUS_H;
+    let room = middle.height.saturating_sub(FEED_MIN);
+    let (grid, feed) = if area.width >= WIDE && want > room {
         let side = (area.width / 4).max(44);
         let [m, f] =
             Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(middle);
         (m, f)
     } else {
-        let low = (middle.height / 4).max(6);
-        let [m, f] = Layout::vertical([Constraint::Min(1), Constraint::Length(low)]).areas(middle);
+        let h = want.min(room).max(middle.height.min(3 + 2 + STATUS_H));
+        let [m, f] = Layout::vertical([Constraint::Length(h), Constraint::Min(0)]).areas(middle);
         (m, f)
     };
+    let [main, status] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(STATUS_H)]).areas(grid);
     Regions {
         header,
         main,
+        status,
         feed,
         footer,
     }
+}
+
+/// The dashboard's regions for what the app shows.
+pub fn dashboard(app: &App, area: Rect) -> Regions {
+    regions(area, app.visible_services().len())
 }
 
 /// Where everything of the grid sits; drawing and clicks share it.
@@ -109,7 +131,7 @@ pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Option<(usize, usize
     if screen.width < MIN_WIDTH || screen.height < MIN_HEIGHT {
         return None;
     }
-    let area = regions(screen).main;
+    let area = dashboard(app, screen).main;
     let services = app.visible_services();
     let names = services.iter().map(|s| s.name.width()).max().unwrap_or(0);
     let g = geometry(app, area, services.len(), names);
@@ -122,4 +144,22 @@ pub fn hit_test(app: &App, screen: Rect, x: u16, y: u16) -> Option<(usize, usize
     }
     let col = g.cols.iter().find(|(_, cx, w)| x >= *cx && x < cx + w)?.0;
     Some((row, col))
+}
+
+/// Where the selected cell of the dashboard is on screen, if it is shown.
+pub fn selected_cell(app: &App, screen: Rect) -> Option<Rect> {
+    if screen.width < MIN_WIDTH || screen.height < MIN_HEIGHT {
+        return None;
+    }
+    let area = dashboard(app, screen).main;
+    let services = app.visible_services();
+    let names = services.iter().map(|s| s.name.width()).max().unwrap_or(0);
+    let g = geometry(app, area, services.len(), names);
+    let shown = app.grid.row.checked_sub(g.offset)?;
+    if shown >= g.visible {
+        return None;
+    }
+    let (_, x, w) = *g.cols.iter().find(|(c, ..)| *c == app.grid.col)?;
+    let y = g.first_y + shown as u16 * g.row_h;
+    Some(Rect::new(x, y, w, g.row_h))
 }

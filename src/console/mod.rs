@@ -22,6 +22,7 @@
 pub mod app;
 pub mod dialogs;
 pub mod keymap;
+pub mod keymap_doc;
 pub mod layout;
 pub mod msg;
 mod runtime;

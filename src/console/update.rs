@@ -53,6 +53,12 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
                 // the state says happened last, so it is not blank.
                 app.feed = narrate::from_state(&app.state, FEED_SEED).into();
             }
+            if !app.grid.placed {
+                // An incident is usually about production: start on the
+                // last stage of the first service, one key from a rollback.
+                app.grid.placed = true;
+                app.grid.col = app.columns().len();
+            }
             app.loaded = true;
             app.dirty = true;
             out.push(Request::Watch {
@@ -147,6 +153,7 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Request>) {
 }
 
 fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
+    use super::app::ToastLevel::Success;
     app.dirty = true;
     match reply {
         Reply::Request { id, result } => {
@@ -158,10 +165,10 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
                 .unwrap_or_else(|| ("done".into(), "request".into()));
             app.pending.retain(|p| p.id != id);
             match result {
-                Ok(r) if r.message.is_empty() => app.toast(false, done, now),
+                Ok(r) if r.message.is_empty() => app.toast_at(Success, done, now),
                 // The server's answer usually says what was done already.
-                Ok(r) if r.message.starts_with(&done) => app.toast(false, r.message, now),
-                Ok(r) => app.toast(false, format!("{done}: {}", r.message), now),
+                Ok(r) if r.message.starts_with(&done) => app.toast_at(Success, r.message, now),
+                Ok(r) => app.toast_at(Success, format!("{done}: {}", r.message), now),
                 Err(e) => app.toast(
                     true,
                     format!("{what} refused: {}", super::msg::error_text(&e)),
@@ -200,6 +207,19 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
             return;
         }
     };
+    if cmd != Cmd::Attention {
+        app.grid.attention = None;
+    }
+    if cmd == Cmd::Column {
+        if let crossterm::event::KeyCode::Char(c) = key.code
+            && let Some(n) = c.to_digit(10)
+        {
+            let cols = app.columns().len();
+            app.grid.col = (n as usize).min(cols);
+            app.grid.feed_focus = false;
+        }
+        return;
+    }
     if cmd == Cmd::ForceQuit || (cmd == Cmd::Quit && scope != keymap::Scope::Input) {
         app.quit = true;
         return;
@@ -281,10 +301,8 @@ fn help_cmd(app: &mut App, cmd: Cmd) {
         return;
     };
     match cmd {
-        Cmd::Back if !h.filter.value().is_empty() => {
-            h.filter.reset();
-            h.scroll = 0;
-        }
+        // One Esc closes help, filter and all: a second one would otherwise
+        // be needed, and the keys typed after the first went into the filter.
         Cmd::Back => app.modal = None,
         Cmd::Up => h.scroll = h.scroll.saturating_sub(1),
         Cmd::Down => h.scroll += 1,
@@ -317,7 +335,7 @@ fn on_mouse(app: &mut App, m: MouseEvent) {
     const WHEEL: usize = 3;
     match app.screens.last_mut() {
         None => {
-            let feed = layout::regions(area).feed;
+            let feed = layout::dashboard(app, area).feed;
             let over_feed = feed.contains(ratatui::layout::Position::new(m.column, m.row));
             if over_feed {
                 app.grid.feed_scroll = if up {

@@ -360,3 +360,23 @@ fn the_generated_config_loads_with_the_real_loader() {
     }
     assert_eq!(config.server.data_dir, ws.data_dir);
 }
+
+#[test]
+fn operator_env_holds_the_server_and_token_for_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = super::workspace::write_operator_env(dir.path(), "http://127.0.0.1:7474", "t0ken")
+        .expect("written");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    assert!(
+        text.contains("export FERRY_SERVER='http://127.0.0.1:7474'"),
+        "{text}"
+    );
+    assert!(text.contains("export FERRY_TOKEN='t0ken'"), "{text}");
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}

@@ -360,3 +360,32 @@ pub fn git(repo: &Path, args: &[&str]) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Write `<root>/operator.env` (FERRY_SERVER and FERRY_TOKEN, mode 0600) so
+/// `. ws/operator.env && ferry status` works from a second terminal. The
+/// token is the operator's throw-away secret of a loopback demo; still, only
+/// the owner may read it.
+pub fn write_operator_env(root: &Path, server_url: &str, token: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = root.join("operator.env");
+    let text = format!(
+        "# ferry demo: the operator's server and token. Use: . {}\nexport FERRY_SERVER={}\nexport FERRY_TOKEN={}\n",
+        path.display(),
+        shell_quote(server_url),
+        shell_quote(token)
+    );
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+    // A file left by an earlier run keeps its mode on open: set it again.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+        .wrap_err_with(|| format!("cannot restrict {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

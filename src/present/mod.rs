@@ -5,9 +5,12 @@
 //!   console grid and the CLI status table show it; ages and durations.
 //! - `narrate`: one narrator of events, for the console's activity feed and
 //!   the headless demo's log.
+//! - `people`: who requested, approved, rejected and rolled back a
+//!   deployment; whether its failure was flaky.
 //! - `targets`: what cancel, promote and roll back would act on.
 
 pub mod cells;
 pub mod narrate;
+pub mod people;
 pub mod review;
 pub mod targets;

@@ -17,7 +17,11 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
     let d = match targets::cancel_target(&app.state, st) {
         Ok(d) => d,
         Err(why) => {
-            app.toast(false, format!("{stage}: nothing to cancel ({why})"), now);
+            app.toast_at(
+                super::super::app::ToastLevel::Warning,
+                format!("{stage}: nothing to cancel ({why})"),
+                now,
+            );
             return;
         }
     };

@@ -16,7 +16,11 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
     let artifact = match targets::promote_candidate(&app.state, service, stage) {
         Ok(a) => a,
         Err(why) => {
-            app.toast(false, format!("{stage}: nothing to promote ({why})"), now);
+            app.toast_at(
+                super::super::app::ToastLevel::Warning,
+                format!("{stage}: nothing to promote ({why})"),
+                now,
+            );
             return;
         }
     };

@@ -9,7 +9,7 @@ use super::super::app::App;
 use super::super::dialogs::{cancel, decision, promote, rollback};
 use super::super::keymap::Cmd;
 use super::super::msg::Request;
-use super::{detail, history, is_vertical, step_by};
+use super::{attention, detail, history, is_vertical, step_by};
 
 pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) {
     let rows = app.visible_services().len();
@@ -32,17 +32,21 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
             app.grid.filter.reset();
             app.grid.row = 0;
         }
+        Cmd::Attention if !attention::jump(app) => {
+            app.toast(false, "nothing needs attention", now);
+        }
         Cmd::Open => {
             let Some((svc, stage)) = app.selected() else {
                 return;
             };
+            // A rolled-back cell opens the failure it undid, not the rollback.
             let run = match stage {
                 None => cells::build_summary(&app.state, svc).run,
                 Some(st) => svc
                     .stages
                     .iter()
                     .find(|s| s.name == st)
-                    .and_then(|s| cells::focus_deployment(&app.state, s))
+                    .and_then(|s| attention::open_target(&app.state, s))
                     .map(|d| RunRef::Deployment(d.id.clone())),
             };
             match run {

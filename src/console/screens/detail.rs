@@ -8,7 +8,7 @@ use crate::model::{DeploymentId, Millis, RunId, StepStatus};
 use crate::present::cells::RunRef;
 
 use super::super::app::{App, DetailState, LOG_CAP, LOG_TAIL, LogView, Screen};
-use super::super::dialogs::decision;
+use super::super::dialogs::{decision, rollback};
 use super::super::keymap::Cmd;
 use super::super::msg::{Request, error_text};
 use super::{HALF_PAGE, is_vertical, step_by};
@@ -130,6 +130,36 @@ pub fn detail_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) 
             };
             let id = id.clone();
             decision::open(app, &id, super::decision(cmd), now);
+        }
+        Cmd::Rollback => {
+            let RunRef::Deployment(id) = &d.run else {
+                app.toast(false, "a build has no stage to roll back", now);
+                return;
+            };
+            let Some((svc, stage)) = app
+                .state
+                .deployments
+                .get(id)
+                .map(|d| (d.service.clone(), d.stage.clone()))
+            else {
+                return;
+            };
+            rollback::open_last_good(app, &svc, &stage, now);
+        }
+        Cmd::Linked => {
+            let RunRef::Deployment(id) = &d.run else {
+                return;
+            };
+            let target = app
+                .state
+                .deployments
+                .get(id)
+                .and_then(|d| super::attention::linked(&app.state, d))
+                .map(|d| d.id.clone());
+            match target {
+                Some(t) => open(app, RunRef::Deployment(t), out),
+                None => app.toast(false, "no rollback is linked to this deployment", now),
+            }
         }
         Cmd::Note => {
             if let RunRef::Deployment(id) = &d.run {

@@ -102,14 +102,14 @@ pub fn history_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
                 .and_then(|s| s.current.clone());
             if status != DeploymentStatus::Succeeded {
                 app.toast(
-                    false,
+                    true,
                     "only an artifact that was deployed successfully can be a rollback target",
                     now,
                 );
                 return;
             }
             if current.as_deref() == Some(artifact.as_str()) {
-                app.toast(false, "that artifact is what runs there now", now);
+                app.toast(true, "that artifact is what runs there now", now);
                 return;
             }
             let last_good = app

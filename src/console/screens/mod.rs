@@ -3,6 +3,7 @@
 //! screen under all others; detail, history and approvals stack on it.
 
 pub mod approvals;
+pub mod attention;
 pub mod dashboard;
 pub mod detail;
 pub mod history;

@@ -5,6 +5,7 @@
 //! `.snap` files under `tests/snapshots/`).
 
 mod actions;
+mod incident;
 mod insights;
 mod snapshots;
 mod story;

@@ -283,3 +283,13 @@ fn many_stages_and_long_names_fit_without_panicking() {
     app.grid.row = 2;
     insta::assert_snapshot!("dashboard_many_stages_80x24", render(&app, 80, 24));
 }
+
+/// The dashboard as a fresh console opens it (cursor on prod), at the three
+/// sizes issue 11 names: the grid takes the rows it needs, the feed the rest.
+#[test]
+fn dashboard_fresh_at_three_sizes() {
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let app = fixture::app((w, h));
+        insta::assert_snapshot!(format!("dashboard_fresh_{w}x{h}"), render(&app, w, h));
+    }
+}

@@ -12,7 +12,7 @@ use crate::model::Millis;
 use super::super::app::{App, Conn};
 use super::super::layout::geometry;
 use super::super::theme::{Element, Theme};
-use super::{clean, fit, spread};
+use super::{clean, fit, spread, wrap};
 use crate::present::cells::{self, CellKind, StageSummary};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
@@ -150,6 +150,72 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
     }
 }
 
+/// The selected cell's whole story under the grid, wrapped over two lines:
+/// nothing the cell had to cut is lost.
+pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if !app.loaded || area.height == 0 {
+        return;
+    }
+    let Some((svc, stage)) = app.selected() else {
+        return;
+    };
+    let summary = match &stage {
+        None => Some(cells::build_summary(&app.state, svc)),
+        Some(st) => svc
+            .stages
+            .iter()
+            .find(|s| &s.name == st)
+            .map(|s| cells::stage_summary(&app.state, s)),
+    };
+    let Some(c) = summary else {
+        return;
+    };
+    let place = format!("{} / {}", svc.name, stage.as_deref().unwrap_or("build"));
+    let mut text = format!("{place}: {} · {} {}", c.version, c.kind.glyph(), c.word);
+    if let Some(t) = c.tests {
+        text.push_str(&format!(" · tests {}/{}", t.passed, t.total()));
+    }
+    if let Some(r) = &c.reason {
+        text.push_str(&format!(" · {r}"));
+    }
+    if let Some(run) = &c.run {
+        text.push_str(&format!(" ({})", run.id()));
+    }
+    let w = area.width.saturating_sub(1) as usize;
+    let mut lines: Vec<Line> = wrap(&clean(&text), w)
+        .into_iter()
+        .map(|l| Line::styled(l, theme.cell(c.kind)))
+        .collect();
+    if lines.len() > area.height as usize {
+        // Still too long: the last line says so rather than ending mid-word.
+        lines.truncate(area.height as usize);
+        if let Some(last) = lines.last_mut() {
+            let t: String = last.spans.iter().map(|s| s.content.as_ref()).collect();
+            *last = Line::styled(fit(&format!("{t} …"), w), theme.cell(c.kind));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines),
+        Rect::new(area.x + 1, area.y, area.width - 1, area.height),
+    );
+}
+
+/// The version with the age when both fit; the version alone when not; the
+/// version it goes to ("→ 1.1.0") when even that does not fit. A version is
+/// never cut while any of these fits.
+fn version_line(version: &str, age: &str, w: usize) -> String {
+    if version.width() + 1 + age.width() <= w {
+        return spread(version, age, w);
+    }
+    if version.width() <= w {
+        return version.to_string();
+    }
+    match version.rsplit_once('→') {
+        Some((_, to)) if to.trim().width() + 2 <= w => format!("→ {}", to.trim()),
+        _ => fit(version, w),
+    }
+}
+
 fn draw_cell(
     buf: &mut ratatui::buffer::Buffer,
     rect: Rect,
@@ -198,10 +264,10 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
     match h {
         0..=2 => {
             let left = match &tests {
-                Some(t) => format!("{version} {t}"),
-                None => version,
+                Some(t) if version.width() + 1 + t.width() <= w => format!("{version} {t}"),
+                _ => version,
             };
-            vec![Line::raw(spread(&left, &age, w)), state]
+            vec![Line::raw(version_line(&left, &age, w)), state]
         }
         3 => {
             let third = match (&reason, &tests) {
@@ -213,17 +279,42 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
                 {
                     Line::styled(fit(r, w), muted)
                 }
-                (_, Some(t)) => Line::raw(fit(t, w)),
+                (_, Some(t)) => test_line(Some(t), c, w, theme),
                 (Some(r), None) => Line::styled(fit(r, w), muted),
                 (None, None) => Line::raw(""),
             };
-            vec![Line::raw(spread(&version, &age, w)), state, third]
+            vec![Line::raw(version_line(&version, &age, w)), state, third]
         }
-        _ => vec![
-            Line::raw(spread(&version, &age, w)),
-            state,
-            Line::raw(fit(tests.as_deref().unwrap_or(""), w)),
-            Line::from(Span::styled(fit(reason.as_deref().unwrap_or(""), w), muted)),
-        ],
+        _ => {
+            let mut lines = vec![Line::raw(version_line(&version, &age, w)), state];
+            match (&tests, &reason) {
+                // Without test counts, the reason wraps over both lines.
+                (None, Some(r)) => lines.extend(
+                    wrap(r, w)
+                        .into_iter()
+                        .take(2)
+                        .map(|l| Line::from(Span::styled(l, muted))),
+                ),
+                _ => {
+                    lines.push(test_line(tests.as_deref(), c, w, theme));
+                    lines.push(Line::from(Span::styled(
+                        fit(reason.as_deref().unwrap_or(""), w),
+                        muted,
+                    )));
+                }
+            }
+            lines
+        }
+    }
+}
+
+/// Test counts, red when any failed.
+fn test_line<'a>(tests: Option<&str>, c: &StageSummary, w: usize, theme: &Theme) -> Line<'a> {
+    let failed = c.tests.is_some_and(|t| t.failed > 0);
+    let text = fit(tests.unwrap_or(""), w);
+    if failed {
+        Line::styled(text, theme.fg(Element::Error))
+    } else {
+        Line::raw(text)
     }
 }

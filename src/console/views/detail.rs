@@ -14,6 +14,7 @@ use super::super::app::{App, DetailState, LogView};
 use super::super::theme::{Element, Theme};
 use super::{clean, fit};
 use crate::present::cells::{self, RunRef};
+use crate::present::people;
 
 pub fn step_glyph(s: StepStatus) -> &'static str {
     match s {
@@ -71,6 +72,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
                     },
                 ]
                 .into_iter()
+                // Who decided stays visible after the deployment ran.
+                .chain(people::decisions(x, now))
+                .chain(
+                    people::rolled_back_by(&app.state, x, now).map(|l| format!("{l} · u: open it")),
+                )
+                .chain(
+                    x.rolls_back
+                        .as_ref()
+                        .map(|_| "u: open the deployment it undid".to_string()),
+                )
+                .chain(people::flaky_line(&app.state, x))
                 // The latest note (`n` adds one); all of them are in `ferry review`.
                 .chain(x.notes.last().map(|n| {
                     format!(
@@ -122,11 +134,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
     let (info_area, steps_area, right) = if inner.width >= 120 {
         let [left, right] =
             Layout::horizontal([Constraint::Length(56), Constraint::Min(1)]).areas(inner);
-        let [a, s] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(left);
+        let info_h = (extra.len() as u16 + 5).clamp(8, inner.height / 2);
+        let [a, s] = Layout::vertical([Constraint::Length(info_h), Constraint::Min(3)]).areas(left);
         (a, s, right)
     } else {
+        let info_h = (extra.len() as u16 + 5).clamp(6, inner.height / 3);
         let [a, s, r] = Layout::vertical([
-            Constraint::Length(6),
+            Constraint::Length(info_h),
             Constraint::Length(steps_h),
             Constraint::Min(3),
         ])

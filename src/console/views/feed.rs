@@ -14,12 +14,13 @@ use crate::present::cells;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis) {
     let focused = app.grid.feed_focus;
-    let title = if focused {
-        " ▶ activity "
-    } else {
-        " activity "
+    let mark = if focused { "▶ " } else { "" };
+    // Scrolled down, the feed stops moving: say so, and how much is above.
+    let title = match app.grid.feed_scroll {
+        0 => format!(" {mark}activity "),
+        n => format!(" {mark}activity · paused, {n} newer above (gg: back to live) "),
     };
-    let block = super::pane(title, focused, theme);
+    let block = super::pane(&title, focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;

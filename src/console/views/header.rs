@@ -32,6 +32,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             theme.fg(Element::Failed).add_modifier(Modifier::BOLD),
         ),
     });
+    if let Some(u) = &app.header.user {
+        let n = crate::present::people::awaiting(&app.state, u);
+        if n > 0 {
+            parts.push((
+                format!("⏸ {n} awaiting you (A)"),
+                theme.fg(Element::Waiting).add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
     if let Some(p) = app.pending.last() {
         let frame_no = ((now - p.since).max(0) / 100) as usize % SPINNER.len();
         let more = if app.pending.len() > 1 {

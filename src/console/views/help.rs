@@ -33,7 +33,12 @@ pub fn help_lines(filter: &str) -> Vec<(bool, String)> {
     out
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, h: &HelpState, theme: &Theme) {
+/// The demo's hint: how to use the CLI as the console's operator.
+pub fn demo_hint(workspace: &str) -> String {
+    format!("demo: `. {workspace}/operator.env && ferry status` runs the CLI as you")
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, h: &HelpState, demo: Option<&str>, theme: &Theme) {
     let rect = centered(area, 84, area.height.saturating_sub(2));
     frame.render_widget(Clear, rect);
     let block = Block::bordered().title(" help · type to filter · Esc closes ");
@@ -45,6 +50,9 @@ pub fn draw(frame: &mut Frame, area: Rect, h: &HelpState, theme: &Theme) {
         format!("filter: {filter}▏"),
         Style::default().add_modifier(Modifier::UNDERLINED),
     )];
+    if let Some(ws) = demo {
+        lines.push(Line::styled(fit(&clean(&demo_hint(ws)), w), theme.muted()));
+    }
     let body = help_lines(&filter);
     if body.is_empty() {
         lines.push(Line::styled("no key matches", theme.muted()));
@@ -53,7 +61,7 @@ pub fn draw(frame: &mut Frame, area: Rect, h: &HelpState, theme: &Theme) {
     for (heading, text) in body
         .into_iter()
         .skip(skip)
-        .take(inner.height.saturating_sub(1) as usize)
+        .take(inner.height.saturating_sub(1 + u16::from(demo.is_some())) as usize)
     {
         lines.push(if heading {
             Line::styled(fit(&text, w), Style::default().add_modifier(Modifier::BOLD))

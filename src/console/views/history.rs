@@ -11,7 +11,7 @@ use crate::model::{ArtifactId, DeploymentStatus, Millis};
 use super::super::app::{App, HistoryState};
 use super::super::theme::{Element, Theme};
 use super::{clean, fit};
-use crate::present::cells;
+use crate::present::{cells, people};
 
 pub fn draw(
     frame: &mut Frame,
@@ -34,12 +34,27 @@ pub fn draw(
     let good: Vec<ArtifactId> = stage
         .map(|s| s.good.iter().map(|g| g.artifact.clone()).collect())
         .unwrap_or_default();
+    // Versions are never cut: the column is as wide as the longest one.
+    let ver_w = rows
+        .iter()
+        .map(|d| d.version.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let fmt = |id: &str, ver: &str, kind: &str, outcome: &str, by: &str, when: &str, mark: &str| {
-        format!("{id:<6} {ver:<10} {kind:<9} {outcome:<18} {by:<10} {when:>4}  {mark}")
+        format!("{id:<6} {ver:<ver_w$} {kind:<9} {outcome:<18} {by:<22} {when:>4}  {mark}")
     };
     let mut lines = vec![Line::styled(
         fit(
-            &fmt("id", "version", "kind", "outcome", "actor", "when", ""),
+            &fmt(
+                "id",
+                "version",
+                "kind",
+                "outcome",
+                "by · decided",
+                "when",
+                "",
+            ),
             w,
         ),
         Style::default().add_modifier(Modifier::BOLD),
@@ -47,10 +62,12 @@ pub fn draw(
     let body_h = inner.height.saturating_sub(2) as usize;
     let selected = h.selected.min(rows.len().saturating_sub(1));
     let skip = (selected + 1).saturating_sub(body_h);
+    // Only the newest successful deployment of the current artifact is it.
+    let current_row = rows.iter().position(|d| {
+        current.as_deref() == Some(d.artifact.as_str()) && d.status == DeploymentStatus::Succeeded
+    });
     for (i, d) in rows.iter().enumerate().skip(skip).take(body_h) {
-        let mark = if current.as_deref() == Some(d.artifact.as_str())
-            && d.status == DeploymentStatus::Succeeded
-        {
+        let mark = if current_row == Some(i) {
             "◆ current"
         } else if good.contains(&d.artifact) && d.status == DeploymentStatus::Succeeded {
             "✓ good"
@@ -60,10 +77,10 @@ pub fn draw(
         let when = cells::age(now, d.finished_at.unwrap_or(d.created_at));
         let text = fmt(
             &d.id,
-            &fit(&d.version, 10),
+            &d.version,
             d.kind.as_str(),
             &d.status.as_str().replace('_', " "),
-            &fit(d.requested_by.name(), 10),
+            &fit(&people::actors(d), 22),
             &when,
             mark,
         );

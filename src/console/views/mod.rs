@@ -23,7 +23,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::model::Millis;
 
 use super::app::{App, Modal, Screen};
-use super::layout::{MIN_HEIGHT, MIN_WIDTH, regions};
+use super::layout::{self, MIN_HEIGHT, MIN_WIDTH};
 use super::theme::Theme;
 
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
         too_small(frame, area);
         return;
     }
-    let r = regions(area);
+    let r = layout::dashboard(app, area);
     header::draw(frame, r.header, app, theme, now);
     footer::draw(frame, r.footer, app, theme);
     let [_, middle, _] = Layout::vertical([
@@ -44,6 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
     match app.screens.last() {
         None => {
             dashboard::draw(frame, r.main, app, theme, now);
+            dashboard::status(frame, r.status, app, theme);
             feed::draw(frame, r.feed, app, theme, now);
         }
         Some(Screen::Detail(d)) => detail::draw(frame, middle, app, d, theme, now),
@@ -54,10 +55,21 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
     match &app.modal {
         Some(Modal::Confirm(c)) => modals::confirm(frame, middle, c, theme),
         Some(Modal::Comment(c)) => modals::comment(frame, middle, c, theme),
-        Some(Modal::Help(h)) => help::draw(frame, middle, h, theme),
+        Some(Modal::Help(h)) => help::draw(
+            frame,
+            middle,
+            h,
+            app.header.demo_workspace.as_deref(),
+            theme,
+        ),
         None => {}
     }
-    toasts::draw(frame, middle, app, theme);
+    let avoid = if app.screens.is_empty() && app.modal.is_none() {
+        layout::selected_cell(app, area)
+    } else {
+        None
+    };
+    toasts::draw(frame, middle, app, theme, avoid);
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {
@@ -87,6 +99,37 @@ pub fn pane<'a>(title: &'a str, focused: bool, theme: &Theme) -> Block<'a> {
 
 pub fn clean(s: &str) -> String {
     crate::model::sanitize_text(s)
+}
+
+/// Break `s` into lines of at most `width` columns, at spaces where it can
+/// (a word longer than a line is split), so nothing is cut off.
+pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let sep = usize::from(!line.is_empty());
+        if line.width() + sep + word.width() <= width {
+            if sep == 1 {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        for c in word.chars() {
+            if line.width() + c.width().unwrap_or(0) > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.push(c);
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Cut `s` to `width` columns, marking the cut with "…".
