@@ -144,6 +144,10 @@ impl State {
                 }
             }
             EventKind::NotificationSent { .. } => {}
+            EventKind::ArtifactQuarantined { .. }
+            | EventKind::QuarantineLifted { .. }
+            | EventKind::StageHeld { .. }
+            | EventKind::HoldLifted { .. } => self.apply_safety(event),
             EventKind::NoteAdded {
                 deployment,
                 author,

@@ -10,8 +10,10 @@
 //! - `decide`: the rules of promotion, from one input to events and effects;
 //! - `jobs`: what the runner needs to run one step.
 
+pub mod blocked;
 mod decide;
 mod fold;
+mod fold_safety;
 pub mod io;
 mod jobs;
 mod state;
@@ -28,6 +30,7 @@ pub use io::{
     ArtifactRef, BuiltArtifact, Command, Effect, Input, Output, Principal, Rejection,
     RejectionKind, StepAction, StepJob,
 };
+pub use blocked::{Blocked, BlockedReason, blocked, blocked_all};
 pub use state::{GoodRelease, ServiceState, SourceKind, StageState, State};
 
 /// The engine: the configuration it decides by and the state it decides on.

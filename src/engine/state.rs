@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Gate, RollbackPolicy, Source};
 use crate::model::{
     Actor, Artifact, ArtifactId, Build, BuildId, Deployment, DeploymentId, DeploymentKind,
-    DeploymentStatus, Millis, Seq, Step,
+    DeploymentStatus, Hold, Millis, Quarantine, Seq, Step,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,9 @@ pub struct State {
     /// preempting rollback), with who asked and why.
     #[serde(default)]
     pub cancelling: BTreeMap<DeploymentId, (Actor, String)>,
+    /// Releases ever quarantined, with their history (in force or lifted).
+    #[serde(default)]
+    pub quarantine: BTreeMap<ArtifactId, Quarantine>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +84,9 @@ pub struct StageState {
     /// The deployment that ran and finished last.
     #[serde(default)]
     pub finished: Option<DeploymentId>,
+    /// Held after a manual rollback: automatic promotions wait.
+    #[serde(default)]
+    pub held: Option<Hold>,
 }
 
 impl StageState {
@@ -97,6 +103,7 @@ impl StageState {
             queue: Vec::new(),
             history: Vec::new(),
             finished: None,
+            held: None,
         }
     }
 
@@ -110,8 +117,14 @@ impl StageState {
     /// last good release itself, even if it is what was last put there.
     pub fn rollback_target(&self, state: &State) -> Option<&GoodRelease> {
         match &self.current {
-            Some(current) if self.is_healthy_on(state, Some(current)) => self.good_before(current),
-            _ => self.good.last(),
+            Some(current) if self.is_healthy_on(state, Some(current)) => {
+                self.safe_good_before(state, current)
+            }
+            _ => self
+                .good
+                .iter()
+                .rev()
+                .find(|g| !state.is_quarantined(&g.artifact)),
         }
     }
 
@@ -119,6 +132,15 @@ impl StageState {
     /// another artifact (what a failed or rolled-back `artifact` returns to).
     pub fn good_before(&self, artifact: &str) -> Option<&GoodRelease> {
         self.good.iter().rev().find(|g| g.artifact != artifact)
+    }
+
+    /// `good_before`, skipping quarantined releases: a rollback never
+    /// brings one back.
+    pub fn safe_good_before(&self, state: &State, artifact: &str) -> Option<&GoodRelease> {
+        self.good
+            .iter()
+            .rev()
+            .find(|g| g.artifact != artifact && !state.is_quarantined(&g.artifact))
     }
 
     /// What a successful rollback to `target` undoes: every release that
@@ -273,6 +295,7 @@ impl State {
             next_artifact: self.next_artifact,
             next_deployment: self.next_deployment,
             cancelling: self.cancelling.clone(),
+            quarantine: self.quarantine.clone(),
         };
         for svc in &self.services {
             let mut stages = Vec::with_capacity(svc.stages.len());
@@ -323,6 +346,11 @@ impl State {
             });
         }
         view
+    }
+
+    /// Whether a release is quarantined now.
+    pub fn is_quarantined(&self, artifact: &str) -> bool {
+        self.quarantine.get(artifact).is_some_and(|q| q.active)
     }
 
     /// Deployments waiting for approval, oldest first.

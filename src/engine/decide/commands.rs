@@ -71,6 +71,7 @@ impl Cx<'_> {
     ) -> Result<(), Rejection> {
         let index = self.stage_index(&service, &stage)?;
         let artifact = self.artifact(&service, &artifact)?;
+        self.refuse_quarantined(&artifact)?;
         let st = &self.state.services_stage(&service, index);
         if index > 0 {
             let previous = &self.state.services_stage(&service, index - 1);
@@ -110,6 +111,13 @@ impl Cx<'_> {
             DeploymentKind::Promote
         };
         let reason = format!("promoted by {}", by.name);
+        // An explicit promotion is the operator taking over again.
+        self.release_hold(
+            &service,
+            index,
+            &by.actor(),
+            format!("promoted explicitly by {}", by.name),
+        );
         self.create_promotion(&service, index, &artifact, &by.actor(), kind, reason);
         Ok(())
     }
@@ -123,6 +131,9 @@ impl Cx<'_> {
     ) -> Result<(), Rejection> {
         let d = self.awaiting_approval(&deployment)?;
         self.check_approver(by, &d, true)?;
+        if let Some(a) = self.state.artifacts.get(&d.artifact).cloned() {
+            self.refuse_quarantined(&a)?;
+        }
         if d.approvals.iter().any(|a| a.by.name() == by.name) {
             return Err(reject(
                 RejectionKind::Conflict,
@@ -176,6 +187,13 @@ impl Cx<'_> {
                 },
             );
             if let Ok(index) = self.stage_index(&d.service, &d.stage) {
+                // Approving is promoting explicitly: it ends a hold.
+                self.release_hold(
+                    &d.service,
+                    index,
+                    &by.actor(),
+                    format!("{deployment} approved by {}", by.name),
+                );
                 self.try_start(&d.service, index);
             }
         }
@@ -318,7 +336,20 @@ impl Cx<'_> {
             .unwrap_or_else(|| "nothing".into());
         let rolls_back = self.deployment_to_undo(&st);
         let reason = format!("rollback by {}: {from} → {}", by.name, target.version);
-        self.create_rollback(&service, index, &target, &by.actor(), rolls_back, reason);
+        // Rolling back away from a release quarantines it; by hand, the
+        // stage is held too, so automation does not undo the operator.
+        if let Some(current) = st.current.as_ref().filter(|c| **c != target.id) {
+            self.quarantine_rolled_back(
+                &service,
+                &stage,
+                current,
+                rolls_back.clone(),
+                &by.actor(),
+                &reason,
+            );
+        }
+        self.create_rollback(&service, index, &target, &by.actor(), rolls_back, reason.clone());
+        self.hold_stage(&service, index, &by.actor(), format!("held after {reason}"));
         Ok(())
     }
 
@@ -331,6 +362,7 @@ impl Cx<'_> {
         st: &StageState,
         artifact: Artifact,
     ) -> Result<Artifact, Rejection> {
+        self.refuse_quarantined(&artifact)?;
         if !st.good.iter().any(|g| g.artifact == artifact.id) {
             return Err(reject(
                 RejectionKind::Conflict,

@@ -126,7 +126,7 @@ impl Cx<'_> {
         let st = self.state.services_stage(&d.service, index);
         let last_good = st.last_good().map(|g| g.artifact.clone());
         let target = st
-            .good_before(&d.artifact)
+            .safe_good_before(self.state, &d.artifact)
             .and_then(|g| self.state.artifacts.get(&g.artifact))
             .cloned();
         let Some(target) = target else {
@@ -141,6 +141,14 @@ impl Cx<'_> {
         let reason = format!(
             "automatic rollback after {} failed: {} → {} ({which})",
             d.id, d.version, target.version
+        );
+        self.quarantine_rolled_back(
+            &d.service,
+            &d.stage,
+            &d.artifact,
+            Some(d.id.clone()),
+            &Actor::ferry(),
+            &reason,
         );
         self.create_rollback(
             &d.service,
