@@ -348,7 +348,11 @@ impl Client {
             artifact: artifact.to_string(),
             reason: reason.to_string(),
         };
-        let path = if add { "/quarantine/add" } else { "/quarantine/lift" };
+        let path = if add {
+            "/quarantine/add"
+        } else {
+            "/quarantine/lift"
+        };
         self.post(path, &body).await
     }
 

@@ -127,7 +127,12 @@ pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Op
             "rollback {} to {} failed; {stage} needs an operator",
             last.id, last.version
         );
-        return Some(make(BlockedReason::RollbackFailed, msg, Some(last), deployers()));
+        return Some(make(
+            BlockedReason::RollbackFailed,
+            msg,
+            Some(last),
+            deployers(),
+        ));
     }
     if st.queue.is_empty()
         && st.active.is_none()
@@ -143,7 +148,12 @@ pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Op
     if index > 0 && st.queue.is_empty() && st.active.is_none() {
         let prev = &svc.stages[index - 1];
         if let Some(msg) = previous_not_green(state, prev, st) {
-            return Some(make(BlockedReason::PreviousStageNotGreen, msg, None, deployers()));
+            return Some(make(
+                BlockedReason::PreviousStageNotGreen,
+                msg,
+                None,
+                deployers(),
+            ));
         }
     }
     None

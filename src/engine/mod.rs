@@ -26,11 +26,11 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::model::Millis;
 
+pub use blocked::{Blocked, BlockedReason, blocked, blocked_all};
 pub use io::{
     ArtifactRef, BuiltArtifact, Command, Effect, Input, Output, Principal, Rejection,
     RejectionKind, StepAction, StepJob,
 };
-pub use blocked::{Blocked, BlockedReason, blocked, blocked_all};
 pub use state::{GoodRelease, ServiceState, SourceKind, StageState, State};
 
 /// The engine: the configuration it decides by and the state it decides on.

@@ -117,14 +117,8 @@ impl StageState {
     /// last good release itself, even if it is what was last put there.
     pub fn rollback_target(&self, state: &State) -> Option<&GoodRelease> {
         match &self.current {
-            Some(current) if self.is_healthy_on(state, Some(current)) => {
-                self.safe_good_before(state, current)
-            }
-            _ => self
-                .good
-                .iter()
-                .rev()
-                .find(|g| !state.is_quarantined(&g.artifact)),
+            Some(current) if self.is_healthy_on(state, Some(current)) => self.good_before(current),
+            _ => self.good.last(),
         }
     }
 
@@ -132,15 +126,6 @@ impl StageState {
     /// another artifact (what a failed or rolled-back `artifact` returns to).
     pub fn good_before(&self, artifact: &str) -> Option<&GoodRelease> {
         self.good.iter().rev().find(|g| g.artifact != artifact)
-    }
-
-    /// `good_before`, skipping quarantined releases: a rollback never
-    /// brings one back.
-    pub fn safe_good_before(&self, state: &State, artifact: &str) -> Option<&GoodRelease> {
-        self.good
-            .iter()
-            .rev()
-            .find(|g| g.artifact != artifact && !state.is_quarantined(&g.artifact))
     }
 
     /// What a successful rollback to `target` undoes: every release that

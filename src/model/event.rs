@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactId, BuildId, BuildStatus, DeploymentId,
-    DeploymentKind, DeploymentStatus, Incident, Millis, Notification, RunId, Seq, StepOutcome, StepPlan,
+    DeploymentKind, DeploymentStatus, Incident, Millis, Notification, RunId, Seq, StepOutcome,
+    StepPlan,
 };
 
 /// An immutable, numbered fact. `seq` is given by the store on append.

@@ -328,7 +328,11 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             Narration::new(Level::Warn, what).at(service, None)
         }
         K::QuarantineLifted { service, artifact } => {
-            let what = format!("quarantine of {artifact} lifted by {}: {}", e.actor.name(), e.reason);
+            let what = format!(
+                "quarantine of {artifact} lifted by {}: {}",
+                e.actor.name(),
+                e.reason
+            );
             Narration::new(Level::Info, what).at(service, None)
         }
         K::StageHeld { service, stage, .. } => {

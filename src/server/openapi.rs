@@ -15,15 +15,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
-    DeploymentQuery, Evidence, Health, LogChunk, NoteRequest, PromoteRequest, RegisterArtifact,
-    RollbackRequest, ServerInfo, StageEvidence, ArtifactView, HoldLiftRequest, QuarantineRequest,
+    ActionReply, ApiError, ArtifactView, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
+    DeploymentQuery, Evidence, Health, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
+    QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
 };
 use crate::engine::{Blocked, BlockedReason};
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
-    Deployment, DeploymentKind, DeploymentStatus, Step, StepKind, StepStatus, TestCounts,
-    Incident, Quarantine, QuarantineChange,
+    Deployment, DeploymentKind, DeploymentStatus, Incident, Quarantine, QuarantineChange, Step,
+    StepKind, StepStatus, TestCounts,
 };
 
 use super::health::{Probe, Ready, ReplicaReady};

@@ -92,6 +92,23 @@ impl Cx<'_> {
             .chain(st.queue.iter())
             .filter_map(|id| self.state.deployments.get(id))
             .find(|d| d.artifact == artifact.id && d.kind != DeploymentKind::Rollback);
+        // Promoting what waits in a held stage is the explicit promote
+        // the hold waits for: it ends the hold and the deployment starts.
+        if let Some(d) = busy
+            && st.held.is_some()
+            && d.status == DeploymentStatus::Queued
+        {
+            let id = d.id.clone();
+            self.release_hold(
+                &service,
+                index,
+                &by.actor(),
+                format!("promoted explicitly by {}", by.name),
+            );
+            self.out.deployment = Some(id);
+            self.try_start(&service, index);
+            return Ok(());
+        }
         if let Some(d) = busy {
             return Err(reject(
                 RejectionKind::Conflict,
@@ -348,7 +365,14 @@ impl Cx<'_> {
                 &reason,
             );
         }
-        self.create_rollback(&service, index, &target, &by.actor(), rolls_back, reason.clone());
+        self.create_rollback(
+            &service,
+            index,
+            &target,
+            &by.actor(),
+            rolls_back,
+            reason.clone(),
+        );
         self.hold_stage(&service, index, &by.actor(), format!("held after {reason}"));
         Ok(())
     }
@@ -362,7 +386,6 @@ impl Cx<'_> {
         st: &StageState,
         artifact: Artifact,
     ) -> Result<Artifact, Rejection> {
-        self.refuse_quarantined(&artifact)?;
         if !st.good.iter().any(|g| g.artifact == artifact.id) {
             return Err(reject(
                 RejectionKind::Conflict,

@@ -126,7 +126,7 @@ impl Cx<'_> {
         let st = self.state.services_stage(&d.service, index);
         let last_good = st.last_good().map(|g| g.artifact.clone());
         let target = st
-            .safe_good_before(self.state, &d.artifact)
+            .good_before(&d.artifact)
             .and_then(|g| self.state.artifacts.get(&g.artifact))
             .cloned();
         let Some(target) = target else {

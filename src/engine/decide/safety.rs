@@ -110,7 +110,12 @@ impl Cx<'_> {
         match self.state.quarantine.get(&artifact.id).filter(|q| q.active) {
             Some(q) => Err(reject(
                 RejectionKind::Conflict,
-                format!("{} {} is {}", artifact.service, artifact.version, q.describe()),
+                format!(
+                    "{} {} is {}",
+                    artifact.service,
+                    artifact.version,
+                    q.describe()
+                ),
             )
             .hint(format!(
                 "if it is safe again: `ferry quarantine lift {} --reason …`",
@@ -128,12 +133,24 @@ impl Cx<'_> {
         reason: String,
         add: bool,
     ) -> Result<(), Rejection> {
-        may_guard(by, if add { "quarantine" } else { "lift a quarantine" })?;
+        may_guard(
+            by,
+            if add {
+                "quarantine"
+            } else {
+                "lift a quarantine"
+            },
+        )?;
         let reason = required_reason(&reason)?;
-        let a = self.state.artifacts.get(artifact.as_str()).cloned().ok_or_else(|| {
-            reject(RejectionKind::NotFound, format!("no artifact `{artifact}`"))
-                .hint("name it by id (a-12): `ferry artifacts` lists them")
-        })?;
+        let a = self
+            .state
+            .artifacts
+            .get(artifact.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                reject(RejectionKind::NotFound, format!("no artifact `{artifact}`"))
+                    .hint("name it by id (a-12): `ferry artifacts` lists them")
+            })?;
         let active = self.state.is_quarantined(&a.id);
         self.out.artifact = Some(a.id.clone());
         if add {
@@ -210,8 +227,10 @@ fn may_guard(by: &Principal, what: &str) -> Result<(), Rejection> {
 fn required_reason(reason: &str) -> Result<String, Rejection> {
     let reason = crate::model::sanitize_text(reason.trim());
     if reason.is_empty() {
-        return Err(reject(RejectionKind::Invalid, "a reason is required (`reason`)")
-            .hint("say why with --reason \"…\""));
+        return Err(
+            reject(RejectionKind::Invalid, "a reason is required (`reason`)")
+                .hint("say why with --reason \"…\""),
+        );
     }
     Ok(reason)
 }

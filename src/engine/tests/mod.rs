@@ -6,6 +6,7 @@ mod hardening;
 mod properties;
 mod rollbacks;
 mod rules;
+mod safety;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
