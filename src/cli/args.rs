@@ -101,6 +101,14 @@ pub enum Verb {
     /// Artifacts built by another CI.
     #[command(subcommand)]
     Artifact(ArtifactVerb),
+    /// Mark a release bad for its service, or release it again.
+    #[command(subcommand)]
+    Quarantine(super::safety::QuarantineVerb),
+    /// The hold a manual rollback puts on a stage.
+    #[command(subcommand)]
+    Hold(super::safety::HoldVerb),
+    /// Why the stages of a service (or one stage) wait, and who can unblock them.
+    Why(super::safety::WhyArgs),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenVerb),
