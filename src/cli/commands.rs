@@ -176,7 +176,7 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
     }
 }
 
-pub(super) fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> {
+fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> {
     if global.format() == OutputFormat::Json {
         return print_json(r);
     }

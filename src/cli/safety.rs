@@ -1,50 +1,23 @@
 //! `ferry quarantine add|lift`, `ferry hold lift` and `ferry why`.
 
-use clap::{Args, Subcommand};
-
 use crate::backend::Client;
 use crate::errors::Error;
 
-use super::args::{GlobalArgs, OutputFormat};
-use super::commands::reply;
+use super::args::{GlobalArgs, HoldVerb, OutputFormat, QuarantineVerb, WhyArgs};
 use super::output::print_json;
 
-#[derive(Debug, Subcommand)]
-pub enum QuarantineVerb {
-    /// Mark a release bad: it may enter no stage; what waits for it is withdrawn.
-    Add(QuarantineArgs),
-    /// Release it again: it may be promoted (nothing is promoted by itself).
-    Lift(QuarantineArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct QuarantineArgs {
-    /// Artifact id (a-12).
-    pub artifact: String,
-    /// Why (required; recorded in the event and the artifact's history).
-    #[arg(long)]
-    pub reason: String,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum HoldVerb {
-    /// End the hold on a stage: promotions that waited start.
-    Lift(HoldLiftArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct HoldLiftArgs {
-    pub service: String,
-    pub stage: String,
-    /// Why (required).
-    #[arg(long)]
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct WhyArgs {
-    pub service: String,
-    pub stage: Option<String>,
+/// The server's answer to an action (as `commands::reply`).
+fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> {
+    if global.format() == OutputFormat::Json {
+        return print_json(r);
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        crate::model::sanitize_text(&r.message)
+    );
+    Ok(())
 }
 
 pub(super) async fn quarantine(
