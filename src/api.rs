@@ -106,6 +106,35 @@ pub struct PromoteRequest {
     pub artifact: String,
 }
 
+/// `POST /quarantine/add` and `/quarantine/lift`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuarantineRequest {
+    /// Artifact id (a-12).
+    pub artifact: String,
+    /// Required: why (422 when empty).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /hold/lift`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HoldLiftRequest {
+    pub service: String,
+    pub stage: String,
+    /// Required: why (422 when empty).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `GET /artifacts/{id}`: the artifact and its quarantine, if it ever had one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArtifactView {
+    #[serde(flatten)]
+    pub artifact: crate::model::Artifact,
+    #[serde(default)]
+    pub quarantine: Option<crate::model::Quarantine>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionRequest {
     #[serde(default)]

@@ -332,6 +332,58 @@ impl Client {
         self.get(&format!("/artifacts/{}", seg(id))).await
     }
 
+    /// An artifact with its quarantine and history.
+    pub async fn artifact_view(&self, id: &str) -> Result<crate::api::ArtifactView, ClientError> {
+        self.get(&format!("/artifacts/{}", seg(id))).await
+    }
+
+    /// `ferry quarantine add|lift`.
+    pub async fn quarantine(
+        &self,
+        artifact: &str,
+        reason: &str,
+        add: bool,
+    ) -> Result<ActionReply, ClientError> {
+        let body = crate::api::QuarantineRequest {
+            artifact: artifact.to_string(),
+            reason: reason.to_string(),
+        };
+        let path = if add {
+            "/quarantine/add"
+        } else {
+            "/quarantine/lift"
+        };
+        self.post(path, &body).await
+    }
+
+    /// `ferry hold lift`.
+    pub async fn lift_hold(
+        &self,
+        service: &str,
+        stage: &str,
+        reason: &str,
+    ) -> Result<ActionReply, ClientError> {
+        let body = crate::api::HoldLiftRequest {
+            service: service.to_string(),
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+        };
+        self.post("/hold/lift", &body).await
+    }
+
+    /// `ferry why`: why the stages of a service (or one stage) wait.
+    pub async fn why(
+        &self,
+        service: &str,
+        stage: Option<&str>,
+    ) -> Result<Vec<crate::engine::Blocked>, ClientError> {
+        let mut path = format!("/why?service={}", seg(service));
+        if let Some(stage) = stage {
+            path.push_str(&format!("&stage={}", seg(stage)));
+        }
+        self.get(&path).await
+    }
+
     pub async fn build(&self, id: &str) -> Result<Build, ClientError> {
         self.get(&format!("/builds/{}", seg(id))).await
     }

@@ -101,6 +101,14 @@ pub enum Verb {
     /// Artifacts built by another CI.
     #[command(subcommand)]
     Artifact(ArtifactVerb),
+    /// Mark a release bad for its service, or release it again.
+    #[command(subcommand)]
+    Quarantine(QuarantineVerb),
+    /// The hold a manual rollback puts on a stage.
+    #[command(subcommand)]
+    Hold(HoldVerb),
+    /// Why the stages of a service (or one stage) wait, and who can unblock them.
+    Why(WhyArgs),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenVerb),
@@ -306,4 +314,44 @@ pub enum TokenVerb {
         #[arg(long = "role", default_values_t = vec!["viewer".to_string()])]
         roles: Vec<String>,
     },
+}
+
+// ---- release safety (`cli/safety.rs` runs them) ----
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineVerb {
+    /// Mark a release bad: it may enter no stage; what waits for it is withdrawn.
+    Add(QuarantineArgs),
+    /// Release it again: it may be promoted (nothing is promoted by itself).
+    Lift(QuarantineArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QuarantineArgs {
+    /// Artifact id (a-12).
+    pub artifact: String,
+    /// Why (required; recorded in the event and the artifact's history).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldVerb {
+    /// End the hold on a stage: promotions that waited start.
+    Lift(HoldLiftArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HoldLiftArgs {
+    pub service: String,
+    pub stage: String,
+    /// Why (required).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WhyArgs {
+    pub service: String,
+    pub stage: Option<String>,
 }

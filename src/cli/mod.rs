@@ -19,6 +19,7 @@ mod completions;
 mod insights;
 mod logs;
 mod output;
+mod safety;
 mod show;
 mod table;
 mod views;

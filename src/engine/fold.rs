@@ -170,6 +170,10 @@ impl State {
                     }
                 }
             }
+            EventKind::ArtifactQuarantined { .. }
+            | EventKind::QuarantineLifted { .. }
+            | EventKind::StageHeld { .. }
+            | EventKind::HoldLifted { .. } => self.apply_safety(event),
             EventKind::NoteAdded {
                 deployment,
                 author,

@@ -117,6 +117,18 @@ pub enum Command {
         deployment: DeploymentId,
         text: String,
     },
+    /// Mark a release bad (`add`) or release it again (`lift`); by artifact id.
+    Quarantine {
+        artifact: ArtifactId,
+        reason: String,
+        add: bool,
+    },
+    /// End the hold a manual rollback put on a stage.
+    LiftHold {
+        service: String,
+        stage: String,
+        reason: String,
+    },
     /// Roll a stage back to its last good artifact, or to a named earlier good one.
     Rollback {
         service: String,

@@ -10,8 +10,10 @@
 //! - `decide`: the rules of promotion, from one input to events and effects;
 //! - `jobs`: what the runner needs to run one step.
 
+pub mod blocked;
 mod decide;
 mod fold;
+mod fold_safety;
 pub mod io;
 mod jobs;
 mod state;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::model::Millis;
 
+pub use blocked::{Blocked, BlockedReason, blocked, blocked_all};
 pub use io::{
     ArtifactRef, BuiltArtifact, Command, Effect, Input, Output, Principal, Rejection,
     RejectionKind, StepAction, StepJob,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Gate, RollbackPolicy, Source};
 use crate::model::{
     Actor, Artifact, ArtifactId, Build, BuildId, Deployment, DeploymentId, DeploymentKind,
-    DeploymentStatus, Millis, Seq, Step,
+    DeploymentStatus, Hold, Millis, Quarantine, Seq, Step,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,9 @@ pub struct State {
     /// have no final outcome yet. Resent after a restart.
     #[serde(default)]
     pub outbox: BTreeMap<String, PendingNotification>,
+    /// Releases ever quarantined, with their history (in force or lifted).
+    #[serde(default)]
+    pub quarantine: BTreeMap<ArtifactId, Quarantine>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +94,9 @@ pub struct StageState {
     /// The deployment that ran and finished last.
     #[serde(default)]
     pub finished: Option<DeploymentId>,
+    /// Held after a manual rollback: automatic promotions wait.
+    #[serde(default)]
+    pub held: Option<Hold>,
 }
 
 impl StageState {
@@ -107,6 +113,7 @@ impl StageState {
             queue: Vec::new(),
             history: Vec::new(),
             finished: None,
+            held: None,
         }
     }
 
@@ -286,6 +293,7 @@ impl State {
             // Only what is still owed: small, and a client folding later
             // events onto the view needs it.
             outbox: self.outbox.clone(),
+            quarantine: self.quarantine.clone(),
         };
         for svc in &self.services {
             let mut stages = Vec::with_capacity(svc.stages.len());
@@ -336,6 +344,11 @@ impl State {
             });
         }
         view
+    }
+
+    /// Whether a release is quarantined now.
+    pub fn is_quarantined(&self, artifact: &str) -> bool {
+        self.quarantine.get(artifact).is_some_and(|q| q.active)
     }
 
     /// Deployments waiting for approval, oldest first.

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactId, BuildId, BuildStatus, DeploymentId,
-    DeploymentKind, DeploymentStatus, Millis, Notification, RunId, Seq, StepOutcome, StepPlan,
+    DeploymentKind, DeploymentStatus, Incident, Millis, Notification, RunId, Seq, StepOutcome,
+    StepPlan,
 };
 
 /// An immutable, numbered fact. `seq` is given by the store on append.
@@ -158,6 +159,30 @@ pub enum EventKind {
         #[serde(default)]
         attempts: u32,
     },
+    /// A release may no longer enter any stage of its service: it was
+    /// rolled back away from (`incident`), or marked bad by hand (`None`).
+    ArtifactQuarantined {
+        service: String,
+        artifact: ArtifactId,
+        #[serde(default)]
+        incident: Option<Incident>,
+    },
+    /// `ferry quarantine lift`: the release may be promoted again.
+    QuarantineLifted {
+        service: String,
+        artifact: ArtifactId,
+    },
+    /// After a manual rollback: automatic promotions into the stage wait.
+    StageHeld {
+        service: String,
+        stage: String,
+        rollback: Option<DeploymentId>,
+    },
+    /// The hold ended: lifted by hand, or by an explicit promotion.
+    HoldLifted {
+        service: String,
+        stage: String,
+    },
     /// A lesson or comment on a deployment (`ferry note`).
     NoteAdded {
         deployment: DeploymentId,
@@ -188,6 +213,10 @@ impl EventKind {
             EventKind::NotificationQueued { .. } => "notification_queued",
             EventKind::NotificationSent { .. } => "notification_sent",
             EventKind::NoteAdded { .. } => "note_added",
+            EventKind::ArtifactQuarantined { .. } => "artifact_quarantined",
+            EventKind::QuarantineLifted { .. } => "quarantine_lifted",
+            EventKind::StageHeld { .. } => "stage_held",
+            EventKind::HoldLifted { .. } => "hold_lifted",
         }
     }
 }

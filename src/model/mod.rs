@@ -11,6 +11,7 @@
 //! - [`deployment`]: deployments, gates and approvals;
 //! - [`notification`]: what ferry tells people;
 //! - [`event`]: the numbered facts everything is folded from;
+//! - [`safety`]: quarantined releases and held stages;
 //! - [`person`]: the one comparison of people's names;
 //! - [`text`]: text from outside made safe for a terminal, short shas.
 
@@ -22,6 +23,7 @@ mod ids;
 mod notification;
 mod person;
 mod run;
+mod safety;
 mod text;
 
 pub use artifact::{Artifact, ArtifactOrigin};
@@ -34,4 +36,5 @@ pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, role
 pub use notification::{Notification, NotificationKind};
 pub use person::{person_key, same_person};
 pub use run::{Build, BuildStatus, Step, StepKind, StepOutcome, StepPlan, StepStatus, TestCounts};
+pub use safety::{Hold, Incident, Quarantine, QuarantineChange, format_millis};
 pub use text::{sanitize_text, short_sha};

@@ -334,6 +334,29 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             text,
         } => Narration::new(Level::Info, format!("noted by {}: {text}", author.name()))
             .run(state, deployment),
+        // Release safety (engine/decide/safety.rs): the event's reason says why.
+        K::ArtifactQuarantined {
+            service, artifact, ..
+        } => {
+            let version = state.artifacts.get(artifact).map_or("", |a| &a.version);
+            let what = format!("{artifact} {version} quarantined: {}", e.reason);
+            Narration::new(Level::Warn, what).at(service, None)
+        }
+        K::QuarantineLifted { service, artifact } => {
+            let what = format!(
+                "quarantine of {artifact} lifted by {}: {}",
+                e.actor.name(),
+                e.reason
+            );
+            Narration::new(Level::Info, what).at(service, None)
+        }
+        K::StageHeld { service, stage, .. } => {
+            Narration::new(Level::Warn, format!("held: {}", e.reason)).at(service, Some(stage))
+        }
+        K::HoldLifted { service, stage } => {
+            let what = format!("hold lifted by {}: {}", e.actor.name(), e.reason);
+            Narration::new(Level::Info, what).at(service, Some(stage))
+        }
     }
 }
 

@@ -183,7 +183,9 @@ fn required(method: &Method, path: &str) -> Need {
         ["api", "v1", "deployments", _, "approve" | "reject"] => Need::Any,
         ["api", "v1", "deployments", _, "cancel" | "notes"]
         | ["api", "v1", "promote" | "rollback" | "artifacts"]
-        | ["api", "v1", "hooks", "push", _] => Need::Deployer,
+        | ["api", "v1", "hooks", "push", _]
+        | ["api", "v1", "quarantine", "add" | "lift"]
+        | ["api", "v1", "hold", "lift"] => Need::Deployer,
         _ => Need::Admin,
     }
 }

@@ -15,13 +15,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
-    DeploymentQuery, Evidence, Health, LogChunk, NoteRequest, PromoteRequest, RegisterArtifact,
-    RollbackRequest, ServerInfo, StageEvidence,
+    ActionReply, ApiError, ArtifactView, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
+    DeploymentQuery, Evidence, Health, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
+    QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
 };
+use crate::engine::{Blocked, BlockedReason};
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
-    Deployment, DeploymentKind, DeploymentStatus, Step, StepKind, StepStatus, TestCounts,
+    Deployment, DeploymentKind, DeploymentStatus, Incident, Quarantine, QuarantineChange, Step,
+    StepKind, StepStatus, TestCounts,
 };
 
 use super::health::{Probe, Ready, ReplicaReady};
@@ -40,6 +42,7 @@ use super::health::{Probe, Ready, ReplicaReady};
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
         promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
+        quarantine_add, quarantine_lift, hold_lift, why,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -47,6 +50,8 @@ use super::health::{Probe, Ready, ReplicaReady};
         ServerInfo, StageEvidence, Probe, Ready, ReplicaReady, Actor, Approval, ApprovalRule, Artifact,
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
         DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
+        ArtifactView, QuarantineRequest, HoldLiftRequest, Quarantine, QuarantineChange, Incident,
+        Blocked, BlockedReason,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -148,7 +153,7 @@ fn register_artifact() {}
 #[utoipa::path(get, path = "/api/v1/artifacts/{id}", tag = "read",
     params(("id" = String, Path, description = "artifact id (a-12)")),
     responses(
-        (status = 200, description = "the artifact", body = Artifact),
+        (status = 200, description = "the artifact, with `quarantine` (in force or lifted, with its history) when it ever had one", body = ArtifactView),
         (status = "default", description = "error", body = ApiError)))]
 fn artifact() {}
 
@@ -276,6 +281,34 @@ fn step_log() {}
         (status = 202, description = "deployment created", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn promote() {}
+
+#[utoipa::path(post, path = "/api/v1/quarantine/add", tag = "actions", request_body = QuarantineRequest,
+    responses(
+        (status = 200, description = "quarantined; its pending deployments withdrawn (role deployer; 422 without a reason)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn quarantine_add() {}
+
+#[utoipa::path(post, path = "/api/v1/quarantine/lift", tag = "actions", request_body = QuarantineRequest,
+    responses(
+        (status = 200, description = "the release may be promoted again (role deployer; 422 without a reason)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn quarantine_lift() {}
+
+#[utoipa::path(post, path = "/api/v1/hold/lift", tag = "actions", request_body = HoldLiftRequest,
+    responses(
+        (status = 200, description = "the stage's hold ended; waiting promotions may start (role deployer)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn hold_lift() {}
+
+#[utoipa::path(get, path = "/api/v1/why", tag = "read",
+    params(
+        ("service" = String, Query, description = "the service"),
+        ("stage" = Option<String>, Query, description = "only this stage"),
+    ),
+    responses(
+        (status = 200, description = "why each waiting stage waits; empty when nothing waits", body = Vec<Blocked>),
+        (status = "default", description = "error", body = ApiError)))]
+fn why() {}
 
 #[utoipa::path(post, path = "/api/v1/rollback", tag = "actions", request_body = RollbackRequest,
     responses(

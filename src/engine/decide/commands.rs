@@ -71,6 +71,7 @@ impl Cx<'_> {
     ) -> Result<(), Rejection> {
         let index = self.stage_index(&service, &stage)?;
         let artifact = self.artifact(&service, &artifact)?;
+        self.refuse_quarantined(&artifact)?;
         let st = &self.state.services_stage(&service, index);
         if index > 0 {
             let previous = &self.state.services_stage(&service, index - 1);
@@ -91,6 +92,23 @@ impl Cx<'_> {
             .chain(st.queue.iter())
             .filter_map(|id| self.state.deployments.get(id))
             .find(|d| d.artifact == artifact.id && d.kind != DeploymentKind::Rollback);
+        // Promoting what waits in a held stage is the explicit promote
+        // the hold waits for: it ends the hold and the deployment starts.
+        if let Some(d) = busy
+            && st.held.is_some()
+            && d.status == DeploymentStatus::Queued
+        {
+            let id = d.id.clone();
+            self.release_hold(
+                &service,
+                index,
+                &by.actor(),
+                format!("promoted explicitly by {}", by.name),
+            );
+            self.out.deployment = Some(id);
+            self.try_start(&service, index);
+            return Ok(());
+        }
         if let Some(d) = busy {
             return Err(reject(
                 RejectionKind::Conflict,
@@ -110,6 +128,13 @@ impl Cx<'_> {
             DeploymentKind::Promote
         };
         let reason = format!("promoted by {}", by.name);
+        // An explicit promotion is the operator taking over again.
+        self.release_hold(
+            &service,
+            index,
+            &by.actor(),
+            format!("promoted explicitly by {}", by.name),
+        );
         self.create_promotion(&service, index, &artifact, &by.actor(), kind, reason);
         Ok(())
     }
@@ -123,6 +148,9 @@ impl Cx<'_> {
     ) -> Result<(), Rejection> {
         let d = self.awaiting_approval(&deployment)?;
         self.check_approver(by, &d, true)?;
+        if let Some(a) = self.state.artifacts.get(&d.artifact).cloned() {
+            self.refuse_quarantined(&a)?;
+        }
         if d.approvals.iter().any(|a| a.by.name() == by.name) {
             return Err(reject(
                 RejectionKind::Conflict,
@@ -176,6 +204,13 @@ impl Cx<'_> {
                 },
             );
             if let Ok(index) = self.stage_index(&d.service, &d.stage) {
+                // Approving is promoting explicitly: it ends a hold.
+                self.release_hold(
+                    &d.service,
+                    index,
+                    &by.actor(),
+                    format!("{deployment} approved by {}", by.name),
+                );
                 self.try_start(&d.service, index);
             }
         }
@@ -318,7 +353,27 @@ impl Cx<'_> {
             .unwrap_or_else(|| "nothing".into());
         let rolls_back = self.deployment_to_undo(&st);
         let reason = format!("rollback by {}: {from} → {}", by.name, target.version);
-        self.create_rollback(&service, index, &target, &by.actor(), rolls_back, reason);
+        // Rolling back away from a release quarantines it; by hand, the
+        // stage is held too, so automation does not undo the operator.
+        if let Some(current) = st.current.as_ref().filter(|c| **c != target.id) {
+            self.quarantine_rolled_back(
+                &service,
+                &stage,
+                current,
+                rolls_back.clone(),
+                &by.actor(),
+                &reason,
+            );
+        }
+        self.create_rollback(
+            &service,
+            index,
+            &target,
+            &by.actor(),
+            rolls_back,
+            reason.clone(),
+        );
+        self.hold_stage(&service, index, &by.actor(), format!("held after {reason}"));
         Ok(())
     }
 

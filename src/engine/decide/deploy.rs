@@ -58,6 +58,11 @@ impl Cx<'_> {
         let Some(stage_cfg) = self.stage_config(service, index) else {
             return;
         };
+        // A quarantined release never enters a stage (an explicit promote
+        // of one is refused before it gets here).
+        if self.state.is_quarantined(&artifact.id) {
+            return;
+        }
         let id = self.next_deployment_id();
         // A newer promotion supersedes an older pending one: only the
         // newest candidate is worth deploying or approving.
@@ -231,11 +236,14 @@ impl Cx<'_> {
         if st.active.is_some() {
             return;
         }
+        // A held stage runs rollbacks only; a quarantined release never runs.
+        let held = st.held.is_some();
         let next = st.queue.iter().find(|id| {
-            self.state
-                .deployments
-                .get(*id)
-                .is_some_and(|d| d.status == DeploymentStatus::Queued)
+            self.state.deployments.get(*id).is_some_and(|d| {
+                d.status == DeploymentStatus::Queued
+                    && (d.kind == DeploymentKind::Rollback
+                        || (!held && !self.state.is_quarantined(&d.artifact)))
+            })
         });
         let Some(id) = next.cloned() else {
             return;

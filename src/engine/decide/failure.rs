@@ -142,6 +142,14 @@ impl Cx<'_> {
             "automatic rollback after {} failed: {} → {} ({which})",
             d.id, d.version, target.version
         );
+        self.quarantine_rolled_back(
+            &d.service,
+            &d.stage,
+            &d.artifact,
+            Some(d.id.clone()),
+            &Actor::ferry(),
+            &reason,
+        );
         self.create_rollback(
             &d.service,
             index,

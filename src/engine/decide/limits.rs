@@ -147,5 +147,20 @@ pub(super) fn check(command: &Command) -> Result<(), Rejection> {
             bound("deployment", deployment, NAME_MAX)?;
             bound("text", text, COMMENT_MAX)
         }
+        Command::Quarantine {
+            artifact, reason, ..
+        } => {
+            bound("artifact", artifact, NAME_MAX)?;
+            bound("reason", reason, COMMENT_MAX)
+        }
+        Command::LiftHold {
+            service,
+            stage,
+            reason,
+        } => {
+            bound("service", service, NAME_MAX)?;
+            bound("stage", stage, NAME_MAX)?;
+            bound("reason", reason, COMMENT_MAX)
+        }
     }
 }

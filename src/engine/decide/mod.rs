@@ -19,6 +19,7 @@ mod gates;
 mod limits;
 mod notes;
 mod recovery;
+mod safety;
 
 use super::jobs;
 use super::{
@@ -258,6 +259,16 @@ impl Cx<'_> {
             Command::Cancel { deployment } => self.cancel(by, deployment),
             Command::Rollback { service, stage, to } => self.rollback(by, service, stage, to),
             Command::Note { deployment, text } => self.note(by, deployment, text),
+            Command::Quarantine {
+                artifact,
+                reason,
+                add,
+            } => self.set_quarantine(by, artifact.into_string(), reason, add),
+            Command::LiftHold {
+                service,
+                stage,
+                reason,
+            } => self.lift_hold(by, service, stage, reason),
         }
     }
 }

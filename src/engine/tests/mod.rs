@@ -7,6 +7,7 @@ mod outbox;
 mod properties;
 mod rollbacks;
 mod rules;
+mod safety;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

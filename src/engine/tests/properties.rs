@@ -4,7 +4,7 @@ use super::*;
 // ---------------------------------------------------------------- properties
 
 #[derive(Debug, Clone)]
-enum Op {
+pub(super) enum Op {
     Register {
         service: usize,
         user: usize,
@@ -42,7 +42,7 @@ enum Op {
     Restart,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let svc = 0..2usize;
     let stg = 0..3usize;
     prop_oneof![
@@ -58,14 +58,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-const SERVICES: [&str; 2] = ["checkout", "search"];
-const STAGES: [&str; 3] = ["test", "preprod", "prod"];
+pub(super) const SERVICES: [&str; 2] = ["checkout", "search"];
+pub(super) const STAGES: [&str; 3] = ["test", "preprod", "prod"];
 
 fn users() -> [Principal; 4] {
     [dev(), alice(), bob(), user("eve", &["viewer"])]
 }
 
-fn apply_op(h: &mut Harness, op: &Op, counter: &mut u32) {
+pub(super) fn apply_op(h: &mut Harness, op: &Op, counter: &mut u32) {
     let users = users();
     let _ = match op {
         Op::Register { service, user } => {

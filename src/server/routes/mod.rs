@@ -6,6 +6,7 @@ mod hooks;
 mod insights;
 mod logs;
 mod read;
+mod safety;
 
 use std::sync::Arc;
 
@@ -51,6 +52,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/runs/{run}/steps/{step}/log", get(logs::step_log))
         .route("/promote", post(actions::promote))
         .route("/rollback", post(actions::rollback))
+        .route("/quarantine/add", post(safety::quarantine_add))
+        .route("/quarantine/lift", post(safety::quarantine_lift))
+        .route("/hold/lift", post(safety::hold_lift))
+        .route("/why", get(safety::why))
         .route("/hooks/push/{service}", post(actions::push_hook))
         .route("/hooks/github", post(hooks::github))
         .route("/hooks/gitlab", post(hooks::gitlab))

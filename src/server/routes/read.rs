@@ -94,11 +94,20 @@ pub(super) async fn dashboard(
     if fresh {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
+    let blocked = {
+        let state = shared.read_model.read();
+        let all = crate::engine::blocked_all(&shared.config, &state);
+        match &q.service {
+            Some(name) => all.into_iter().filter(|b| &b.service == name).collect(),
+            None => all,
+        }
+    };
     let head = serde_json::to_vec(&DashboardHead {
         seq,
         server: &shared.info,
         user: &user,
         sources: &sources,
+        blocked: &blocked,
     })
     .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     // `{"state":<shared bytes>,` then `"seq":..,"server":..,"user":..}`:
@@ -135,6 +144,8 @@ struct DashboardHead<'a> {
     user: &'a Principal,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     sources: &'a std::collections::BTreeMap<String, crate::api::SourceStatus>,
+    /// Every stage with something waiting, and why (`engine::blocked`).
+    blocked: &'a [crate::engine::Blocked],
 }
 
 pub(super) async fn services(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceState>> {
@@ -167,18 +178,22 @@ pub(super) async fn artifacts(
     Ok(Json(items.into_iter().take(limit).cloned().collect()))
 }
 
+/// The artifact, with its quarantine (in force or lifted) and its history.
 pub(super) async fn artifact(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<Artifact>, ApiErr> {
-    shared
-        .read_model
-        .read()
+) -> Result<Json<crate::api::ArtifactView>, ApiErr> {
+    let state = shared.read_model.read();
+    let artifact = state
         .artifacts
         .get(id.as_str())
         .cloned()
-        .map(Json)
-        .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))
+        .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))?;
+    let quarantine = state.quarantine.get(id.as_str()).cloned();
+    Ok(Json(crate::api::ArtifactView {
+        artifact,
+        quarantine,
+    }))
 }
 
 pub(super) async fn build(

@@ -1,0 +1,222 @@
+//! "Why is this blocked": for a stage with something waiting, one
+//! structured answer (a reason code, one sentence, who can unblock it and
+//! until when), computed by one pure function from the state and the
+//! configuration. Freeze windows, plans and sign-offs add codes here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::{Deployment, DeploymentKind, DeploymentStatus, Millis, roles, same_person};
+
+use super::state::{StageState, State};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedReason {
+    AwaitingApproval,
+    QueuedBehind,
+    PreviousStageNotGreen,
+    Quarantined,
+    Held,
+    RollbackFailed,
+    /// Reserved for freeze windows (a later change).
+    Frozen,
+}
+
+impl BlockedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockedReason::AwaitingApproval => "awaiting_approval",
+            BlockedReason::QueuedBehind => "queued_behind",
+            BlockedReason::PreviousStageNotGreen => "previous_stage_not_green",
+            BlockedReason::Quarantined => "quarantined",
+            BlockedReason::Held => "held",
+            BlockedReason::RollbackFailed => "rollback_failed",
+            BlockedReason::Frozen => "frozen",
+        }
+    }
+}
+
+/// Why a stage waits, and who can move it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Blocked {
+    pub service: String,
+    pub stage: String,
+    pub reason: BlockedReason,
+    /// One human sentence.
+    pub message: String,
+    /// The deployment that waits, if one does.
+    pub deployment: Option<String>,
+    /// Users who can unblock it, by name (roles the gate names, minus those
+    /// four-eyes excludes and those who already approved).
+    pub who: Vec<String>,
+    /// Until when, where a time is known (epoch ms).
+    pub until: Option<Millis>,
+}
+
+/// Every waiting stage of every service, in configuration order.
+pub fn blocked_all(config: &Config, state: &State) -> Vec<Blocked> {
+    state
+        .services
+        .iter()
+        .flat_map(|svc| svc.stages.iter().map(move |st| (svc, st)))
+        .filter_map(|(svc, st)| blocked(config, state, &svc.name, &st.name))
+        .collect()
+}
+
+/// Why `service`/`stage` waits, or `None` when nothing waits there.
+pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Option<Blocked> {
+    let svc = state.service(service)?;
+    let index = svc.stages.iter().position(|s| s.name == stage)?;
+    let st = &svc.stages[index];
+    let make = |reason, message: String, deployment: Option<&Deployment>, who| Blocked {
+        service: service.to_string(),
+        stage: stage.to_string(),
+        reason,
+        message,
+        deployment: deployment.map(|d| d.id.to_string()),
+        who,
+        until: None,
+    };
+    let deployers = || users_with(config, &[roles::DEPLOYER]);
+    if let Some(d) = st.queue.iter().find_map(|id| state.deployments.get(id)) {
+        let q = state.quarantine.get(&d.artifact).filter(|q| q.active);
+        if let (Some(q), true) = (q, d.kind != DeploymentKind::Rollback) {
+            let msg = format!("{} {} waits: {}", d.id, d.version, q.describe());
+            return Some(make(BlockedReason::Quarantined, msg, Some(d), deployers()));
+        }
+        if d.status == DeploymentStatus::AwaitingApproval {
+            let have = d.approvals.len();
+            let msg = format!(
+                "{} {} waits for approval to {stage} ({have} of {})",
+                d.id,
+                d.version,
+                d.approvals_needed()
+            );
+            let who = approvers(config, state, d);
+            return Some(make(BlockedReason::AwaitingApproval, msg, Some(d), who));
+        }
+        if let Some(active) = st.active.as_ref().and_then(|a| state.deployments.get(a)) {
+            let msg = format!(
+                "{} {} is queued behind {} ({} {}), which is running",
+                d.id,
+                d.version,
+                active.id,
+                active.kind.as_str(),
+                active.version
+            );
+            return Some(make(BlockedReason::QueuedBehind, msg, Some(d), deployers()));
+        }
+        if let (Some(h), true) = (&st.held, d.kind != DeploymentKind::Rollback) {
+            let msg = format!(
+                "{stage} is held since {} rolled it back ({}); {} {} waits for an explicit promote or `ferry hold lift`",
+                h.by.name(),
+                h.reason,
+                d.id,
+                d.version
+            );
+            return Some(make(BlockedReason::Held, msg, Some(d), deployers()));
+        }
+    }
+    if st.active.is_none()
+        && let Some(last) = st.last_finished(state)
+        && last.kind == DeploymentKind::Rollback
+        && last.status == DeploymentStatus::Failed
+    {
+        let msg = format!(
+            "rollback {} to {} failed; {stage} needs an operator",
+            last.id, last.version
+        );
+        return Some(make(
+            BlockedReason::RollbackFailed,
+            msg,
+            Some(last),
+            deployers(),
+        ));
+    }
+    if st.queue.is_empty()
+        && st.active.is_none()
+        && let Some(h) = &st.held
+    {
+        let msg = format!(
+            "{stage} is held since {} rolled it back ({}): automatic promotions wait",
+            h.by.name(),
+            h.reason
+        );
+        return Some(make(BlockedReason::Held, msg, None, deployers()));
+    }
+    if index > 0 && st.queue.is_empty() && st.active.is_none() {
+        let prev = &svc.stages[index - 1];
+        if let Some(msg) = previous_not_green(state, prev, st) {
+            return Some(make(
+                BlockedReason::PreviousStageNotGreen,
+                msg,
+                None,
+                deployers(),
+            ));
+        }
+    }
+    None
+}
+
+/// A release heading for `st` stopped in the stage before it: that stage's
+/// last deployment failed on a release this stage does not run.
+fn previous_not_green(state: &State, prev: &StageState, st: &StageState) -> Option<String> {
+    let last = prev.last_finished(state)?;
+    let stopped = last.kind != DeploymentKind::Rollback
+        && matches!(
+            last.status,
+            DeploymentStatus::Failed | DeploymentStatus::Cancelled
+        )
+        && st.current.as_ref() != Some(&last.artifact);
+    stopped.then(|| {
+        format!(
+            "{} {} did not pass {} ({} {})",
+            last.id,
+            last.version,
+            prev.name,
+            last.status.as_str(),
+            last.outcome.as_deref().unwrap_or("")
+        )
+    })
+}
+
+/// Users holding any of `wanted` (admins always can).
+fn users_with(config: &Config, wanted: &[&str]) -> Vec<String> {
+    config
+        .users
+        .iter()
+        .filter(|u| {
+            u.roles
+                .iter()
+                .any(|r| r == roles::ADMIN || wanted.contains(&r.as_str()))
+        })
+        .map(|u| u.name.clone())
+        .collect()
+}
+
+/// Who may approve `d`: a role its gate names (approver when it names none),
+/// minus those four-eyes excludes and those who already approved.
+fn approvers(config: &Config, state: &State, d: &Deployment) -> Vec<String> {
+    let Some(rule) = &d.approval else {
+        return Vec::new();
+    };
+    let wanted: Vec<&str> = if rule.roles.is_empty() {
+        vec![roles::APPROVER]
+    } else {
+        rule.roles.iter().map(String::as_str).collect()
+    };
+    let author = state
+        .artifacts
+        .get(&d.artifact)
+        .map(|a| a.created_by.name().to_string());
+    users_with(config, &wanted)
+        .into_iter()
+        .filter(|name| {
+            rule.allow_self
+                || !(same_person(name, d.requested_by.name())
+                    || author.as_deref().is_some_and(|a| same_person(name, a)))
+        })
+        .filter(|name| !d.approvals.iter().any(|a| same_person(name, a.by.name())))
+        .collect()
+}

@@ -1,0 +1,137 @@
+//! Release safety through the real binary: a manual rollback quarantines
+//! the release and holds the stage; the CLI refuses, explains and lifts.
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+
+fn ferry(server: &str, token: &str, args: &[&str]) -> Output {
+    std::process::Command::new(ferry_bin())
+        .args(args)
+        .env("FERRY_SERVER", server)
+        .env("FERRY_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .expect("ferry runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_release_is_quarantined_held_explained_and_lifted_from_the_cli() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let url = server.url.clone();
+    let api = Api::new(&url, DEV_TOKEN);
+
+    for version in ["1.0.0", "1.1.0"] {
+        if version != "1.0.0" {
+            ws.commit(version, "second");
+        }
+        let pending = awaiting_prod(&api, version).await;
+        let out = ferry(&url, ALICE_TOKEN, &["approve", &pending]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        api.wait_for(&format!("{version} in prod"), |d| {
+            (last_good_version(d, "app", "prod").as_deref() == Some(version)).then_some(())
+        })
+        .await;
+    }
+    let dash = api.dashboard().await;
+    let bad = history(&dash, "app", "prod")
+        .into_iter()
+        .find(|d| d["version"] == "1.1.0")
+        .and_then(|d| d["artifact"].as_str())
+        .expect("1.1.0's artifact")
+        .to_string();
+
+    // A manual rollback away from 1.1.0: quarantined, and prod is held.
+    let out = ferry(&url, DEV_TOKEN, &["rollback", "app", "prod"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    api.wait_for("back on 1.0.0", |d| {
+        (current_version(d, "app", "prod").as_deref() == Some("1.0.0")
+            && stage(d, "app", "prod")["active"].is_null())
+        .then_some(())
+    })
+    .await;
+
+    // Promoting it again is refused (409, exit code 5) naming the incident.
+    let out = ferry(&url, ALICE_TOKEN, &["promote", "app", "prod", "1.1.0"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("quarantined"), "{stderr}");
+    assert!(stderr.contains("rolled back in prod"), "{stderr}");
+
+    // `ferry why` says prod is held, and by whom.
+    let out = ferry(&url, DEV_TOKEN, &["why", "app", "prod", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let why: serde_json::Value = serde_json::from_slice(&out.stdout).expect("why is JSON");
+    assert_eq!(why[0]["reason"], "held", "{why}");
+    let out = ferry(&url, DEV_TOKEN, &["why", "app", "prod"]);
+    assert!(
+        text(&out.stdout).contains("app/prod: prod is held"),
+        "{}",
+        text(&out.stdout)
+    );
+    let dash = api.dashboard().await;
+    assert!(
+        dash["blocked"].as_array().is_some_and(|b| b
+            .iter()
+            .any(|x| x["stage"] == "prod" && x["reason"] == "held")),
+        "{}",
+        dash["blocked"]
+    );
+
+    // A lift needs a reason (422) and is recorded with its actor.
+    let out = ferry(
+        &url,
+        DEV_TOKEN,
+        &["quarantine", "lift", &bad, "--reason", " "],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("reason"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ferry(
+        &url,
+        DEV_TOKEN,
+        &[
+            "quarantine",
+            "lift",
+            &bad,
+            "--reason",
+            "the fault was the config",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let artifact = api.get(&format!("/artifacts/{bad}")).await;
+    assert_eq!(artifact["version"], "1.1.0");
+    assert_eq!(artifact["quarantine"]["active"], false, "{artifact}");
+    let history = artifact["quarantine"]["history"]
+        .as_array()
+        .expect("history");
+    assert_eq!(history.len(), 2, "{artifact}");
+    assert_eq!(history[0]["incident"]["stage"], "prod");
+    assert_eq!(history[1]["by"], "dev");
+    assert_eq!(history[1]["reason"], "the fault was the config");
+
+    // And the hold is lifted by hand.
+    let out = ferry(
+        &url,
+        DEV_TOKEN,
+        &["hold", "lift", "app", "prod", "--reason", "done"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ferry(&url, DEV_TOKEN, &["why", "app", "prod"]);
+    assert!(
+        text(&out.stdout).contains("nothing waits"),
+        "{}",
+        text(&out.stdout)
+    );
+}
