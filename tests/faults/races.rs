@@ -392,6 +392,18 @@ async fn races() {
     until(&r.api, settled).await;
     judge("promote vs rollback", r.oracles().await);
 
+    // The manual rollbacks above hold test and prod (automatic promotions
+    // wait for a person); lift the holds so the next commits flow again.
+    for stage in ["test", "prod"] {
+        let _ = r
+            .api
+            .post(
+                "/hold/lift",
+                json!({"service": "app", "stage": stage, "reason": "races: next scenario"}),
+            )
+            .await;
+    }
+
     // 11. Twenty push hooks at once: each commit is built once.
     ws.commit("1.4.0", "hooked");
     let hooks = join_all((0..20).map(|_| r.api.post("/hooks/push/app", json!({})))).await;
