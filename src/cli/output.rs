@@ -8,6 +8,24 @@ use serde::Serialize;
 
 use crate::errors::Error;
 
+/// `write!` to stdout, ignoring a closed pipe: Rust ignores SIGPIPE, so
+/// `print!` would panic there (`ferry history app | head -3`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+/// `out!` and a newline.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+pub(super) use {out, outln};
+
 /// One line on stdout.
 pub(super) fn say(line: &str) {
     let mut out = std::io::stdout().lock();

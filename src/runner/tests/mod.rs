@@ -6,6 +6,7 @@ pub(super) mod support;
 
 use super::pgroup::group_alive;
 use super::*;
+use crate::model::StepStatus;
 use support::*;
 
 const LONG: Duration = Duration::from_secs(60);
