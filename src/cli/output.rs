@@ -8,13 +8,11 @@ use serde::Serialize;
 
 use crate::errors::Error;
 
-/// `write!` to stdout, ignoring a closed pipe: Rust ignores SIGPIPE, so
-/// `print!` would panic there (`ferry history app | head -3`).
+/// `write!` to stdout through `write_stdout`.
 macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!($($arg)*))
+    };
 }
 /// `out!` and a newline.
 macro_rules! outln {
@@ -26,11 +24,14 @@ macro_rules! outln {
 }
 pub(super) use {out, outln};
 
+/// Text on stdout; a closed pipe is not an error.
+pub(super) fn write_stdout(text: std::fmt::Arguments<'_>) {
+    let _ = std::io::stdout().lock().write_fmt(text);
+}
+
 /// One line on stdout.
 pub(super) fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.write_all(b"\n");
+    write_stdout(format_args!("{line}\n"));
 }
 
 /// A value as pretty JSON on stdout.
