@@ -9,30 +9,15 @@ use sha2::{Digest, Sha256};
 
 use crate::api::RegisterArtifact;
 use crate::backend::{Client, DeploymentQuery};
-use crate::engine::{ServiceState, State};
+use crate::engine::ServiceState;
 use crate::errors::Error;
-use crate::model::{ArtifactId, Deployment};
+use crate::model::Deployment;
 
 use super::args::{ArtifactPushArgs, ArtifactVerb, GlobalArgs, OutputFormat, TokenVerb, Verb};
-use super::output::print_json;
-use super::table::{Cell, Tone, render, use_colour, when};
-use crate::present::cells;
-
-/// stdout that tolerates a closed pipe (`ferry history app | head -3`):
-/// Rust ignores SIGPIPE, so `println!` would panic there.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-macro_rules! outln {
-    () => { out!("\n") };
-    ($($arg:tt)*) => {{
-        out!($($arg)*);
-        out!("\n");
-    }};
-}
+use super::listings::{history_table, history_table_wide, replicas_table, status_table};
+use super::output::{out, outln, print_json};
+use super::table::use_colour;
+use super::token::token_new;
 
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7474";
 
@@ -273,141 +258,6 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
     Ok(())
 }
 
-/// The replicas section of `ferry status`: one line per heartbeat row.
-fn replicas_table(r: &serde_json::Value) -> String {
-    let mut out = format!(
-        "replicas (lease epoch {}, leader {}):",
-        r["epoch"],
-        r["leader"].as_str().unwrap_or("none")
-    );
-    for row in r["replicas"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "\n  {} {:<8} {}  applied seq {}  heartbeat {} ms ago",
-            if row["leader"] == true { "*" } else { " " },
-            row["role"].as_str().unwrap_or("?"),
-            row["address"].as_str().unwrap_or("?"),
-            row["applied_seq"],
-            row["heartbeat_age_ms"],
-        ));
-    }
-    out
-}
-
-pub(crate) fn status_table(state: &State, services: &[&ServiceState], colour: bool) -> String {
-    let version = |id: Option<&ArtifactId>| -> String {
-        id.and_then(|a| state.artifacts.get(a))
-            .map(|a| format!("{} ({})", a.version, a.id))
-            .unwrap_or_else(|| "-".to_string())
-    };
-    let mut rows = Vec::new();
-    for svc in services {
-        for st in &svc.stages {
-            // What a person wants to know first: what runs, else what waits,
-            // else how it ended; the console's cell says the same.
-            let summary = cells::stage_summary(state, st);
-            let (status, tone) = match &summary.run {
-                Some(run) => (
-                    format!("{} {}", summary.word, run.id()),
-                    Tone::of_kind(summary.kind),
-                ),
-                None => ("-".to_string(), Tone::Dim),
-            };
-            rows.push(vec![
-                Cell::new(svc.name.clone()),
-                Cell::new(st.name.clone()),
-                Cell::new(version(st.current.as_ref())),
-                Cell::new(status).tone(tone),
-                Cell::new(version(st.last_good().map(|g| &g.artifact))),
-                Cell::new(st.queue.len().to_string()),
-            ]);
-        }
-    }
-    render(
-        &[
-            "SERVICE",
-            "STAGE",
-            "CURRENT",
-            "STATUS",
-            "LAST GOOD",
-            "QUEUED",
-        ],
-        rows,
-        colour,
-    )
-}
-
-pub(crate) fn history_table(items: &[Deployment], colour: bool) -> String {
-    let rows = items
-        .iter()
-        .map(|d| {
-            vec![
-                Cell::new(d.id.clone()),
-                Cell::new(d.stage.clone()),
-                Cell::new(d.version.clone()),
-                Cell::new(d.kind.as_str()),
-                Cell::new(d.status.as_str()).tone(Tone::of_status(d.status)),
-                Cell::new(d.requested_by.0.clone()),
-                Cell::new(crate::present::people::decided(d)),
-                Cell::new(when(d.created_at)),
-                Cell::new(d.outcome.clone().unwrap_or_default()),
-            ]
-        })
-        .collect();
-    let mut table = render(
-        &[
-            "ID", "STAGE", "VERSION", "KIND", "STATUS", "BY", "DECIDED", "CREATED", "OUTCOME",
-        ],
-        rows,
-        colour,
-    );
-    // Notes (`ferry note`) follow the table, one line each.
-    for d in items {
-        for n in &d.notes {
-            let line = format!(
-                "note on {} by {}, {}: {}",
-                d.id,
-                n.author.0,
-                when(n.at),
-                n.text
-            );
-            table.push_str(&crate::model::sanitize_text(&line));
-            table.push('\n');
-        }
-    }
-    table
-}
-
-/// `-o wide`: the history table plus the artifact, its digest and the reason.
-pub(crate) fn history_table_wide(items: &[Deployment], colour: bool) -> String {
-    let rows = items
-        .iter()
-        .map(|d| {
-            vec![
-                Cell::new(d.id.clone()),
-                Cell::new(d.stage.clone()),
-                Cell::new(d.version.clone()),
-                Cell::new(d.artifact.clone()),
-                Cell::new(d.digest.chars().take(12).collect::<String>()),
-                Cell::new(d.kind.as_str()),
-                Cell::new(d.status.as_str()).tone(Tone::of_status(d.status)),
-                Cell::new(d.requested_by.0.clone()),
-                Cell::new(when(d.created_at)),
-                Cell::new(d.finished_at.map(when).unwrap_or_default()),
-                Cell::new(crate::model::sanitize_text(&d.reason)),
-                Cell::new(d.outcome.clone().unwrap_or_default()),
-            ]
-        })
-        .collect();
-    render(
-        &[
-            "ID", "STAGE", "VERSION", "ARTIFACT", "DIGEST", "KIND", "STATUS", "BY", "CREATED",
-            "FINISHED", "REASON", "OUTCOME",
-        ],
-        rows,
-        colour,
-    )
-}
-
 async fn artifact_push(global: &GlobalArgs, a: ArtifactPushArgs) -> Result<(), Error> {
     let digest = match (&a.file, &a.digest) {
         (Some(file), _) => {
@@ -510,157 +360,9 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Print a fresh token once, and what the server's config needs: only the hash.
-fn token_new(global: &GlobalArgs, user: &str, roles: &[String]) -> Result<(), Error> {
-    // Refuse what the server's config would refuse, before printing a
-    // snippet nobody can use.
-    if user.trim().is_empty() {
-        return Err(Error::usage(
-            "the user name is empty",
-            "give the user's name: `ferry token new NAME` (printable text, e.g. alice)",
-        ));
-    }
-    if user.chars().any(char::is_control) {
-        return Err(Error::usage(
-            format!("the user name {user:?} contains control characters"),
-            "user names are printable text: letters, digits, spaces and punctuation",
-        ));
-    }
-    if let Some(role) = roles
-        .iter()
-        .find(|r| r.trim().is_empty() || r.chars().any(char::is_control))
-    {
-        return Err(Error::usage(
-            format!("the role {role:?} is empty or contains control characters"),
-            "roles are names like deployer, approver, admin or a role a gate names",
-        ));
-    }
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    // The prefix tells a token from its hash at a glance (a 64-hex token
-    // pasted into token_sha256 would otherwise look valid), and lets secret
-    // scanners find leaked ones.
-    let token = format!("ferry_{}", hex::encode(bytes));
-    let hash = crate::server::token_sha256(&token);
-    if global.format() == OutputFormat::Json {
-        return print_json(&serde_json::json!({
-            "user": user,
-            "roles": roles,
-            "token": token,
-            "token_sha256": hash,
-        }));
-    }
-    let roles_toml = roles
-        .iter()
-        .map(|r| toml_string(r))
-        .collect::<Vec<_>>()
-        .join(", ");
-    outln!("token for {user} (shown once; give it to them as FERRY_TOKEN):");
-    outln!("  {token}");
-    outln!();
-    outln!("add this to the server's config:");
-    outln!();
-    outln!("[[users]]");
-    outln!("name = {}", toml_string(user));
-    outln!("roles = [{roles_toml}]");
-    outln!("token_sha256 = \"{hash}\"");
-    Ok(())
-}
-
-/// A TOML basic string (names may hold quotes or backslashes).
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Engine;
-    use crate::model::{Actor, DeploymentKind, DeploymentStatus, EventKind, NewEvent};
-    use crate::server::tests::support::config;
-
-    #[test]
-    fn status_shows_what_runs_or_waits_and_history_lists_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), Vec::new());
-        let mut events = Vec::new();
-        let mut push = |kind| {
-            let seq = events.len() as u64 + 1;
-            events.push(
-                NewEvent {
-                    at: 1_764_063_000_000,
-                    actor: Actor::user("ci"),
-                    reason: "t".into(),
-                    kind,
-                }
-                .numbered(seq),
-            );
-        };
-        push(EventKind::ArtifactRegistered {
-            artifact: crate::model::Artifact {
-                committed_at: None,
-                id: "a-1".into(),
-                service: "web".into(),
-                version: "1.0".into(),
-                commit: None,
-                subject: None,
-                digest: "ab".repeat(32),
-                uri: "u".into(),
-                origin: crate::model::ArtifactOrigin::Registered,
-                created_by: Actor::user("ci"),
-                created_at: 1,
-                metadata: Default::default(),
-            },
-        });
-        for (id, stage, status) in [
-            ("d-1", "test", DeploymentStatus::Queued),
-            ("d-2", "prod", DeploymentStatus::AwaitingApproval),
-        ] {
-            push(EventKind::DeploymentCreated {
-                deployment: id.into(),
-                service: "web".into(),
-                stage: stage.into(),
-                artifact: "a-1".into(),
-                kind: DeploymentKind::Promote,
-                status,
-                requested_by: Actor::user("ci"),
-                approval: None,
-                steps: Vec::new(),
-                rolls_back: None,
-                version: String::new(),
-                digest: String::new(),
-            });
-        }
-        push(EventKind::DeploymentStarted {
-            deployment: "d-1".into(),
-        });
-        push(EventKind::DeploymentFinished {
-            deployment: "d-1".into(),
-            status: DeploymentStatus::Succeeded,
-            message: "ok".into(),
-        });
-        let state = Engine::from_events(cfg, &events).state().clone();
-        let services: Vec<&ServiceState> = state.services.iter().collect();
-        let table = status_table(&state, &services, false);
-        let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(
-            lines[0],
-            "SERVICE  STAGE  CURRENT    STATUS                     LAST GOOD  QUEUED"
-        );
-        assert_eq!(
-            lines[1],
-            "web      test   1.0 (a-1)  healthy d-1                1.0 (a-1)  0"
-        );
-        assert_eq!(
-            lines[2],
-            "web      prod   -          awaiting approval 0/0 d-2  -          1"
-        );
-        let mut items: Vec<Deployment> = state.deployments.values().cloned().collect();
-        items.reverse();
-        let history = history_table(&items, false);
-        assert!(history.lines().nth(1).unwrap().starts_with("d-2  prod"));
-        assert!(history.contains("2025-11-25 09:30"));
-    }
 
     #[test]
     fn file_digest_is_sha256() {
@@ -671,14 +373,5 @@ mod tests {
             sha256_file(&p).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-    }
-
-    #[test]
-    fn toml_strings_are_quoted() {
-        assert_eq!(toml_string("ann"), "\"ann\"");
-        for tricky in ["a\"b", "back\\slash", "it's"] {
-            let doc: toml::Table = toml::from_str(&format!("k = {}", toml_string(tricky))).unwrap();
-            assert_eq!(doc["k"].as_str(), Some(tricky));
-        }
     }
 }

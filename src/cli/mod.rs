@@ -1,8 +1,9 @@
 //! The command line: what clap reads (`args.rs`), the entry points that
 //! start the server, the console or the demo with their own plain options,
 //! and the scripted commands (`commands.rs`: status, promote, approve,
-//! reject, cancel, rollback, history, artifact push, token new) that talk to
-//! a server through the backend client. Nothing below `cli` imports it.
+//! reject, cancel, rollback, history, artifact push; `token.rs`: token new)
+//! that talk to a server through the backend client; `listings.rs` draws
+//! the status and history tables. Nothing below `cli` imports it.
 
 use std::process::ExitCode;
 
@@ -17,11 +18,13 @@ mod args;
 mod commands;
 mod completions;
 mod insights;
+mod listings;
 mod logs;
 mod output;
 mod safety;
 mod show;
 mod table;
+mod token;
 mod views;
 mod wait;
 

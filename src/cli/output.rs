@@ -8,11 +8,30 @@ use serde::Serialize;
 
 use crate::errors::Error;
 
+/// `write!` to stdout through `write_stdout`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!($($arg)*))
+    };
+}
+/// `out!` and a newline.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+pub(super) use {out, outln};
+
+/// Text on stdout; a closed pipe is not an error.
+pub(super) fn write_stdout(text: std::fmt::Arguments<'_>) {
+    let _ = std::io::stdout().lock().write_fmt(text);
+}
+
 /// One line on stdout.
 pub(super) fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.write_all(b"\n");
+    write_stdout(format_args!("{line}\n"));
 }
 
 /// A value as pretty JSON on stdout.

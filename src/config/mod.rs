@@ -4,7 +4,8 @@
 //! would be allowed. The types here are the resolved form the rest of ferry
 //! uses; loading lives in `load.rs`, the raw TOML
 //! schema in `schema.rs` and `stage.rs`, the shared checks in `checks.rs`,
-//! defaults and templates in `resolve.rs`, error rendering in `error.rs`.
+//! defaults and templates in `resolve.rs` (a service's stages in
+//! `resolve_stages.rs`), error rendering in `error.rs`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ mod load;
 pub mod notify;
 mod ops;
 mod resolve;
+mod resolve_stages;
 mod schema;
 mod stage;
 #[cfg(test)]

@@ -1,4 +1,3 @@
-// Over 600 lines: records, their reading and the owner rules are one protocol, kept together.
 //! Step process groups that outlive the server.
 //!
 //! A server killed outright (SIGKILL, the OOM killer, a crash) cannot kill
@@ -17,24 +16,22 @@
 //! (or a second server on the same data directory) kills no live step.
 
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
-use super::cgroup;
-use super::pgroup::{KILL_GRACE, ProcEntry, parse_stat, processes};
+use super::pgroup::{KILL_GRACE, processes};
 use super::{Runner, StepCtx, safe_component};
 
-/// Records are small; a bigger file (a step may write in its run directory)
-/// is not one of ours.
-const RECORD_MAX: u64 = 1024;
+mod owner;
+mod record;
+
+use owner::{Owner, RunMark};
+use record::{RecordName, began_path, read_record, record_name, server_alive};
+pub(crate) use record::{record, remove_record};
 /// How often the group table is read while waiting for groups to go.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -172,105 +169,6 @@ impl StepCtx {
     }
 }
 
-/// Record `pgid` at `path` (temporary file, then link); returns the
-/// record's path. Not fsynced: the record must outlive the server process,
-/// and a written page does (the kernel keeps it); after a power loss no
-/// step's group survives either, and a torn or stale record is harmless:
-/// a group is only killed if a live member carries the run's mark. This
-/// keeps two fsyncs off the path between a step's exit and the next spawn. If `path` is taken (the same
-/// step running twice), the record is `<step>.<pgid>.pgid` beside it.
-pub(crate) async fn record(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<PathBuf> {
-    let path = path.to_path_buf();
-    let cgroup = cgroup.map(Path::to_path_buf);
-    tokio::task::spawn_blocking(move || record_blocking(&path, pgid, cgroup.as_deref()))
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
-}
-
-fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<PathBuf> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(io::Error::other("not a file path"));
-    };
-    let name = name.to_string_lossy();
-    let stem = name.strip_suffix(".pgid").unwrap_or(&name);
-    let tmp = dir.join(format!("{stem}.pgid.{pgid}.tmp"));
-    let written = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        writeln!(f, "{pgid}")?;
-        if let Some(me) = server_identity() {
-            writeln!(f, "server={me}")?;
-        }
-        // What owns the step whatever it does to its environment: its
-        // cgroup, or its leader (pid + start time, this boot).
-        if let Some(start) = cgroup::start_time(pgid) {
-            writeln!(f, "start={start}")?;
-        }
-        if let Some(boot) = cgroup::boot_id() {
-            writeln!(f, "boot={boot}")?;
-        }
-        if let Some(cg) = cgroup {
-            writeln!(f, "cgroup={}", cg.display())?;
-        }
-        // No fsync: the record only has to outlive the server process; after
-        // a power loss no step survives to be reaped.
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // The step may start once this is on disk: from here on it may have had
-    // an effect, and a restart must treat it as interrupted mid-step (the
-    // directory sync below makes the name durable). Never removed with the
-    // record.
-    let step = stem.split_once('.').map_or(stem, |(s, _)| s);
-    if let (Some(run), Some(runs)) = (dir.file_name(), dir.parent())
-        && let Some(data_dir) = runs.parent()
-    {
-        let began = began_path(data_dir, &run.to_string_lossy(), step);
-        if let Some(parent) = began.parent() {
-            fs::create_dir_all(parent)?;
-            fs::File::create(&began)?;
-            fs::File::open(parent)?.sync_all()?;
-        }
-    }
-    // A link fails if the name exists, where a rename would silently drop
-    // the record of another group.
-    let done = match fs::hard_link(&tmp, path) {
-        Ok(()) => {
-            // A leftover is deleted by `reap_orphans`.
-            let _ = fs::remove_file(&tmp);
-            Ok(path.to_path_buf())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let alt = dir.join(format!("{stem}.{pgid}.pgid"));
-            fs::rename(&tmp, &alt).map(|()| alt)
-        }
-        // File systems without hard links.
-        Err(_) => fs::rename(&tmp, path).map(|()| path.to_path_buf()),
-    };
-    if done.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    done
-}
-
-/// The mark that a step's process may have started (`<data_dir>/began/<run>/<step>`),
-/// kept apart from the run directory, which is the step's own.
-fn began_path(data_dir: &Path, run: &str, step: &str) -> PathBuf {
-    data_dir.join("began").join(run).join(step)
-}
-
-/// Delete a record whose group is gone. Not synced: a record that comes back
-/// after a crash is found stale by `reap_orphans` and deleted then.
-pub(crate) fn remove_record(path: &Path) {
-    if let Err(e) = fs::remove_file(path)
-        && e.kind() != io::ErrorKind::NotFound
-    {
-        tracing::warn!("could not remove {}: {e}", path.display());
-    }
-}
-
 /// One recorded group that is still running and is a step's.
 struct Orphan {
     pgid: i32,
@@ -280,27 +178,6 @@ struct Orphan {
     owner: Owner,
     /// For the log: `comm(pid)` of each process found.
     members: String,
-}
-
-/// What kind of file of a run directory this is, by its name alone, so a
-/// step's own files there are never touched.
-enum RecordName<'a> {
-    /// `<step>.pgid` or `<step>.<pgid>.pgid`, with the step.
-    Record(&'a str),
-    /// `<step>.pgid.<pgid>.tmp`: a record never completed, whose shell
-    /// never passed the gate.
-    Unfinished,
-}
-
-fn record_name(name: &str) -> Option<RecordName<'_>> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(stem) = name.strip_suffix(".pgid") {
-        let step = stem.split_once('.').map_or(stem, |(s, _)| s);
-        let rest_ok = stem.split_once('.').is_none_or(|(_, p)| digits(p));
-        return (digits(step) && rest_ok).then_some(RecordName::Record(step));
-    }
-    let (step, pgid) = name.strip_suffix(".tmp")?.split_once(".pgid.")?;
-    (digits(step) && digits(pgid)).then_some(RecordName::Unfinished)
 }
 
 /// Every record under `<data_dir>/runs`: stale ones are deleted here; the
@@ -399,225 +276,6 @@ fn find_orphans(data_dir: &Path) -> Vec<Orphan> {
         }
     }
     orphans
-}
-
-/// How a process of a run's steps is recognised: `FERRY_RUN_DIR` in its
-/// environment, as `execute` sets it from the same path.
-#[derive(Clone)]
-struct RunMark {
-    /// The run directory as `execute` spells it.
-    dir: Vec<u8>,
-    /// The run directory's (device, inode): the same directory under
-    /// another spelling (a symlink, a data dir given relative to another
-    /// working directory) is still this run's.
-    id: Option<(u64, u64)>,
-}
-
-impl RunMark {
-    fn new(data_dir: &Path, run: &str) -> Self {
-        let dir = Runner::run_dir(data_dir, run);
-        let id = fs::metadata(&dir).ok().map(|m| (m.dev(), m.ino()));
-        RunMark {
-            dir: dir.to_string_lossy().as_bytes().to_vec(),
-            id,
-        }
-    }
-
-    /// Whether `pid` started with this run's FERRY_RUN_DIR. Unreadable
-    /// (another user's process, or gone) counts as no.
-    fn carried_by(&self, pid: i32) -> bool {
-        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
-            return false;
-        };
-        let Some(value) = env
-            .split(|&b| b == 0)
-            .find_map(|e| e.strip_prefix(b"FERRY_RUN_DIR=".as_slice()))
-        else {
-            return false;
-        };
-        if value == self.dir.as_slice() {
-            return true;
-        }
-        let same_dir = fs::metadata(Path::new(std::ffi::OsStr::from_bytes(value)))
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
-        self.id.is_some() && same_dir == self.id
-    }
-}
-
-/// What a record says.
-#[derive(Debug, PartialEq, Eq)]
-struct Record {
-    pgid: i32,
-    /// `server_identity()` of the server that started the step.
-    server: Option<String>,
-    /// The leader's start time, `boot` the boot it started in.
-    start: Option<u64>,
-    boot: Option<String>,
-    /// The step's cgroup.
-    cgroup: Option<PathBuf>,
-}
-
-/// A record's contents, if it is one whose group may be signalled.
-fn read_record(path: &Path) -> Option<Record> {
-    let mut text = String::new();
-    fs::File::open(path)
-        .ok()?
-        .take(RECORD_MAX)
-        .read_to_string(&mut text)
-        .ok()?;
-    let mut lines = text.lines();
-    // 0 and 1 would signal our own group or init's.
-    let pgid = lines
-        .next()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|&p| p > 1)?;
-    let mut rec = Record {
-        pgid,
-        server: None,
-        start: None,
-        boot: None,
-        cgroup: None,
-    };
-    for line in lines {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = value.trim();
-        match key {
-            "server" => rec.server = Some(value.to_string()),
-            "start" => rec.start = value.parse().ok(),
-            "boot" => rec.boot = Some(value.to_string()),
-            "cgroup" => rec.cgroup = Some(PathBuf::from(value)),
-            _ => {}
-        }
-    }
-    Some(rec)
-}
-
-/// This server process as `<pid>:<start time>`: a pid alone may be reused.
-fn server_identity() -> Option<&'static str> {
-    static ME: OnceLock<Option<String>> = OnceLock::new();
-    ME.get_or_init(|| {
-        let pid = i32::try_from(std::process::id()).ok()?;
-        let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
-        let p = parse_stat(pid, &stat)?;
-        Some(format!("{pid}:{}", p.start))
-    })
-    .as_deref()
-}
-
-/// Whether the server a record names still runs: then the group is its
-/// live step, not an orphan.
-fn server_alive(identity: &str) -> bool {
-    let Some((pid, start)) = identity.split_once(':') else {
-        return false;
-    };
-    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
-        return false;
-    };
-    fs::read(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| parse_stat(pid, &stat))
-        .is_some_and(|p| p.alive && p.start == start)
-}
-
-/// How the processes of a recorded step are told from everyone else's.
-#[derive(Clone)]
-enum Owner {
-    /// Every live process in the step's cgroup, whatever its group,
-    /// environment, uid or name.
-    Cgroup(PathBuf),
-    /// Group `pgid` while its leader is the one that started at `start`;
-    /// after the leader exited, the members that started after it (the id
-    /// cannot be reused while any of them lives).
-    Leader { start: u64 },
-    /// A record of an older ferry, without either: a member must carry the
-    /// run's FERRY_RUN_DIR.
-    Legacy(RunMark),
-}
-
-impl Owner {
-    /// None for a record of a previous boot (everything of it is gone) or
-    /// naming a cgroup that is not a step's.
-    fn of(rec: &Record, mark: &RunMark) -> Option<Owner> {
-        if let Some(cg) = &rec.cgroup {
-            return cgroup::is_step_cgroup(cg).then(|| Owner::Cgroup(cg.clone()));
-        }
-        if let Some(start) = rec.start {
-            if rec.boot.is_some() && rec.boot != cgroup::boot_id() {
-                return None;
-            }
-            return Some(Owner::Leader { start });
-        }
-        Some(Owner::Legacy(mark.clone()))
-    }
-
-    fn members<'a>(&self, procs: &'a [ProcEntry], pgid: i32) -> Vec<&'a ProcEntry> {
-        match self {
-            Owner::Cgroup(path) => {
-                let pids = cgroup::members(path).unwrap_or_default();
-                procs
-                    .iter()
-                    .filter(|p| p.alive && pids.contains(&p.pid))
-                    .collect()
-            }
-            Owner::Leader { start } => {
-                let group: Vec<&ProcEntry> =
-                    procs.iter().filter(|p| p.pgrp == pgid && p.alive).collect();
-                match procs.iter().find(|p| p.pid == pgid) {
-                    Some(leader) if leader.start != *start => Vec::new(),
-                    Some(_) => group,
-                    None => group.into_iter().filter(|p| p.start >= *start).collect(),
-                }
-            }
-            Owner::Legacy(mark) => members_if_ours(procs, pgid, mark),
-        }
-    }
-
-    /// Signal every member: the cgroup at once with SIGKILL (`cgroup.kill`),
-    /// else each of its processes; a group by its id.
-    fn signal(&self, procs: &[ProcEntry], pgid: i32, sig: Signal) {
-        match self {
-            Owner::Cgroup(path) if sig == Signal::SIGKILL => {
-                let written = fs::OpenOptions::new()
-                    .write(true)
-                    .open(path.join("cgroup.kill"))
-                    .and_then(|mut f| f.write_all(b"1"));
-                if let Err(e) = written {
-                    tracing::warn!("could not kill cgroup {}: {e}", path.display());
-                }
-            }
-            Owner::Cgroup(_) => {
-                for p in self.members(procs, pgid) {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), sig);
-                }
-            }
-            Owner::Leader { .. } | Owner::Legacy(_) => {
-                let _ = killpg(Pid::from_raw(pgid), sig);
-            }
-        }
-    }
-
-    /// After the last member is gone: remove the step's cgroup.
-    fn forget(&self) {
-        if let Owner::Cgroup(path) = self {
-            let _ = fs::remove_dir(path);
-        }
-    }
-}
-
-/// The live processes of group `pgid` if any of them is one of the run's
-/// steps; none otherwise.
-fn members_if_ours<'a>(procs: &'a [ProcEntry], pgid: i32, mark: &RunMark) -> Vec<&'a ProcEntry> {
-    let members: Vec<&ProcEntry> = procs.iter().filter(|p| p.pgrp == pgid && p.alive).collect();
-    if members.iter().any(|p| mark.carried_by(p.pid)) {
-        members
-    } else {
-        Vec::new()
-    }
 }
 
 async fn wait_all_gone(orphans: &[Orphan], within: Duration) -> bool {

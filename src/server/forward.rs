@@ -1,7 +1,8 @@
 //! What replicas add to the HTTP side: writes sent to a follower are
 //! reverse-proxied to the leader (with the caller's Authorization), reads
-//! are marked stale while the store is unreachable, `/readyz` says the role
-//! and lag, and `/api/v1/replicas` lists the lease and the heartbeats.
+//! are marked stale while the store is unreachable, and `/api/v1/replicas`
+//! lists the lease and the heartbeats (`/readyz`'s role and lag are in
+//! `health.rs`).
 
 use std::sync::Arc;
 
@@ -24,6 +25,9 @@ const BODY_LIMIT: usize = 1024 * 1024;
 const FORWARDED_HEADER: &str = "ferry-forwarded-by";
 /// How long finding the leader may take before a write is answered 503.
 const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// What to do while the store is unreachable (said with every such 503).
+const STORE_DOWN_HINT: &str =
+    "writes resume once the database is back; reads serve the last known state";
 /// Marks a read served while the store is unreachable.
 pub(crate) const STALE_HEADER: &str = "ferry-stale";
 
@@ -49,7 +53,7 @@ pub(crate) async fn forward_writes(
     }
     if !status.store_ok {
         return unavailable("the event store is unreachable: nothing can be recorded now".into())
-            .hint("writes resume once the database is back; reads serve the last known state")
+            .hint(STORE_DOWN_HINT)
             .into_response();
     }
     if req.headers().contains_key(FORWARDED_HEADER) {
@@ -72,8 +76,7 @@ async fn leader_address(shared: &Shared) -> Result<String, ApiErr> {
     let lease = shared.store.lease();
     let hint = "retry in a few seconds: a replica takes over within the lease TTL";
     let current = lease.current().await.map_err(|e| {
-        unavailable(format!("the event store is unreachable: {e:#}"))
-            .hint("writes resume once the database is back; reads serve the last known state")
+        unavailable(format!("the event store is unreachable: {e:#}")).hint(STORE_DOWN_HINT)
     })?;
     let Some(holder) = current.leader() else {
         return Err(unavailable("no replica leads right now".into()).hint(hint));
@@ -96,8 +99,7 @@ async fn proxy(shared: &Shared, req: Request) -> Result<Response, ApiErr> {
     let address = tokio::time::timeout(LOOKUP_TIMEOUT, leader_address(shared))
         .await
         .map_err(|_| {
-            unavailable("the event store did not answer in time".into())
-                .hint("writes resume once the database is back; reads serve the last known state")
+            unavailable("the event store did not answer in time".into()).hint(STORE_DOWN_HINT)
         })??;
     if address == shared.replica.address {
         return Err(

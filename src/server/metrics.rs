@@ -26,7 +26,9 @@ use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{DeploymentId, DeploymentStatus, Event, EventKind, Millis, NewEvent, Seq};
+use crate::model::{
+    DeploymentId, DeploymentStatus, Event, EventKind, Millis, NewEvent, Seq, StepKind,
+};
 use crate::store::{Epoch, Lease, Store, Tail};
 
 use super::Shared;
@@ -94,7 +96,7 @@ impl Metrics {
         );
         registry.register(
             "step_duration_seconds",
-            "Duration of finished steps, by outcome",
+            "Duration of finished steps, by kind (build, deploy, verify, health) and outcome",
             step_seconds.clone(),
         );
         let approval_wait = seconds_histogram();
@@ -187,8 +189,17 @@ impl Metrics {
             }
             EventKind::StepFinished { run, step, outcome } => {
                 if let Some(since) = pending.step_started.remove(&(run.to_string(), *step)) {
+                    // The read model has the run's plan: which kind of step this was.
+                    let kind = read_model
+                        .read()
+                        .steps(run)
+                        .and_then(|steps| steps.get(*step))
+                        .map_or("unknown", |s| step_kind(s.kind));
                     self.step_seconds
-                        .get_or_create(&labels(&[("outcome", outcome.status.as_str())]))
+                        .get_or_create(&labels(&[
+                            ("kind", kind),
+                            ("outcome", outcome.status.as_str()),
+                        ]))
                         .observe(seconds(since, event.at));
                 }
             }
@@ -250,6 +261,16 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// A step kind as a label value: the names the config and the API use.
+fn step_kind(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Build => "build",
+        StepKind::Deploy => "deploy",
+        StepKind::Verify => "verify",
+        StepKind::Health => "health",
     }
 }
 

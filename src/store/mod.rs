@@ -17,7 +17,7 @@ mod suite;
 
 use std::sync::Arc;
 
-use color_eyre::eyre::{Result, eyre};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 use futures::future::BoxFuture;
 
 use crate::model::{Event, NewEvent, Seq};
@@ -74,4 +74,22 @@ pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
         StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
         StoreUrl::Postgres(_) => Arc::new(PgStore::open(url).await?),
     })
+}
+
+/// One stored row's event, as both stores read it back: the body must parse
+/// and say the row's own seq. `hint` says what to do about a body that does not parse.
+fn event_of_row(seq: i64, body: &str, hint: &str) -> Result<Event> {
+    let event: Event = serde_json::from_str(body).wrap_err_with(|| {
+        format!(
+            "event {seq} is not a valid event (written by an incompatible ferry?); \
+             hint: {hint}"
+        )
+    })?;
+    if event.seq != seq as Seq {
+        return Err(eyre!(
+            "event in row {seq} says it is event {}; the log is corrupt",
+            event.seq
+        ));
+    }
+    Ok(event)
 }

@@ -203,19 +203,7 @@ impl PgStore {
         for row in rows {
             let seq: i64 = row.try_get("seq")?;
             let body: &str = row.try_get("body")?;
-            let event: Event = serde_json::from_str(body).wrap_err_with(|| {
-                format!(
-                    "event {seq} is not a valid event (written by an incompatible ferry?); \
-                     hint: upgrade ferry"
-                )
-            })?;
-            if event.seq != seq as Seq {
-                return Err(eyre!(
-                    "event in row {seq} says it is event {}; the log is corrupt",
-                    event.seq
-                ));
-            }
-            out.push(event);
+            out.push(super::event_of_row(seq, body, "upgrade ferry")?);
         }
         Ok(out)
     }

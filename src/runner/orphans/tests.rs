@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::record::server_identity;
 use super::*;
 use crate::engine::Input;
 use crate::model::StepStatus;

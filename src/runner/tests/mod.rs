@@ -6,7 +6,7 @@ pub(super) mod support;
 
 use super::pgroup::group_alive;
 use super::*;
-use crate::model::Notification;
+use crate::model::{Notification, StepStatus};
 use support::*;
 
 const LONG: Duration = Duration::from_secs(60);

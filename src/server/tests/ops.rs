@@ -188,14 +188,16 @@ async fn metrics_move_with_a_real_deployment() {
         "ferry_deployments_total{service=\"web\",stage=\"test\",kind=\"promote\",outcome=\"succeeded\"}",
     )
     .await;
+    // Step durations carry the step's kind beside its outcome.
     assert!(
         sample(
             &text,
-            "ferry_step_duration_seconds_count{outcome=\"passed\"}"
+            "ferry_step_duration_seconds_count{kind=\"deploy\",outcome=\"passed\"}"
         )
         .unwrap()
             >= 1.0
     );
+    assert!(!text.contains("kind=\"unknown\""), "{text}");
     assert!(sample(&text, "ferry_store_append_seconds_count").unwrap() >= 1.0);
     // Routes are counted by template, never by raw path.
     assert!(
