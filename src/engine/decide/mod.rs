@@ -19,6 +19,7 @@ mod gates;
 mod limits;
 mod notes;
 mod recovery;
+mod rollback;
 mod safety;
 
 use super::jobs;
