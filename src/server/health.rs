@@ -71,7 +71,13 @@ pub struct ReplicaReady {
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, Json<Ready>) {
     let replica = shared.replica.status();
     let applied = shared.read_model.read().seq;
-    let store_ok = replica.store_ok && store_answers(&shared).await;
+    // A replica's own loop watches the store (and marks reads stale when it
+    // is gone): report that one verdict; a single node asks the store now.
+    let store_ok = if shared.replica.replicated {
+        replica.store_ok
+    } else {
+        store_answers(&shared).await
+    };
     let engine_ok = !shared.requests.is_closed();
     let ready = store_ok && engine_ok;
     let code = if ready {

@@ -97,10 +97,15 @@ fn record_blocking(path: &Path, pgid: i32, cgroup: Option<&Path>) -> io::Result<
     done
 }
 
-/// The mark that a step's process may have started (`<data_dir>/began/<run>/<step>`),
-/// kept apart from the run directory, which is the step's own.
+/// The mark that a step's process may have started
+/// (`<data_dir>/logs/<run>/<step>.began`). It lives beside the step's log so
+/// that replicas sharing `[server] log_dir` see it: the replica that takes
+/// over a dead leader's running step must know whether it had begun.
 pub(super) fn began_path(data_dir: &Path, run: &str, step: &str) -> PathBuf {
-    data_dir.join("began").join(run).join(step)
+    data_dir
+        .join("logs")
+        .join(run)
+        .join(format!("{step}.began"))
 }
 
 /// Delete a record whose group is gone. Not synced: a record that comes back
