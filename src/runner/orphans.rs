@@ -150,7 +150,10 @@ impl Runner {
                 .append(true)
                 .open(&path)
                 .await?;
-            f.write_all(format!("{line}\n").as_bytes()).await
+            f.write_all(format!("{line}\n").as_bytes()).await?;
+            // tokio's File finishes a write on a background thread: without
+            // this the note may land after whoever reads the log next.
+            f.flush().await
         };
         if let Err(e) = written.await {
             tracing::debug!("could not note the orphan in {}: {e}", path.display());

@@ -119,12 +119,17 @@ async fn a_killed_servers_step_is_reaped_at_the_next_start() {
     assert_eq!(runner.reap_orphans().await, 1);
     assert_eq!(live_members(pgid), 0, "a process of group {pgid} is left");
     assert!(!record.exists());
-    let log = std::fs::read_to_string(&log).unwrap();
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    let listing: Vec<_> = std::fs::read_dir(log.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert!(
-        log.lines().last().is_some_and(|l| l
+        log_text.lines().last().is_some_and(|l| l
             .starts_with("ferry: killed what this step left running")
             && l.contains("sleep(")),
-        "{log}"
+        "{log_text}\n{listing:?}"
     );
     let left: Vec<_> = std::fs::read_dir(Runner::run_dir(&data, "d-1"))
         .unwrap()
