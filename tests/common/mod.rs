@@ -130,13 +130,20 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let resp = self
-            .http
-            .get(format!("{}/api/v1{path}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let send = || {
+            self.http
+                .get(format!("{}/api/v1{path}", self.url))
+                .bearer_auth(&self.token)
+                .send()
+        };
+        // The server closes a connection after a request it could not parse
+        // (a 414, a 431); a pooled connection may be the closed one, so a
+        // GET is tried once more on a fresh connection.
+        let resp = match send().await {
+            Err(e) if e.is_request() || e.is_connect() => send().await,
+            first => first,
+        }
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "GET {path}: {status} {body}");
