@@ -43,22 +43,23 @@ pub(crate) async fn healthz() -> (StatusCode, Json<Probe>) {
 pub struct Ready {
     /// `ready` or `not ready`.
     pub status: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub replica: Option<ReplicaReady>,
-}
-
-/// A replica's part of `/readyz` (only with a PostgreSQL store).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReplicaReady {
-    pub replica: String,
+    /// Only with a PostgreSQL store (replicas): this replica's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
     /// `leader` or `follower`.
-    pub role: String,
-    pub epoch: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     /// `ok` or `unreachable`.
-    pub store: String,
-    pub applied_seq: u64,
-    pub log_seq: u64,
-    pub behind: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<u64>,
 }
 
 /// Ready: the event store answers in time and, on the leader, the engine's
@@ -86,20 +87,19 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, Js
         StatusCode::SERVICE_UNAVAILABLE
     };
     let log_seq = replica.log_seq.max(applied);
-    let replica = shared.replica.replicated.then(|| ReplicaReady {
-        replica: shared.replica.id.clone(),
-        role: replica.role.to_string(),
-        epoch: replica.epoch,
-        store: if store_ok { "ok" } else { "unreachable" }.to_string(),
-        applied_seq: applied,
-        log_seq,
-        behind: log_seq - applied,
-    });
+    let replicated = shared.replica.replicated;
+    let only = |v| replicated.then_some(v);
     (
         code,
         Json(Ready {
             status: if ready { "ready" } else { "not ready" }.to_string(),
-            replica,
+            replica: only(shared.replica.id.clone()),
+            role: only(replica.role.to_string()),
+            epoch: replicated.then_some(replica.epoch),
+            store: only(if store_ok { "ok" } else { "unreachable" }.to_string()),
+            applied_seq: replicated.then_some(applied),
+            log_seq: replicated.then_some(log_seq),
+            behind: replicated.then_some(log_seq - applied),
         }),
     )
 }

@@ -26,7 +26,7 @@ use crate::model::{
     StepKind, StepStatus, TestCounts,
 };
 
-use super::health::{Probe, Ready, ReplicaReady};
+use super::health::{Probe, Ready};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,7 +47,7 @@ use super::health::{Probe, Ready, ReplicaReady};
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
         Evidence, Health, LogChunk, PromoteRequest, RegisterArtifact, RollbackRequest,
-        ServerInfo, StageEvidence, Probe, Ready, ReplicaReady, Actor, Approval, ApprovalRule, Artifact,
+        ServerInfo, StageEvidence, Probe, Ready, Actor, Approval, ApprovalRule, Artifact,
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
         DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
         ArtifactView, QuarantineRequest, HoldLiftRequest, Quarantine, QuarantineChange, Incident,
@@ -197,6 +197,7 @@ fn approve() {}
     request_body(content = NoteRequest, description = "a lesson or comment (at most 4096 bytes)"),
     responses(
         (status = 200, description = "note recorded", body = ActionReply),
+        (status = 201, description = "note recorded", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn note() {}
 
