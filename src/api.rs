@@ -106,6 +106,30 @@ pub struct PromoteRequest {
     pub artifact: String,
 }
 
+/// `POST /deployments/{id}/sign-off`: a verdict on a sign-off step the
+/// deployment waits at. Every field is checked by the server (422 naming
+/// what is missing): `step` and `verdict` always, `comment` with a fail.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignOffRequest {
+    /// The sign-off step's name (`uat`).
+    #[serde(default)]
+    pub step: Option<String>,
+    /// `pass` or `fail`.
+    #[serde(default)]
+    pub verdict: Option<crate::model::Verdict>,
+    /// Required with a fail: what failed.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// One verdict on a sign-off step of an earlier stage, in the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StageSignOff {
+    pub stage: String,
+    pub deployment: DeploymentId,
+    pub sign_off: crate::model::SignOff,
+}
+
 /// `POST /quarantine/add` and `/quarantine/lift`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantineRequest {
@@ -185,6 +209,10 @@ pub struct Evidence {
     /// Why `commits` may be incomplete (no git source, git failed, ...).
     #[serde(default)]
     pub note: Option<String>,
+    /// Sign-offs (user acceptance) the candidate got in earlier stages,
+    /// from the deployments in `earlier_stages`, oldest stage first.
+    #[serde(default)]
+    pub sign_offs: Vec<StageSignOff>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

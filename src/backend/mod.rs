@@ -278,6 +278,23 @@ impl Client {
             .await
     }
 
+    /// `ferry sign-off`: a verdict on a sign-off step the deployment waits at.
+    pub async fn sign_off(
+        &self,
+        deployment: &str,
+        step: &str,
+        verdict: crate::model::Verdict,
+        comment: Option<String>,
+    ) -> Result<ActionReply, ClientError> {
+        let body = crate::api::SignOffRequest {
+            step: Some(step.to_string()),
+            verdict: Some(verdict),
+            comment,
+        };
+        self.post(&format!("/deployments/{}/sign-off", seg(deployment)), &body)
+            .await
+    }
+
     pub async fn cancel(&self, deployment: &str) -> Result<ActionReply, ClientError> {
         self.post(
             &format!("/deployments/{}/cancel", seg(deployment)),

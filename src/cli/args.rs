@@ -82,6 +82,8 @@ pub enum Verb {
     Reject(DecisionArgs),
     /// Cancel a queued or running deployment.
     Cancel(CancelArgs),
+    /// Pass or fail a sign-off step (user acceptance) a deployment waits at.
+    SignOff(SignOffArgs),
     /// Roll a stage back to its last good artifact, or to a named one.
     Rollback(RollbackArgs),
     /// List the deployments of a service (or of one of its stages).
@@ -182,6 +184,24 @@ pub struct DecisionArgs {
     /// Deployment id (d-17).
     pub deployment: String,
     /// A one-line comment kept with the decision.
+    #[arg(long, short)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("verdict").required(true).args(["pass", "fail"])))]
+pub struct SignOffArgs {
+    /// Deployment id (d-17).
+    pub deployment: String,
+    /// The sign-off step's name, e.g. uat.
+    pub step: String,
+    /// It passed: with enough passes the deployment goes on.
+    #[arg(long)]
+    pub pass: bool,
+    /// It failed: the deployment fails like a failing test (needs --comment).
+    #[arg(long, requires = "comment")]
+    pub fail: bool,
+    /// What you saw; required with --fail.
     #[arg(long, short)]
     pub comment: Option<String>,
 }

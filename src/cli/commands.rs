@@ -58,6 +58,17 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
             let r = client(global)?.reject(&a.deployment, a.comment).await?;
             reply(global, &r)
         }
+        Verb::SignOff(a) => {
+            let verdict = if a.fail {
+                crate::model::Verdict::Fail
+            } else {
+                crate::model::Verdict::Pass
+            };
+            let r = client(global)?
+                .sign_off(&a.deployment, &a.step, verdict, a.comment)
+                .await?;
+            reply(global, &r)
+        }
         Verb::Cancel(a) => {
             let r = client(global)?.cancel(&a.deployment).await?;
             reply(global, &r)

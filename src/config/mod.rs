@@ -25,6 +25,7 @@ mod ops;
 mod resolve;
 mod resolve_stages;
 mod schema;
+mod signoff;
 mod stage;
 #[cfg(test)]
 mod tests;
@@ -188,6 +189,9 @@ pub struct VerifyStep {
     pub timeout: Duration,
     /// JUnit XML report path, relative to the service's workdir.
     pub report: Option<String>,
+    /// Set for a step that waits for people (user acceptance) instead of
+    /// running `command` (then empty): who signs, how many, four-eyes.
+    pub sign_off: Option<crate::model::SignOffRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +268,9 @@ impl Config {
         ];
         for stage in self.services.iter().flat_map(|s| &s.stages) {
             if let Gate::Approval(rule) = &stage.gate {
+                known.extend(rule.roles.iter().map(String::as_str));
+            }
+            for rule in stage.verify.iter().filter_map(|v| v.sign_off.as_ref()) {
                 known.extend(rule.roles.iter().map(String::as_str));
             }
         }

@@ -165,17 +165,21 @@ fn resolve_stage(service: &str, raw: &RawStage, users: &[UserConfig]) -> Result<
             format!("add deploy = {{ command = \"./deploy.sh {stage}\" }}"),
         )
     })?;
-    let verify = raw
-        .verify
-        .iter()
-        .flatten()
-        .map(|v| VerifyStep {
+    let mut verify = Vec::new();
+    for v in raw.verify.iter().flatten() {
+        let sign_off = v
+            .sign_off
+            .as_ref()
+            .map(|so| super::signoff::resolve_sign_off(service, stage, &v.name.value, so, users))
+            .transpose()?;
+        verify.push(VerifyStep {
             name: v.name.value.clone(),
             command: v.command.clone(),
             timeout: v.timeout.unwrap_or(STEP_TIMEOUT),
             report: v.report.clone(),
-        })
-        .collect();
+            sign_off,
+        });
+    }
     Ok(StageConfig {
         name: stage.clone(),
         deploy: CommandStep {

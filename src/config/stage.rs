@@ -45,9 +45,12 @@ pub(super) struct RawDeploy {
 #[derive(Debug, Clone)]
 pub(super) struct RawVerify {
     pub name: At<String>,
+    /// Empty for a sign-off step.
     pub command: String,
     pub timeout: Option<Duration>,
     pub report: Option<String>,
+    /// A step that waits for people instead of running a command.
+    pub sign_off: Option<super::signoff::RawSignOff>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,11 +148,12 @@ pub(super) fn read_stage(item: &Item, partial: bool) -> Result<RawStage> {
 }
 
 fn read_verify(item: &Item) -> Result<Vec<RawVerify>> {
-    let help = "verify = [{ name = \"smoke\", command = \"./smoke.sh\", timeout = \"5m\", report = \"junit.xml\" }]";
+    let help = "verify = [{ name = \"smoke\", command = \"./smoke.sh\", timeout = \"5m\", report = \"junit.xml\" }], \
+                or a step that waits for people: { name = \"uat\", sign_off = { roles = [\"qa\"], required = 1 } }";
     let mut steps: Vec<RawVerify> = Vec::new();
     for item in item.array(help)? {
         let t = item.table(help)?;
-        t.allow(&["name", "command", "timeout", "report"])?;
+        t.allow(&["name", "command", "timeout", "report", "sign_off"])?;
         let name = t.require("name", help)?.text("a step name in quotes")?;
         if let Some(first) = steps.iter().find(|s| s.name.value == name.value) {
             return Err(name
@@ -159,12 +163,36 @@ fn read_verify(item: &Item) -> Result<Vec<RawVerify>> {
                 )
                 .first_at(first.name.span.clone()));
         }
+        if let Some(i) = t.get("sign_off") {
+            // A person signs it off: nothing runs, so nothing to run.
+            for other in ["command", "timeout", "report"] {
+                if let Some(o) = t.get(other) {
+                    return Err(o.fault(
+                        format!(
+                            "verify step `{}` has both `sign_off` and `{other}`",
+                            name.value
+                        ),
+                        "a verify step either runs a command or waits for a sign-off by people: \
+                         keep `command` (with `timeout`, `report`) or `sign_off`",
+                    ));
+                }
+            }
+            steps.push(RawVerify {
+                command: String::new(),
+                timeout: None,
+                report: None,
+                sign_off: Some(super::signoff::read_sign_off(&i)?),
+                name,
+            });
+            continue;
+        }
         steps.push(RawVerify {
             command: t.require("command", help)?.text(CMD_HELP)?.value,
             timeout: nonzero(&t, "timeout")?,
             report: t
                 .str("report", "a JUnit XML path relative to the workdir")?
                 .map(|r| r.value),
+            sign_off: None,
             name,
         });
     }

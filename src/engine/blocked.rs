@@ -19,6 +19,8 @@ pub enum BlockedReason {
     Quarantined,
     Held,
     RollbackFailed,
+    /// A running deployment waits at a sign-off step for people (user acceptance).
+    AwaitingSignOff,
     /// Reserved for freeze windows (a later change).
     Frozen,
 }
@@ -32,6 +34,7 @@ impl BlockedReason {
             BlockedReason::Quarantined => "quarantined",
             BlockedReason::Held => "held",
             BlockedReason::RollbackFailed => "rollback_failed",
+            BlockedReason::AwaitingSignOff => "awaiting_sign_off",
             BlockedReason::Frozen => "frozen",
         }
     }
@@ -79,6 +82,12 @@ pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Op
         until: None,
     };
     let deployers = || users_with(config, &[roles::DEPLOYER]);
+    if let Some(d) = st.active.as_ref().and_then(|a| state.deployments.get(a))
+        && let Some(msg) = awaiting_sign_off(d)
+    {
+        let who = super::decide::signoff::signers(config, state, d);
+        return Some(make(BlockedReason::AwaitingSignOff, msg, Some(d), who));
+    }
     if let Some(d) = st.queue.iter().find_map(|id| state.deployments.get(id)) {
         let q = state.quarantine.get(&d.artifact).filter(|q| q.active);
         if let (Some(q), true) = (q, d.kind != DeploymentKind::Rollback) {
@@ -157,6 +166,26 @@ pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Op
         }
     }
     None
+}
+
+/// "d-7 1.2.0 is waiting for UAT sign-off by qa (0 of 1)", when the
+/// running deployment waits at a sign-off step.
+fn awaiting_sign_off(d: &Deployment) -> Option<String> {
+    let step = d.steps.get(d.running_step()?)?;
+    let rule = step.sign_off.as_ref()?;
+    let passed = d
+        .sign_offs
+        .iter()
+        .filter(|s| s.step == step.name && s.verdict == crate::model::Verdict::Pass)
+        .count();
+    Some(format!(
+        "{} {} is waiting for {} sign-off by {} ({passed} of {})",
+        d.id,
+        d.version,
+        crate::model::sign_off_label(&step.name),
+        rule.roles_text(),
+        rule.required
+    ))
 }
 
 /// A release heading for `st` stopped in the stage before it: that stage's

@@ -174,6 +174,24 @@ impl State {
             | EventKind::QuarantineLifted { .. }
             | EventKind::StageHeld { .. }
             | EventKind::HoldLifted { .. } => self.apply_safety(event),
+            EventKind::SignOffRequested {
+                deployment,
+                step,
+                rule,
+            } => {
+                if let Some(s) = self.step_mut(deployment, *step) {
+                    s.sign_off = Some(rule.clone());
+                }
+            }
+            EventKind::SignOffRecorded {
+                deployment,
+                sign_off,
+                ..
+            } => {
+                if let Some(d) = self.deployments.get_mut(deployment) {
+                    d.sign_offs.push(sign_off.clone());
+                }
+            }
             EventKind::NoteAdded {
                 deployment,
                 author,
@@ -276,6 +294,7 @@ impl State {
             outcome: None,
             rolls_back: rolls_back.clone(),
             notes: Vec::new(),
+            sign_offs: Vec::new(),
         };
         // A rollback goes before any pending promotion.
         let first_promotion = self.stage(service, stage).map(|st| {

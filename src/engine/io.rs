@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::HealthCheck;
 use crate::model::{
     Actor, ArtifactId, BuildId, DeploymentId, Millis, NewEvent, Notification, RunId, StepKind,
-    StepOutcome,
+    StepOutcome, Verdict,
 };
 
 /// Who is asking: a user and their roles (resolved from the token by the API).
@@ -128,6 +128,16 @@ pub enum Command {
         service: String,
         stage: String,
         reason: String,
+    },
+    /// A person's verdict on a sign-off step a running deployment waits at
+    /// (user acceptance). A fail needs a comment, and fails the deployment
+    /// like a failing test.
+    SignOff {
+        deployment: DeploymentId,
+        /// The step's name (`uat`).
+        step: String,
+        verdict: Verdict,
+        comment: Option<String>,
     },
     /// Roll a stage back to its last good artifact, or to a named earlier good one.
     Rollback {

@@ -121,6 +121,8 @@ fn deployment_job(
             (StepAction::Health(h.clone()), health_timeout(h))
         }
         StepKind::Build => return Err("a deployment has no build step".into()),
+        // The engine never hands a sign-off to the runner (`decide::signoff`).
+        StepKind::SignOff => return Err(format!("{} is a sign-off by people", plan.name)),
     };
     let artifact = state.artifacts.get(&d.artifact);
     let st = state.services_stage(&d.service, index);

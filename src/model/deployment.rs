@@ -115,6 +115,9 @@ pub struct Deployment {
     /// Lessons and comments recorded on it (`ferry note`), oldest first.
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// Verdicts on its sign-off steps (user acceptance), oldest first.
+    #[serde(default)]
+    pub sign_offs: Vec<super::SignOff>,
 }
 
 /// A lesson or comment on a deployment, with who wrote it and when.

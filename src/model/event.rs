@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactId, BuildId, BuildStatus, DeploymentId,
-    DeploymentKind, DeploymentStatus, Incident, Millis, Notification, RunId, Seq, StepOutcome,
-    StepPlan,
+    DeploymentKind, DeploymentStatus, Incident, Millis, Notification, RunId, Seq, SignOff,
+    SignOffRule, StepOutcome, StepPlan,
 };
 
 /// An immutable, numbered fact. `seq` is given by the store on append.
@@ -183,6 +183,19 @@ pub enum EventKind {
         service: String,
         stage: String,
     },
+    /// A sign-off step was reached: the deployment waits for people,
+    /// by this rule (the config's when the step was reached).
+    SignOffRequested {
+        deployment: DeploymentId,
+        step: usize,
+        rule: SignOffRule,
+    },
+    /// A person's verdict on a sign-off step (`ferry sign-off`).
+    SignOffRecorded {
+        deployment: DeploymentId,
+        step: usize,
+        sign_off: SignOff,
+    },
     /// A lesson or comment on a deployment (`ferry note`).
     NoteAdded {
         deployment: DeploymentId,
@@ -213,6 +226,8 @@ impl EventKind {
             EventKind::NotificationQueued { .. } => "notification_queued",
             EventKind::NotificationSent { .. } => "notification_sent",
             EventKind::NoteAdded { .. } => "note_added",
+            EventKind::SignOffRequested { .. } => "sign_off_requested",
+            EventKind::SignOffRecorded { .. } => "sign_off_recorded",
             EventKind::ArtifactQuarantined { .. } => "artifact_quarantined",
             EventKind::QuarantineLifted { .. } => "quarantine_lifted",
             EventKind::StageHeld { .. } => "stage_held",

@@ -12,6 +12,7 @@
 //! - [`notification`]: what ferry tells people;
 //! - [`event`]: the numbered facts everything is folded from;
 //! - [`safety`]: quarantined releases and held stages;
+//! - [`signoff`]: user acceptance as a human sign-off;
 //! - [`person`]: the one comparison of people's names;
 //! - [`text`]: text from outside made safe for a terminal, short shas.
 
@@ -24,6 +25,7 @@ mod notification;
 mod person;
 mod run;
 mod safety;
+mod signoff;
 mod text;
 
 pub use artifact::{Artifact, ArtifactOrigin};
@@ -37,4 +39,5 @@ pub use notification::{Notification, NotificationKind};
 pub use person::{person_key, same_person};
 pub use run::{Build, BuildStatus, Step, StepKind, StepOutcome, StepPlan, StepStatus, TestCounts};
 pub use safety::{Hold, Incident, Quarantine, QuarantineChange, format_millis};
+pub use signoff::{SignOff, SignOffRule, Verdict, sign_off_label};
 pub use text::{sanitize_text, short_sha};

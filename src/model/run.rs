@@ -10,6 +10,8 @@ pub enum StepKind {
     Build,
     Deploy,
     Verify,
+    /// A verification that waits for people (user acceptance): no process runs.
+    SignOff,
     Health,
 }
 
@@ -94,6 +96,9 @@ pub struct Step {
     /// Number of output lines seen so far (the log file has them all).
     #[serde(default)]
     pub log_lines: u64,
+    /// A sign-off step's rule, from when it was reached (`SignOffRequested`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_off: Option<super::SignOffRule>,
 }
 
 impl Step {
@@ -108,6 +113,7 @@ impl Step {
             tests: None,
             message: None,
             log_lines: 0,
+            sign_off: None,
         }
     }
 }

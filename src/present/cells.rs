@@ -114,10 +114,17 @@ fn progress(d: &Deployment) -> (String, String) {
         return ("starting".into(), "starting".into());
     };
     let n = format!("{}/{}", i + 1, total);
+    // "waiting for UAT sign-off by qa": people, not a process, are next.
+    if let (StepKind::SignOff, Some(rule)) = (d.steps[i].kind, &d.steps[i].sign_off) {
+        let label = crate::model::sign_off_label(&d.steps[i].name);
+        let word = format!("waiting for {label} sign-off by {}", rule.roles_text());
+        return (word, format!("{label} sign-off {n}"));
+    }
     let verb = match (d.kind, d.steps[i].kind) {
         (DeploymentKind::Rollback, _) => "rolling back",
         (_, StepKind::Deploy) | (_, StepKind::Build) => "deploying",
         (_, StepKind::Verify) => "verifying",
+        (_, StepKind::SignOff) => "sign-off",
         (_, StepKind::Health) => "health check",
     };
     (format!("{verb} {n}"), format!("{verb} {n}"))

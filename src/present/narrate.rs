@@ -281,6 +281,40 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             ),
         )
         .run(state, deployment),
+        K::SignOffRequested {
+            deployment,
+            step,
+            rule,
+        } => Narration::new(
+            Level::Warn,
+            format!(
+                "waiting for {} sign-off by {}",
+                crate::model::sign_off_label(&step_name(state, deployment, *step)),
+                rule.roles_text()
+            ),
+        )
+        .run(state, deployment),
+        K::SignOffRecorded {
+            deployment,
+            sign_off,
+            ..
+        } => {
+            let comment = sign_off
+                .comment
+                .as_ref()
+                .map(|c| format!(": \"{c}\""))
+                .unwrap_or_default();
+            Narration::new(
+                Level::Info,
+                format!(
+                    "{} sign-off: {} by {}{comment}",
+                    crate::model::sign_off_label(&sign_off.step),
+                    sign_off.verdict.as_str(),
+                    sign_off.by
+                ),
+            )
+            .run(state, deployment)
+        }
         K::DeploymentRequeued { deployment, .. } => Narration::new(
             Level::Warn,
             "queued again after a restart (no step had an effect)",

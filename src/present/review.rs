@@ -33,6 +33,7 @@ fn kind(k: StepKind) -> &'static str {
         StepKind::Build => "build",
         StepKind::Deploy => "deploy",
         StepKind::Verify => "verify",
+        StepKind::SignOff => "sign-off",
         StepKind::Health => "health",
     }
 }

@@ -179,8 +179,14 @@ fn required(method: &Method, path: &str) -> Need {
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        // The engine checks the gate's roles and the self-approval rule.
-        ["api", "v1", "deployments", _, "approve" | "reject"] => Need::Any,
+        // The engine checks the gate's (or sign-off's) roles and four-eyes.
+        [
+            "api",
+            "v1",
+            "deployments",
+            _,
+            "approve" | "reject" | "sign-off",
+        ] => Need::Any,
         ["api", "v1", "deployments", _, "cancel" | "notes"]
         | ["api", "v1", "promote" | "rollback" | "artifacts"]
         | ["api", "v1", "hooks", "push", _]

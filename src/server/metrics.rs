@@ -270,6 +270,7 @@ fn step_kind(kind: StepKind) -> &'static str {
         StepKind::Build => "build",
         StepKind::Deploy => "deploy",
         StepKind::Verify => "verify",
+        StepKind::SignOff => "sign_off",
         StepKind::Health => "health",
     }
 }

@@ -17,13 +17,14 @@ use utoipa::{Modify, OpenApi};
 use crate::api::{
     ActionReply, ApiError, ArtifactView, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
     DeploymentQuery, Evidence, Health, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
-    QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
+    QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, SignOffRequest,
+    StageEvidence, StageSignOff,
 };
 use crate::engine::{Blocked, BlockedReason};
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
-    Deployment, DeploymentKind, DeploymentStatus, Incident, Quarantine, QuarantineChange, Step,
-    StepKind, StepStatus, TestCounts,
+    Deployment, DeploymentKind, DeploymentStatus, Incident, Quarantine, QuarantineChange, SignOff,
+    SignOffRule, Step, StepKind, StepStatus, TestCounts, Verdict,
 };
 
 use super::health::{Probe, Ready};
@@ -42,7 +43,7 @@ use super::health::{Probe, Ready};
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
         promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
-        quarantine_add, quarantine_lift, hold_lift, why,
+        quarantine_add, quarantine_lift, hold_lift, why, sign_off,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -51,7 +52,7 @@ use super::health::{Probe, Ready};
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
         DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
         ArtifactView, QuarantineRequest, HoldLiftRequest, Quarantine, QuarantineChange, Incident,
-        Blocked, BlockedReason,
+        Blocked, BlockedReason, SignOffRequest, StageSignOff, SignOff, SignOffRule, Verdict,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -191,6 +192,18 @@ fn evidence() {}
         (status = 200, description = "approval recorded", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn approve() {}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/sign-off", tag = "actions",
+    params(("id" = String, Path, description = "deployment id (d-17)")),
+    request_body(content = SignOffRequest, description = "the step, pass or fail, and a comment (required to fail)"),
+    responses(
+        (status = 200, description = "verdict recorded: enough passes complete the step and the deployment goes on; a fail fails it (the rollback policy applies)", body = ActionReply),
+        (status = 403, description = "the user holds none of the sign-off's roles, or four-eyes excludes them (they requested or approved the deployment, or pushed its artifact)", body = ApiError),
+        (status = 404, description = "no such deployment", body = ApiError),
+        (status = 409, description = "the deployment does not wait for that sign-off, or this user already signed it", body = ApiError),
+        (status = 422, description = "`step` or `verdict` missing, or a fail without a comment", body = ApiError),
+        (status = "default", description = "error", body = ApiError)))]
+fn sign_off() {}
 
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/notes", tag = "actions",
     params(("id" = String, Path, description = "deployment id (d-17)")),

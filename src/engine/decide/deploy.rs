@@ -223,6 +223,11 @@ impl Cx<'_> {
             },
         );
         if let Some(step) = step {
+            // A sign-off runs no process to kill: its wait ends here.
+            if self.waits_for_sign_off(deployment, step) {
+                self.end_sign_off_wait(deployment, step);
+                return;
+            }
             self.effect(Effect::CancelStep {
                 run: deployment.into(),
                 step,
@@ -267,6 +272,11 @@ impl Cx<'_> {
                 step,
             },
         );
+        // A sign-off waits for people: nothing runs.
+        if self.step_kind(run, step) == Some(StepKind::SignOff) {
+            self.await_sign_off(run, step);
+            return;
+        }
         match jobs::step_job(self.config, self.state, run, step) {
             Ok(job) => self.effect(Effect::RunStep(job)),
             Err(message) => {

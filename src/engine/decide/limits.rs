@@ -138,6 +138,16 @@ pub(super) fn check(command: &Command) -> Result<(), Rejection> {
             bound_opt("comment", comment.as_deref(), COMMENT_MAX)
         }
         Command::Cancel { deployment } => bound("deployment", deployment, NAME_MAX),
+        Command::SignOff {
+            deployment,
+            step,
+            comment,
+            ..
+        } => {
+            bound("deployment", deployment, NAME_MAX)?;
+            bound("step", step, NAME_MAX)?;
+            bound_opt("comment", comment.as_deref(), COMMENT_MAX)
+        }
         Command::Rollback { service, stage, to } => {
             bound("service", service, NAME_MAX)?;
             bound("stage", stage, NAME_MAX)?;

@@ -21,6 +21,7 @@ mod notes;
 mod recovery;
 mod rollback;
 mod safety;
+pub(super) mod signoff;
 
 use super::jobs;
 use super::{
@@ -65,7 +66,13 @@ pub(super) fn handle(
             step,
             outcome,
             built,
-        } => cx.step_finished(&run, step, outcome, built),
+        } => {
+            // Only people finish a sign-off: a runner's report on one (none
+            // was started) is ignored, so no report can pass it.
+            if cx.step_kind(&run, step) != Some(StepKind::SignOff) {
+                cx.step_finished(&run, step, outcome, built)
+            }
+        }
         Input::NotificationSent {
             notification,
             channel,
@@ -258,6 +265,12 @@ impl Cx<'_> {
                 comment,
             } => self.reject(by, deployment, comment),
             Command::Cancel { deployment } => self.cancel(by, deployment),
+            Command::SignOff {
+                deployment,
+                step,
+                verdict,
+                comment,
+            } => self.sign_off(by, deployment, step, verdict, comment),
             Command::Rollback { service, stage, to } => self.rollback(by, service, stage, to),
             Command::Note { deployment, text } => self.note(by, deployment, text),
             Command::Quarantine {
@@ -285,7 +298,11 @@ pub(super) fn plan_steps(stage: &StageConfig, kind: DeploymentKind) -> Vec<StepP
     if kind != DeploymentKind::Rollback {
         steps.extend(stage.verify.iter().map(|v| StepPlan {
             name: v.name.clone(),
-            kind: StepKind::Verify,
+            kind: if v.sign_off.is_some() {
+                StepKind::SignOff
+            } else {
+                StepKind::Verify
+            },
         }));
     }
     if stage.health.is_some() {

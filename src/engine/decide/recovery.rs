@@ -36,6 +36,11 @@ impl Cx<'_> {
             .map(|d| (d.id.clone(), d.running_step()))
             .collect();
         for (run, step) in deployments {
+            // A deployment waiting for a sign-off ran nothing a restart
+            // could cut short: it goes on waiting.
+            if step.is_some_and(|s| self.waits_for_sign_off(&run, s)) {
+                continue;
+            }
             if let Some(step) = step
                 && self.requeue_if_untouched(&run, step, not_begun)
             {

@@ -8,6 +8,7 @@ mod properties;
 mod rollbacks;
 mod rules;
 mod safety;
+mod signoff;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,6 +47,7 @@ pub(super) fn stage(
                 command: format!("test {v}"),
                 timeout: Duration::from_secs(60),
                 report: None,
+                sign_off: None,
             })
             .collect(),
         gate,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 
-use crate::api::{CommitInfoDto, Evidence, StageEvidence};
+use crate::api::{CommitInfoDto, Evidence, StageEvidence, StageSignOff};
 use crate::config::Source;
 use crate::model::{Artifact, DeploymentStatus};
 use crate::runner::git::commits_between;
@@ -39,7 +39,7 @@ pub(super) async fn evidence(
             _ => st.good_before(&d.artifact).map(|g| g.artifact.clone()),
         });
         let current = current_id.and_then(|a| state.artifacts.get(&a).cloned());
-        let earlier_stages = state
+        let earlier_stages: Vec<StageEvidence> = state
             .service(&d.service)
             .map(|svc| {
                 svc.stages
@@ -60,6 +60,18 @@ pub(super) async fn evidence(
                     .collect()
             })
             .unwrap_or_default();
+        // What people said in user acceptance before this stage.
+        let sign_offs = earlier_stages
+            .iter()
+            .filter_map(|e| e.deployment.as_ref().map(|d| (&e.stage, d)))
+            .flat_map(|(stage, d)| {
+                d.sign_offs.iter().map(|s| StageSignOff {
+                    stage: stage.clone(),
+                    deployment: d.id.clone(),
+                    sign_off: s.clone(),
+                })
+            })
+            .collect();
         Evidence {
             deployment: d,
             current,
@@ -67,6 +79,7 @@ pub(super) async fn evidence(
             commits: Vec::new(),
             earlier_stages,
             note: None,
+            sign_offs,
         }
     };
     let (commits, note) = commits_for(

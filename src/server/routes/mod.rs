@@ -7,6 +7,7 @@ mod insights;
 mod logs;
 mod read;
 mod safety;
+mod signoff;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/deployments/{id}/reject", post(actions::reject))
         .route("/deployments/{id}/cancel", post(actions::cancel))
         .route("/deployments/{id}/notes", post(actions::note))
+        .route("/deployments/{id}/sign-off", post(signoff::sign_off))
         .route("/deployments/{id}/review", get(insights::review))
         .route("/runs/{run}/steps/{step}/log", get(logs::step_log))
         .route("/promote", post(actions::promote))
