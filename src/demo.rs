@@ -9,6 +9,7 @@
 mod developer;
 mod observe;
 mod story;
+mod uat;
 mod workspace;
 
 #[cfg(test)]
@@ -147,6 +148,10 @@ async fn drive(
     } else {
         BotPolicy::FirstAndService("billing")
     };
+    // In the console the operator signs the UAT off (`S`); headless, the bot.
+    let uat_task = args
+        .headless
+        .then(|| tokio::spawn(uat::sign_off_bot(bot.clone(), state.clone(), scaled(1.5))));
     let bot_task = tokio::spawn(story::release_bot(bot, state.clone(), policy, scaled(1.5)));
 
     let result = if args.until_idle {
@@ -180,6 +185,9 @@ async fn drive(
         result
     };
     bot_task.abort();
+    if let Some(t) = uat_task {
+        t.abort();
+    }
     observer.abort();
     result
 }
@@ -190,6 +198,10 @@ fn print_header(ws: &Workspace, server: &ServerHandle, attach_hint: bool) {
     println!("  server         {}", server.url);
     println!("  notifications  {}", ws.notifications_log().display());
     println!("  story          good commits wait for approval at prod (release-bot approves);");
+    println!(
+        "                 {}'s preprod waits for a UAT sign-off by qa (release-bot signs);",
+        workspace::UAT_SERVICE
+    );
     println!("                 web 1.1.0 breaks an integration test and halts at test;");
     println!("                 billing 1.1.0 fails its health check in prod and is rolled back");
     if attach_hint {

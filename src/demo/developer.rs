@@ -10,6 +10,11 @@
 //! | 45 s | billing 1.1.0 unhealthy in prod only     | passes test and preprod; approved at 56 s; health fails at 58 s; prod back at 1.0.0 at 63 s |
 //! | 60 s | web 1.1.1 fixes the integration test     | waits at prod at 72 s; approved; in prod at 77 s |
 //!
+//! api's preprod waits for a UAT sign-off by a person (qa) after its
+//! tests: headless the release bot signs it off after a short look (so api
+//! reaches prod a couple of seconds later than shown), in the console the
+//! operator does with `S`.
+//!
 //! Later commits only need the state to be right (billing has a good prod
 //! release before its bad one, the broken web build finished its test run
 //! before the fix arrives), so the story holds at any speed.

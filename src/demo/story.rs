@@ -167,6 +167,7 @@ pub fn evaluate(snap: &Snapshot, commits: &[Commit], ws: &Workspace) -> Vec<Chec
         check_approved_prod(state),
         check_halted_at_test(state, commits),
         check_prod_rollback(state, commits, ws),
+        super::uat::check_signed_off(state, super::workspace::UAT_SERVICE),
     ]
 }
 

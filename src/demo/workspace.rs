@@ -82,6 +82,12 @@ const WORKSPACE_README: &str = include_str!("../../assets/demo/WORKSPACE.txt");
 
 const CONFIG_TEMPLATE: &str = include_str!("../../assets/demo/ferry.toml");
 const SERVICE_TEMPLATE: &str = include_str!("../../assets/demo/service.toml");
+/// The preprod override of the service whose user acceptance is a sign-off.
+const UAT_TEMPLATE: &str = include_str!("../../assets/demo/uat.toml");
+
+/// The service whose preprod waits for a UAT sign-off by a person (qa):
+/// the release bot signs in `--headless`, the operator in the console.
+pub const UAT_SERVICE: &str = "api";
 
 /// The bearer tokens of the demo's three users (only their hashes are in the config).
 #[derive(Clone)]
@@ -248,11 +254,16 @@ pub fn render_config(root: &Path, speed: f64, tokens: &Tokens) -> String {
         .iter()
         .map(|name| {
             let repo = root.join("repos").join(name);
-            SERVICE_TEMPLATE
+            let service = SERVICE_TEMPLATE
                 .replace("{{NAME}}", name)
                 .replace("{{REPO}}", &toml_string(&repo.to_string_lossy()))
                 .replace("{{POLL_INTERVAL}}", &scaled(1.0))
-                .replace("{{SPEED}}", &format!("{speed}"))
+                .replace("{{SPEED}}", &format!("{speed}"));
+            if *name == UAT_SERVICE {
+                service + &UAT_TEMPLATE.replace("{{NAME}}", name)
+            } else {
+                service
+            }
         })
         .collect();
     let notify = format!(

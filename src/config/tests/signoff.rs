@@ -46,10 +46,17 @@ fn a_sign_off_step_loads_beside_command_steps() {
     let config = ok(&with_verify(
         "{ name = \"uat\", sign_off = { roles = [\"qa\"] } }",
     ));
-    let rule = config.services[0].stages[0].verify[0].sign_off.clone().unwrap();
+    let rule = config.services[0].stages[0].verify[0]
+        .sign_off
+        .clone()
+        .unwrap();
     assert_eq!((rule.required, rule.allow_self), (1, false));
     // The role is known: no warning for carol's `qa`.
-    assert!(config.role_warnings().is_empty(), "{:?}", config.role_warnings());
+    assert!(
+        config.role_warnings().is_empty(),
+        "{:?}",
+        config.role_warnings()
+    );
 }
 
 #[test]
@@ -78,7 +85,8 @@ fn required_below_one_or_above_the_people_holding_the_roles() {
     let e = err(&text);
     assert_eq!(e.key, "services.app.stages[0].verify[0].sign_off.required");
     assert!(
-        e.message.contains("needs 2 people but only 1 user(s) hold its roles"),
+        e.message
+            .contains("needs 2 people but only 1 user(s) hold its roles"),
         "{}",
         e.message
     );
@@ -87,9 +95,8 @@ fn required_below_one_or_above_the_people_holding_the_roles() {
 
 #[test]
 fn a_step_that_runs_a_command_and_waits_for_people() {
-    let text = with_verify(
-        "{ name = \"uat\", command = \"./uat.sh\", sign_off = { roles = [\"qa\"] } }",
-    );
+    let text =
+        with_verify("{ name = \"uat\", command = \"./uat.sh\", sign_off = { roles = [\"qa\"] } }");
     let e = err(&text);
     assert_eq!(
         e.message,
@@ -98,7 +105,9 @@ fn a_step_that_runs_a_command_and_waits_for_people() {
     assert_eq!(e.key, "services.app.stages[0].verify[0].command");
     assert_eq!((e.line, e.column), pos(&text, "\"./uat.sh\""));
     assert!(e.help.contains("keep `command`"), "{}", e.help);
-    let e = err(&with_verify("{ name = \"uat\", sign_off = { roles = [] } }"));
+    let e = err(&with_verify(
+        "{ name = \"uat\", sign_off = { roles = [] } }",
+    ));
     assert_eq!(e.key, "services.app.stages[0].verify[0].sign_off.roles");
     let e = err(&with_verify(
         "{ name = \"uat\", sign_off = { roles = [\"qa\"], who = 1 } }",
@@ -112,6 +121,9 @@ fn without_users_the_local_user_signs_alone() {
         "}\n",
         "}\nverify = [{ name = \"uat\", sign_off = { roles = [\"qa\"], required = 3 } }]\n",
     ));
-    let rule = config.services[0].stages[0].verify[0].sign_off.clone().unwrap();
+    let rule = config.services[0].stages[0].verify[0]
+        .sign_off
+        .clone()
+        .unwrap();
     assert_eq!((rule.required, rule.allow_self), (1, true));
 }
