@@ -155,6 +155,12 @@ async fn uat_waits_for_a_person_refuses_the_author_fails_and_passes() {
     assert_eq!(dep["status"], "succeeded", "{dep}");
     assert_eq!(dep["sign_offs"][0]["by"], "carol", "{dep}");
     assert_eq!(dep["sign_offs"][0]["verdict"], "pass", "{dep}");
+    let out = ferry(&url, DEV_TOKEN, &["show", &d1]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("uat pass by carol") && shown.contains("checkout looks right"),
+        "{shown}"
+    );
     // The approver of prod sees it in the evidence.
     let evidence = api.get(&format!("/deployments/{prod}/evidence")).await;
     let s = &evidence["sign_offs"][0];

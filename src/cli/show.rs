@@ -83,6 +83,24 @@ pub(crate) fn deployment_text(d: &Deployment, colour: bool) -> String {
             format!("{}/{} {}", who.len(), d.approvals_needed(), who.join(", ")),
         );
     }
+    // User acceptance: each verdict with who, when and the comment.
+    for so in &d.sign_offs {
+        let comment = so
+            .comment
+            .as_ref()
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        kv(
+            "sign-off",
+            format!(
+                "{} {} by {} at {}{comment}",
+                so.step,
+                so.verdict.as_str(),
+                so.by.0,
+                when(so.at)
+            ),
+        );
+    }
     if let Some(t) = d.tests() {
         kv(
             "tests",

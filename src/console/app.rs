@@ -255,12 +255,28 @@ pub struct ConfirmText {
     pub hint: &'static str,
 }
 
+/// Pass or fail the sign-off step a running deployment waits at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignOffDialog {
+    pub deployment: DeploymentId,
+    pub service: String,
+    pub stage: String,
+    pub version: String,
+    /// The step's name (`uat`).
+    pub step: String,
+    /// "qa", "qa or product".
+    pub roles: String,
+    pub comment: Option<String>,
+    pub verdict: crate::model::Verdict,
+}
+
 /// What a confirmation is about: the facts its text was made from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Subject {
     Rollback(RollbackDialog),
     Cancel(CancelDialog),
     Promote(PromoteDialog),
+    SignOff(SignOffDialog),
 }
 
 /// The one confirmation dialog: it holds the request it sends on `y` (or
@@ -281,6 +297,9 @@ pub struct Confirm {
 pub struct CommentInput {
     /// The decision it comes with; `None`: a note (`n` in the detail).
     pub decision: Option<Decision>,
+    /// The sign-off step it is the comment of (`S`); then the verdict is
+    /// chosen in the confirmation that follows.
+    pub sign_off: Option<String>,
     pub deployment: DeploymentId,
     pub digest: String,
     /// "checkout 1.4.3 → prod"

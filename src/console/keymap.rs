@@ -82,6 +82,10 @@ pub enum Cmd {
     Column,
     /// In the detail: the deployment a rollback undid, or the rollback that undid it.
     Linked,
+    /// `S`: pass or fail the sign-off step (user acceptance) a deployment waits at.
+    SignOff,
+    /// In a sign-off confirmation: switch between pass and fail.
+    Verdict,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -318,6 +322,13 @@ pub const BINDINGS: &[Binding] = &[
         None,
     ),
     b(
+        S::Dashboard,
+        &[ch('S')],
+        Cmd::SignOff,
+        "sign off (pass or fail, with a comment) the UAT step the selected cell waits at",
+        None,
+    ),
+    b(
         S::Detail,
         &[ch('f')],
         Cmd::Follow,
@@ -365,6 +376,13 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Back,
         "back",
         Some("back"),
+    ),
+    b(
+        S::Detail,
+        &[ch('S')],
+        Cmd::SignOff,
+        "sign off (pass or fail, with a comment) the UAT step this deployment waits at",
+        None,
     ),
     b(
         S::Approvals,
@@ -448,6 +466,13 @@ pub const BINDINGS: &[Binding] = &[
         &[key(KeyCode::Tab), key(KeyCode::Left), key(KeyCode::Right)],
         Cmd::ToggleButton,
         "move between the two buttons",
+        None,
+    ),
+    b(
+        S::Confirm,
+        &[ch('v')],
+        Cmd::Verdict,
+        "in a sign-off: switch between pass and fail (a fail needs the comment)",
         None,
     ),
     b(

@@ -93,6 +93,13 @@ pub enum Request {
         id: u64,
         deployment: DeploymentId,
     },
+    SignOff {
+        id: u64,
+        deployment: DeploymentId,
+        step: String,
+        verdict: crate::model::Verdict,
+        comment: Option<String>,
+    },
     Promote {
         id: u64,
         service: String,

@@ -186,6 +186,18 @@ fn perform(
                 let _ = tx.send(Msg::Reply(Reply::Insights { id, result }));
             });
         }
+        Request::SignOff {
+            id,
+            deployment,
+            step,
+            verdict,
+            comment,
+        } => {
+            tokio::spawn(async move {
+                let result = client.sign_off(&deployment, &step, verdict, comment).await;
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
+            });
+        }
         Request::Note {
             id,
             deployment,

@@ -25,6 +25,7 @@ pub fn open(app: &mut App, deployment: &str, decision: Decision, now: Millis) {
     }
     app.modal = Some(Modal::Comment(CommentInput {
         decision: Some(decision),
+        sign_off: None,
         deployment: d.id.clone(),
         digest: d.digest.clone(),
         subject: format!("{} {} → {}", d.service, d.version, d.stage),
@@ -39,6 +40,7 @@ pub fn open_note(app: &mut App, deployment: &str) {
     };
     app.modal = Some(Modal::Comment(CommentInput {
         decision: None,
+        sign_off: None,
         deployment: d.id.clone(),
         digest: d.digest.clone(),
         subject: format!("{} {} → {}", d.service, d.version, d.stage),
@@ -57,6 +59,10 @@ pub fn comment_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
             let c = c.clone();
             app.modal = None;
             let comment = Some(c.input.value().trim().to_string()).filter(|s| !s.is_empty());
+            if let Some(step) = &c.sign_off {
+                super::signoff::commented(app, &c.deployment, step, comment, now);
+                return true;
+            }
             let id = app.next_id();
             let (verbs, request) = match c.decision {
                 None if comment.is_none() => return true,

@@ -1,13 +1,15 @@
 //! Dialogs over a screen. There is one confirmation, `app::Confirm`: it
 //! holds the `Request` it sends and its words. `rollback`, `cancel` and
 //! `promote` only work out what their confirmation says and asks for;
-//! `decision` is the approve/reject comment input. The keys of a
+//! `decision` is the approve/reject comment input; `signoff` asks for a
+//! comment, then confirms pass or fail. The keys of a
 //! confirmation are handled here, once, for all of them.
 
 pub mod cancel;
 pub mod decision;
 pub mod promote;
 pub mod rollback;
+pub mod signoff;
 
 use crate::model::Millis;
 
@@ -53,6 +55,10 @@ pub fn confirm_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
         Cmd::Confirm => true,
         Cmd::Activate => c.focus == Button::Confirm,
         Cmd::CancelDialog => false,
+        Cmd::Verdict => {
+            signoff::switch_verdict(app, now);
+            return;
+        }
         Cmd::ToggleButton => {
             c.focus = match c.focus {
                 Button::Cancel => Button::Confirm,

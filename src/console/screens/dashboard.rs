@@ -6,7 +6,7 @@ use crate::model::Millis;
 use crate::present::cells::{self, RunRef};
 
 use super::super::app::App;
-use super::super::dialogs::{cancel, decision, promote, rollback};
+use super::super::dialogs::{cancel, decision, promote, rollback, signoff};
 use super::super::keymap::Cmd;
 use super::super::msg::Request;
 use super::{attention, detail, history, is_vertical, step_by};
@@ -69,6 +69,19 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
                 Cmd::CancelRun => cancel::open(app, &svc, &stage, now),
                 Cmd::Promote => promote::open(app, &svc, &stage, now),
                 _ => history::open(app, &svc, &stage, out),
+            }
+        }
+        Cmd::SignOff => {
+            let running = app.selected().and_then(|(svc, stage)| {
+                let st = svc
+                    .stages
+                    .iter()
+                    .find(|s| Some(&s.name) == stage.as_ref())?;
+                st.active.clone()
+            });
+            match running {
+                Some(id) => signoff::open(app, &id, now),
+                None => app.toast(false, "nothing waits for a sign-off in this cell", now),
             }
         }
         Cmd::Approve | Cmd::Reject => {

@@ -8,7 +8,7 @@ use crate::model::{DeploymentId, Millis, RunId, StepStatus};
 use crate::present::cells::RunRef;
 
 use super::super::app::{App, DetailState, LOG_CAP, LOG_TAIL, LogView, Screen};
-use super::super::dialogs::{decision, rollback};
+use super::super::dialogs::{decision, rollback, signoff};
 use super::super::keymap::Cmd;
 use super::super::msg::{Request, error_text};
 use super::{HALF_PAGE, is_vertical, step_by};
@@ -159,6 +159,12 @@ pub fn detail_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) 
             match target {
                 Some(t) => open(app, RunRef::Deployment(t), out),
                 None => app.toast(false, "no rollback is linked to this deployment", now),
+            }
+        }
+        Cmd::SignOff => {
+            if let RunRef::Deployment(id) = &d.run {
+                let id = id.clone();
+                signoff::open(app, &id, now);
             }
         }
         Cmd::Note => {

@@ -108,10 +108,16 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
 pub fn comment(frame: &mut Frame, area: Rect, c: &CommentInput, theme: &Theme) {
     let rect = centered(area, 76, 7);
     frame.render_widget(Clear, rect);
-    let (verb, label) = match c.decision {
-        Some(Decision::Approve) => ("approve", "comment (optional):"),
-        Some(Decision::Reject) => ("reject", "comment (optional):"),
-        None => ("note", "note (a lesson or comment, kept in the log):"),
+    let (verb, label) = match (&c.sign_off, c.decision) {
+        (Some(_), _) => (
+            "sign off",
+            "comment (required to fail; Enter, then choose pass or fail):",
+        ),
+        (None, decision) => match decision {
+            Some(Decision::Approve) => ("approve", "comment (optional):"),
+            Some(Decision::Reject) => ("reject", "comment (optional):"),
+            None => ("note", "note (a lesson or comment, kept in the log):"),
+        },
     };
     let block = Block::bordered()
         .title(clean(&format!(" {verb} {}: {} ", c.deployment, c.subject)))
