@@ -7,10 +7,12 @@
 //!   the headless demo's log.
 //! - `people`: who requested, approved, rejected and rolled back a
 //!   deployment; whether its failure was flaky.
+//! - `signoff`: what a deployment waits for at a sign-off step, and the verdicts.
 //! - `targets`: what cancel, promote and roll back would act on.
 
 pub mod cells;
 pub mod narrate;
 pub mod people;
 pub mod review;
+pub mod signoff;
 pub mod targets;

@@ -112,3 +112,14 @@ fn s_on_a_deployment_that_waits_for_nothing_says_so() {
             .any(|t| t.text.contains("waits for no sign-off"))
     );
 }
+
+#[test]
+fn the_detail_says_what_the_deployment_waits_for() {
+    let (app, id) = waiting_app();
+    let d = &app.state.deployments[&id];
+    let lines = crate::present::signoff::lines(d, NOW);
+    assert_eq!(
+        lines,
+        ["waiting for UAT sign-off by qa (0 of 1) · S: sign off"]
+    );
+}

@@ -74,6 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
                 .into_iter()
                 // Who decided stays visible after the deployment ran.
                 .chain(people::decisions(x, now))
+                .chain(crate::present::signoff::lines(x, now))
                 .chain(
                     people::rolled_back_by(&app.state, x, now).map(|l| format!("{l} · u: open it")),
                 )
