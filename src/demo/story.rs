@@ -9,7 +9,7 @@ use crate::backend::Client;
 use crate::engine::State;
 use crate::model::{
     Artifact, BuildStatus, Decision, Deployment, DeploymentId, DeploymentKind, DeploymentStatus,
-    StepKind,
+    StepKind, StepStatus,
 };
 
 use super::developer::{Commit, Intent};
@@ -167,7 +167,7 @@ pub fn evaluate(snap: &Snapshot, commits: &[Commit], ws: &Workspace) -> Vec<Chec
         check_approved_prod(state),
         check_halted_at_test(state, commits),
         check_prod_rollback(state, commits, ws),
-        super::uat::check_signed_off(state, super::workspace::UAT_SERVICE),
+        check_signed_off(state, super::workspace::UAT_SERVICE),
     ]
 }
 
@@ -332,6 +332,39 @@ fn check_prod_rollback(state: &State, commits: &[Commit], ws: &Workspace) -> Che
             ),
         },
         Err(e) => fail(e),
+    }
+}
+
+/// The story checker's line: a person signed `service`'s UAT off in preprod
+/// and the deployment went on to succeed there.
+fn check_signed_off(state: &State, service: &str) -> Check {
+    let name = "a person signed off user acceptance in preprod";
+    let found = state.deployments.values().find(|d| {
+        d.service == service
+            && d.stage == "preprod"
+            && d.status == DeploymentStatus::Succeeded
+            && d.steps
+                .iter()
+                .any(|s| s.kind == StepKind::SignOff && s.status == StepStatus::Passed)
+    });
+    match found.and_then(|d| d.sign_offs.first().map(|s| (d, s))) {
+        Some((d, s)) => Check {
+            name,
+            ok: true,
+            detail: format!(
+                "{} {} ({}) waited at {}; {} signed it off",
+                d.service,
+                d.version,
+                d.id,
+                s.step,
+                s.by.name()
+            ),
+        },
+        None => Check {
+            name,
+            ok: false,
+            detail: format!("no {service} deployment passed its UAT sign-off in preprod"),
+        },
     }
 }
 

@@ -1,17 +1,17 @@
 //! User acceptance in the demo: one service's preprod waits for a UAT
 //! sign-off by a person with the qa role (`workspace::UAT_SERVICE`). In
 //! `--headless` the release bot (a scripted release manager) signs it off
-//! after a short look; in the console the operator does, with `S`.
+//! after a short look; in the console the operator does, with `S`. The
+//! story checker's line for it is `story::check_signed_off`.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::backend::Client;
 use crate::engine::State;
-use crate::model::{Deployment, DeploymentId, DeploymentStatus, StepKind, StepStatus, Verdict};
+use crate::model::{Deployment, DeploymentId, DeploymentStatus, StepKind, Verdict};
 
 use super::observe::StateRx;
-use super::story::Check;
 
 /// A running deployment waiting at a sign-off step, with the step's name.
 fn waiting(state: &State) -> Vec<(Deployment, String)> {
@@ -62,38 +62,5 @@ pub async fn sign_off_bot(client: Client, mut state: StateRx, review: Duration) 
         if state.changed().await.is_err() {
             return;
         }
-    }
-}
-
-/// The story checker's line: a person signed `service`'s UAT off in preprod
-/// and the deployment went on to succeed there.
-pub fn check_signed_off(state: &State, service: &str) -> Check {
-    let name = "a person signed off user acceptance in preprod";
-    let found = state.deployments.values().find(|d| {
-        d.service == service
-            && d.stage == "preprod"
-            && d.status == DeploymentStatus::Succeeded
-            && d.steps
-                .iter()
-                .any(|s| s.kind == StepKind::SignOff && s.status == StepStatus::Passed)
-    });
-    match found.and_then(|d| d.sign_offs.first().map(|s| (d, s))) {
-        Some((d, s)) => Check {
-            name,
-            ok: true,
-            detail: format!(
-                "{} {} ({}) waited at {}; {} signed it off",
-                d.service,
-                d.version,
-                d.id,
-                s.step,
-                s.by.name()
-            ),
-        },
-        None => Check {
-            name,
-            ok: false,
-            detail: format!("no {service} deployment passed its UAT sign-off in preprod"),
-        },
     }
 }
