@@ -120,11 +120,12 @@ fn confirm(app: &mut App, d: SignOffDialog) {
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
     };
+    // `since` is set when the confirmation sends it.
     let pending = pending(
         id,
         format!("signing off ({verb}) {what}"),
-        format!("{verb}ed the {what}"),
-        format!("{verb} the {what}"),
+        format!("{label} {verb} recorded on {}", d.deployment),
+        format!("{label} {verb} on {}", d.deployment),
         0,
     );
     let request = Request::SignOff {
