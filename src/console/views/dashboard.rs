@@ -10,6 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::model::Millis;
 
 use super::super::app::{App, Conn};
+use super::super::facts;
 use super::super::layout::geometry;
 use super::super::theme::{Element, Theme};
 use super::{clean, fit, spread, wrap};
@@ -87,15 +88,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             ("build".to_string(), bold)
         } else {
             let name = &columns[i - 1];
+            // Production looks like no other stage ("★", its colour, underlined);
+            // `[console.theme] "stage.NAME"` colours any stage's header.
+            let own = theme.stage(name);
             if cells::is_prod(name, i - 1, columns.len()) {
                 (
                     format!("★ {}", clean(name)),
-                    theme
-                        .fg(Element::Prod)
+                    own.unwrap_or(theme.fg(Element::Prod))
                         .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
                 )
             } else {
-                (clean(name), bold)
+                (
+                    clean(name),
+                    own.map_or(bold, |s| s.add_modifier(Modifier::BOLD)),
+                )
             }
         };
         buf.set_string(*x, g.inner.y, fit(&text, w), style);
@@ -136,7 +142,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
                 svc.stages
                     .iter()
                     .find(|s| s.name == columns[ci - 1])
-                    .map(|st| cells::stage_summary(&app.state, st))
+                    .map(|st| facts::cell(&app.state, &svc.name, st))
             };
             let rect = Rect::new(*x, y, w.saturating_sub(1), g.row_h);
             let selected = selected_row && ci == app.grid.col;
@@ -165,13 +171,13 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .stages
             .iter()
             .find(|s| &s.name == st)
-            .map(|s| cells::stage_summary(&app.state, s)),
+            .map(|s| facts::cell(&app.state, &svc.name, s)),
     };
     let Some(c) = summary else {
         return;
     };
     let place = format!("{} / {}", svc.name, stage.as_deref().unwrap_or("build"));
-    let mut text = format!("{place}: {} · {} {}", c.version, c.kind.glyph(), c.word);
+    let mut text = format!("{place}: {} · {} {}", c.version, facts::glyph(&c), c.word);
     if let Some(t) = c.tests {
         text.push_str(&format!(" · tests {}/{}", t.passed, t.total()));
     }
@@ -240,11 +246,11 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
     let age = c.since.map(|t| cells::age(now, t)).unwrap_or_default();
     let version = clean(&c.version);
     let state_text = {
-        let long = format!("{} {}", c.kind.glyph(), clean(&c.word));
+        let long = format!("{} {}", facts::glyph(c), clean(&c.word));
         if long.width() <= w {
             long
         } else {
-            format!("{} {}", c.kind.glyph(), clean(&c.short))
+            format!("{} {}", facts::glyph(c), clean(&c.short))
         }
     };
     let state_style = theme
