@@ -293,7 +293,31 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
         }
         _ => {
             let mut lines = vec![Line::raw(version_line(&version, &age, w)), state];
-            match (&tests, &reason) {
+            // Test counts beside the state when they fit there, so the
+            // reason gets two lines to wrap over rather than being cut.
+            let beside = tests
+                .as_ref()
+                .filter(|t| reason.is_some() && state_text.width() + 2 + t.width() <= w);
+            if let Some(t) = beside {
+                let tl = test_line(Some(t), c, w, theme);
+                let mut spans = vec![
+                    Span::styled(state_text.clone(), state_style),
+                    Span::raw("  "),
+                ];
+                spans.extend(tl.spans.into_iter().map(|sp| sp.patch_style(tl.style)));
+                lines[1] = Line::from(spans);
+            }
+            // When they do not fit there and the reason needs two lines,
+            // passing counts give way (the status line keeps them); failing
+            // ones stay.
+            let reason_long = reason.as_ref().is_some_and(|r| r.width() > w);
+            let failing = c.tests.is_some_and(|t| t.failed > 0);
+            let below = if beside.is_some() || (reason_long && !failing) {
+                None
+            } else {
+                tests.clone()
+            };
+            match (&below, &reason) {
                 // Without test counts, the reason wraps over both lines.
                 (None, Some(r)) => lines.extend(
                     wrap(r, w)
@@ -302,7 +326,7 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
                         .map(|l| Line::from(Span::styled(l, muted))),
                 ),
                 _ => {
-                    lines.push(test_line(tests.as_deref(), c, w, theme));
+                    lines.push(test_line(below.as_deref(), c, w, theme));
                     lines.push(Line::from(Span::styled(
                         fit(reason.as_deref().unwrap_or(""), w),
                         muted,
