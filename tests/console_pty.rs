@@ -258,6 +258,20 @@ async fn at_80x24_no_version_or_reason_is_cut_in_the_rollback_moment() {
     });
     let screen = console.text();
     assert_eq!(cut_version(&screen), None, "a cut version:\n{screen}");
+    // Nothing in the grid is cut: the cells wrap their reasons.
+    let grid: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("services ("))
+        .take_while(|l| !l.starts_with('└'))
+        .collect();
+    assert!(
+        grid.iter().all(|l| !l.contains('…')),
+        "a cut cell:\n{screen}"
+    );
+    assert!(
+        grid.iter().any(|l| l.contains("release-manager")),
+        "prod's reason, in the cell:\n{screen}"
+    );
     // The selected cell (prod) has its whole story in the status line,
     // wrapped rather than cut.
     assert!(

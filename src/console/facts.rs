@@ -110,6 +110,10 @@ pub fn cell(state: &State, service: &str, st: &StageState) -> StageSummary {
         c.word = "deployed".into();
         c.short = "deployed".into();
     }
+    if c.kind == CellKind::Empty {
+        // A narrow cell says it in fewer letters rather than cutting it.
+        c.short = "not yet".into();
+    }
     if let Some(r) = rejected_since(state, st) {
         c.kind = CellKind::Cancelled;
         c.word = "rejected".into();

@@ -265,7 +265,16 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
         let mark = if t.failed > 0 { "✗" } else { "✓" };
         format!("{mark} {}/{}", t.passed, t.total())
     });
-    let reason = c.reason.as_deref().map(clean);
+    // Two lines for the reason in a tall cell, one in a short one; when it
+    // does not fit, the words the state line already says go first.
+    let room = if h >= 4 { 2 } else { 1 };
+    let reason = c.reason.as_deref().map(clean).map(|r| {
+        if wrap(&r, w).len() > room {
+            compact_reason(&r)
+        } else {
+            r
+        }
+    });
     let muted = theme.muted();
     match h {
         0..=2 => {
@@ -336,6 +345,21 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
             lines
         }
     }
+}
+
+/// A reason without what the cell's state line already says: "waiting for
+/// approval by release-manager" → "by release-manager", "1.1.0 rolled back:
+/// health failed · ⚑ 1.1.0 quarantined" → "1.1.0: health failed ⚑".
+fn compact_reason(r: &str) -> String {
+    let mut r = r
+        .replace("waiting for approval by ", "by ")
+        .replace(" rolled back: ", ": ")
+        .replace("halted: ", "");
+    if let Some(i) = r.find(" · ⚑") {
+        r.truncate(i);
+        r.push_str(" ⚑");
+    }
+    r
 }
 
 /// Test counts, red when any failed.

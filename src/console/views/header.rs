@@ -32,9 +32,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             theme.fg(Element::Failed).add_modifier(Modifier::BOLD),
         ),
     });
+    // Shorter forms of some parts, by index, for a narrow terminal.
+    let mut shorter: std::collections::BTreeMap<usize, String> = Default::default();
     if let Some(u) = &app.header.user {
         let n = crate::present::people::awaiting(&app.state, u);
         if n > 0 {
+            shorter.insert(parts.len(), format!("⏸ {n} (A)"));
             parts.push((
                 format!("⏸ {n} awaiting you (A)"),
                 theme.fg(Element::Waiting).add_modifier(Modifier::BOLD),
@@ -53,8 +56,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             theme.fg(Element::Progress),
         ));
     }
-    // Shorter forms of some parts, by index, for a narrow terminal.
-    let mut shorter: std::collections::BTreeMap<usize, String> = Default::default();
     if let Some(ws) = &app.header.demo_workspace {
         // A long path gives way first: its last part says which workspace.
         let ws = clean(ws);
