@@ -110,6 +110,13 @@ pub fn cell(state: &State, service: &str, st: &StageState) -> StageSummary {
         c.word = "deployed".into();
         c.short = "deployed".into();
     }
+    if c.kind == CellKind::Running {
+        // Narrow cells: the same words, shorter, so the count is not cut.
+        c.short = c
+            .short
+            .replace("health check", "health")
+            .replace("rolling back", "rollback");
+    }
     if c.kind == CellKind::Empty {
         // A narrow cell says it in fewer letters rather than cutting it.
         c.short = "not yet".into();
