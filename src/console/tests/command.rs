@@ -300,3 +300,65 @@ fn a_new_leader_is_a_warning_and_the_stream_resumes_after_the_last_event() {
     assert_eq!(toast.level, ToastLevel::Warning);
     assert!(toast.text.starts_with("leader changed"), "{}", toast.text);
 }
+
+#[test]
+fn frozen_and_awaiting_sign_off_are_on_the_attention_list() {
+    use super::super::screens::attention;
+    let mut app = fixture::app((120, 40));
+    let before = attention::troubles(&app).len();
+    let note = |stage: &str, reason: &str| crate::api::BlockedNote {
+        service: "search".into(),
+        stage: stage.into(),
+        reason: reason.into(),
+        message: format!("{reason} here"),
+        ..Default::default()
+    };
+    app.blocked = vec![
+        note("preprod", "frozen"),
+        note("prod", "awaiting_sign_off"),
+        // Not a reason for attention by itself.
+        note("test", "queued_behind"),
+    ];
+    let list = attention::troubles(&app);
+    assert_eq!(list.len(), before + 2, "{list:?}");
+    let row = app
+        .visible_services()
+        .iter()
+        .position(|s| s.name == "search")
+        .expect("search");
+    for col in [2, 3] {
+        assert!(
+            list.iter().any(|t| t.row == row && t.col == col),
+            "search column {col} missing: {list:?}"
+        );
+    }
+}
+
+#[test]
+fn why_stages_wait_is_asked_again_after_events_once_per_tick() {
+    use super::super::msg::Reply;
+    let mut app = fixture::app((120, 40));
+    // The story's events made it stale: one request at the next tick.
+    let out = update(&mut app, Msg::Tick, NOW);
+    let Some(Request::FetchBlocked { id }) = out.first().cloned() else {
+        panic!("no refresh: {out:?}")
+    };
+    // Nothing new and one in flight: no second request.
+    assert!(update(&mut app, Msg::Tick, NOW).is_empty());
+    let note = crate::api::BlockedNote {
+        service: "checkout".into(),
+        stage: "prod".into(),
+        reason: "frozen".into(),
+        ..Default::default()
+    };
+    update(
+        &mut app,
+        Msg::Reply(Reply::Blocked {
+            id,
+            result: Ok(vec![note.clone()]),
+        }),
+        NOW,
+    );
+    assert_eq!(app.blocked, vec![note]);
+    assert!(update(&mut app, Msg::Tick, NOW).is_empty());
+}
