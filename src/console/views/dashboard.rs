@@ -328,12 +328,21 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
             };
             match (&below, &reason) {
                 // Without test counts, the reason wraps over both lines.
-                (None, Some(r)) => lines.extend(
-                    wrap(r, w)
-                        .into_iter()
-                        .take(2)
-                        .map(|l| Line::from(Span::styled(l, muted))),
-                ),
+                (None, Some(r)) => {
+                    // Two lines; what does not fit ends the second with "…"
+                    // (never dropped silently).
+                    let mut wrapped = wrap(r, w);
+                    if wrapped.len() > 2 {
+                        let rest = wrapped[1..].join(" ");
+                        wrapped.truncate(1);
+                        wrapped.push(fit(&rest, w));
+                    }
+                    lines.extend(
+                        wrapped
+                            .into_iter()
+                            .map(|l| Line::from(Span::styled(l, muted))),
+                    )
+                }
                 _ => {
                     lines.push(test_line(below.as_deref(), c, w, theme));
                     lines.push(Line::from(Span::styled(
