@@ -25,6 +25,27 @@ pub struct Dashboard {
     /// which runs the pollers; empty when every source fetches fine).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<String, SourceStatus>,
+    /// Every stage with something waiting, and why (`engine::blocked`).
+    #[serde(default)]
+    pub blocked: Vec<BlockedNote>,
+}
+
+/// One stage's "why is this blocked", as a client reads it: the reason code
+/// stays a string, so a code a newer server adds does not break the read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BlockedNote {
+    pub service: String,
+    pub stage: String,
+    /// `awaiting_approval`, `frozen`, `awaiting_sign_off`, `quarantined`, …
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub deployment: Option<String>,
+    #[serde(default)]
+    pub who: Vec<String>,
+    #[serde(default)]
+    pub until: Option<crate::model::Millis>,
 }
 
 /// A git source that cannot be fetched right now.

@@ -229,3 +229,135 @@ async fn enter_on_a_rolled_back_prod_opens_the_failure_and_u_jumps_to_the_rollba
         s.contains("rollback") && s.contains("1.1.0")
     });
 }
+
+/// Whether a screen line cuts a version: "1.1…" (a digit or a dot right
+/// before the ellipsis).
+fn cut_version(screen: &str) -> Option<&str> {
+    screen.lines().find(|l| {
+        let chars: Vec<char> = l.chars().collect();
+        chars
+            .windows(2)
+            .any(|w| w[1] == '…' && (w[0].is_ascii_digit() || w[0] == '.'))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_80x24_no_version_or_reason_is_cut_in_the_rollback_moment() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    prod_just_failed_and_rolled_back(&ws, &dev, &alice).await;
+    // And the next release waits at prod: the longest cell ("1.1.0 → 1.3.0").
+    ws.commit("1.3.0", "fixed");
+    awaiting_prod(&dev, "1.3.0").await;
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 80, 24, &ws.root);
+    console.wait_for("the dashboard with prod awaiting 1.3.0", |s| {
+        s.contains("★ prod") && s.contains("1.3.0")
+    });
+    let screen = console.text();
+    assert_eq!(cut_version(&screen), None, "a cut version:\n{screen}");
+    // Nothing in the grid is cut: the cells wrap their reasons.
+    let grid: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("services ("))
+        .take_while(|l| !l.starts_with('└'))
+        .collect();
+    assert!(
+        grid.iter().all(|l| !l.contains('…')),
+        "a cut cell:\n{screen}"
+    );
+    assert!(
+        grid.iter().any(|l| l.contains("release-manager")),
+        "prod's reason, in the cell:\n{screen}"
+    );
+    // The selected cell (prod) has its whole story in the status line,
+    // wrapped rather than cut.
+    assert!(
+        screen.contains("1.1.0 → 1.3.0"),
+        "both versions whole:\n{screen}"
+    );
+    let status: String = screen
+        .lines()
+        .skip_while(|l| !l.contains("app / prod:"))
+        .take(2)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        status.contains("waiting for approval by release-manager"),
+        "the whole reason in the status line:\n{screen}"
+    );
+    assert!(!status.contains('…'), "nothing cut: {status}");
+    // Every stage of app: select it and read its status line.
+    for (col, stage) in [("1", "test"), ("2", "preprod"), ("3", "prod")] {
+        console.keys(col);
+        let place = format!("app / {stage}:");
+        console.wait_for(&place, |s| s.contains(&place));
+        let screen = console.text();
+        assert_eq!(cut_version(&screen), None, "a cut version:\n{screen}");
+        let status: Vec<&str> = screen
+            .lines()
+            .skip_while(|l| !l.contains("app / "))
+            .take(2)
+            .collect();
+        assert!(
+            status.iter().all(|l| !l.contains('…')),
+            "status line cut:\n{screen}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_completes_and_runs_a_prod_rollback() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    prod_just_failed_and_rolled_back(&ws, &dev, &alice).await;
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 80, 24, &ws.root);
+    console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
+    console.keys(":rol\t");
+    console.wait_for("the verb completed", |s| s.contains(":rollback "));
+    console.keys("a\t");
+    console.wait_for("the service completed", |s| s.contains(":rollback app "));
+    console.keys("pro\t");
+    console.wait_for("the stage completed", |s| s.contains(":rollback app prod "));
+    console.keys("\r");
+    console.wait_for("the rollback dialog", |s| {
+        s.contains("roll back?") && s.contains("1.1.0 → 1.0.0")
+    });
+    console.keys("y");
+    let rollback = wait_deployment(&dev, "the command line's rollback of prod", "prod", |dep| {
+        dep["kind"] == "rollback" && dep["requested_by"] == "alice"
+    })
+    .await;
+    assert_eq!(rollback["version"], "1.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p_refuses_a_quarantined_release_and_says_why() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let failed = prod_just_failed_and_rolled_back(&ws, &dev, &alice).await;
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
+    // The cursor starts on prod; 1.2.0 was rolled back there and is quarantined.
+    console.keys("p");
+    console.wait_for("a toast naming the quarantine", |s| {
+        s.contains("1.2.0") && s.contains("quarantined")
+    });
+    let screen = console.text();
+    assert!(!screen.contains("promote?"), "no promote dialog:\n{screen}");
+    let body = dev.get("/dashboard").await;
+    let promotions = history(&body, "app", "prod")
+        .into_iter()
+        .filter(|d| d["version"] == "1.2.0" && d["id"] != failed.as_str())
+        .count();
+    assert_eq!(promotions, 0, "1.2.0 was not promoted again");
+}

@@ -88,7 +88,11 @@ pub struct GridState {
     pub filter: Input,
     pub filtering: bool,
     pub feed_focus: bool,
+    /// The activity cursor (0 is the newest line); above 0 the feed is
+    /// paused: new lines go above and the cursor stays on its line.
     pub feed_scroll: usize,
+    /// Lines that arrived while the feed was paused.
+    pub feed_new: usize,
     /// Where the last `!` press landed in the attention list; any other key
     /// forgets it, so the next `!` starts at the newest again.
     pub attention: Option<usize>,
@@ -238,6 +242,8 @@ pub struct PromoteDialog {
     pub supersedes: Vec<String>,
     /// The running deployment it queues behind: "d-11 (2.0.0)".
     pub behind: Option<String>,
+    /// Newer releases `p` skipped as quarantined: "1.1.0 (quarantined since …)".
+    pub skipped: Vec<String>,
 }
 
 /// The words of a confirmation dialog, made when it opens.
@@ -307,6 +313,18 @@ pub struct CommentInput {
     pub input: Input,
 }
 
+/// The `:` command line: what is typed, the last error (shown inline, the
+/// line stays open), and the candidates of the last Tab.
+#[derive(Debug, Clone, Default)]
+pub struct CommandLine {
+    pub input: Input,
+    pub error: Option<String>,
+    /// Candidates for the word under completion, and which one Tab put in
+    /// (Tab again puts the next).
+    pub candidates: Vec<String>,
+    pub cycle: Option<usize>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct HelpState {
     pub filter: Input,
@@ -318,6 +336,7 @@ pub enum Modal {
     Confirm(Box<Confirm>),
     Help(HelpState),
     Comment(CommentInput),
+    Command(CommandLine),
 }
 
 #[derive(Debug, Clone)]
@@ -335,6 +354,13 @@ pub struct App {
     pub feed: VecDeque<FeedItem>,
     pub toasts: Vec<Toast>,
     pub pending: Vec<Pending>,
+    /// Why stages wait, as the server last said (`blocked` of the dashboard).
+    pub blocked: Vec<crate::api::BlockedNote>,
+    /// A `blocked` refresh in flight, and whether events came since it left.
+    pub blocked_request: Option<u64>,
+    pub blocked_stale: bool,
+    /// The leader the server last reported (its epoch), to notice a change.
+    pub leader_epoch: Option<u64>,
     pub next_id: u64,
     pub pending_key: Option<char>,
     pub size: (u16, u16),
@@ -359,6 +385,10 @@ impl App {
             feed: VecDeque::new(),
             toasts: Vec::new(),
             pending: Vec::new(),
+            blocked: Vec::new(),
+            blocked_request: None,
+            blocked_stale: false,
+            leader_epoch: None,
             next_id: 1,
             pending_key: None,
             size,
@@ -377,7 +407,7 @@ impl App {
         match &self.modal {
             Some(Modal::Confirm(_)) => return Scope::Confirm,
             Some(Modal::Help(_)) => return Scope::Help,
-            Some(Modal::Comment(_)) => return Scope::Input,
+            Some(Modal::Comment(_)) | Some(Modal::Command(_)) => return Scope::Input,
             None => {}
         }
         if self.screens.is_empty() && self.grid.filtering {

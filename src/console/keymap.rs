@@ -31,7 +31,7 @@ impl Scope {
             Scope::Insights => "Insights",
             Scope::Confirm => "Confirmation (roll back, cancel, promote)",
             Scope::Help => "Help",
-            Scope::Input => "Text input (filter, comment)",
+            Scope::Input => "Text input (filter, comment, command line)",
         }
     }
     /// Whether global bindings (other than ctrl-c) apply under this scope.
@@ -86,6 +86,10 @@ pub enum Cmd {
     SignOff,
     /// In a sign-off confirmation: switch between pass and fail.
     Verdict,
+    /// `:`: the command line.
+    CommandLine,
+    /// Tab in the command line: complete the word.
+    Complete,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -166,6 +170,13 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Insights,
         "insights: DORA metrics, where the time goes, flaky gates",
         None,
+    ),
+    b(
+        S::Global,
+        &[ch(':')],
+        Cmd::CommandLine,
+        "command line (Tab completes; :q quits)",
+        Some("command"),
     ),
     b(
         S::Global,
@@ -255,7 +266,7 @@ pub const BINDINGS: &[Binding] = &[
         S::Dashboard,
         &[ch('!')],
         Cmd::Attention,
-        "next cell needing attention (failed, rolled back, awaiting you), newest first",
+        "next cell needing attention (failed, rolled back, awaiting you, frozen, awaiting sign-off), newest first",
         Some("trouble"),
     ),
     b(
@@ -414,17 +425,17 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         S::History,
-        &[key(KeyCode::Enter), ch('r')],
-        Cmd::Pick,
-        "roll back to the selected artifact",
-        Some("roll back to"),
-    ),
-    b(
-        S::History,
-        &[ch('d')],
+        &[key(KeyCode::Enter), ch('d')],
         Cmd::Open,
         "detail of the selected deployment",
         Some("detail"),
+    ),
+    b(
+        S::History,
+        &[ch('r')],
+        Cmd::Pick,
+        "roll back to the selected artifact",
+        Some("roll back to"),
     ),
     b(
         S::History,
@@ -523,6 +534,13 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::CancelInput,
         "cancel",
         Some("cancel"),
+    ),
+    b(
+        S::Input,
+        &[key(KeyCode::Tab)],
+        Cmd::Complete,
+        "complete the word (command line); again: the next candidate",
+        Some("complete"),
     ),
 ];
 

@@ -25,7 +25,7 @@ pub struct Regions {
 /// Lines of the status line under the grid.
 pub const STATUS_H: u16 = 2;
 /// The feed keeps at least this many rows when the grid is tall.
-const FEED_MIN: u16 = 6;
+const FEED_MIN: u16 = 5;
 
 /// The screen's regions for `services` rows of the grid; shared by drawing
 /// and mouse hit-testing. The grid takes the rows it needs (four per

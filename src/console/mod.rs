@@ -6,6 +6,7 @@
 //!   requests out (`Request`).
 //! - `app`: every state type, the folded server state and the screen's.
 //! - `keymap`: the one key table; `theme`: colours.
+//! - `facts`: what a cell shows and what `p` offers, derived from the state.
 //! - `layout`: regions, the grid's geometry, mouse hit-testing.
 //! - `dialogs`: the one confirmation (it holds the request it sends) and
 //!   the words of roll back, cancel, promote; the approve/reject comment.
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod dialogs;
+pub mod facts;
 pub mod keymap;
 pub mod keymap_doc;
 pub mod layout;

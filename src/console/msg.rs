@@ -21,6 +21,11 @@ pub enum Msg {
         error: String,
     },
     Watch(WatchMessage),
+    /// The server's view of the leader lease (replicas): its epoch and holder.
+    Leader {
+        epoch: u64,
+        leader: Option<String>,
+    },
     Reply(Reply),
 }
 
@@ -52,6 +57,11 @@ pub enum Reply {
     Insights {
         id: u64,
         result: Result<Box<crate::insights::InsightsReport>, ClientError>,
+    },
+    /// Why stages wait, from a fresh dashboard.
+    Blocked {
+        id: u64,
+        result: Result<Vec<crate::api::BlockedNote>, ClientError>,
     },
 }
 
@@ -115,6 +125,10 @@ pub enum Request {
     },
     FetchEvidence {
         deployment: DeploymentId,
+    },
+    /// The dashboard's `blocked` (why stages wait), fresh.
+    FetchBlocked {
+        id: u64,
     },
     FetchHistory {
         id: u64,

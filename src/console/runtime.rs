@@ -58,6 +58,7 @@ async fn event_loop(
     let mut input = EventStream::new();
     let mut snapshot = spawn_snapshot(client.clone(), tx.clone());
     let mut watch: Option<JoinHandle<()>> = None;
+    let leader = spawn_leader_watch(client.clone(), tx.clone());
     let mut next_tick = Instant::now() + SLOW_TICK;
 
     let result = loop {
@@ -108,6 +109,7 @@ async fn event_loop(
         }
     };
     snapshot.abort();
+    leader.abort();
     if let Some(w) = watch {
         w.abort();
     }
@@ -134,6 +136,40 @@ fn spawn_snapshot(client: Client, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
                     let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
                     tokio::time::sleep(wait).await;
                 }
+            }
+        }
+    })
+}
+
+/// How often the console asks the server who leads (replicas only).
+const LEADER_POLL: Duration = Duration::from_secs(2);
+
+/// Ask the server for the leader lease now and then, and report its epoch;
+/// `update` notices a change. A server without replicas (SQLite) or an
+/// older one answers with an error, and the task stops asking.
+fn spawn_leader_watch(client: Client, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut misses = 0u32;
+        loop {
+            tokio::time::sleep(LEADER_POLL).await;
+            match client.replicas().await {
+                Ok(v) => {
+                    misses = 0;
+                    let Some(epoch) = v.get("epoch").and_then(|e| e.as_u64()) else {
+                        continue;
+                    };
+                    let leader = v.get("leader").and_then(|l| l.as_str()).map(String::from);
+                    if tx.send(Msg::Leader { epoch, leader }).is_err() {
+                        return;
+                    }
+                }
+                // Not found or not allowed: this server has no replicas to
+                // report. Anything else (a failover in progress): keep asking.
+                Err(e) if matches!(e.status, Some(404 | 401 | 403)) => return,
+                Err(_) => misses += 1,
+            }
+            if misses > 0 {
+                tracing::debug!(misses, "leader lease: no answer");
             }
         }
     })
@@ -261,6 +297,12 @@ fn perform(
                     step,
                     result,
                 }));
+            });
+        }
+        Request::FetchBlocked { id } => {
+            tokio::spawn(async move {
+                let result = client.dashboard().await.map(|d| d.blocked);
+                let _ = tx.send(Msg::Reply(Reply::Blocked { id, result }));
             });
         }
         Request::FetchEvidence { deployment } => {

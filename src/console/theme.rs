@@ -40,6 +40,9 @@ const NAMES: &[(&str, Element)] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub struct Theme {
     colors: BTreeMap<Element, Color>,
+    /// Per-stage header colours (`"stage.NAME" = "colour"`), as k9s colours
+    /// a context: a stage named here looks like no other.
+    stages: BTreeMap<String, Color>,
     enabled: bool,
 }
 
@@ -61,11 +64,23 @@ impl Theme {
             (Element::Info, Color::Green),
         ]);
         let mut warnings = Vec::new();
+        let mut stages = BTreeMap::new();
         for (name, value) in overrides {
+            if let Some(stage) = name.strip_prefix("stage.") {
+                match Color::from_str(value) {
+                    Ok(c) => {
+                        stages.insert(stage.to_string(), c);
+                    }
+                    Err(_) => warnings.push(format!(
+                        "[console.theme] {name} = {value:?}: not a colour; use a name (\"green\"), \"#rrggbb\" or an index (\"244\")"
+                    )),
+                }
+                continue;
+            }
             let Some((_, el)) = NAMES.iter().find(|(n, _)| n == name) else {
                 let known: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
                 warnings.push(format!(
-                    "[console.theme] {name}: unknown element; known: {}",
+                    "[console.theme] {name}: unknown element; known: {}, or \"stage.NAME\" for one stage's header",
                     known.join(", ")
                 ));
                 continue;
@@ -82,6 +97,7 @@ impl Theme {
         (
             Theme {
                 colors,
+                stages,
                 enabled: !no_color,
             },
             warnings,
@@ -98,6 +114,16 @@ impl Theme {
             (true, Some(c)) => Style::default().fg(*c),
             _ => Style::default(),
         }
+    }
+
+    /// The colour a stage's header has by configuration (`stage.NAME`), if any.
+    pub fn stage(&self, name: &str) -> Option<Style> {
+        let c = self.stages.get(name)?;
+        Some(if self.enabled {
+            Style::default().fg(*c)
+        } else {
+            Style::default()
+        })
     }
 
     pub fn muted(&self) -> Style {
@@ -151,5 +177,17 @@ mod tests {
         assert_eq!(w.len(), 2);
         let (mono, _) = Theme::new(true, &o);
         assert_eq!(mono.fg(Element::Healthy), Style::default());
+    }
+
+    #[test]
+    fn a_stage_gets_its_own_header_colour() {
+        let o = BTreeMap::from([
+            ("stage.preprod".to_string(), "yellow".to_string()),
+            ("stage.prod".to_string(), "not-a-colour".to_string()),
+        ]);
+        let (t, w) = Theme::new(false, &o);
+        assert_eq!(t.stage("preprod").and_then(|s| s.fg), Some(Color::Yellow));
+        assert_eq!(t.stage("prod"), None);
+        assert_eq!(w.len(), 1, "{w:?}");
     }
 }

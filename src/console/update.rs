@@ -14,7 +14,7 @@ use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
 use super::layout;
 use super::msg::{Msg, Reply, Request};
-use super::screens::{approvals, dashboard, detail, history, insights};
+use super::screens::{approvals, command, dashboard, detail, history, insights};
 
 /// Activity lines made from a snapshot before any event arrives.
 const FEED_SEED: usize = 50;
@@ -34,6 +34,14 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.dirty = true;
         }
         Msg::Tick => {
+            // Why stages wait is the server's answer; ask again, at most
+            // once a tick, after events changed what waits.
+            if app.blocked_stale && app.blocked_request.is_none() && app.loaded {
+                app.blocked_stale = false;
+                let id = app.next_id();
+                app.blocked_request = Some(id);
+                out.push(Request::FetchBlocked { id });
+            }
             let before = app.toasts.len();
             app.toasts.retain(|t| t.error || now - t.at < TOAST_MS);
             // Ages and spinners move with time; nothing else does.
@@ -44,6 +52,7 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.state = d.state;
             app.state.seq = app.state.seq.max(d.seq);
             app.header.user = Some(d.user);
+            app.blocked = d.blocked;
             app.header.server_version = Some(d.server.version);
             if d.server.demo_workspace.is_some() {
                 app.header.demo_workspace = d.server.demo_workspace;
@@ -78,6 +87,7 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.dirty = true;
         }
         Msg::Watch(WatchMessage::Event(e)) => apply_event(app, &e, &mut out),
+        Msg::Leader { epoch, leader } => on_leader(app, epoch, leader, now, &mut out),
         Msg::Reply(r) => on_reply(app, r, now, &mut out),
     }
     out
@@ -94,12 +104,23 @@ pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Request>) {
         app.feed.push_front(item);
         app.feed.truncate(FEED_CAP);
         if app.grid.feed_scroll > 0 {
-            // Keep what the reader scrolled to in place.
-            app.grid.feed_scroll += 1;
+            // Paused: keep the cursor on its line, and count what came.
+            app.grid.feed_scroll = (app.grid.feed_scroll + 1).min(app.feed.len() - 1);
+            app.grid.feed_new += 1;
         }
         app.dirty = true;
     }
     use crate::model::EventKind as K;
+    if !matches!(
+        e.kind,
+        K::StepOutput { .. }
+            | K::StepStarted { .. }
+            | K::NotificationQueued { .. }
+            | K::NotificationSent { .. }
+            | K::NoteAdded { .. }
+    ) {
+        app.blocked_stale = true;
+    }
     match &e.kind {
         K::StepOutput { run, step, .. } | K::StepFinished { run, step, .. } => {
             if let Some(log) = detail::detail_log_mut(app)
@@ -190,7 +211,49 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
             result,
         } => history::on_page(app, (id, &service, &stage), result, now),
         Reply::Insights { id, result } => insights::on_report(app, id, result, out),
+        Reply::Blocked { id, result } => {
+            if app.blocked_request == Some(id) {
+                app.blocked_request = None;
+                // A failed refresh keeps the last answer; the next tick asks again.
+                match result {
+                    Ok(b) => app.blocked = b,
+                    Err(_) => app.blocked_stale = true,
+                }
+            }
+        }
     }
+}
+
+/// The server reported its leader: when the epoch changed since the last
+/// report, say so and resume the event stream after the last event folded
+/// (the stream is resumed by sequence number, so nothing is missed or doubled).
+fn on_leader(
+    app: &mut App,
+    epoch: u64,
+    leader: Option<String>,
+    now: Millis,
+    out: &mut Vec<Request>,
+) {
+    let before = app.leader_epoch.replace(epoch);
+    if before.is_none_or(|b| b == epoch) {
+        return;
+    }
+    let who = leader.map(|l| format!(": {l}")).unwrap_or_default();
+    app.toast_at(
+        super::app::ToastLevel::Warning,
+        format!(
+            "leader changed{who} (epoch {epoch}); resuming the event stream after event {}",
+            app.state.seq
+        ),
+        now,
+    );
+    if app.loaded {
+        out.push(Request::Watch {
+            after: app.state.seq,
+        });
+    }
+    app.blocked_stale = true;
+    app.dirty = true;
 }
 
 fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
@@ -218,6 +281,10 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
             app.grid.col = (n as usize).min(cols);
             app.grid.feed_focus = false;
         }
+        return;
+    }
+    if cmd == Cmd::CommandLine && !scope.is_modal() {
+        command::open(app);
         return;
     }
     if cmd == Cmd::ForceQuit || (cmd == Cmd::Quit && scope != keymap::Scope::Input) {
@@ -267,6 +334,10 @@ fn text_input(app: &mut App, key: &KeyEvent) {
         Some(Modal::Comment(c)) => {
             c.input.handle(req);
         }
+        Some(Modal::Command(c)) => {
+            c.input.handle(req);
+            command::typed(c);
+        }
         Some(Modal::Help(h)) => {
             h.filter.handle(req);
             h.scroll = 0;
@@ -281,7 +352,7 @@ fn text_input(app: &mut App, key: &KeyEvent) {
 }
 
 fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) {
-    if decision::comment_cmd(app, cmd, now, out) {
+    if decision::comment_cmd(app, cmd, now, out) || command::command_cmd(app, cmd, now, out) {
         return;
     }
     // The dashboard filter: Enter keeps it, Esc clears it.

@@ -27,6 +27,8 @@ pub struct FeedItem {
     pub at: Millis,
     pub level: Level,
     pub text: String,
+    /// The run it is about (`d-5`, `b-2`), which the console opens on Enter.
+    pub run: Option<String>,
 }
 
 /// One event told once: the structured line both tellings format.
@@ -463,6 +465,7 @@ pub fn describe(state: &State, e: &Event) -> Option<FeedItem> {
         at: e.at,
         level: n.tone,
         text: n.feed_text(),
+        run: n.id.clone(),
     })
 }
 
@@ -500,6 +503,7 @@ pub fn from_state(state: &State, limit: usize) -> Vec<FeedItem> {
             at,
             level,
             text: sanitize_text(&text),
+            run: Some(d.id.to_string()),
         });
     }
     for b in state.builds.values() {
@@ -516,6 +520,7 @@ pub fn from_state(state: &State, limit: usize) -> Vec<FeedItem> {
             at: b.finished_at.unwrap_or(b.created_at),
             level,
             text: sanitize_text(&text),
+            run: Some(b.id.to_string()),
         });
     }
     items.sort_by_key(|i| std::cmp::Reverse(i.at));

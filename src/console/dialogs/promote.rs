@@ -7,23 +7,44 @@ use crate::model::{
 };
 use crate::present::{cells, targets};
 
+use super::super::facts::candidate;
+
 use super::super::app::{App, ConfirmText, PromoteDialog, Subject};
 use super::super::msg::Request;
 use super::{open_confirm, pending};
 
-/// Open the promote confirmation for the selected stage, or say why not.
+/// Open the promote confirmation for the selected stage (`p`): the newest
+/// release that may go, skipping quarantined ones (a toast says which and
+/// why), or say why there is none.
 pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
-    let artifact = match targets::promote_candidate(&app.state, service, stage) {
-        Ok(a) => a,
+    use super::super::app::ToastLevel::Warning;
+    let (artifact, skipped) = match candidate(&app.state, service, stage) {
+        Ok(c) => c,
         Err(why) => {
-            app.toast_at(
-                super::super::app::ToastLevel::Warning,
-                format!("{stage}: nothing to promote ({why})"),
-                now,
-            );
+            app.toast_at(Warning, format!("{stage}: nothing to promote ({why})"), now);
             return;
         }
     };
+    if !skipped.is_empty() {
+        app.toast_at(
+            Warning,
+            format!("p skipped {service} {}", skipped.join("; ")),
+            now,
+        );
+    }
+    open_artifact(app, service, stage, &artifact, skipped, now);
+}
+
+/// Open the promote confirmation for one artifact (from `p` or `:promote`).
+pub fn open_artifact(
+    app: &mut App,
+    service: &str,
+    stage: &str,
+    artifact: &ArtifactId,
+    skipped: Vec<String>,
+    now: Millis,
+) {
+    let artifact = artifact.clone();
     let (Some(svc), Some(a)) = (
         app.state.service(service),
         app.state.artifacts.get(&artifact),
@@ -99,6 +120,7 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
         gate,
         supersedes,
         behind,
+        skipped,
     };
     let id = app.next_id();
     let what = format!("{} {} → {}", d.service, d.version, d.stage);
@@ -148,6 +170,9 @@ pub fn promote_effects(d: &PromoteDialog) -> String {
     }
     if let Some(b) = &d.behind {
         text += &format!(" It queues behind {b}.");
+    }
+    if !d.skipped.is_empty() {
+        text += &format!(" Skipped as quarantined: {}.", d.skipped.join("; "));
     }
     sanitize_text(&text)
 }

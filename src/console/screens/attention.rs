@@ -1,5 +1,6 @@
 //! Where an on-call engineer looks first: the cells that need attention
-//! (failed, rolled back, rollback failed, awaiting the user's approval),
+//! (failed, rolled back, rollback failed, awaiting the user's approval,
+//! frozen, awaiting a sign-off),
 //! newest first, and the deployment a failed or rolled-back cell is about.
 
 use crate::engine::{Principal, StageState, State};
@@ -16,6 +17,10 @@ pub struct Trouble {
     pub col: usize,
     pub since: Millis,
 }
+
+/// The server's reason codes (`blocked`) that put a cell on the attention
+/// list beside the cell's own state.
+pub const NEEDS_SOMEONE: &[&str] = &["frozen", "awaiting_sign_off", "rollback_failed"];
 
 /// Whether the deployment awaits `user` (anyone's, before the user is known).
 fn awaits(user: Option<&Principal>, d: &Deployment) -> bool {
@@ -45,7 +50,21 @@ pub fn troubles(app: &App) -> Vec<Trouble> {
             let Some(col) = cols.iter().position(|c| *c == st.name) else {
                 continue;
             };
-            if let Some(since) = trouble_since(&app.state, st, user) {
+            let blocked = app
+                .blocked
+                .iter()
+                .filter(|b| b.service == svc.name && b.stage == st.name)
+                .find(|b| NEEDS_SOMEONE.contains(&b.reason.as_str()));
+            let since = trouble_since(&app.state, st, user).or_else(|| {
+                // Frozen or awaiting a sign-off: someone has to act (or know).
+                let b = blocked?;
+                let d = b
+                    .deployment
+                    .as_deref()
+                    .and_then(|id| app.state.deployments.get(id));
+                Some(d.map_or(0, |d| d.created_at))
+            });
+            if let Some(since) = since {
                 out.push(Trouble {
                     row,
                     col: col + 1,

@@ -17,6 +17,31 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
     if app.grid.feed_focus && is_vertical(cmd) {
         let len = app.feed.len();
         app.grid.feed_scroll = step_by(app.grid.feed_scroll, len, cmd);
+        if app.grid.feed_scroll == 0 {
+            // Back on the newest line: live again.
+            app.grid.feed_new = 0;
+        }
+        return;
+    }
+    if app.grid.feed_focus && cmd == Cmd::Open {
+        // The activity line under the cursor opens its run.
+        let run = app
+            .feed
+            .get(app.grid.feed_scroll)
+            .and_then(|item| item.run.clone());
+        let run = run.and_then(|id| {
+            if app.state.deployments.contains_key(id.as_str()) {
+                Some(RunRef::Deployment(id.into()))
+            } else if app.state.builds.contains_key(id.as_str()) {
+                Some(RunRef::Build(id.into()))
+            } else {
+                None
+            }
+        });
+        match run {
+            Some(run) => detail::open(app, run, out),
+            None => app.toast(false, "this activity line is not about a run", now),
+        }
         return;
     }
     match cmd {

@@ -4,6 +4,7 @@
 
 pub mod approvals;
 pub mod attention;
+pub mod command;
 pub mod dashboard;
 pub mod detail;
 pub mod history;

@@ -5,6 +5,7 @@
 //! `.snap` files under `tests/snapshots/`).
 
 mod actions;
+mod command;
 mod incident;
 mod insights;
 mod signoff;

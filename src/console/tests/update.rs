@@ -356,7 +356,8 @@ fn history_pick_opens_the_rollback_dialog_for_that_artifact() {
         matches!(&out[..], [Request::FetchHistory { service, stage, .. }] if service == "checkout" && stage == "prod")
     );
     // Newest first: d-9 (awaiting), d-6 (1.4.3, current), d-3 (1.4.2).
-    key(&mut app, KeyCode::Enter);
+    // `r` picks the rollback target (Enter opens the deployment).
+    keys(&mut app, "r");
     assert!(app.modal.is_none(), "an awaiting deployment is no target");
     assert!(
         app.toasts
@@ -365,7 +366,7 @@ fn history_pick_opens_the_rollback_dialog_for_that_artifact() {
     );
     // The current artifact is no target either.
     keys(&mut app, "j");
-    key(&mut app, KeyCode::Enter);
+    keys(&mut app, "r");
     assert!(app.modal.is_none());
     keys(&mut app, "j");
     keys(&mut app, "r");
@@ -452,6 +453,7 @@ fn a_snapshot_seeds_the_feed_and_the_watch_starts_after_it() {
         },
         state,
         sources: Default::default(),
+        blocked: Vec::new(),
     };
     let out = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
     assert_eq!(out, vec![Request::Watch { after: seq }]);

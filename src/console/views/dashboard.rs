@@ -10,6 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::model::Millis;
 
 use super::super::app::{App, Conn};
+use super::super::facts;
 use super::super::layout::geometry;
 use super::super::theme::{Element, Theme};
 use super::{clean, fit, spread, wrap};
@@ -87,15 +88,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
             ("build".to_string(), bold)
         } else {
             let name = &columns[i - 1];
+            // Production looks like no other stage ("★", its colour, underlined);
+            // `[console.theme] "stage.NAME"` colours any stage's header.
+            let own = theme.stage(name);
             if cells::is_prod(name, i - 1, columns.len()) {
                 (
                     format!("★ {}", clean(name)),
-                    theme
-                        .fg(Element::Prod)
+                    own.unwrap_or(theme.fg(Element::Prod))
                         .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
                 )
             } else {
-                (clean(name), bold)
+                (
+                    clean(name),
+                    own.map_or(bold, |s| s.add_modifier(Modifier::BOLD)),
+                )
             }
         };
         buf.set_string(*x, g.inner.y, fit(&text, w), style);
@@ -136,7 +142,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
                 svc.stages
                     .iter()
                     .find(|s| s.name == columns[ci - 1])
-                    .map(|st| cells::stage_summary(&app.state, st))
+                    .map(|st| facts::cell(&app.state, &svc.name, st))
             };
             let rect = Rect::new(*x, y, w.saturating_sub(1), g.row_h);
             let selected = selected_row && ci == app.grid.col;
@@ -165,13 +171,13 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .stages
             .iter()
             .find(|s| &s.name == st)
-            .map(|s| cells::stage_summary(&app.state, s)),
+            .map(|s| facts::cell(&app.state, &svc.name, s)),
     };
     let Some(c) = summary else {
         return;
     };
     let place = format!("{} / {}", svc.name, stage.as_deref().unwrap_or("build"));
-    let mut text = format!("{place}: {} · {} {}", c.version, c.kind.glyph(), c.word);
+    let mut text = format!("{place}: {} · {} {}", c.version, facts::glyph(&c), c.word);
     if let Some(t) = c.tests {
         text.push_str(&format!(" · tests {}/{}", t.passed, t.total()));
     }
@@ -240,11 +246,11 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
     let age = c.since.map(|t| cells::age(now, t)).unwrap_or_default();
     let version = clean(&c.version);
     let state_text = {
-        let long = format!("{} {}", c.kind.glyph(), clean(&c.word));
+        let long = format!("{} {}", facts::glyph(c), clean(&c.word));
         if long.width() <= w {
             long
         } else {
-            format!("{} {}", c.kind.glyph(), clean(&c.short))
+            format!("{} {}", facts::glyph(c), clean(&c.short))
         }
     };
     let state_style = theme
@@ -259,7 +265,16 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
         let mark = if t.failed > 0 { "✗" } else { "✓" };
         format!("{mark} {}/{}", t.passed, t.total())
     });
-    let reason = c.reason.as_deref().map(clean);
+    // Two lines for the reason in a tall cell, one in a short one; when it
+    // does not fit, the words the state line already says go first.
+    let room = if h >= 4 { 2 } else { 1 };
+    let reason = c.reason.as_deref().map(clean).map(|r| {
+        if wrap(&r, w).len() > room {
+            compact_reason(&r)
+        } else {
+            r
+        }
+    });
     let muted = theme.muted();
     match h {
         0..=2 => {
@@ -287,16 +302,49 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
         }
         _ => {
             let mut lines = vec![Line::raw(version_line(&version, &age, w)), state];
-            match (&tests, &reason) {
+            // Test counts beside the state when they fit there, so the
+            // reason gets two lines to wrap over rather than being cut.
+            let beside = tests
+                .as_ref()
+                .filter(|t| reason.is_some() && state_text.width() + 2 + t.width() <= w);
+            if let Some(t) = beside {
+                let tl = test_line(Some(t), c, w, theme);
+                let mut spans = vec![
+                    Span::styled(state_text.clone(), state_style),
+                    Span::raw("  "),
+                ];
+                spans.extend(tl.spans.into_iter().map(|sp| sp.patch_style(tl.style)));
+                lines[1] = Line::from(spans);
+            }
+            // When they do not fit there and the reason needs two lines,
+            // passing counts give way (the status line keeps them); failing
+            // ones stay.
+            let reason_long = reason.as_ref().is_some_and(|r| r.width() > w);
+            let failing = c.tests.is_some_and(|t| t.failed > 0);
+            let below = if beside.is_some() || (reason_long && !failing) {
+                None
+            } else {
+                tests.clone()
+            };
+            match (&below, &reason) {
                 // Without test counts, the reason wraps over both lines.
-                (None, Some(r)) => lines.extend(
-                    wrap(r, w)
-                        .into_iter()
-                        .take(2)
-                        .map(|l| Line::from(Span::styled(l, muted))),
-                ),
+                (None, Some(r)) => {
+                    // Two lines; what does not fit ends the second with "…"
+                    // (never dropped silently).
+                    let mut wrapped = wrap(r, w);
+                    if wrapped.len() > 2 {
+                        let rest = wrapped[1..].join(" ");
+                        wrapped.truncate(1);
+                        wrapped.push(fit(&rest, w));
+                    }
+                    lines.extend(
+                        wrapped
+                            .into_iter()
+                            .map(|l| Line::from(Span::styled(l, muted))),
+                    )
+                }
                 _ => {
-                    lines.push(test_line(tests.as_deref(), c, w, theme));
+                    lines.push(test_line(below.as_deref(), c, w, theme));
                     lines.push(Line::from(Span::styled(
                         fit(reason.as_deref().unwrap_or(""), w),
                         muted,
@@ -306,6 +354,21 @@ fn cell_lines<'a>(c: &StageSummary, w: usize, h: u16, theme: &Theme, now: Millis
             lines
         }
     }
+}
+
+/// A reason without what the cell's state line already says: "waiting for
+/// approval by release-manager" → "by release-manager", "1.1.0 rolled back:
+/// health failed · ⚑ 1.1.0 quarantined" → "1.1.0: health failed ⚑".
+fn compact_reason(r: &str) -> String {
+    let mut r = r
+        .replace("waiting for approval by ", "by ")
+        .replace(" rolled back: ", ": ")
+        .replace("halted: ", "");
+    if let Some(i) = r.find(" · ⚑") {
+        r.truncate(i);
+        r.push_str(" ⚑");
+    }
+    r
 }
 
 /// Test counts, red when any failed.

@@ -15,6 +15,7 @@ use super::super::theme::{Element, Theme};
 use super::{clean, fit};
 use crate::present::cells::{self, RunRef};
 use crate::present::people;
+use unicode_width::UnicodeWidthStr;
 
 pub fn step_glyph(s: StepStatus) -> &'static str {
     match s {
@@ -132,9 +133,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
     frame.render_widget(outer, area);
 
     let steps_h = (steps.len() as u16 + 2).min(inner.height / 3).max(3);
+    let info = artifact_lines(artifact, &extra, now);
     let (info_area, steps_area, right) = if inner.width >= 120 {
+        // The artifact pane is as wide as what it says (within reason), the
+        // log gets the rest.
+        let want = info.iter().map(|(l, _)| l.width()).max().unwrap_or(0) as u16 + 2;
+        let left_w = want.clamp(40, inner.width / 2);
         let [left, right] =
-            Layout::horizontal([Constraint::Length(56), Constraint::Min(1)]).areas(inner);
+            Layout::horizontal([Constraint::Length(left_w), Constraint::Min(1)]).areas(inner);
         let info_h = (extra.len() as u16 + 5).clamp(8, inner.height / 2);
         let [a, s] = Layout::vertical([Constraint::Length(info_h), Constraint::Min(3)]).areas(left);
         (a, s, right)
@@ -148,7 +154,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
         .areas(inner);
         (a, s, r)
     };
-    draw_artifact(frame, info_area, artifact, &extra, theme, now);
+    draw_artifact(frame, info_area, &info, theme);
     draw_steps(frame, steps_area, &steps, d, theme, now);
     if pending {
         let live = app.state.deployments.get(d.run.id());
@@ -165,22 +171,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState, theme: &T
     }
 }
 
-fn draw_artifact(
-    frame: &mut Frame,
-    area: Rect,
-    a: Option<&Artifact>,
-    extra: &[String],
-    theme: &Theme,
-    now: Millis,
-) {
-    let block = Block::bordered()
-        .title(" artifact ")
-        .border_style(theme.muted());
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let w = inner.width as usize;
-    let mut lines: Vec<Line> = match a {
-        None => vec![Line::styled("no artifact yet", theme.muted())],
+/// What the artifact pane says, each line with whether it is muted.
+fn artifact_lines(a: Option<&Artifact>, extra: &[String], now: Millis) -> Vec<(String, bool)> {
+    let mut lines: Vec<(String, bool)> = match a {
+        None => vec![("no artifact yet".to_string(), true)],
         Some(a) => {
             // The artifact panel has room for one more character than `short_sha`
             // gives, and its snapshots show 8: kept as drawn.
@@ -191,31 +185,46 @@ fn draw_artifact(
                 ArtifactOrigin::Registered => "registered by external CI".to_string(),
             };
             vec![
-                Line::raw(fit(
-                    &clean(&format!(
+                (
+                    clean(&format!(
                         "{} · {} · commit {commit} · sha256 {digest}",
                         a.version, a.id
                     )),
-                    w,
-                )),
-                Line::raw(fit(
-                    &clean(&format!(
+                    false,
+                ),
+                (
+                    clean(&format!(
                         "{origin}, {} ago by {}",
                         cells::age_words(now, a.created_at),
                         a.created_by
                     )),
-                    w,
-                )),
-                Line::styled(
-                    fit(&clean(a.subject.as_deref().unwrap_or("")), w),
-                    theme.muted(),
+                    false,
                 ),
+                (clean(a.subject.as_deref().unwrap_or("")), true),
             ]
         }
     };
-    for e in extra {
-        lines.push(Line::raw(fit(&clean(e), w)));
-    }
+    lines.extend(extra.iter().map(|e| (clean(e), false)));
+    lines
+}
+
+fn draw_artifact(frame: &mut Frame, area: Rect, info: &[(String, bool)], theme: &Theme) {
+    let block = Block::bordered()
+        .title(" artifact ")
+        .border_style(theme.muted());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    let lines: Vec<Line> = info
+        .iter()
+        .map(|(text, muted)| {
+            if *muted {
+                Line::styled(fit(text, w), theme.muted())
+            } else {
+                Line::raw(fit(text, w))
+            }
+        })
+        .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

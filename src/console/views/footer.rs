@@ -30,7 +30,7 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
                 Cmd::History => st.is_some(),
                 Cmd::CancelRun => st.is_some_and(|s| targets::cancel_target(&app.state, s).is_ok()),
                 Cmd::Promote => st.is_some_and(|s| {
-                    targets::promote_candidate(&app.state, &svc.name, &s.name).is_ok()
+                    super::super::facts::candidate(&app.state, &svc.name, &s.name).is_ok()
                 }),
                 Cmd::Approve | Cmd::Reject => {
                     st.is_some_and(|s| cells::awaiting(&app.state, s).is_some())
@@ -59,6 +59,8 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
             !matches!(cmd, Cmd::Approve | Cmd::Reject | Cmd::Open)
                 || !app.state.pending_approvals().is_empty()
         }
+        // Only the command line completes.
+        Scope::Input => cmd != Cmd::Complete || matches!(app.modal, Some(Modal::Command(_))),
         _ => true,
     }
 }
@@ -70,7 +72,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.toasts.iter().any(|t| t.error) && !scope.is_modal() {
         items.push(("Esc".into(), "dismiss error"));
     }
-    if scope == Scope::Input && !matches!(app.modal, Some(Modal::Comment(_))) {
+    if matches!(app.modal, Some(Modal::Command(_))) {
+        items.push(("Enter".into(), "run"));
+        items.push(("Tab".into(), "complete"));
+        items.push(("Esc".into(), "close"));
+    } else if scope == Scope::Input && !matches!(app.modal, Some(Modal::Comment(_))) {
         items.push(("Enter".into(), "keep filter"));
         items.push(("Esc".into(), "clear filter"));
     } else {

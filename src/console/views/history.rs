@@ -69,6 +69,9 @@ pub fn draw(
     for (i, d) in rows.iter().enumerate().skip(skip).take(body_h) {
         let mark = if current_row == Some(i) {
             "◆ current"
+        } else if app.state.is_quarantined(&d.artifact) {
+            // A release rolled back away from never comes back by accident.
+            "⚑ quarantined"
         } else if good.contains(&d.artifact) && d.status == DeploymentStatus::Succeeded {
             "✓ good"
         } else {

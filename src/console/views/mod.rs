@@ -2,6 +2,7 @@
 //! they are given (never the clock), so a frame is a pure function of both.
 
 pub mod approvals;
+pub mod command;
 pub mod dashboard;
 pub mod detail;
 pub mod feed;
@@ -55,6 +56,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
     match &app.modal {
         Some(Modal::Confirm(c)) => modals::confirm(frame, middle, c, theme),
         Some(Modal::Comment(c)) => modals::comment(frame, middle, c, theme),
+        Some(Modal::Command(c)) => command::draw(frame, area, c, theme),
         Some(Modal::Help(h)) => help::draw(
             frame,
             middle,
