@@ -7,10 +7,12 @@
 //!   the headless demo's log.
 //! - `people`: who requested, approved, rejected and rolled back a
 //!   deployment; whether its failure was flaky.
+//! - `plan`: what promoting a release into a stage would do now (`ferry plan`).
 //! - `targets`: what cancel, promote and roll back would act on.
 
 pub mod cells;
 pub mod narrate;
 pub mod people;
 pub mod review;
+pub mod plan;
 pub mod targets;

@@ -20,9 +20,13 @@ use crate::api::{
     QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
 };
 use crate::engine::{Blocked, BlockedReason};
+use crate::present::plan::{
+    BlockerEffect, Eta, Plan, PlanBlocker, PlanDeployment, PlanFreeze, PlanGate, PlanQuarantine,
+    PlanRelease, PlanVerdict,
+};
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
-    Deployment, DeploymentKind, DeploymentStatus, Incident, Quarantine, QuarantineChange, Step,
+    Deployment, DeploymentKind, DeploymentStatus, Hold, Incident, Quarantine, QuarantineChange, Step,
     StepKind, StepStatus, TestCounts,
 };
 
@@ -42,7 +46,7 @@ use super::health::{Probe, Ready};
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
         promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
-        quarantine_add, quarantine_lift, hold_lift, why,
+        quarantine_add, quarantine_lift, hold_lift, why, plan,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -51,7 +55,8 @@ use super::health::{Probe, Ready};
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
         DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
         ArtifactView, QuarantineRequest, HoldLiftRequest, Quarantine, QuarantineChange, Incident,
-        Blocked, BlockedReason,
+        Blocked, BlockedReason, Plan, PlanRelease, PlanVerdict, PlanGate, PlanBlocker,
+        BlockerEffect, PlanFreeze, PlanQuarantine, PlanDeployment, Eta, Hold,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -310,6 +315,23 @@ fn hold_lift() {}
         (status = 200, description = "why each waiting stage waits; empty when nothing waits", body = Vec<Blocked>),
         (status = "default", description = "error", body = ApiError)))]
 fn why() {}
+
+/// What promoting a release into a stage would do now, changing nothing:
+/// gates (and which hold), who can approve (four-eyes applied), blockers,
+/// freezes, quarantine, hold, what runs ahead, the commits it brings since
+/// the stage's current release, and the expected time to live.
+#[utoipa::path(get, path = "/api/v1/plan", tag = "read",
+    params(
+        ("service" = String, Query, description = "the service (required)"),
+        ("stage" = String, Query, description = "the stage it would enter (required)"),
+        ("artifact" = Option<String>, Query, description = "artifact id (a-12) or version; default: the newest release that passed the stage before and is not quarantined"),
+    ),
+    responses(
+        (status = 200, description = "the plan", body = Plan),
+        (status = 400, description = "`service` or `stage` missing", body = ApiError),
+        (status = 404, description = "no such service, stage or artifact, or nothing to promote", body = ApiError),
+        (status = "default", description = "error", body = ApiError)))]
+fn plan() {}
 
 #[utoipa::path(post, path = "/api/v1/rollback", tag = "actions", request_body = RollbackRequest,
     responses(

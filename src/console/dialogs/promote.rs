@@ -5,6 +5,7 @@ use crate::config::Gate;
 use crate::model::{
     ArtifactId, Deployment, DeploymentId, DeploymentKind, DeploymentStatus, Millis, sanitize_text,
 };
+use crate::present::plan::{self, PlanQuery};
 use crate::present::{cells, targets};
 
 use super::super::app::{App, ConfirmText, PromoteDialog, Subject};
@@ -13,7 +14,8 @@ use super::{open_confirm, pending};
 
 /// Open the promote confirmation for the selected stage, or say why not.
 pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
-    let artifact = match targets::promote_candidate(&app.state, service, stage) {
+    // Never a quarantined release: the plan's candidate skips it and says why.
+    let artifact = match plan::candidate(&app.state, service, stage) {
         Ok(a) => a,
         Err(why) => {
             app.toast_at(
@@ -115,11 +117,25 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
         stage: d.stage.clone(),
         artifact: d.artifact.clone(),
     };
+    // The plan's short form (gates, approvers, blockers, expected time),
+    // from the console's state: it knows no users, so approvers are roles.
+    let asker = app.header.user.as_ref().map_or("", |u| u.name.as_str());
+    let query = PlanQuery {
+        service,
+        stage,
+        artifact: Some(d.artifact.as_str()),
+        asker,
+        now,
+    };
+    let body = match plan::plan(&app.state, &[], &query) {
+        Ok(p) => format!("{}\n{}", promote_effects(&d), plan::plan_short(&p).join("\n")),
+        Err(_) => promote_effects(&d),
+    };
     let text = ConfirmText {
         title: " promote? ",
         danger: false,
         headline: promote_sentence(&d, now),
-        body: promote_effects(&d),
+        body,
         buttons: ["Cancel".into(), "Promote".into()],
         hint: "y confirm · n/Esc cancel · Tab switch",
     };
