@@ -206,7 +206,8 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
     }
     let safety = match root.get("safety") {
         Some(item) => super::safety::read_safety(
-            &item.table("[safety] is a table: quarantine_lift_roles, quarantine_lift_allow_self")?,
+            &item
+                .table("[safety] is a table: quarantine_lift_roles, quarantine_lift_allow_self")?,
         )?,
         None => Default::default(),
     };

@@ -6,7 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, UserConfig};
-use crate::model::{Approval, ApprovalRule, Deployment, DeploymentKind, DeploymentStatus, Millis, roles, same_person};
+use crate::model::{
+    Approval, ApprovalRule, Deployment, DeploymentKind, DeploymentStatus, Millis, roles,
+    same_person,
+};
 
 use super::state::{StageState, State};
 

@@ -13,6 +13,6 @@
 pub mod cells;
 pub mod narrate;
 pub mod people;
-pub mod review;
 pub mod plan;
+pub mod review;
 pub mod targets;

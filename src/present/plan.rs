@@ -17,8 +17,8 @@ use crate::engine::blocked::eligible_approvers;
 use crate::engine::{BlockedReason, StageState, State};
 use crate::insights::stats::percentile;
 use crate::model::{
-    ApprovalRule, Artifact, ArtifactId, Deployment, DeploymentId, DeploymentKind,
-    DeploymentStatus, Hold, Incident, Millis,
+    ApprovalRule, Artifact, ArtifactId, Deployment, DeploymentId, DeploymentKind, DeploymentStatus,
+    Hold, Incident, Millis,
 };
 
 use super::targets;
@@ -274,7 +274,10 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
         });
     match &quarantine {
         Some(qu) => {
-            let msg = format!("{} {} is {}", artifact.service, artifact.version, qu.message);
+            let msg = format!(
+                "{} {} is {}",
+                artifact.service, artifact.version, qu.message
+            );
             b.gate("not_quarantined", false, msg.clone());
             b.block(
                 BlockedReason::Quarantined,
@@ -311,7 +314,8 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
         .find(|d| d.artifact == artifact.id && d.kind != DeploymentKind::Rollback);
     // Promoting what waits queued in a held stage is the explicit promote
     // the hold waits for (the engine starts it rather than refusing).
-    let restarts_held = busy.is_some_and(|d| st.held.is_some() && d.status == DeploymentStatus::Queued);
+    let restarts_held =
+        busy.is_some_and(|d| st.held.is_some() && d.status == DeploymentStatus::Queued);
     match busy {
         Some(d) if !restarts_held => {
             let msg = format!(
@@ -340,7 +344,11 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
     // 2. Freezes: the engine's freeze windows fill this once they exist
     // (config `[[freezes]]` and ad-hoc `ferry freeze`, issue 15 section 2).
     let freezes: Vec<PlanFreeze> = Vec::new();
-    b.gate("not_frozen", freezes.is_empty(), "no freeze covers it".into());
+    b.gate(
+        "not_frozen",
+        freezes.is_empty(),
+        "no freeze covers it".into(),
+    );
 
     // 3. Waits: the approval gate, then the stage being free.
     let author = artifact.created_by.name();
@@ -432,12 +440,21 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
                 h.reason
             );
             b.gate("not_held", false, msg.clone());
-            b.block(BlockedReason::Held, BlockerEffect::EndedByThis, msg, deployers);
+            b.block(
+                BlockedReason::Held,
+                BlockerEffect::EndedByThis,
+                msg,
+                deployers,
+            );
         }
         None => b.gate("not_held", true, format!("{} is not held", st.name)),
     }
 
-    let verdict = if b.blockers.iter().any(|x| x.effect == BlockerEffect::Refuses) {
+    let verdict = if b
+        .blockers
+        .iter()
+        .any(|x| x.effect == BlockerEffect::Refuses)
+    {
         PlanVerdict::Refused
     } else if b.blockers.iter().any(|x| x.effect == BlockerEffect::Delays) || !freezes.is_empty() {
         PlanVerdict::Waits
@@ -501,7 +518,13 @@ impl Builder {
             detail,
         });
     }
-    fn block(&mut self, reason: BlockedReason, effect: BlockerEffect, message: String, who: Vec<String>) {
+    fn block(
+        &mut self,
+        reason: BlockedReason,
+        effect: BlockerEffect,
+        message: String,
+        who: Vec<String>,
+    ) {
         self.blockers.push(PlanBlocker {
             reason,
             effect,
@@ -522,7 +545,12 @@ fn roles_words(rule: &ApprovalRule) -> String {
 }
 
 /// "passed test (d-7, 3 minutes ago)" when `artifact` succeeded in `prev`.
-fn passed_in(state: &State, prev: &StageState, artifact: &ArtifactId, now: Millis) -> Option<String> {
+fn passed_in(
+    state: &State,
+    prev: &StageState,
+    artifact: &ArtifactId,
+    now: Millis,
+) -> Option<String> {
     if !prev.passed.contains(artifact) {
         return None;
     }

@@ -20,14 +20,14 @@ use crate::api::{
     QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
 };
 use crate::engine::{Blocked, BlockedReason};
+use crate::model::{
+    Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
+    Deployment, DeploymentKind, DeploymentStatus, Hold, Incident, Quarantine, QuarantineChange,
+    Step, StepKind, StepStatus, TestCounts,
+};
 use crate::present::plan::{
     BlockerEffect, Eta, Plan, PlanBlocker, PlanDeployment, PlanFreeze, PlanGate, PlanQuarantine,
     PlanRelease, PlanVerdict,
-};
-use crate::model::{
-    Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
-    Deployment, DeploymentKind, DeploymentStatus, Hold, Incident, Quarantine, QuarantineChange, Step,
-    StepKind, StepStatus, TestCounts,
 };
 
 use super::health::{Probe, Ready};
@@ -296,7 +296,7 @@ fn quarantine_add() {}
 
 #[utoipa::path(post, path = "/api/v1/quarantine/lift", tag = "actions", request_body = QuarantineRequest,
     responses(
-        (status = 200, description = "the release may be promoted again (role deployer; 422 without a reason)", body = ActionReply),
+        (status = 200, description = "the release may be promoted again (a role `[safety] quarantine_lift_roles` names, deployer by default; with `quarantine_lift_allow_self = false` not whoever quarantined it: 403; 422 without a reason)", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn quarantine_lift() {}
 

@@ -6,4 +6,5 @@ mod credentials;
 mod load;
 mod names;
 mod rules;
+mod safety;
 mod support;

@@ -128,7 +128,11 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
         now,
     };
     let body = match plan::plan(&app.state, &[], &query) {
-        Ok(p) => format!("{}\n{}", promote_effects(&d), plan::plan_short(&p).join("\n")),
+        Ok(p) => format!(
+            "{}\n{}",
+            promote_effects(&d),
+            plan::plan_short(&p).join("\n")
+        ),
         Err(_) => promote_effects(&d),
     };
     let text = ConfirmText {

@@ -25,7 +25,11 @@ fn configured(roles: &[&str], allow_self: bool) -> Arc<Config> {
     };
     config.users = vec![
         person("dev", &["deployer"], &[]),
-        person("alice", &["release-manager", "deployer"], &["Alice Liddell"]),
+        person(
+            "alice",
+            &["release-manager", "deployer"],
+            &["Alice Liddell"],
+        ),
         person("bob", &["release-manager"], &[]),
     ];
     config.safety = SafetyConfig {
@@ -42,7 +46,11 @@ fn by_default_a_deployer_lifts_and_an_approver_alone_may_not() {
     lift(&mut h, &dev(), &a, true).expect("add");
     let err = lift(&mut h, &bob(), &a, false).unwrap_err();
     assert_eq!(err.kind, RejectionKind::Forbidden);
-    assert!(err.message.contains("needs the role deployer"), "{}", err.message);
+    assert!(
+        err.message.contains("needs the role deployer"),
+        "{}",
+        err.message
+    );
     // Without four-eyes, the one who added it may lift it.
     lift(&mut h, &dev(), &a, false).expect("lift");
     assert!(!h.state().is_quarantined(&a));

@@ -116,7 +116,10 @@ impl H {
     }
     /// Finish every step of the stage's running deployment, taking `ms` each.
     fn finish_stage(&mut self, stage: &str, status: StepStatus, ms: Millis) {
-        let id = self.state().stage("app", stage).and_then(|s| s.active.clone());
+        let id = self
+            .state()
+            .stage("app", stage)
+            .and_then(|s| s.active.clone());
         let id = id.expect("a running deployment");
         loop {
             let d = &self.state().deployments[&id];
@@ -179,7 +182,10 @@ impl H {
     /// refused, or created and started at once, or created and waiting.
     fn engine_verdict(&self, stage: &str, artifact: &str, by: &str) -> PlanVerdict {
         let mut copy = Engine::from_events(self.config.clone(), self.log.iter());
-        let before = copy.state().stage("app", stage).and_then(|s| s.active.clone());
+        let before = copy
+            .state()
+            .stage("app", stage)
+            .and_then(|s| s.active.clone());
         let promote = Command::Promote {
             service: "app".into(),
             stage: stage.into(),
@@ -194,11 +200,17 @@ impl H {
         ) {
             Err(_) => PlanVerdict::Refused,
             Ok(_) => {
-                let active = copy.state().stage("app", stage).and_then(|s| s.active.clone());
+                let active = copy
+                    .state()
+                    .stage("app", stage)
+                    .and_then(|s| s.active.clone());
                 let started = active.is_some_and(|a| {
                     Some(&a) != before.as_ref()
                         && copy.state().deployments[&a].version.as_str()
-                            == copy.state().find_artifact("app", artifact).map_or("", |x| &x.version)
+                            == copy
+                                .state()
+                                .find_artifact("app", artifact)
+                                .map_or("", |x| &x.version)
                 });
                 if started {
                     PlanVerdict::Starts
@@ -235,7 +247,10 @@ fn after_a_manual_rollback_the_release_is_quarantined_and_the_stage_held() {
     h.finish_stage("prod", StepStatus::Passed, 1_000);
     let p = h.plan("prod", Some("1.1.0"), "alice").expect("plan");
     assert_eq!(p.verdict, PlanVerdict::Refused);
-    assert_eq!(h.engine_verdict("prod", "1.1.0", "alice"), PlanVerdict::Refused);
+    assert_eq!(
+        h.engine_verdict("prod", "1.1.0", "alice"),
+        PlanVerdict::Refused
+    );
     assert_eq!(
         reasons(&p)[0],
         (BlockedReason::Quarantined, BlockerEffect::Refuses)
@@ -248,8 +263,16 @@ fn after_a_manual_rollback_the_release_is_quarantined_and_the_stage_held() {
     assert_eq!(p.held.as_ref().map(|h| h.by.name()), Some("dev"));
     assert!(!gate(&p, "not_quarantined").holds);
     assert!(!gate(&p, "not_held").holds);
-    assert_eq!(p.current.as_ref().map(|c| c.version.as_str()), Some("1.0.0"));
-    assert!(p.summary.starts_with("promoting app 1.1.0 into prod would be refused"), "{}", p.summary);
+    assert_eq!(
+        p.current.as_ref().map(|c| c.version.as_str()),
+        Some("1.0.0")
+    );
+    assert!(
+        p.summary
+            .starts_with("promoting app 1.1.0 into prod would be refused"),
+        "{}",
+        p.summary
+    );
     // With no artifact named, the quarantined one is never the candidate,
     // and the answer says why there is none.
     let none = h.plan("prod", None, "alice").unwrap_err();
@@ -269,7 +292,10 @@ fn a_release_that_did_not_pass_the_stage_before_is_refused() {
     // preprod runs 1.2.0 now; it has not passed there.
     let p = h.plan("prod", Some("1.2.0"), "alice").expect("plan");
     assert_eq!(p.verdict, PlanVerdict::Refused);
-    assert_eq!(h.engine_verdict("prod", "1.2.0", "alice"), PlanVerdict::Refused);
+    assert_eq!(
+        h.engine_verdict("prod", "1.2.0", "alice"),
+        PlanVerdict::Refused
+    );
     assert_eq!(
         reasons(&p),
         vec![
@@ -291,14 +317,21 @@ fn an_approval_gate_names_who_may_approve_with_four_eyes() {
     // The same release already waits there: a promote of it is refused.
     let waiting = h.plan("prod", Some("1.1.0"), "alice").expect("plan");
     assert_eq!(waiting.verdict, PlanVerdict::Refused);
-    assert_eq!(h.engine_verdict("prod", "1.1.0", "alice"), PlanVerdict::Refused);
+    assert_eq!(
+        h.engine_verdict("prod", "1.1.0", "alice"),
+        PlanVerdict::Refused
+    );
     assert!(!gate(&waiting, "not_pending_here").holds);
     let d = h.pending("prod");
-    h.cmd("dev", Command::Cancel { deployment: d }).expect("cancel");
+    h.cmd("dev", Command::Cancel { deployment: d })
+        .expect("cancel");
 
     let p = h.plan("prod", Some("1.1.0"), "alice").expect("plan");
     assert_eq!(p.verdict, PlanVerdict::Waits);
-    assert_eq!(h.engine_verdict("prod", "1.1.0", "alice"), PlanVerdict::Waits);
+    assert_eq!(
+        h.engine_verdict("prod", "1.1.0", "alice"),
+        PlanVerdict::Waits
+    );
     assert_eq!(
         reasons(&p),
         vec![(BlockedReason::AwaitingApproval, BlockerEffect::Delays)]
@@ -309,7 +342,10 @@ fn an_approval_gate_names_who_may_approve_with_four_eyes() {
     assert_eq!(p.approval.as_ref().map(|r| r.required), Some(1));
     // Asked by dev, alice may approve too.
     let by_dev = h.plan("prod", Some("1.1.0"), "dev").expect("plan");
-    assert_eq!(by_dev.approvers, vec!["alice".to_string(), "carol".to_string()]);
+    assert_eq!(
+        by_dev.approvers,
+        vec!["alice".to_string(), "carol".to_string()]
+    );
     assert_eq!(p.commits, Vec::new());
     assert_eq!(p.freezes, Vec::new());
     assert!(gate(&p, "not_frozen").holds);
@@ -326,12 +362,20 @@ fn a_running_deployment_queues_it_behind_and_pending_promotions_are_superseded()
     h.finish_stage("test", StepStatus::Passed, 1_000);
     let queued = h.pending("preprod");
     let p = h.plan("preprod", Some("1.2.0"), "alice").expect("plan");
-    assert_eq!(p.verdict, PlanVerdict::Refused, "1.2.0 is already queued there");
-    h.cmd("dev", Command::Cancel { deployment: queued }).expect("cancel");
+    assert_eq!(
+        p.verdict,
+        PlanVerdict::Refused,
+        "1.2.0 is already queued there"
+    );
+    h.cmd("dev", Command::Cancel { deployment: queued })
+        .expect("cancel");
 
     let p = h.plan("preprod", Some("1.2.0"), "alice").expect("plan");
     assert_eq!(p.verdict, PlanVerdict::Waits);
-    assert_eq!(h.engine_verdict("preprod", "1.2.0", "alice"), PlanVerdict::Waits);
+    assert_eq!(
+        h.engine_verdict("preprod", "1.2.0", "alice"),
+        PlanVerdict::Waits
+    );
     assert_eq!(
         reasons(&p),
         vec![(BlockedReason::QueuedBehind, BlockerEffect::Delays)]
@@ -359,11 +403,18 @@ fn a_free_auto_stage_starts_at_once_and_a_healthy_release_is_a_redeploy() {
     h.release("1.0.0");
     let p = h.plan("preprod", Some("1.0.0"), "dev").expect("plan");
     assert_eq!(p.verdict, PlanVerdict::Starts);
-    assert_eq!(h.engine_verdict("preprod", "1.0.0", "dev"), PlanVerdict::Starts);
+    assert_eq!(
+        h.engine_verdict("preprod", "1.0.0", "dev"),
+        PlanVerdict::Starts
+    );
     assert_eq!(p.kind, DeploymentKind::Redeploy);
     assert!(p.blockers.is_empty());
     assert!(p.gates.iter().all(|g| g.holds), "{:?}", p.gates);
-    assert!(p.summary.contains("would start in preprod at once"), "{}", p.summary);
+    assert!(
+        p.summary.contains("would start in preprod at once"),
+        "{}",
+        p.summary
+    );
 }
 
 #[test]
@@ -403,7 +454,8 @@ fn the_expected_time_comes_from_the_stages_history() {
     h.finish_stage("test", StepStatus::Passed, 1_000);
     h.finish_stage("preprod", StepStatus::Passed, 1_000);
     let d = h.pending("prod");
-    h.cmd("dev", Command::Cancel { deployment: d }).expect("cancel");
+    h.cmd("dev", Command::Cancel { deployment: d })
+        .expect("cancel");
     let p = h.plan("prod", None, "dev").expect("plan");
     assert!(p.picked);
     assert_eq!(p.artifact.version, "2.0.0");
@@ -420,6 +472,14 @@ fn the_expected_time_comes_from_the_stages_history() {
     assert_eq!(short[2], "Blockers: awaiting_approval");
     assert_eq!(short[3], "ETA: ~25s (p90 1m 9s)");
     let lines = plan_lines(&p);
-    assert!(lines[0].starts_with("plan: app 2.0.0 (a-4, the newest candidate) -> prod: waits"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "who can approve: alice, bob, carol"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("plan: app 2.0.0 (a-4, the newest candidate) -> prod: waits"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "who can approve: alice, bob, carol"),
+        "{lines:?}"
+    );
 }

@@ -39,9 +39,7 @@ pub(super) fn summary(p: &Plan) -> String {
 pub fn eta_words(eta: &Eta) -> Option<String> {
     let expected = eta.expected_ms?;
     let p90 = match (eta.run_p90_ms, eta.approval_wait_p90_ms, eta.approvals) {
-        (Some(r), Some(w), n) if n > 0 && expected > eta.run_median_ms.unwrap_or(0) => {
-            Some(r + w)
-        }
+        (Some(r), Some(w), n) if n > 0 && expected > eta.run_median_ms.unwrap_or(0) => Some(r + w),
         (Some(r), _, _) => Some(r),
         _ => None,
     };
@@ -80,7 +78,11 @@ fn eta_detail(eta: &Eta) -> String {
 /// The text `ferry plan` prints.
 pub fn plan_lines(p: &Plan) -> Vec<String> {
     let mut out = Vec::new();
-    let picked = if p.picked { ", the newest candidate" } else { "" };
+    let picked = if p.picked {
+        ", the newest candidate"
+    } else {
+        ""
+    };
     out.push(format!(
         "plan: {} {} ({}{picked}) -> {}: {}",
         p.service,
@@ -147,7 +149,15 @@ pub fn plan_lines(p: &Plan) -> Vec<String> {
     }
     let list = |ds: &[super::PlanDeployment]| -> String {
         ds.iter()
-            .map(|d| format!("{} ({} {}, {})", d.id, d.kind.as_str(), d.version, d.status.as_str()))
+            .map(|d| {
+                format!(
+                    "{} ({} {}, {})",
+                    d.id,
+                    d.kind.as_str(),
+                    d.version,
+                    d.status.as_str()
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -166,7 +176,12 @@ pub fn plan_lines(p: &Plan) -> Vec<String> {
         .unwrap_or_default();
     out.push(format!("commits{since}: {}", p.commits.len()));
     for c in &p.commits {
-        out.push(format!("  {} {} ({})", short_sha(&c.sha), c.subject, c.author));
+        out.push(format!(
+            "  {} {} ({})",
+            short_sha(&c.sha),
+            c.subject,
+            c.author
+        ));
     }
     if let Some(note) = &p.commits_note {
         out.push(format!("  ({note})"));

@@ -38,8 +38,7 @@ pub(super) async fn plan_route(
 ) -> Result<Json<Plan>, ApiErr> {
     let required = |v: Option<String>, name: &str| {
         v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-            ApiErr::bad_request(format!("the query parameter `{name}` is required"))
-                .hint(USAGE)
+            ApiErr::bad_request(format!("the query parameter `{name}` is required")).hint(USAGE)
         })
     };
     let service = required(q.service, "service")?;
