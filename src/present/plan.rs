@@ -371,7 +371,7 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
                 if rule.allow_self {
                     String::new()
                 } else {
-                    format!(" (four-eyes: not {} nor {author})", q.asker)
+                    four_eyes_words(q.asker, author)
                 }
             );
             b.gate("approval", false, msg.clone());
@@ -532,6 +532,15 @@ impl Builder {
             who,
             until: None,
         });
+    }
+}
+
+/// " (four-eyes: not dev nor alice)", or one name when they are one person.
+fn four_eyes_words(asker: &str, author: &str) -> String {
+    if asker.is_empty() || crate::model::same_person(asker, author) {
+        format!(" (four-eyes: not {author})")
+    } else {
+        format!(" (four-eyes: not {asker} nor {author})")
     }
 }
 

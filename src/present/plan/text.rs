@@ -187,7 +187,7 @@ pub fn plan_lines(p: &Plan) -> Vec<String> {
         out.push(format!("  ({note})"));
     }
     out.push(format!(
-        "expected time to live: {} ({})",
+        "expected time to live: {}; {}",
         eta_words(&p.eta).unwrap_or_else(|| "unknown".into()),
         eta_detail(&p.eta)
     ));
