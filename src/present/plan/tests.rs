@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::*;
 use crate::config::Config;
 use crate::engine::{Command, Engine, Input, Principal};
-use crate::model::{Event, StepOutcome, StepStatus};
+use crate::model::{DeploymentId, Event, StepOutcome, StepStatus};
 
 const CONFIG: &str = r#"
 [[users]]
