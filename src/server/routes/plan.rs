@@ -64,10 +64,10 @@ pub(super) async fn plan_route(
             PlanError::NotFound(m) => {
                 ApiErr::not_found(m).hint("`ferry status` lists services, stages and artifacts")
             }
-            PlanError::NothingToPromote(m) => {
-                ApiErr::not_found(format!("nothing to promote into {stage}: {m}"))
-                    .hint("name a release: artifact=ID_OR_VERSION")
-            }
+            PlanError::NothingToPromote(m) => ApiErr::not_found(format!(
+                "nothing to promote into {stage}: {m}"
+            ))
+            .hint("name a release: `ferry plan SERVICE STAGE VERSION` (artifact= in the API)"),
         })?;
         let artifact_of = |id: &str| state.artifacts.get(id).cloned();
         let current = answer.current.as_ref().and_then(|c| artifact_of(&c.id));
