@@ -7,6 +7,7 @@
 mod actions;
 mod incident;
 mod insights;
+mod plan;
 mod snapshots;
 mod story;
 mod support;
