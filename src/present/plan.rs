@@ -199,14 +199,18 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
                     four_eyes_words(q.asker, author)
                 }
             );
-            b.gate("approval", false, msg.clone());
-            if !restarts_held {
-                b.block(
-                    BlockedReason::AwaitingApproval,
-                    BlockerEffect::Delays,
-                    msg,
-                    who.clone(),
-                );
+            match busy.filter(|_| restarts_held) {
+                // What waits queued in the held stage has passed its gate.
+                Some(d) => b.gate("approval", true, format!("{} already passed it", d.id)),
+                None => {
+                    b.gate("approval", false, msg.clone());
+                    b.block(
+                        BlockedReason::AwaitingApproval,
+                        BlockerEffect::Delays,
+                        msg,
+                        who.clone(),
+                    );
+                }
             }
             (Some(rule.clone()), who)
         }

@@ -483,3 +483,39 @@ fn the_expected_time_comes_from_the_stages_history() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn what_waits_queued_in_a_held_stage_starts_on_an_explicit_promote() {
+    let mut h = H::new();
+    h.release("1.0.0");
+    h.release("1.1.0");
+    h.cmd(
+        "dev",
+        Command::Rollback {
+            service: "app".into(),
+            stage: "preprod".into(),
+            to: None,
+        },
+    )
+    .expect("rollback");
+    h.finish_stage("preprod", StepStatus::Passed, 1_000);
+    h.register("dev", "1.2.0");
+    h.finish_stage("test", StepStatus::Passed, 1_000);
+    let queued = h.pending("preprod");
+    assert_eq!(
+        h.state().deployments[&queued].status,
+        DeploymentStatus::Queued
+    );
+    let p = h.plan("preprod", Some("1.2.0"), "dev").expect("plan");
+    assert_eq!(p.verdict, PlanVerdict::Starts, "{:?}", p.blockers);
+    assert_eq!(
+        h.engine_verdict("preprod", "1.2.0", "dev"),
+        PlanVerdict::Starts
+    );
+    assert_eq!(
+        reasons(&p),
+        vec![(BlockedReason::Held, BlockerEffect::EndedByThis)]
+    );
+    assert!(gate(&p, "not_pending_here").holds);
+    assert!(p.supersedes.is_empty());
+}
