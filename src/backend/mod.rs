@@ -401,6 +401,20 @@ impl Client {
         self.get(&path).await
     }
 
+    /// `ferry plan`: what promoting a release into a stage would do now.
+    pub async fn plan(
+        &self,
+        service: &str,
+        stage: &str,
+        artifact: Option<&str>,
+    ) -> Result<crate::present::plan::Plan, ClientError> {
+        let mut path = format!("/plan?service={}&stage={}", seg(service), seg(stage));
+        if let Some(a) = artifact {
+            path.push_str(&format!("&artifact={}", seg(a)));
+        }
+        self.get(&path).await
+    }
+
     pub async fn build(&self, id: &str) -> Result<Build, ClientError> {
         self.get(&format!("/builds/{}", seg(id))).await
     }

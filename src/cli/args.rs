@@ -111,6 +111,8 @@ pub enum Verb {
     Hold(HoldVerb),
     /// Why the stages of a service (or one stage) wait, and who can unblock them.
     Why(WhyArgs),
+    /// What promoting a release into a stage would do now, changing nothing.
+    Plan(PlanArgs),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenVerb),
@@ -374,4 +376,12 @@ pub struct HoldLiftArgs {
 pub struct WhyArgs {
     pub service: String,
     pub stage: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    pub service: String,
+    pub stage: String,
+    /// Artifact id (a-12) or version (1.4.2); default: what the console's `p` offers.
+    pub artifact: Option<String>,
 }

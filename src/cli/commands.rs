@@ -122,6 +122,7 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
         Verb::Quarantine(v) => super::safety::quarantine(&client(global)?, global, v).await,
         Verb::Hold(v) => super::safety::hold(&client(global)?, global, v).await,
         Verb::Why(a) => super::safety::why(&client(global)?, global, a).await,
+        Verb::Plan(a) => super::plan::plan(&client(global)?, global, a).await,
         Verb::Wait(a) => {
             let target = match (a.deployment, a.artifact, a.stage) {
                 (Some(d), _, _) => super::wait::Target::Deployment(d),

@@ -21,6 +21,7 @@ mod insights;
 mod listings;
 mod logs;
 mod output;
+mod plan;
 mod safety;
 mod show;
 mod table;

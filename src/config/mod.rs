@@ -24,6 +24,7 @@ pub mod notify;
 mod ops;
 mod resolve;
 mod resolve_stages;
+mod safety;
 mod schema;
 mod signoff;
 mod stage;
@@ -34,6 +35,7 @@ mod walk;
 
 pub use access::{SourceAccess, TOKEN_USERNAME};
 pub use error::ConfigError;
+pub use safety::SafetyConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -44,6 +46,8 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     pub users: Vec<UserConfig>,
     pub notify: NotifyConfig,
+    /// `[safety]`: who may lift a quarantine (see `safety.rs`).
+    pub safety: SafetyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,6 +278,7 @@ impl Config {
                 known.extend(rule.roles.iter().map(String::as_str));
             }
         }
+        known.extend(self.safety.quarantine_lift_roles.iter().map(String::as_str));
         let mut warnings = Vec::new();
         for user in &self.users {
             for role in user.roles.iter().filter(|r| !known.contains(&r.as_str())) {

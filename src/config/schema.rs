@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
     pub notify: NotifyConfig,
     pub templates: Vec<RawTemplate>,
     pub services: Vec<RawService>,
+    pub safety: super::safety::RawSafety,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +114,7 @@ const TOP: &[&str] = &[
     "notify",
     "templates",
     "services",
+    "safety",
 ];
 const SERVICE: &[&str] = &[
     "template",
@@ -202,6 +204,13 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
             services.push(read_service(name, &item)?);
         }
     }
+    let safety = match root.get("safety") {
+        Some(item) => super::safety::read_safety(
+            &item
+                .table("[safety] is a table: quarantine_lift_roles, quarantine_lift_allow_self")?,
+        )?,
+        None => Default::default(),
+    };
     Ok(RawConfig {
         server,
         console,
@@ -209,6 +218,7 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
         notify,
         templates,
         services,
+        safety,
     })
 }
 

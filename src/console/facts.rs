@@ -34,7 +34,7 @@ pub fn candidate(
     let mut skipped = Vec::new();
     for a in passed {
         match state.quarantine.get(a).filter(|q| q.active) {
-            Some(q) => skipped.push(format!("{} ({})", version_of(state, a), q.describe())),
+            Some(q) => skipped.push(format!("{} is {}", version_of(state, a), q.describe())),
             // The first release not quarantined: the usual checks apply to it.
             None => {
                 return match check(state, service, &svc.stages[index], a) {

@@ -5,8 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::model::{Deployment, DeploymentKind, DeploymentStatus, Millis, roles, same_person};
+use crate::config::{Config, UserConfig};
+use crate::model::{
+    Approval, ApprovalRule, Deployment, DeploymentKind, DeploymentStatus, Millis, roles,
+    same_person,
+};
 
 use super::state::{StageState, State};
 
@@ -212,8 +215,12 @@ fn previous_not_green(state: &State, prev: &StageState, st: &StageState) -> Opti
 
 /// Users holding any of `wanted` (admins always can).
 fn users_with(config: &Config, wanted: &[&str]) -> Vec<String> {
-    config
-        .users
+    users_holding(&config.users, wanted)
+}
+
+/// Users holding any of `wanted` (admins always can).
+pub fn users_holding(users: &[UserConfig], wanted: &[&str]) -> Vec<String> {
+    users
         .iter()
         .filter(|u| {
             u.roles
@@ -230,22 +237,41 @@ fn approvers(config: &Config, state: &State, d: &Deployment) -> Vec<String> {
     let Some(rule) = &d.approval else {
         return Vec::new();
     };
+    let author = state
+        .artifacts
+        .get(&d.artifact)
+        .map(|a| a.created_by.name().to_string());
+    eligible_approvers(
+        &config.users,
+        rule,
+        d.requested_by.name(),
+        author.as_deref(),
+        &d.approvals,
+    )
+}
+
+/// The one answer to "who can approve under `rule`": users holding a role
+/// it names (approver when it names none; admins always), minus, unless it
+/// allows self-approval, whoever requests the deployment and the artifact's
+/// author, minus those who already decided. Also what `ferry plan` says.
+pub fn eligible_approvers(
+    users: &[UserConfig],
+    rule: &ApprovalRule,
+    requester: &str,
+    author: Option<&str>,
+    already: &[Approval],
+) -> Vec<String> {
     let wanted: Vec<&str> = if rule.roles.is_empty() {
         vec![roles::APPROVER]
     } else {
         rule.roles.iter().map(String::as_str).collect()
     };
-    let author = state
-        .artifacts
-        .get(&d.artifact)
-        .map(|a| a.created_by.name().to_string());
-    users_with(config, &wanted)
+    users_holding(users, &wanted)
         .into_iter()
         .filter(|name| {
             rule.allow_self
-                || !(same_person(name, d.requested_by.name())
-                    || author.as_deref().is_some_and(|a| same_person(name, a)))
+                || !(same_person(name, requester) || author.is_some_and(|a| same_person(name, a)))
         })
-        .filter(|name| !d.approvals.iter().any(|a| same_person(name, a.by.name())))
+        .filter(|name| !already.iter().any(|a| same_person(name, a.by.name())))
         .collect()
 }

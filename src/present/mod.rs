@@ -8,11 +8,13 @@
 //! - `people`: who requested, approved, rejected and rolled back a
 //!   deployment; whether its failure was flaky.
 //! - `signoff`: what a deployment waits for at a sign-off step, and the verdicts.
+//! - `plan`: what promoting a release into a stage would do now (`ferry plan`).
 //! - `targets`: what cancel, promote and roll back would act on.
 
 pub mod cells;
 pub mod narrate;
 pub mod people;
+pub mod plan;
 pub mod review;
 pub mod signoff;
 pub mod targets;

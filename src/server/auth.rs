@@ -179,18 +179,20 @@ fn required(method: &Method, path: &str) -> Need {
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        // The engine checks the gate's (or sign-off's) roles and four-eyes.
+        // The engine checks the gate's (or sign-off's) roles and four-eyes
+        // (for a lift: `[safety] quarantine_lift_roles` and four-eyes).
         [
             "api",
             "v1",
             "deployments",
             _,
             "approve" | "reject" | "sign-off",
-        ] => Need::Any,
+        ]
+        | ["api", "v1", "quarantine", "lift"] => Need::Any,
         ["api", "v1", "deployments", _, "cancel" | "notes"]
         | ["api", "v1", "promote" | "rollback" | "artifacts"]
         | ["api", "v1", "hooks", "push", _]
-        | ["api", "v1", "quarantine", "add" | "lift"]
+        | ["api", "v1", "quarantine", "add"]
         | ["api", "v1", "hold", "lift"] => Need::Deployer,
         _ => Need::Admin,
     }

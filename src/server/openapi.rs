@@ -23,8 +23,12 @@ use crate::api::{
 use crate::engine::{Blocked, BlockedReason};
 use crate::model::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactOrigin, Build, BuildStatus, Decision,
-    Deployment, DeploymentKind, DeploymentStatus, Incident, Quarantine, QuarantineChange, SignOff,
-    SignOffRule, Step, StepKind, StepStatus, TestCounts, Verdict,
+    Deployment, DeploymentKind, DeploymentStatus, Hold, Incident, Quarantine, QuarantineChange,
+    SignOff, SignOffRule, Step, StepKind, StepStatus, TestCounts, Verdict,
+};
+use crate::present::plan::{
+    BlockerEffect, Eta, Plan, PlanBlocker, PlanDeployment, PlanFreeze, PlanGate, PlanQuarantine,
+    PlanRelease, PlanVerdict,
 };
 
 use super::health::{Probe, Ready};
@@ -43,7 +47,7 @@ use super::health::{Probe, Ready};
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
         promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
-        quarantine_add, quarantine_lift, hold_lift, why, sign_off,
+        quarantine_add, quarantine_lift, hold_lift, why, sign_off, plan,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -53,6 +57,8 @@ use super::health::{Probe, Ready};
         DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
         ArtifactView, QuarantineRequest, HoldLiftRequest, Quarantine, QuarantineChange, Incident,
         Blocked, BlockedReason, SignOffRequest, StageSignOff, SignOff, SignOffRule, Verdict,
+        Plan, PlanRelease, PlanVerdict, PlanGate, PlanBlocker,
+        BlockerEffect, PlanFreeze, PlanQuarantine, PlanDeployment, Eta, Hold,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -304,7 +310,7 @@ fn quarantine_add() {}
 
 #[utoipa::path(post, path = "/api/v1/quarantine/lift", tag = "actions", request_body = QuarantineRequest,
     responses(
-        (status = 200, description = "the release may be promoted again (role deployer; 422 without a reason)", body = ActionReply),
+        (status = 200, description = "the release may be promoted again (a role `[safety] quarantine_lift_roles` names, deployer by default; with `quarantine_lift_allow_self = false` not whoever quarantined it: 403; 422 without a reason)", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn quarantine_lift() {}
 
@@ -323,6 +329,23 @@ fn hold_lift() {}
         (status = 200, description = "why each waiting stage waits; empty when nothing waits", body = Vec<Blocked>),
         (status = "default", description = "error", body = ApiError)))]
 fn why() {}
+
+/// What promoting a release into a stage would do now, changing nothing:
+/// gates (and which hold), who can approve (four-eyes applied), blockers,
+/// freezes, quarantine, hold, what runs ahead, the commits it brings since
+/// the stage's current release, and the expected time to live.
+#[utoipa::path(get, path = "/api/v1/plan", tag = "read",
+    params(
+        ("service" = String, Query, description = "the service (required)"),
+        ("stage" = String, Query, description = "the stage it would enter (required)"),
+        ("artifact" = Option<String>, Query, description = "artifact id (a-12) or version; default: the newest release that passed the stage before and is not quarantined"),
+    ),
+    responses(
+        (status = 200, description = "the plan", body = Plan),
+        (status = 400, description = "`service` or `stage` missing", body = ApiError),
+        (status = 404, description = "no such service, stage or artifact, or nothing to promote", body = ApiError),
+        (status = "default", description = "error", body = ApiError)))]
+fn plan() {}
 
 #[utoipa::path(post, path = "/api/v1/rollback", tag = "actions", request_body = RollbackRequest,
     responses(

@@ -6,5 +6,6 @@ mod credentials;
 mod load;
 mod names;
 mod rules;
+mod safety;
 mod signoff;
 mod support;

@@ -5,6 +5,7 @@ use crate::config::Gate;
 use crate::model::{
     ArtifactId, Deployment, DeploymentId, DeploymentKind, DeploymentStatus, Millis, sanitize_text,
 };
+use crate::present::plan::{self, PlanQuery};
 use crate::present::{cells, targets};
 
 use super::super::facts::candidate;
@@ -137,11 +138,29 @@ pub fn open_artifact(
         stage: d.stage.clone(),
         artifact: d.artifact.clone(),
     };
+    // The plan's short form (gates, approvers, blockers, expected time),
+    // from the console's state: it knows no users, so approvers are roles.
+    let asker = app.header.user.as_ref().map_or("", |u| u.name.as_str());
+    let query = PlanQuery {
+        service,
+        stage,
+        artifact: Some(d.artifact.as_str()),
+        asker,
+        now,
+    };
+    let body = match plan::plan(&app.state, &[], &query) {
+        Ok(p) => format!(
+            "{}\n{}",
+            promote_effects(&d),
+            plan::plan_short(&p).join("\n")
+        ),
+        Err(_) => promote_effects(&d),
+    };
     let text = ConfirmText {
         title: " promote? ",
         danger: false,
         headline: promote_sentence(&d, now),
-        body: promote_effects(&d),
+        body,
         buttons: ["Cancel".into(), "Promote".into()],
         hint: "y confirm · n/Esc cancel · Tab switch",
     };

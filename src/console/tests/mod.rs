@@ -8,6 +8,7 @@ mod actions;
 mod command;
 mod incident;
 mod insights;
+mod plan;
 mod signoff;
 mod snapshots;
 mod story;

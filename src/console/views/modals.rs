@@ -73,8 +73,15 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
     const W: u16 = 76;
     let inner_w = W.min(area.width).saturating_sub(2) as usize;
     // At least the height the rollback dialog always had.
-    let h = (2 + wrapped_height(&c.headline, inner_w) + 1 + wrapped_height(&c.body, inner_w) + 2)
-        .max(9);
+    // The body may hold several paragraphs (the promote dialog's plan).
+    let body_h: u16 = c
+        .body
+        .split('\n')
+        .map(|p| wrapped_height(p, inner_w))
+        .fold(0, u16::saturating_add);
+    let h = (2 + wrapped_height(&c.headline, inner_w) + 1 + body_h + 2)
+        .max(9)
+        .min(area.height);
     let rect = centered(area, W, h);
     frame.render_widget(Clear, rect);
     let block = Block::bordered()
@@ -90,10 +97,12 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
         };
         Span::styled(format!("[ {label} ]"), style)
     };
-    let lines = vec![
+    let mut lines = vec![
         Line::styled(c.headline, Style::default().add_modifier(Modifier::BOLD)),
         Line::raw(""),
-        Line::raw(c.body),
+    ];
+    lines.extend(c.body.split('\n').map(|p| Line::raw(p.to_string())));
+    lines.extend([
         Line::raw(""),
         Line::from(vec![
             button(c.buttons[0], c.focus == Button::Cancel),
@@ -101,7 +110,7 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
             button(c.buttons[1], c.focus == Button::Confirm),
             Span::styled(format!("   {}", c.hint), theme.muted()),
         ]),
-    ];
+    ]);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }
 

@@ -133,14 +133,11 @@ impl Cx<'_> {
         reason: String,
         add: bool,
     ) -> Result<(), Rejection> {
-        may_guard(
-            by,
-            if add {
-                "quarantine"
-            } else {
-                "lift a quarantine"
-            },
-        )?;
+        if add {
+            may_guard(by, "quarantine")?;
+        } else {
+            may_lift(&self.config.safety, by)?;
+        }
         let reason = required_reason(&reason)?;
         let a = self
             .state
@@ -177,6 +174,7 @@ impl Cx<'_> {
                     format!("{} {} is not quarantined", a.service, a.version),
                 ));
             }
+            self.four_eyes_lift(by, &a)?;
             self.emit(
                 &by.actor(),
                 reason,
@@ -210,6 +208,64 @@ impl Cx<'_> {
         self.try_start(&service, index);
         Ok(())
     }
+}
+
+impl Cx<'_> {
+    /// With `quarantine_lift_allow_self = false`, whoever put the quarantine
+    /// in force by hand (`quarantine add`, or the manual rollback that
+    /// caused it) may not lift it. Names are compared as people (case,
+    /// spaces) and through the users' git author aliases, so no spelling
+    /// of one's own name gets round it.
+    fn four_eyes_lift(&self, by: &Principal, a: &Artifact) -> Result<(), Rejection> {
+        if self.config.safety.quarantine_lift_allow_self {
+            return Ok(());
+        }
+        let Some(added) = self.state.quarantine.get(&a.id).and_then(|q| q.current()) else {
+            return Ok(());
+        };
+        let who = added.by.name();
+        if who == Actor::FERRY {
+            return Ok(());
+        }
+        let config = self.config;
+        let as_user = |name: &str| config.user_for_author(name);
+        if crate::model::same_person(&as_user(&by.name), &as_user(who)) {
+            return Err(reject(
+                RejectionKind::Forbidden,
+                format!(
+                    "{} may not lift the quarantine of {} {}: they put it in force (four-eyes)",
+                    by.name, a.service, a.version
+                ),
+            )
+            .hint(format!(
+                "another person with role {} must lift it",
+                lift_roles(&config.safety)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// "deployer", "release-manager or sre".
+fn lift_roles(safety: &crate::config::SafetyConfig) -> String {
+    safety.quarantine_lift_roles.join(" or ")
+}
+
+/// Lifting a quarantine takes a role `[safety] quarantine_lift_roles`
+/// names (deployer by default), or admin.
+fn may_lift(safety: &crate::config::SafetyConfig, by: &Principal) -> Result<(), Rejection> {
+    if by.is_admin() || safety.quarantine_lift_roles.iter().any(|r| by.has_role(r)) {
+        return Ok(());
+    }
+    Err(reject(
+        RejectionKind::Forbidden,
+        format!(
+            "{} may not lift a quarantine: it needs the role {}",
+            by.name,
+            lift_roles(safety)
+        ),
+    )
+    .hint("`[safety] quarantine_lift_roles` in the config names who may"))
 }
 
 /// Quarantine and holds take the deployer role (or admin).

@@ -3,6 +3,7 @@
 //! This module holds the pipeline they share and a harness that drives it.
 
 mod hardening;
+mod lift;
 mod outbox;
 mod properties;
 mod rollbacks;
@@ -111,6 +112,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
         ],
         users: vec![],
         notify: NotifyConfig::default(),
+        safety: Default::default(),
     })
 }
 

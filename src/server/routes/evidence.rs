@@ -87,6 +87,7 @@ pub(super) async fn evidence(
         &evidence.deployment.service,
         evidence.current.as_ref(),
         evidence.candidate.as_ref(),
+        MAX_COMMITS,
     )
     .await;
     evidence.commits = commits;
@@ -94,13 +95,15 @@ pub(super) async fn evidence(
     Ok(Json(evidence))
 }
 
-/// Commits in the candidate and not in the current artifact. Evidence is
-/// still worth showing without them, so failures become a note.
-async fn commits_for(
+/// Commits in the candidate and not in the current artifact, at most
+/// `max`. Evidence (and a plan) is still worth showing without them, so
+/// failures become a note.
+pub(super) async fn commits_for(
     shared: &Shared,
     service: &str,
     current: Option<&Artifact>,
     candidate: Option<&Artifact>,
+    max: usize,
 ) -> (Vec<CommitInfoDto>, Option<String>) {
     let is_git = shared
         .config
@@ -119,10 +122,10 @@ async fn commits_for(
         );
     };
     let from = current.and_then(|c| c.commit.as_deref());
-    match commits_between(&shared.data_dir, service, from, to, MAX_COMMITS).await {
+    match commits_between(&shared.data_dir, service, from, to, max).await {
         Ok(list) => {
-            let note = (list.len() >= MAX_COMMITS)
-                .then(|| format!("showing the newest {MAX_COMMITS} commits only"));
+            let note =
+                (list.len() >= max).then(|| format!("showing the newest {max} commits only"));
             let commits = list
                 .into_iter()
                 .map(|c| CommitInfoDto {

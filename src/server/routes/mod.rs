@@ -5,6 +5,7 @@ mod evidence;
 mod hooks;
 mod insights;
 mod logs;
+mod plan;
 mod read;
 mod safety;
 mod signoff;
@@ -58,6 +59,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/quarantine/lift", post(safety::quarantine_lift))
         .route("/hold/lift", post(safety::hold_lift))
         .route("/why", get(safety::why))
+        .route("/plan", get(plan::plan_route))
         .route("/hooks/push/{service}", post(actions::push_hook))
         .route("/hooks/github", post(hooks::github))
         .route("/hooks/gitlab", post(hooks::gitlab))
