@@ -58,6 +58,7 @@ impl Config {
             services: Vec::new(),
             users: Vec::new(),
             notify: NotifyConfig::default(),
+            freezes: Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::model::{ApprovalRule, NotificationKind};
 mod access;
 mod checks;
 mod error;
+mod freezes;
 mod load;
 pub mod notify;
 mod ops;
@@ -33,6 +34,7 @@ mod walk;
 
 pub use access::{SourceAccess, TOKEN_USERNAME};
 pub use error::ConfigError;
+pub use freezes::{FreezeConfig, FreezeWindow, Recurring};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -43,6 +45,8 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     pub users: Vec<UserConfig>,
     pub notify: NotifyConfig,
+    /// `[[freezes]]`: windows in which promotions into some stages wait.
+    pub freezes: Vec<FreezeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

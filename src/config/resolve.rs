@@ -32,6 +32,7 @@ pub(super) fn resolve(raw: RawConfig, base_dir: &Path) -> Result<Config> {
     for service in raw.services {
         services.push(resolve_service(service, &raw.templates, &users, base_dir)?);
     }
+    let freezes = super::freezes::resolve_freezes(raw.freezes, &services, &users)?;
     Ok(Config {
         path: None,
         server,
@@ -39,6 +40,7 @@ pub(super) fn resolve(raw: RawConfig, base_dir: &Path) -> Result<Config> {
         services,
         users,
         notify: raw.notify,
+        freezes,
     })
 }
 

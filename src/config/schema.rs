@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
     pub notify: NotifyConfig,
     pub templates: Vec<RawTemplate>,
     pub services: Vec<RawService>,
+    pub freezes: Vec<super::freezes::RawFreeze>,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +114,7 @@ const TOP: &[&str] = &[
     "notify",
     "templates",
     "services",
+    "freezes",
 ];
 const SERVICE: &[&str] = &[
     "template",
@@ -136,6 +138,7 @@ const KINDS: &[NotificationKind] = &[
     NotificationKind::DeploymentSucceeded,
     NotificationKind::RollbackFailed,
     NotificationKind::Quarantined,
+    NotificationKind::FreezeOverridden,
 ];
 
 const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
@@ -202,6 +205,10 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
             services.push(read_service(name, &item)?);
         }
     }
+    let freezes = match root.get("freezes") {
+        Some(item) => super::freezes::read_freezes(&item)?,
+        None => Vec::new(),
+    };
     Ok(RawConfig {
         server,
         console,
@@ -209,6 +216,7 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
         notify,
         templates,
         services,
+        freezes,
     })
 }
 

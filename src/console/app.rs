@@ -261,6 +261,12 @@ pub enum Subject {
     Rollback(RollbackDialog),
     Cancel(CancelDialog),
     Promote(PromoteDialog),
+    /// Freeze a stage by hand (`unfreeze`: end its ad-hoc freeze).
+    Freeze {
+        service: String,
+        stage: String,
+        unfreeze: bool,
+    },
 }
 
 /// The one confirmation dialog: it holds the request it sends on `y` (or

@@ -82,6 +82,8 @@ pub enum Cmd {
     Column,
     /// In the detail: the deployment a rollback undid, or the rollback that undid it.
     Linked,
+    /// On a stage: freeze it for an hour, or end its ad-hoc freeze.
+    Freeze,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -281,6 +283,13 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Promote,
         "promote the previous stage's newest passed artifact",
         Some("promote"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('f')],
+        Cmd::Freeze,
+        "freeze the selected stage for an hour (rollbacks still run), or unfreeze it",
+        None,
     ),
     b(
         S::Dashboard,

@@ -8,8 +8,10 @@
 //! - `people`: who requested, approved, rejected and rolled back a
 //!   deployment; whether its failure was flaky.
 //! - `targets`: what cancel, promote and roll back would act on.
+//! - `freeze`: whether a stage is frozen, for the banner and the cell.
 
 pub mod cells;
+pub mod freeze;
 pub mod narrate;
 pub mod people;
 pub mod review;

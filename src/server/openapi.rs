@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     ActionReply, ApiError, ArtifactView, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
-    DeploymentQuery, Evidence, Health, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
+    DeploymentQuery, Evidence, FreezeRequest, Health, UnfreezeRequest, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
     QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
 };
 use crate::engine::{Blocked, BlockedReason};
@@ -42,7 +42,7 @@ use super::health::{Probe, Ready};
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
         promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
-        quarantine_add, quarantine_lift, hold_lift, why,
+        quarantine_add, quarantine_lift, hold_lift, why, freeze, unfreeze,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -51,7 +51,7 @@ use super::health::{Probe, Ready};
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
         DeploymentStatus, Step, StepKind, StepStatus, TestCounts, NoteRequest,
         ArtifactView, QuarantineRequest, HoldLiftRequest, Quarantine, QuarantineChange, Incident,
-        Blocked, BlockedReason,
+        Blocked, BlockedReason, FreezeRequest, UnfreezeRequest,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -279,7 +279,7 @@ fn step_log() {}
 
 #[utoipa::path(post, path = "/api/v1/promote", tag = "actions", request_body = PromoteRequest,
     responses(
-        (status = 202, description = "deployment created", body = ActionReply),
+        (status = 202, description = "deployment created (inside a freeze it waits, unless `override_freeze` with a `reason` by a role the freeze names: 403/422 otherwise)", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn promote() {}
 
@@ -300,6 +300,18 @@ fn quarantine_lift() {}
         (status = 200, description = "the stage's hold ended; waiting promotions may start (role deployer)", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn hold_lift() {}
+
+#[utoipa::path(post, path = "/api/v1/freeze", tag = "actions", request_body = FreezeRequest,
+    responses(
+        (status = 200, description = "the stage is frozen until `until`: promotions wait, rollbacks run (role deployer; 422 without a reason or with a past `until`)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn freeze() {}
+
+#[utoipa::path(post, path = "/api/v1/unfreeze", tag = "actions", request_body = UnfreezeRequest,
+    responses(
+        (status = 200, description = "the ad-hoc freeze ended; waiting promotions start (role deployer; 409 when the stage is not frozen by hand)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn unfreeze() {}
 
 #[utoipa::path(get, path = "/api/v1/why", tag = "read",
     params(

@@ -8,6 +8,7 @@ mod properties;
 mod rollbacks;
 mod rules;
 mod safety;
+mod freeze;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -109,6 +110,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
         ],
         users: vec![],
         notify: NotifyConfig::default(),
+        freezes: Vec::new(),
     })
 }
 

@@ -29,6 +29,7 @@ pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
         services,
         users: vec![],
         notify: NotifyConfig::default(),
+        freezes: Vec::new(),
     })
 }
 

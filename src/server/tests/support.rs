@@ -151,6 +151,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
         }],
         users,
         notify: NotifyConfig::default(),
+        freezes: Vec::new(),
     })
 }
 
