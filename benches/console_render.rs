@@ -71,6 +71,7 @@ fn config() -> Config {
             .collect(),
         users: vec![],
         notify: NotifyConfig::default(),
+        freezes: Vec::new(),
     }
 }
 

@@ -77,16 +77,35 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     }
 
     // Freeze prod by hand; a reason is required.
-    let out = ferry(&url, DEV_TOKEN, &["freeze", "prod", "--until", "10m", "--reason", " "]);
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("reason"), "{}", text(&out.stderr));
     let out = ferry(
         &url,
         DEV_TOKEN,
-        &["freeze", "prod", "--until", "10m", "--reason", "INC-42 under investigation"],
+        &["freeze", "prod", "--until", "10m", "--reason", " "],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("reason"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ferry(
+        &url,
+        DEV_TOKEN,
+        &[
+            "freeze",
+            "prod",
+            "--until",
+            "10m",
+            "--reason",
+            "INC-42 under investigation",
+        ],
     );
     ok(&out);
-    assert!(text(&out.stdout).contains("froze prod"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("froze prod"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // The rollback lane: a rollback runs inside the freeze.
     ok(&ferry(&url, DEV_TOKEN, &["rollback", "app", "prod"]));
@@ -96,7 +115,18 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
         .then_some(())
     })
     .await;
-    ok(&ferry(&url, DEV_TOKEN, &["hold", "lift", "app", "prod", "--reason", "rolled back on purpose"]));
+    ok(&ferry(
+        &url,
+        DEV_TOKEN,
+        &[
+            "hold",
+            "lift",
+            "app",
+            "prod",
+            "--reason",
+            "rolled back on purpose",
+        ],
+    ));
 
     // A new release, approved, waits: frozen until the freeze ends.
     ws.commit("1.2.0", "third");
@@ -115,9 +145,17 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     assert!(said.contains("until:"), "{said}");
 
     // Break-glass without a reason is refused (422), and nothing changes.
-    let out = ferry(&url, ALICE_TOKEN, &["promote", "app", "prod", "1.2.0", "--override-freeze"]);
+    let out = ferry(
+        &url,
+        ALICE_TOKEN,
+        &["promote", "app", "prod", "1.2.0", "--override-freeze"],
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("reason"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reason"),
+        "{}",
+        text(&out.stderr)
+    );
     let (status, body) = api
         .post(
             "/promote",
@@ -129,12 +167,20 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     assert_eq!(why_prod(&url)[0]["reason"], "frozen");
 
     // Unfreezing starts what waited.
-    ok(&ferry(&url, DEV_TOKEN, &["unfreeze", "prod", "--reason", "INC-42 resolved"]));
+    ok(&ferry(
+        &url,
+        DEV_TOKEN,
+        &["unfreeze", "prod", "--reason", "INC-42 resolved"],
+    ));
     live_in_prod(&api, "1.2.0").await;
 
     // Freeze again; 1.3.0 waits, and a break-glass override with a reason
     // takes it through, recorded with its actor and notified.
-    ok(&ferry(&url, DEV_TOKEN, &["freeze", "prod", "--until", "10m", "--reason", "year-end"]));
+    ok(&ferry(
+        &url,
+        DEV_TOKEN,
+        &["freeze", "prod", "--until", "10m", "--reason", "year-end"],
+    ));
     ws.commit("1.3.0", "fourth");
     let pending = awaiting_prod(&api, "1.3.0").await;
     ok(&ferry(&url, ALICE_TOKEN, &["approve", &pending]));
@@ -142,7 +188,15 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     let out = ferry(
         &url,
         ALICE_TOKEN,
-        &["promote", "app", "prod", "1.3.0", "--override-freeze", "--reason", "hotfix for INC-43"],
+        &[
+            "promote",
+            "app",
+            "prod",
+            "1.3.0",
+            "--override-freeze",
+            "--reason",
+            "hotfix for INC-43",
+        ],
     );
     ok(&out);
     live_in_prod(&api, "1.3.0").await;
@@ -154,14 +208,20 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
         .unwrap_or_else(|| panic!("no freeze_overridden event"));
     assert_eq!(overridden["actor"], "alice", "{overridden}");
     assert_eq!(overridden["reason"], "hotfix for INC-43", "{overridden}");
-    assert_eq!(overridden["kind"]["deployment"], pending.as_str(), "{overridden}");
+    assert_eq!(
+        overridden["kind"]["deployment"],
+        pending.as_str(),
+        "{overridden}"
+    );
     let frozen_events = events
         .iter()
         .filter(|e| e["kind"]["type"] == "deployment_frozen")
         .count();
     assert!(frozen_events >= 2, "both waits recorded");
     wait_until("the override notified", || {
-        ws.notifications().contains("freeze_overridden").then_some(())
+        ws.notifications()
+            .contains("freeze_overridden")
+            .then_some(())
     })
     .await;
     ok(&ferry(&url, DEV_TOKEN, &["unfreeze", "prod"]));
@@ -170,7 +230,11 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     // waiting promotion starts with nobody touching it.
     ws.commit("1.4.0", "fifth");
     let pending = awaiting_prod(&api, "1.4.0").await;
-    let out = ferry(&url, DEV_TOKEN, &["freeze", "prod", "--until", "4s", "--reason", "short"]);
+    let out = ferry(
+        &url,
+        DEV_TOKEN,
+        &["freeze", "prod", "--until", "4s", "--reason", "short"],
+    );
     ok(&out);
     ok(&ferry(&url, ALICE_TOKEN, &["approve", &pending]));
     live_in_prod(&api, "1.4.0").await;
@@ -183,15 +247,18 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
             .map(|e| e["at"].as_i64().unwrap_or(0))
             .next()
     };
-    let frozen = events
-        .iter()
-        .find(|e| e["kind"]["type"] == "deployment_frozen" && e["kind"]["deployment"] == pending.as_str());
+    let frozen = events.iter().find(|e| {
+        e["kind"]["type"] == "deployment_frozen" && e["kind"]["deployment"] == pending.as_str()
+    });
     // The approval may (on a very slow machine) land after the 4 s; when it
     // waited, it started no earlier than the window's end.
     if let Some(f) = frozen {
         let until = f["kind"]["wait"]["until"].as_i64().unwrap_or(i64::MAX);
         let started = at("deployment_started").expect("started");
-        assert!(started >= until, "started at {started}, inside a window until {until}");
+        assert!(
+            started >= until,
+            "started at {started}, inside a window until {until}"
+        );
     }
 }
 
@@ -202,7 +269,10 @@ async fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = check() {
             return v;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -37,7 +37,11 @@ pub(super) fn until_rfc3339(text: &str, now: crate::model::Millis) -> Result<Str
     Ok(crate::model::format_millis(at))
 }
 
-pub(super) async fn freeze(client: &Client, global: &GlobalArgs, a: FreezeArgs) -> Result<(), Error> {
+pub(super) async fn freeze(
+    client: &Client,
+    global: &GlobalArgs,
+    a: FreezeArgs,
+) -> Result<(), Error> {
     let until = until_rfc3339(&a.until, crate::now_millis())?;
     let r = client
         .freeze(&a.stage, a.service.as_deref(), &until, &a.reason)

@@ -114,7 +114,8 @@ const KEYS: &[&str] = &[
     "reason",
     "override_roles",
 ];
-const TIME_HELP: &str = "an RFC 3339 time in quotes, e.g. \"2026-12-24T00:00:00Z\" or \"2026-12-24T00:00:00+01:00\"";
+const TIME_HELP: &str =
+    "an RFC 3339 time in quotes, e.g. \"2026-12-24T00:00:00Z\" or \"2026-12-24T00:00:00+01:00\"";
 const CRON_HELP: &str = "five fields: minute hour day-of-month month day-of-week, e.g. \"0 18 * * FRI\" (Fridays at 18:00)";
 const ZONE_HELP: &str =
     "an IANA time zone name, e.g. \"UTC\", \"Europe/Berlin\" or \"America/New_York\"";
@@ -143,10 +144,7 @@ fn read_freeze(item: &Item) -> Result<RawFreeze> {
     let name = t
         .require("name", "give the freeze a name = \"...\"")?
         .text("a name in quotes, e.g. \"year-end\"")?;
-    let stages_item = t.require(
-        "stages",
-        "the stages it covers, e.g. stages = [\"prod\"]",
-    )?;
+    let stages_item = t.require("stages", "the stages it covers, e.g. stages = [\"prod\"]")?;
     let stages = stages_item.strings("a list of stage names, e.g. stages = [\"prod\"]")?;
     if stages.is_empty() {
         return Err(stages_item.fault(
@@ -159,7 +157,10 @@ fn read_freeze(item: &Item) -> Result<RawFreeze> {
         "a list of service names, e.g. services = [\"billing\"] (leave it out for every service)",
     )?;
     let reason = t
-        .require("reason", "say why, e.g. reason = \"year-end change freeze\"")?
+        .require(
+            "reason",
+            "say why, e.g. reason = \"year-end change freeze\"",
+        )?
         .text("a reason in quotes")?
         .value;
     let override_roles = t.strings(
@@ -208,13 +209,14 @@ fn read_window(t: &super::walk::Table) -> Result<FreezeWindow> {
                 until: until_ms,
             })
         }
-        (Some(x), None, _, _) | (None, Some(x), _, _) => Err(x.fault(
-            "a one-off freeze needs both `from` and `until`",
-            TIME_HELP,
-        )),
-        (None, None, Some(cron), Some(duration)) => Ok(FreezeWindow::Recurring(
-            recurring_window(&cron, &duration, zone.as_ref())?,
-        )),
+        (Some(x), None, _, _) | (None, Some(x), _, _) => {
+            Err(x.fault("a one-off freeze needs both `from` and `until`", TIME_HELP))
+        }
+        (None, None, Some(cron), Some(duration)) => Ok(FreezeWindow::Recurring(recurring_window(
+            &cron,
+            &duration,
+            zone.as_ref(),
+        )?)),
         (None, None, Some(x), None) | (None, None, None, Some(x)) => Err(x.fault(
             "a recurring freeze needs both `cron` and `duration`",
             "e.g. cron = \"0 18 * * FRI\", duration = \"62h\", timezone = \"Europe/Berlin\"",
@@ -237,7 +239,12 @@ fn rfc3339(item: &Item) -> Result<Millis> {
         s.value.trim(),
         &time::format_description::well_known::Rfc3339,
     )
-    .map_err(|e| s.fault(format!("`{}` is not an RFC 3339 time: {e}", s.value), TIME_HELP))?;
+    .map_err(|e| {
+        s.fault(
+            format!("`{}` is not an RFC 3339 time: {e}", s.value),
+            TIME_HELP,
+        )
+    })?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 
@@ -253,10 +260,7 @@ fn recurring_window(cron: &Item, duration: &Item, zone: Option<&Item>) -> Result
     // look-up search the calendar to its end: refuse it here, once.
     let probe = jiff::Timestamp::UNIX_EPOCH.to_zoned(jiff::tz::TimeZone::UTC);
     if schedule.find_next_occurrence(&probe, true).is_err() {
-        return Err(expr.fault(
-            format!("`{}` never matches a date", expr.value),
-            CRON_HELP,
-        ));
+        return Err(expr.fault(format!("`{}` never matches a date", expr.value), CRON_HELP));
     }
     let duration = duration.duration()?;
     if duration.value.is_zero() {
@@ -270,7 +274,10 @@ fn recurring_window(cron: &Item, duration: &Item, zone: Option<&Item>) -> Result
         Some(item) => {
             let name = item.text(ZONE_HELP)?;
             let tz = jiff::tz::TimeZone::get(name.value.trim()).map_err(|_| {
-                let available: Vec<String> = jiff::tz::db().available().map(|n| n.as_str().to_string()).collect();
+                let available: Vec<String> = jiff::tz::db()
+                    .available()
+                    .map(|n| n.as_str().to_string())
+                    .collect();
                 let help = did_you_mean(&name.value, available.iter().map(String::as_str))
                     .map(|g| format!("did you mean `{g}`? ({ZONE_HELP})"))
                     .unwrap_or_else(|| ZONE_HELP.to_string());

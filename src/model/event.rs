@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactId, BuildId, BuildStatus, DeploymentId,
-    DeploymentKind, DeploymentStatus, FrozenWait, Incident, Millis, Notification, RunId, Seq, StepOutcome,
-    StepPlan,
+    DeploymentKind, DeploymentStatus, FrozenWait, Incident, Millis, Notification, RunId, Seq,
+    StepOutcome, StepPlan,
 };
 
 /// An immutable, numbered fact. `seq` is given by the store on append.

@@ -378,7 +378,10 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
         K::DeploymentFrozen { deployment, .. } => {
             Narration::new(Level::Warn, format!("❄ waits: {}", e.reason)).run(state, deployment)
         }
-        K::FreezeOverridden { deployment, freezes } => {
+        K::FreezeOverridden {
+            deployment,
+            freezes,
+        } => {
             let what = format!(
                 "freeze {} overridden by {}: {}",
                 freezes.join(", "),

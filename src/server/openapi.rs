@@ -16,8 +16,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     ActionReply, ApiError, ArtifactView, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
-    DeploymentQuery, Evidence, FreezeRequest, Health, UnfreezeRequest, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
-    QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, StageEvidence,
+    DeploymentQuery, Evidence, FreezeRequest, Health, HoldLiftRequest, LogChunk, NoteRequest,
+    PromoteRequest, QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo,
+    StageEvidence, UnfreezeRequest,
 };
 use crate::engine::{Blocked, BlockedReason};
 use crate::model::{

@@ -44,9 +44,19 @@ fn an_invalid_cron_expression() {
     let text = with(&WEEKLY.replace("0 18 * * FRI", "0 18 * * FUNDAY"));
     let e = err(&text);
     assert_eq!(e.key, "freezes[0].cron");
-    assert!(e.message.contains("`0 18 * * FUNDAY` is not a valid cron expression"), "{}", e.message);
+    assert!(
+        e.message
+            .contains("`0 18 * * FUNDAY` is not a valid cron expression"),
+        "{}",
+        e.message
+    );
     assert_eq!((e.line, e.column), pos(&text, "\"0 18 * * FUNDAY\""));
-    assert!(e.help.contains("minute hour day-of-month month day-of-week"), "{}", e.help);
+    assert!(
+        e.help
+            .contains("minute hour day-of-month month day-of-week"),
+        "{}",
+        e.help
+    );
 }
 
 #[test]
@@ -105,9 +115,19 @@ fn a_window_is_one_off_or_recurring() {
     assert!(e.message.contains("not both"), "{}", e.message);
     let e = err(&with(&WEEKLY.replace("duration = \"62h\"\n", "")));
     assert_eq!(e.key, "freezes[0].cron");
-    assert!(e.message.contains("needs both `cron` and `duration`"), "{}", e.message);
-    let e = err(&with(&ONCE.replace("until = \"2027-01-04T08:00:00+01:00\"\n", "")));
-    assert!(e.message.contains("needs both `from` and `until`"), "{}", e.message);
+    assert!(
+        e.message.contains("needs both `cron` and `duration`"),
+        "{}",
+        e.message
+    );
+    let e = err(&with(
+        &ONCE.replace("until = \"2027-01-04T08:00:00+01:00\"\n", ""),
+    ));
+    assert!(
+        e.message.contains("needs both `from` and `until`"),
+        "{}",
+        e.message
+    );
     let e = err(&with(&format!("{ONCE}color = \"blue\"\n")));
     assert_eq!(e.key, "freezes[0].color");
     let e = err(&with(&WEEKLY.replace("0 18 * * FRI", "0 0 31 2 *")));

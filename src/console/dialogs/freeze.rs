@@ -15,6 +15,7 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
     let unfreeze = stage_freeze(&app.state, service, stage, now).is_some_and(|f| f.adhoc);
     let id = app.next_id();
     let who = app
+        .header
         .user
         .as_ref()
         .map(|u| u.name.clone())
@@ -30,8 +31,9 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
             title: " unfreeze? ",
             danger: false,
             headline: sanitize_text(&format!("{stage}: end the freeze of {service} {stage}")),
-            body: "Promotions that waited for it start now (unless another freeze covers the stage)."
-                .into(),
+            body:
+                "Promotions that waited for it start now (unless another freeze covers the stage)."
+                    .into(),
             buttons: ["Cancel".into(), "Unfreeze".into()],
             hint: "y confirm · n/Esc cancel · Tab switch",
         };

@@ -184,10 +184,7 @@ impl Cx<'_> {
         if until <= self.now {
             return Err(reject(
                 RejectionKind::Invalid,
-                format!(
-                    "`until` ({}) is not in the future",
-                    format_millis(until)
-                ),
+                format!("`until` ({}) is not in the future", format_millis(until)),
             )
             .hint("give a later time, e.g. --until 2h or --until 2026-12-24T18:00:00Z"));
         }
@@ -222,9 +219,9 @@ impl Cx<'_> {
             .iter()
             .any(|f| f.stage == stage && f.service == service && f.until > now);
         if !exists {
-            let configured = stages.iter().find_map(|(svc, _)| {
-                config_freeze_at(self.config, svc, &stage, now)
-            });
+            let configured = stages
+                .iter()
+                .find_map(|(svc, _)| config_freeze_at(self.config, svc, &stage, now));
             let mut r = reject(
                 RejectionKind::Conflict,
                 format!(
@@ -285,10 +282,11 @@ impl Cx<'_> {
                 .collect();
             names.sort_unstable();
             names.dedup();
-            return Err(
-                reject(RejectionKind::NotFound, format!("no service has a stage `{stage}`"))
-                    .hint(format!("the stages are: {}", names.join(", "))),
-            );
+            return Err(reject(
+                RejectionKind::NotFound,
+                format!("no service has a stage `{stage}`"),
+            )
+            .hint(format!("the stages are: {}", names.join(", "))));
         }
         Ok(found)
     }
@@ -320,7 +318,10 @@ impl Cx<'_> {
                 let needs = if f.override_roles.is_empty() {
                     "the admin role".to_string()
                 } else {
-                    format!("one of the roles: {} (or admin)", f.override_roles.join(", "))
+                    format!(
+                        "one of the roles: {} (or admin)",
+                        f.override_roles.join(", ")
+                    )
                 };
                 return Err(reject(
                     RejectionKind::Forbidden,
@@ -370,13 +371,7 @@ impl Cx<'_> {
         }
     }
 
-    fn record_override(
-        &mut self,
-        by: &Actor,
-        id: &DeploymentId,
-        names: &[String],
-        reason: String,
-    ) {
+    fn record_override(&mut self, by: &Actor, id: &DeploymentId, names: &[String], reason: String) {
         self.emit(
             by,
             reason.clone(),
@@ -404,12 +399,21 @@ impl Cx<'_> {
 }
 
 /// The configured freeze open over a stage at `now`, by name and end.
-fn config_freeze_at(config: &Config, service: &str, stage: &str, now: Millis) -> Option<(String, Millis)> {
+fn config_freeze_at(
+    config: &Config,
+    service: &str,
+    stage: &str,
+    now: Millis,
+) -> Option<(String, Millis)> {
     config
         .freezes
         .iter()
         .filter(|f| f.covers(service, stage))
-        .find_map(|f| f.window.window_at(now).map(|(_, until)| (f.name.clone(), until)))
+        .find_map(|f| {
+            f.window
+                .window_at(now)
+                .map(|(_, until)| (f.name.clone(), until))
+        })
 }
 
 /// Freezing and unfreezing take the deployer role (or admin).

@@ -26,7 +26,8 @@ impl Harness {
     /// Feed the clock at `now` (the harness adds its 1 s before deciding).
     fn tick(&mut self, now: i64) -> Output {
         self.now = now - 1_000;
-        self.input(Input::Tick { now }).expect("a tick is never rejected")
+        self.input(Input::Tick { now })
+            .expect("a tick is never rejected")
     }
 
     fn kinds(out: &Output) -> Vec<&'static str> {
@@ -41,8 +42,13 @@ fn a_promotion_into_a_frozen_stage_waits_and_starts_on_the_tick_after_the_window
     h.register("checkout", "1.0.0");
     h.pass_stage("checkout", "test");
     h.pass_stage("checkout", "preprod");
-    let d = h.pending("checkout", "prod").expect("created, waiting in prod");
-    assert!(h.stage("checkout", "prod").active.is_none(), "started inside a freeze");
+    let d = h
+        .pending("checkout", "prod")
+        .expect("created, waiting in prod");
+    assert!(
+        h.stage("checkout", "prod").active.is_none(),
+        "started inside a freeze"
+    );
     assert_eq!(h.state().deployments[&d].status, DeploymentStatus::Queued);
     let wait = h.state().freeze.frozen[&d].clone();
     assert_eq!((wait.freeze.as_str(), wait.until), ("year-end", until));
@@ -50,12 +56,20 @@ fn a_promotion_into_a_frozen_stage_waits_and_starts_on_the_tick_after_the_window
     assert_eq!(b.reason, BlockedReason::Frozen);
     assert_eq!(b.until, Some(until));
     assert!(b.message.contains("frozen until"), "{}", b.message);
-    assert!(b.message.contains("year-end change freeze"), "{}", b.message);
+    assert!(
+        b.message.contains("year-end change freeze"),
+        "{}",
+        b.message
+    );
     assert_eq!(h.engine.next_deadline(), Some(until));
     // A tick inside the window changes nothing; one at its end starts it.
     assert!(h.tick(until - 1).events.is_empty());
     let out = h.tick(until);
-    assert!(Harness::kinds(&out).contains(&"deployment_started"), "{:?}", Harness::kinds(&out));
+    assert!(
+        Harness::kinds(&out).contains(&"deployment_started"),
+        "{:?}",
+        Harness::kinds(&out)
+    );
     assert_eq!(h.stage("checkout", "prod").active.as_ref(), Some(&d));
     assert_eq!(h.engine.next_deadline(), None);
     h.pass_stage("checkout", "prod");
@@ -124,7 +138,11 @@ fn a_freeze_that_opens_while_a_deployment_runs_does_not_interrupt_it() {
         },
     )
     .expect("freeze");
-    assert!(h.effects.iter().all(|e| !matches!(e, Effect::CancelStep { .. })));
+    assert!(
+        h.effects
+            .iter()
+            .all(|e| !matches!(e, Effect::CancelStep { .. }))
+    );
     h.pass_stage("checkout", "prod");
     assert_eq!(
         h.state().deployments[&run].status,
@@ -155,10 +173,14 @@ fn override_needs_a_reason_and_a_role_the_freeze_names_and_is_notified() {
     let e = h.cmd(&alice(), cmd("  ")).expect_err("no reason");
     assert_eq!(e.kind, RejectionKind::Invalid);
     assert!(e.message.contains("reason"), "{e}");
-    let e = h.cmd(&dev(), cmd("hotfix")).expect_err("dev lacks the role");
+    let e = h
+        .cmd(&dev(), cmd("hotfix"))
+        .expect_err("dev lacks the role");
     assert_eq!(e.kind, RejectionKind::Forbidden);
     assert!(e.message.contains("release-manager"), "{e}");
-    let out = h.cmd(&bob(), cmd("hotfix for INC-7")).expect("bob overrides");
+    let out = h
+        .cmd(&bob(), cmd("hotfix for INC-7"))
+        .expect("bob overrides");
     assert_eq!(out.deployment.as_ref(), Some(&d));
     let overridden = out.events.iter().find_map(|e| match &e.kind {
         EventKind::FreezeOverridden { freezes, .. } => Some((e, freezes.clone())),
@@ -295,7 +317,8 @@ fn a_cancelled_waiting_promotion_leaves_no_deadline() {
     h.pass_stage("checkout", "preprod");
     let d = h.pending("checkout", "prod").expect("waits");
     assert!(h.engine.next_deadline().is_some());
-    h.cmd(&dev(), Command::Cancel { deployment: d }).expect("cancel");
+    h.cmd(&dev(), Command::Cancel { deployment: d })
+        .expect("cancel");
     assert_eq!(h.engine.next_deadline(), None);
     assert!(h.state().freeze.frozen.is_empty());
     assert!(h.tick(5_000_000).events.is_empty());
@@ -308,9 +331,17 @@ enum FreezeOp {
     Base(Op),
     /// The clock moves to the next multiple of 10 s and ticks.
     Tick,
-    Freeze { service: Option<usize>, secs: i64 },
-    Unfreeze { service: Option<usize> },
-    Override { service: usize, artifact: usize },
+    Freeze {
+        service: Option<usize>,
+        secs: i64,
+    },
+    Unfreeze {
+        service: Option<usize>,
+    },
+    Override {
+        service: usize,
+        artifact: usize,
+    },
 }
 
 fn freeze_op() -> impl Strategy<Value = FreezeOp> {

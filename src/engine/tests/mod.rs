@@ -2,13 +2,13 @@
 //! input sequences that check the rules can never be broken (`properties`).
 //! This module holds the pipeline they share and a harness that drives it.
 
+mod freeze;
 mod hardening;
 mod outbox;
 mod properties;
 mod rollbacks;
 mod rules;
 mod safety;
-mod freeze;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
