@@ -56,3 +56,33 @@ pub fn banner(stage: &str, f: &StageFreeze, now: Millis) -> String {
         f.reason
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, AdhocFreeze};
+
+    #[test]
+    fn an_adhoc_freeze_makes_the_banner_until_it_ends() {
+        let mut state = State::default();
+        // 2026-12-01T18:00:00Z
+        let until = 1_796_148_000_000;
+        let now = until - 3_600_000;
+        state.freeze.adhoc.push(AdhocFreeze {
+            stage: "prod".into(),
+            service: None,
+            until,
+            at: now,
+            by: Actor("dev".into()),
+            reason: "year-end".into(),
+        });
+        let f = stage_freeze(&state, "billing", "prod", now).expect("frozen");
+        assert!(f.adhoc);
+        assert_eq!(
+            banner("prod", &f, now),
+            "❄ prod frozen until 18:00 UTC — year-end"
+        );
+        assert_eq!(stage_freeze(&state, "billing", "test", now), None);
+        assert_eq!(stage_freeze(&state, "billing", "prod", until), None);
+    }
+}
