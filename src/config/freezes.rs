@@ -31,8 +31,12 @@ pub struct FreezeConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FreezeWindow {
-    Once { from: Millis, until: Millis },
-    Recurring(Recurring),
+    Once {
+        from: Millis,
+        until: Millis,
+    },
+    /// Boxed: a parsed cron pattern and a zone are large, one-off windows small.
+    Recurring(Box<Recurring>),
 }
 
 /// A window that opens at every match of a cron expression in a time zone.
@@ -212,11 +216,10 @@ fn read_window(t: &super::walk::Table) -> Result<FreezeWindow> {
         (Some(x), None, _, _) | (None, Some(x), _, _) => {
             Err(x.fault("a one-off freeze needs both `from` and `until`", TIME_HELP))
         }
-        (None, None, Some(cron), Some(duration)) => Ok(FreezeWindow::Recurring(recurring_window(
-            &cron,
-            &duration,
-            zone.as_ref(),
-        )?)),
+        (None, None, Some(cron), Some(duration)) => {
+            let r = recurring_window(&cron, &duration, zone.as_ref())?;
+            Ok(FreezeWindow::Recurring(Box::new(r)))
+        }
         (None, None, Some(x), None) | (None, None, None, Some(x)) => Err(x.fault(
             "a recurring freeze needs both `cron` and `duration`",
             "e.g. cron = \"0 18 * * FRI\", duration = \"62h\", timezone = \"Europe/Berlin\"",

@@ -33,18 +33,18 @@ impl State {
                     .adhoc
                     .retain(|f| !(f.stage == *stage && f.service == *service));
             }
-            EventKind::DeploymentFrozen { deployment, wait } => {
-                if self.deployments.contains_key(deployment) {
-                    self.freeze.frozen.insert(deployment.clone(), wait.clone());
-                }
+            EventKind::DeploymentFrozen { deployment, wait }
+                if self.deployments.contains_key(deployment) =>
+            {
+                self.freeze.frozen.insert(deployment.clone(), wait.clone());
             }
-            EventKind::FreezeOverridden { deployment, .. } => {
-                if self.deployments.contains_key(deployment) {
-                    self.freeze.overrides.insert(
-                        deployment.clone(),
-                        (event.actor.clone(), event.reason.clone()),
-                    );
-                }
+            EventKind::FreezeOverridden { deployment, .. }
+                if self.deployments.contains_key(deployment) =>
+            {
+                self.freeze.overrides.insert(
+                    deployment.clone(),
+                    (event.actor.clone(), event.reason.clone()),
+                );
             }
             _ => {}
         }
