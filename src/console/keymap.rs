@@ -288,7 +288,7 @@ pub const BINDINGS: &[Binding] = &[
         S::Dashboard,
         &[ch('f')],
         Cmd::Freeze,
-        "freeze the selected stage for an hour (rollbacks still run), or unfreeze it",
+        "freeze the selected stage for an hour, or unfreeze it",
         None,
     ),
     b(
