@@ -72,6 +72,7 @@ fn config() -> Config {
         users: vec![],
         notify: NotifyConfig::default(),
         safety: Default::default(),
+        freezes: Vec::new(),
     }
 }
 

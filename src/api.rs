@@ -125,6 +125,37 @@ pub struct PromoteRequest {
     pub stage: String,
     /// Artifact id (a-12) or version (1.4.2).
     pub artifact: String,
+    /// Break-glass: start inside a freeze window (needs a role the freeze
+    /// names, and `reason`; 403/422 otherwise, and nothing changes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_freeze: bool,
+    /// Why, with `override_freeze`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /freeze`: promotions into `stage` (of every service that has it,
+/// or of `service`) wait until `until`; rollbacks still run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FreezeRequest {
+    pub stage: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    /// RFC 3339, in the future.
+    pub until: String,
+    /// Required: why (422 when empty).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /unfreeze`: end the ad-hoc freeze of `stage` (or of `service`'s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnfreezeRequest {
+    pub stage: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /deployments/{id}/sign-off`: a verdict on a sign-off step the

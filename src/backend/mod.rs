@@ -2,6 +2,7 @@
 //! Every failure is a `ClientError` carrying the server's `{error, message,
 //! hint}` or, when the server could not be reached, a hint to start it.
 
+mod freeze;
 mod sse;
 #[cfg(test)]
 mod tests;
@@ -250,6 +251,8 @@ impl Client {
             service: service.to_string(),
             stage: stage.to_string(),
             artifact: artifact.to_string(),
+            override_freeze: false,
+            reason: None,
         };
         self.post("/promote", &body).await
     }

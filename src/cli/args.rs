@@ -113,6 +113,10 @@ pub enum Verb {
     Why(WhyArgs),
     /// What promoting a release into a stage would do now, changing nothing.
     Plan(PlanArgs),
+    /// Freeze a stage: promotions into it wait until --until; rollbacks still run.
+    Freeze(FreezeArgs),
+    /// End the ad-hoc freeze of a stage: what waited starts.
+    Unfreeze(UnfreezeArgs),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenVerb),
@@ -179,6 +183,37 @@ pub struct PromoteArgs {
     pub stage: String,
     /// Artifact id (a-12) or version (1.4.2).
     pub artifact: String,
+    /// Break-glass: start inside a freeze window (needs a role the freeze
+    /// names, and --reason; recorded and notified).
+    #[arg(long)]
+    pub override_freeze: bool,
+    /// Why the freeze is overridden (required with --override-freeze).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FreezeArgs {
+    /// The stage to freeze (in every service that has it, unless --service).
+    pub stage: String,
+    #[arg(long)]
+    pub service: Option<String>,
+    /// When it ends: RFC 3339 (2026-12-24T18:00:00Z) or a duration from now (2h, 30m).
+    #[arg(long)]
+    pub until: String,
+    /// Why (required; shown wherever the freeze is).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnfreezeArgs {
+    pub stage: String,
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Why (optional).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

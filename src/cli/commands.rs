@@ -42,6 +42,9 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
     match command {
         Verb::Token(TokenVerb::New { user, roles }) => token_new(global, &user, &roles),
         Verb::Status(a) => status(global, a.service.as_deref()).await,
+        Verb::Promote(a) if a.override_freeze => {
+            super::freeze::promote_override(&client(global)?, global, a).await
+        }
         Verb::Promote(a) => {
             let r = client(global)?
                 .promote(&a.service, &a.stage, &a.artifact)
@@ -123,6 +126,8 @@ async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
         Verb::Hold(v) => super::safety::hold(&client(global)?, global, v).await,
         Verb::Why(a) => super::safety::why(&client(global)?, global, a).await,
         Verb::Plan(a) => super::plan::plan(&client(global)?, global, a).await,
+        Verb::Freeze(a) => super::freeze::freeze(&client(global)?, global, a).await,
+        Verb::Unfreeze(a) => super::freeze::unfreeze(&client(global)?, global, a).await,
         Verb::Wait(a) => {
             let target = match (a.deployment, a.artifact, a.stage) {
                 (Some(d), _, _) => super::wait::Target::Deployment(d),

@@ -17,6 +17,7 @@ use crate::server::ServerOptions;
 mod args;
 mod commands;
 mod completions;
+mod freeze;
 mod insights;
 mod listings;
 mod logs;

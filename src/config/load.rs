@@ -59,6 +59,7 @@ impl Config {
             users: Vec::new(),
             notify: NotifyConfig::default(),
             safety: Default::default(),
+            freezes: Vec::new(),
         }
     }
 }

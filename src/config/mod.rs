@@ -19,6 +19,7 @@ use crate::model::{ApprovalRule, NotificationKind};
 mod access;
 mod checks;
 mod error;
+mod freezes;
 mod load;
 pub mod notify;
 mod ops;
@@ -35,6 +36,7 @@ mod walk;
 
 pub use access::{SourceAccess, TOKEN_USERNAME};
 pub use error::ConfigError;
+pub use freezes::{FreezeConfig, FreezeWindow, Recurring};
 pub use safety::SafetyConfig;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +50,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `[safety]`: who may lift a quarantine (see `safety.rs`).
     pub safety: SafetyConfig,
+    /// `[[freezes]]`: windows in which promotions into some stages wait.
+    pub freezes: Vec<FreezeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -33,6 +33,7 @@ pub(super) fn resolve(raw: RawConfig, base_dir: &Path) -> Result<Config> {
         services.push(resolve_service(service, &raw.templates, &users, base_dir)?);
     }
     let safety = super::safety::resolve_safety(raw.safety, &users)?;
+    let freezes = super::freezes::resolve_freezes(raw.freezes, &services, &users)?;
     Ok(Config {
         path: None,
         server,
@@ -41,6 +42,7 @@ pub(super) fn resolve(raw: RawConfig, base_dir: &Path) -> Result<Config> {
         users,
         notify: raw.notify,
         safety,
+        freezes,
     })
 }
 

@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub templates: Vec<RawTemplate>,
     pub services: Vec<RawService>,
     pub safety: super::safety::RawSafety,
+    pub freezes: Vec<super::freezes::RawFreeze>,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +116,7 @@ const TOP: &[&str] = &[
     "templates",
     "services",
     "safety",
+    "freezes",
 ];
 const SERVICE: &[&str] = &[
     "template",
@@ -138,6 +140,7 @@ const KINDS: &[NotificationKind] = &[
     NotificationKind::DeploymentSucceeded,
     NotificationKind::RollbackFailed,
     NotificationKind::Quarantined,
+    NotificationKind::FreezeOverridden,
 ];
 
 const ENV_HELP: &str = "a table of strings, e.g. env = { RUST_LOG = \"info\" }";
@@ -211,6 +214,10 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
         )?,
         None => Default::default(),
     };
+    let freezes = match root.get("freezes") {
+        Some(item) => super::freezes::read_freezes(&item)?,
+        None => Vec::new(),
+    };
     Ok(RawConfig {
         server,
         console,
@@ -219,6 +226,7 @@ pub(super) fn read(root: &Table) -> Result<RawConfig> {
         templates,
         services,
         safety,
+        freezes,
     })
 }
 

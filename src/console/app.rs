@@ -283,6 +283,12 @@ pub enum Subject {
     Cancel(CancelDialog),
     Promote(PromoteDialog),
     SignOff(SignOffDialog),
+    /// Freeze a stage by hand (`unfreeze`: end its ad-hoc freeze).
+    Freeze {
+        service: String,
+        stage: String,
+        unfreeze: bool,
+    },
 }
 
 /// The one confirmation dialog: it holds the request it sends on `y` (or

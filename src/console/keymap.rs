@@ -90,6 +90,8 @@ pub enum Cmd {
     CommandLine,
     /// Tab in the command line: complete the word.
     Complete,
+    /// On a stage: freeze it for an hour, or end its ad-hoc freeze.
+    Freeze,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -296,6 +298,13 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Promote,
         "promote the previous stage's newest passed artifact",
         Some("promote"),
+    ),
+    b(
+        S::Dashboard,
+        &[ch('f')],
+        Cmd::Freeze,
+        "freeze the selected stage for an hour, or unfreeze it",
+        None,
     ),
     b(
         S::Dashboard,

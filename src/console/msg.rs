@@ -136,6 +136,19 @@ pub enum Request {
         stage: String,
         before: Option<DeploymentId>,
     },
+    /// `POST /freeze` for one service's stage (`until` in RFC 3339).
+    Freeze {
+        id: u64,
+        service: String,
+        stage: String,
+        until: String,
+        reason: String,
+    },
+    Unfreeze {
+        id: u64,
+        service: String,
+        stage: String,
+    },
 }
 
 /// A refusal as one line: the message, then the server's hint.

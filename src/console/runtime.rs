@@ -265,6 +265,24 @@ fn perform(
                 let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
+        Request::Freeze {
+            id,
+            service,
+            stage,
+            until,
+            reason,
+        } => {
+            tokio::spawn(async move {
+                let result = client.freeze(&stage, Some(&service), &until, &reason).await;
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
+            });
+        }
+        Request::Unfreeze { id, service, stage } => {
+            tokio::spawn(async move {
+                let result = client.unfreeze(&stage, Some(&service), None).await;
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
+            });
+        }
         Request::Cancel { id, deployment } => {
             tokio::spawn(async move {
                 let result = client.cancel(&deployment).await;

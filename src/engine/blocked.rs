@@ -24,7 +24,8 @@ pub enum BlockedReason {
     RollbackFailed,
     /// A running deployment waits at a sign-off step for people (user acceptance).
     AwaitingSignOff,
-    /// Reserved for freeze windows (a later change).
+    /// A freeze window covers the stage: it starts when the window closes,
+    /// or with a break-glass override.
     Frozen,
 }
 
@@ -107,6 +108,26 @@ pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Op
             );
             let who = approvers(config, state, d);
             return Some(make(BlockedReason::AwaitingApproval, msg, Some(d), who));
+        }
+        if let (Some(w), None) = (state.freeze.frozen.get(&d.id), &st.active) {
+            let msg = format!(
+                "{} {} waits: {stage} is frozen until {} ({}: {}); it starts by itself then, \
+                 or with `ferry promote … --override-freeze --reason …`",
+                d.id,
+                d.version,
+                crate::model::format_millis(w.until),
+                w.freeze,
+                w.reason
+            );
+            let wanted: Vec<&str> = w.override_roles.iter().map(String::as_str).collect();
+            let mut b = make(
+                BlockedReason::Frozen,
+                msg,
+                Some(d),
+                users_with(config, &wanted),
+            );
+            b.until = Some(w.until);
+            return Some(b);
         }
         if let Some(active) = st.active.as_ref().and_then(|a| state.deployments.get(a)) {
             let msg = format!(

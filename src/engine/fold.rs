@@ -60,6 +60,7 @@ impl State {
                 }
             }
             EventKind::DeploymentStarted { deployment } => {
+                self.freeze.frozen.remove(deployment);
                 let Some(d) = self.deployments.get_mut(deployment) else {
                     return;
                 };
@@ -192,6 +193,10 @@ impl State {
                     d.sign_offs.push(sign_off.clone());
                 }
             }
+            EventKind::StageFrozen { .. }
+            | EventKind::StageUnfrozen { .. }
+            | EventKind::DeploymentFrozen { .. }
+            | EventKind::FreezeOverridden { .. } => self.apply_freeze(event),
             EventKind::NoteAdded {
                 deployment,
                 author,
@@ -333,6 +338,8 @@ impl State {
             return;
         };
         self.cancelling.remove(deployment);
+        self.freeze.frozen.remove(deployment);
+        self.freeze.overrides.remove(deployment);
         d.status = *status;
         d.finished_at = Some(at);
         if *status != crate::model::DeploymentStatus::Succeeded {

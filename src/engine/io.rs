@@ -9,7 +9,8 @@
 //!
 //! - **In**: an [`Input`]: a [`Command`] from a person or CI together with the
 //!   [`Principal`] who sent it, a step's output or result from the runner, a
-//!   notification that was sent, or [`Input::Recover`] after a restart.
+//!   notification that was sent, [`Input::Recover`] after a restart, or
+//!   [`Input::Tick`] when a deadline the engine asked for has come.
 //! - **Out**: either a [`Rejection`] (a command refused: *nothing* was applied,
 //!   the state is as before), or an [`Output`]: the events decided on, in
 //!   order, and the [`Effect`]s to perform (run a step, kill a step, notify).
@@ -18,7 +19,9 @@
 //! - **The time rule**: every input is handed over with its `now` (epoch
 //!   milliseconds). The engine reads no clock, spawns nothing and touches no
 //!   file, so one input always gives the same output, and every rule of
-//!   promotion is testable in microseconds.
+//!   promotion is testable in microseconds. Time-based rules (freeze
+//!   windows) ask for a wake-up with `Engine::next_deadline()`; the edge
+//!   sleeps until then and feeds `Input::Tick { now }`.
 //! - **The sequence rule**: the engine applies each event to its state as it
 //!   decides it, numbering it provisionally after `state.seq`. The edge must
 //!   make the events durable in that order, numbered the same way (the store
@@ -145,6 +148,31 @@ pub enum Command {
         stage: String,
         to: Option<ArtifactRef>,
     },
+    /// Break-glass: promote into a frozen stage (a role the freeze names,
+    /// and a reason; recorded and notified).
+    PromoteOverride {
+        service: String,
+        stage: String,
+        artifact: ArtifactRef,
+        reason: String,
+    },
+    /// `ferry freeze`: promotions into `stage` (of every service, or of
+    /// `service`) wait until `until` (epoch ms); rollbacks still run.
+    Freeze {
+        stage: String,
+        #[serde(default)]
+        service: Option<String>,
+        until: Millis,
+        reason: String,
+    },
+    /// `ferry unfreeze`: end the ad-hoc freeze of `stage`.
+    Unfreeze {
+        stage: String,
+        #[serde(default)]
+        service: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
 }
 
 /// An artifact the runner built and stored for a build step.
@@ -190,6 +218,12 @@ pub enum Input {
     /// its approvals, when none of its steps had an effect.
     Recover {
         not_begun: Vec<(RunId, usize)>,
+    },
+    /// The clock, fed by the driver at `Engine::next_deadline()` (as
+    /// quinn-proto's `handle_timeout`): deployments waiting for a freeze
+    /// window that has closed by `now` start.
+    Tick {
+        now: Millis,
     },
 }
 

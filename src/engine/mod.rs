@@ -13,6 +13,7 @@
 pub mod blocked;
 mod decide;
 mod fold;
+mod fold_freeze;
 mod fold_safety;
 pub mod io;
 mod jobs;
@@ -27,22 +28,30 @@ use crate::config::Config;
 use crate::model::Millis;
 
 pub use blocked::{Blocked, BlockedReason, blocked, blocked_all};
+pub use decide::freeze::{InForce, freezes_at, frozen_wait};
 pub use io::{
     ArtifactRef, BuiltArtifact, Command, Effect, Input, Output, Principal, Rejection,
     RejectionKind, StepAction, StepJob,
 };
-pub use state::{GoodRelease, ServiceState, SourceKind, StageState, State};
+pub use state::{FreezeState, GoodRelease, ServiceState, SourceKind, StageState, State};
 
 /// The engine: the configuration it decides by and the state it decides on.
 pub struct Engine {
     config: Arc<Config>,
     state: State,
+    /// The latest `Input::Tick` handled: deadlines at or before it have
+    /// been served (what still waits then waits for something else).
+    ticked: Millis,
 }
 
 impl Engine {
     pub fn new(config: Arc<Config>) -> Self {
         let state = State::new(&config);
-        Engine { config, state }
+        Engine {
+            config,
+            state,
+            ticked: Millis::MIN,
+        }
     }
 
     /// Rebuild from the stored events (after a restart).
@@ -75,6 +84,22 @@ impl Engine {
     /// with provisional sequence numbers following `state.seq`; the store must
     /// number them the same way (it appends after the same last sequence).
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Output, Rejection> {
+        if let Input::Tick { now } = &input {
+            self.ticked = self.ticked.max(*now);
+        }
         decide::handle(&self.config, &mut self.state, input, now)
+    }
+
+    /// When the engine next wants an `Input::Tick` (epoch ms), like
+    /// quinn-proto's `poll_timeout`: the earliest time a deployment waiting
+    /// for a freeze window may start. `None`: no deadline.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.state
+            .freeze
+            .frozen
+            .values()
+            .map(|w| w.until)
+            .filter(|until| *until > self.ticked)
+            .min()
     }
 }

@@ -38,6 +38,20 @@ pub struct State {
     /// Releases ever quarantined, with their history (in force or lifted).
     #[serde(default)]
     pub quarantine: BTreeMap<ArtifactId, Quarantine>,
+    /// Ad-hoc freezes, deployments waiting for a window, overrides.
+    #[serde(default)]
+    pub freeze: FreezeState,
+}
+
+/// What the freeze events fold to (`fold_freeze.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FreezeState {
+    /// Freezes set with `ferry freeze` (an expired one lingers until replaced).
+    pub adhoc: Vec<crate::model::AdhocFreeze>,
+    /// Deployments that would have started but wait for a window to close.
+    pub frozen: BTreeMap<DeploymentId, crate::model::FrozenWait>,
+    /// Deployments allowed through freezes by break-glass: who, and why.
+    pub overrides: BTreeMap<DeploymentId, (Actor, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,6 +308,7 @@ impl State {
             // events onto the view needs it.
             outbox: self.outbox.clone(),
             quarantine: self.quarantine.clone(),
+            freeze: self.freeze.clone(),
         };
         for svc in &self.services {
             let mut stages = Vec::with_capacity(svc.stages.len());

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Actor, Approval, ApprovalRule, Artifact, ArtifactId, BuildId, BuildStatus, DeploymentId,
-    DeploymentKind, DeploymentStatus, Incident, Millis, Notification, RunId, Seq, SignOff,
-    SignOffRule, StepOutcome, StepPlan,
+    DeploymentKind, DeploymentStatus, FrozenWait, Incident, Millis, Notification, RunId, Seq,
+    SignOff, SignOffRule, StepOutcome, StepPlan,
 };
 
 /// An immutable, numbered fact. `seq` is given by the store on append.
@@ -196,6 +196,32 @@ pub enum EventKind {
         step: usize,
         sign_off: SignOff,
     },
+    /// `ferry freeze`: promotions into `stage` (of every service that has
+    /// it, or of `service`) wait until `until`; rollbacks still run.
+    StageFrozen {
+        stage: String,
+        #[serde(default)]
+        service: Option<String>,
+        until: Millis,
+    },
+    /// `ferry unfreeze`: the ad-hoc freeze of `stage` ends now.
+    StageUnfrozen {
+        stage: String,
+        #[serde(default)]
+        service: Option<String>,
+    },
+    /// The deployment would have started, but a freeze window covers its
+    /// stage: it waits, and starts by itself when the window closes.
+    DeploymentFrozen {
+        deployment: DeploymentId,
+        wait: FrozenWait,
+    },
+    /// Break-glass: the deployment may start inside the named freezes
+    /// (the actor and reason are the event's).
+    FreezeOverridden {
+        deployment: DeploymentId,
+        freezes: Vec<String>,
+    },
     /// A lesson or comment on a deployment (`ferry note`).
     NoteAdded {
         deployment: DeploymentId,
@@ -232,6 +258,10 @@ impl EventKind {
             EventKind::QuarantineLifted { .. } => "quarantine_lifted",
             EventKind::StageHeld { .. } => "stage_held",
             EventKind::HoldLifted { .. } => "hold_lifted",
+            EventKind::StageFrozen { .. } => "stage_frozen",
+            EventKind::StageUnfrozen { .. } => "stage_unfrozen",
+            EventKind::DeploymentFrozen { .. } => "deployment_frozen",
+            EventKind::FreezeOverridden { .. } => "freeze_overridden",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`event`]: the numbered facts everything is folded from;
 //! - [`safety`]: quarantined releases and held stages;
 //! - [`signoff`]: user acceptance as a human sign-off;
+//! - [`freeze`]: ad-hoc freezes and deployments waiting for a window;
 //! - [`person`]: the one comparison of people's names;
 //! - [`text`]: text from outside made safe for a terminal, short shas.
 
@@ -20,6 +21,7 @@ mod artifact;
 mod deployment;
 mod digest;
 mod event;
+mod freeze;
 mod ids;
 mod notification;
 mod person;
@@ -34,6 +36,7 @@ pub use deployment::{
 };
 pub use digest::{digest_hex, is_sha256_digest, same_digest};
 pub use event::{Event, EventKind, NewEvent};
+pub use freeze::{AdhocFreeze, FrozenWait, short_time};
 pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, roles};
 pub use notification::{Notification, NotificationKind};
 pub use person::{person_key, same_person};

@@ -20,6 +20,8 @@ pub enum NotificationKind {
     /// An artifact was quarantined (the rule emits it; the kind and its
     /// formats exist so receivers can subscribe already).
     Quarantined,
+    /// Break-glass: someone promoted into a frozen stage (who and why in the message).
+    FreezeOverridden,
 }
 
 impl NotificationKind {
@@ -33,6 +35,7 @@ impl NotificationKind {
             NotificationKind::DeploymentSucceeded => "deployment_succeeded",
             NotificationKind::RollbackFailed => "rollback_failed",
             NotificationKind::Quarantined => "quarantined",
+            NotificationKind::FreezeOverridden => "freeze_overridden",
         }
     }
 }

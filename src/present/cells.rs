@@ -226,6 +226,20 @@ pub fn stage_summary(state: &State, stage: &StageState) -> StageSummary {
                 Some(format!("waiting for approval by {}", approval_roles(d))),
                 d,
             )
+        } else if let Some(w) = state.freeze.frozen.get(&d.id) {
+            // Waiting for a freeze window to close (rollbacks still run).
+            base(
+                CellKind::Queued,
+                format!("❄ frozen{plus}"),
+                "❄ frozen".into(),
+                Some(d.created_at),
+                Some(format!(
+                    "frozen until {}: {}",
+                    crate::model::short_time(w.until, 0),
+                    w.reason
+                )),
+                d,
+            )
         } else {
             base(
                 CellKind::Queued,

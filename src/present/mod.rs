@@ -10,8 +10,10 @@
 //! - `signoff`: what a deployment waits for at a sign-off step, and the verdicts.
 //! - `plan`: what promoting a release into a stage would do now (`ferry plan`).
 //! - `targets`: what cancel, promote and roll back would act on.
+//! - `freeze`: whether a stage is frozen, for the banner and the cell.
 
 pub mod cells;
+pub mod freeze;
 pub mod narrate;
 pub mod people;
 pub mod plan;

@@ -393,6 +393,39 @@ pub fn narrate(state: &State, e: &Event) -> Narration {
             let what = format!("hold lifted by {}: {}", e.actor.name(), e.reason);
             Narration::new(Level::Info, what).at(service, Some(stage))
         }
+        // Freeze windows (engine/decide/freeze.rs).
+        K::StageFrozen {
+            stage,
+            service,
+            until,
+        } => {
+            let what = format!(
+                "❄ frozen by {} until {}: {}",
+                e.actor.name(),
+                crate::model::format_millis(*until),
+                e.reason
+            );
+            Narration::new(Level::Warn, what).at(service.as_deref().unwrap_or("*"), Some(stage))
+        }
+        K::StageUnfrozen { stage, service } => {
+            let what = format!("unfrozen by {}: {}", e.actor.name(), e.reason);
+            Narration::new(Level::Info, what).at(service.as_deref().unwrap_or("*"), Some(stage))
+        }
+        K::DeploymentFrozen { deployment, .. } => {
+            Narration::new(Level::Warn, format!("❄ waits: {}", e.reason)).run(state, deployment)
+        }
+        K::FreezeOverridden {
+            deployment,
+            freezes,
+        } => {
+            let what = format!(
+                "freeze {} overridden by {}: {}",
+                freezes.join(", "),
+                e.actor.name(),
+                e.reason
+            );
+            Narration::new(Level::Warn, what).run(state, deployment)
+        }
     }
 }
 

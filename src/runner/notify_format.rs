@@ -28,6 +28,7 @@ pub enum NotifyEvent {
     RolledBack,
     RollbackFailed,
     Quarantined,
+    FreezeOverridden,
     BuildFailed,
     RollbackImpossible,
 }
@@ -41,6 +42,7 @@ impl NotifyEvent {
             NotifyEvent::RolledBack => "rolled_back",
             NotifyEvent::RollbackFailed => "rollback_failed",
             NotifyEvent::Quarantined => "quarantined",
+            NotifyEvent::FreezeOverridden => "freeze_overridden",
             NotifyEvent::BuildFailed => "build_failed",
             NotifyEvent::RollbackImpossible => "rollback_impossible",
         }
@@ -55,6 +57,7 @@ impl NotifyEvent {
             NotifyEvent::RolledBack => "rolled back",
             NotifyEvent::RollbackFailed => "rollback failed",
             NotifyEvent::Quarantined => "quarantined",
+            NotifyEvent::FreezeOverridden => "promoted through a freeze",
             NotifyEvent::BuildFailed => "build failed",
             NotifyEvent::RollbackImpossible => "cannot be rolled back",
         }
@@ -80,6 +83,7 @@ impl From<NotificationKind> for NotifyEvent {
             NotificationKind::DeploymentSucceeded => NotifyEvent::DeploymentSucceeded,
             NotificationKind::RollbackFailed => NotifyEvent::RollbackFailed,
             NotificationKind::Quarantined => NotifyEvent::Quarantined,
+            NotificationKind::FreezeOverridden => NotifyEvent::FreezeOverridden,
         }
     }
 }

@@ -193,7 +193,8 @@ fn required(method: &Method, path: &str) -> Need {
         | ["api", "v1", "promote" | "rollback" | "artifacts"]
         | ["api", "v1", "hooks", "push", _]
         | ["api", "v1", "quarantine", "add"]
-        | ["api", "v1", "hold", "lift"] => Need::Deployer,
+        | ["api", "v1", "hold", "lift"]
+        | ["api", "v1", "freeze" | "unfreeze"] => Need::Deployer,
         _ => Need::Admin,
     }
 }

@@ -282,11 +282,17 @@ impl Driver {
         stop: CancellationToken,
     ) {
         loop {
+            // The engine reads no clock: it names its next deadline (a
+            // freeze window closing) and is woken with a Tick then.
+            let deadline = self.engine.next_deadline();
             let first: Queued = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
                 Some(req) = requests.recv() => (req.input, Some(req.reply)),
                 Some(input) = inputs.recv() => (input, None),
+                _ = sleep_until_ms(deadline.unwrap_or_default()), if deadline.is_some() => {
+                    (Input::Tick { now: crate::now_millis() }, None)
+                }
                 else => break,
             };
             let group = drain(first, &mut requests, &mut inputs);
@@ -526,6 +532,12 @@ impl Driver {
         self.failed_at = None;
         Ok(())
     }
+}
+
+/// Sleep until the wall-clock time `at` (epoch ms); at once when it has passed.
+async fn sleep_until_ms(at: crate::model::Millis) {
+    let wait = at.saturating_sub(crate::now_millis()).max(0) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
 }
 
 /// Everything queued right now after `first`, requests first within each

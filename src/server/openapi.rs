@@ -16,9 +16,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     ActionReply, ApiError, ArtifactView, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
-    DeploymentQuery, Evidence, Health, HoldLiftRequest, LogChunk, NoteRequest, PromoteRequest,
-    QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo, SignOffRequest,
-    StageEvidence, StageSignOff,
+    DeploymentQuery, Evidence, FreezeRequest, Health, HoldLiftRequest, LogChunk, NoteRequest,
+    PromoteRequest, QuarantineRequest, RegisterArtifact, RollbackRequest, ServerInfo,
+    SignOffRequest, StageEvidence, StageSignOff, UnfreezeRequest,
 };
 use crate::engine::{Blocked, BlockedReason};
 use crate::model::{
@@ -47,7 +47,7 @@ use super::health::{Probe, Ready};
         healthz, dashboard, services, artifacts, register_artifact, artifact, build,
         deployments, deployment, evidence, approve, reject, cancel, step_log,
         promote, rollback, push_hook, events, note, review, insights, replicas, github_hook, gitlab_hook,
-        quarantine_add, quarantine_lift, hold_lift, why, sign_off, plan,
+        quarantine_add, quarantine_lift, hold_lift, why, sign_off, plan, freeze, unfreeze,
     ),
     components(schemas(
         ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
@@ -59,6 +59,7 @@ use super::health::{Probe, Ready};
         Blocked, BlockedReason, SignOffRequest, StageSignOff, SignOff, SignOffRule, Verdict,
         Plan, PlanRelease, PlanVerdict, PlanGate, PlanBlocker,
         BlockerEffect, PlanFreeze, PlanQuarantine, PlanDeployment, Eta, Hold,
+        FreezeRequest, UnfreezeRequest,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),
@@ -298,7 +299,7 @@ fn step_log() {}
 
 #[utoipa::path(post, path = "/api/v1/promote", tag = "actions", request_body = PromoteRequest,
     responses(
-        (status = 202, description = "deployment created", body = ActionReply),
+        (status = 202, description = "deployment created (inside a freeze it waits, unless `override_freeze` with a `reason` by a role the freeze names: 403/422 otherwise)", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn promote() {}
 
@@ -319,6 +320,18 @@ fn quarantine_lift() {}
         (status = 200, description = "the stage's hold ended; waiting promotions may start (role deployer)", body = ActionReply),
         (status = "default", description = "error", body = ApiError)))]
 fn hold_lift() {}
+
+#[utoipa::path(post, path = "/api/v1/freeze", tag = "actions", request_body = FreezeRequest,
+    responses(
+        (status = 200, description = "the stage is frozen until `until`: promotions wait, rollbacks run (role deployer; 422 without a reason or with a past `until`)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn freeze() {}
+
+#[utoipa::path(post, path = "/api/v1/unfreeze", tag = "actions", request_body = UnfreezeRequest,
+    responses(
+        (status = 200, description = "the ad-hoc freeze ended; waiting promotions start (role deployer; 409 when the stage is not frozen by hand)", body = ActionReply),
+        (status = "default", description = "error", body = ApiError)))]
+fn unfreeze() {}
 
 #[utoipa::path(get, path = "/api/v1/why", tag = "read",
     params(

@@ -3,6 +3,7 @@
 //! share (`support`).
 
 mod credentials;
+mod freezes;
 mod load;
 mod names;
 mod rules;

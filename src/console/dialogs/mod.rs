@@ -7,6 +7,7 @@
 
 pub mod cancel;
 pub mod decision;
+pub mod freeze;
 pub mod promote;
 pub mod rollback;
 pub mod signoff;

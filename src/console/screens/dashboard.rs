@@ -6,7 +6,7 @@ use crate::model::Millis;
 use crate::present::cells::{self, RunRef};
 
 use super::super::app::App;
-use super::super::dialogs::{cancel, decision, promote, rollback, signoff};
+use super::super::dialogs::{cancel, decision, freeze, promote, rollback, signoff};
 use super::super::keymap::Cmd;
 use super::super::msg::Request;
 use super::{attention, detail, history, is_vertical, step_by};
@@ -79,7 +79,7 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
                 None => app.toast(false, "nothing has run there yet", now),
             }
         }
-        Cmd::Rollback | Cmd::History | Cmd::CancelRun | Cmd::Promote => {
+        Cmd::Rollback | Cmd::History | Cmd::CancelRun | Cmd::Promote | Cmd::Freeze => {
             let Some((svc, Some(stage))) = app.selected() else {
                 app.toast(
                     false,
@@ -93,6 +93,7 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
                 Cmd::Rollback => rollback::open_last_good(app, &svc, &stage, now),
                 Cmd::CancelRun => cancel::open(app, &svc, &stage, now),
                 Cmd::Promote => promote::open(app, &svc, &stage, now),
+                Cmd::Freeze => freeze::open(app, &svc, &stage, now),
                 _ => history::open(app, &svc, &stage, out),
             }
         }

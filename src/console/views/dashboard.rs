@@ -35,6 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
         theme.muted()
     });
     frame.render_widget(block, area);
+    super::freeze::draw_banner(frame, area, app, theme, now);
     let names = services.iter().map(|s| s.name.width()).max().unwrap_or(0);
     let g = geometry(app, area, services.len(), names);
     let buf = frame.buffer_mut();

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod detail;
 pub mod feed;
 pub mod footer;
+pub mod freeze;
 pub mod header;
 pub mod help;
 pub mod history;

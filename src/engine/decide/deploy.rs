@@ -90,6 +90,7 @@ impl Cx<'_> {
                 digest: artifact.digest.clone(),
             },
         );
+        self.take_pending_override(requested_by, &id);
         self.out.deployment.get_or_insert(id.clone());
         if let Some(rule) = approval {
             let roles = if rule.roles.is_empty() {
@@ -241,13 +242,22 @@ impl Cx<'_> {
         if st.active.is_some() {
             return;
         }
-        // A held stage runs rollbacks only; a quarantined release never runs.
+        // A held stage runs rollbacks only; a quarantined release never runs;
+        // a frozen stage runs rollbacks and overrides only (freeze.rs).
         let held = st.held.is_some();
+        let frozen = if held {
+            Vec::new()
+        } else {
+            self.frozen_in(service, index)
+        };
+        let st = self.state.services_stage(service, index);
         let next = st.queue.iter().find(|id| {
             self.state.deployments.get(*id).is_some_and(|d| {
                 d.status == DeploymentStatus::Queued
                     && (d.kind == DeploymentKind::Rollback
-                        || (!held && !self.state.is_quarantined(&d.artifact)))
+                        || (!held
+                            && !self.state.is_quarantined(&d.artifact)
+                            && !frozen.contains(*id)))
             })
         });
         let Some(id) = next.cloned() else {

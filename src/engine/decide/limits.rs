@@ -172,5 +172,35 @@ pub(super) fn check(command: &Command) -> Result<(), Rejection> {
             bound("stage", stage, NAME_MAX)?;
             bound("reason", reason, COMMENT_MAX)
         }
+        Command::PromoteOverride {
+            service,
+            stage,
+            artifact,
+            reason,
+        } => {
+            bound("service", service, NAME_MAX)?;
+            bound("stage", stage, NAME_MAX)?;
+            bound("artifact", artifact, VERSION_MAX)?;
+            bound("reason", reason, COMMENT_MAX)
+        }
+        Command::Freeze {
+            stage,
+            service,
+            reason,
+            ..
+        } => {
+            bound("stage", stage, NAME_MAX)?;
+            bound_opt("service", service.as_deref(), NAME_MAX)?;
+            bound("reason", reason, COMMENT_MAX)
+        }
+        Command::Unfreeze {
+            stage,
+            service,
+            reason,
+        } => {
+            bound("stage", stage, NAME_MAX)?;
+            bound_opt("service", service.as_deref(), NAME_MAX)?;
+            bound_opt("reason", reason.as_deref(), COMMENT_MAX)
+        }
     }
 }

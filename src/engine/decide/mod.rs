@@ -15,6 +15,7 @@ mod builds;
 mod commands;
 mod deploy;
 mod failure;
+pub(super) mod freeze;
 mod gates;
 mod limits;
 mod notes;
@@ -39,6 +40,7 @@ pub(super) fn handle(
         state,
         now,
         out: Output::default(),
+        pending_override: None,
     };
     match input {
         Input::Command { by, command } => cx.command(&by, command)?,
@@ -94,6 +96,11 @@ pub(super) fn handle(
                 attempts,
             },
         ),
+        Input::Tick { now } => {
+            // The tick carries its own time (the same the driver hands in).
+            cx.now = now;
+            cx.tick()
+        }
         Input::Recover { not_begun } => {
             // The config may have changed while the server was down.
             // Notifications queued before the stop are owed still (those
@@ -116,6 +123,9 @@ struct Cx<'a> {
     state: &'a mut State,
     now: Millis,
     out: Output,
+    /// Set while `promote_override` creates its promotion: the override
+    /// is recorded right after the deployment is created (freeze.rs).
+    pending_override: Option<(Vec<String>, String)>,
 }
 
 impl Cx<'_> {
@@ -283,6 +293,23 @@ impl Cx<'_> {
                 stage,
                 reason,
             } => self.lift_hold(by, service, stage, reason),
+            Command::PromoteOverride {
+                service,
+                stage,
+                artifact,
+                reason,
+            } => self.promote_override(by, service, stage, artifact, reason),
+            Command::Freeze {
+                stage,
+                service,
+                until,
+                reason,
+            } => self.freeze(by, stage, service, until, reason),
+            Command::Unfreeze {
+                stage,
+                service,
+                reason,
+            } => self.unfreeze(by, stage, service, reason),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! input sequences that check the rules can never be broken (`properties`).
 //! This module holds the pipeline they share and a harness that drives it.
 
+mod freeze;
 mod hardening;
 mod lift;
 mod outbox;
@@ -113,6 +114,7 @@ pub(super) fn config_with(prod_gate: Gate) -> Arc<Config> {
         users: vec![],
         notify: NotifyConfig::default(),
         safety: Default::default(),
+        freezes: Vec::new(),
     })
 }
 

@@ -30,6 +30,7 @@ pub fn test_config(services: Vec<ServiceConfig>, data: &Path) -> Arc<Config> {
         users: vec![],
         notify: NotifyConfig::default(),
         safety: Default::default(),
+        freezes: Vec::new(),
     })
 }
 

@@ -81,10 +81,19 @@ pub(super) async fn promote(
         "promotion of {} to {}/{} accepted",
         req.artifact, req.service, req.stage
     );
-    let command = Command::Promote {
-        service: req.service,
-        stage: req.stage,
-        artifact: req.artifact,
+    let command = if req.override_freeze {
+        Command::PromoteOverride {
+            service: req.service,
+            stage: req.stage,
+            artifact: req.artifact,
+            reason: req.reason.unwrap_or_default(),
+        }
+    } else {
+        Command::Promote {
+            service: req.service,
+            stage: req.stage,
+            artifact: req.artifact,
+        }
     };
     let done = submit(&shared, by, command).await?;
     reply(&shared, StatusCode::ACCEPTED, done, "", fallback)

@@ -2,6 +2,7 @@
 
 mod actions;
 mod evidence;
+mod freeze;
 mod hooks;
 mod insights;
 mod logs;
@@ -60,6 +61,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/hold/lift", post(safety::hold_lift))
         .route("/why", get(safety::why))
         .route("/plan", get(plan::plan_route))
+        .route("/freeze", post(freeze::freeze))
+        .route("/unfreeze", post(freeze::unfreeze))
         .route("/hooks/push/{service}", post(actions::push_hook))
         .route("/hooks/github", post(hooks::github))
         .route("/hooks/gitlab", post(hooks::gitlab))

@@ -152,6 +152,7 @@ pub fn config_for(pipeline: Pipeline, data_dir: &Path, users: Vec<UserConfig>) -
         users,
         notify: NotifyConfig::default(),
         safety: Default::default(),
+        freezes: Vec::new(),
     })
 }
 
