@@ -39,6 +39,28 @@ pub struct PlanQuery<'a> {
     /// The person who would promote (four-eyes excludes them as approver).
     pub asker: &'a str,
     pub now: Millis,
+    /// The freezes open over the stage now (`engine::freezes_at`; the
+    /// console, which has no configuration, passes what its state knows).
+    pub freezes: Vec<PlanFreeze>,
+}
+
+/// The freezes in the way of a promotion into `service`/`stage` at `now`,
+/// configured windows and ad-hoc freezes alike, as the plan names them.
+pub fn freezes_in_way(
+    config: &crate::config::Config,
+    state: &State,
+    service: &str,
+    stage: &str,
+    now: Millis,
+) -> Vec<PlanFreeze> {
+    crate::engine::freezes_at(config, state, service, stage, now)
+        .into_iter()
+        .map(|f| PlanFreeze {
+            name: f.name,
+            reason: f.reason,
+            until: Some(f.until),
+        })
+        .collect()
 }
 
 /// The plan of promoting `q.artifact` into `q.service`/`q.stage` now.
@@ -166,14 +188,32 @@ pub fn plan(state: &State, users: &[UserConfig], q: &PlanQuery) -> Result<Plan, 
         ),
     }
 
-    // 2. Freezes: the engine's freeze windows fill this once they exist
-    // (config `[[freezes]]` and ad-hoc `ferry freeze`, issue 15 section 2).
-    let freezes: Vec<PlanFreeze> = Vec::new();
-    b.gate(
-        "not_frozen",
-        freezes.is_empty(),
-        "no freeze covers it".into(),
-    );
+    // 2. Freezes: a promotion is created but waits until the window closes
+    // (a break-glass override by a role the freeze names lets it through).
+    let freezes: Vec<PlanFreeze> = q.freezes.clone();
+    match freezes.iter().filter_map(|f| f.until).max() {
+        None => b.gate("not_frozen", true, "no freeze covers it".into()),
+        Some(until) => {
+            let names: Vec<&str> = freezes.iter().map(|f| f.name.as_str()).collect();
+            let msg = format!(
+                "{} is frozen until {} ({}: {}); it would wait, or start now with --override-freeze",
+                st.name,
+                crate::model::format_millis(until),
+                names.join(", "),
+                freezes.first().map_or("", |f| f.reason.as_str()),
+            );
+            b.gate("not_frozen", false, msg.clone());
+            b.block(
+                BlockedReason::Frozen,
+                BlockerEffect::Delays,
+                msg,
+                Vec::new(),
+            );
+            if let Some(last) = b.blockers.last_mut() {
+                last.until = Some(until);
+            }
+        }
+    }
 
     // 3. Waits: the approval gate, then the stage being free.
     let author = artifact.created_by.name();

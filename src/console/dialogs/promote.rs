@@ -147,6 +147,19 @@ pub fn open_artifact(
         artifact: Some(d.artifact.as_str()),
         asker,
         now,
+        // The console knows ad-hoc freezes and what waits for a window.
+        freezes: crate::present::freeze::stage_freeze(&app.state, service, stage, now)
+            .map(|f| plan::PlanFreeze {
+                name: if f.adhoc {
+                    "ad-hoc".into()
+                } else {
+                    "window".into()
+                },
+                reason: f.reason,
+                until: Some(f.until),
+            })
+            .into_iter()
+            .collect(),
     };
     let body = match plan::plan(&app.state, &[], &query) {
         Ok(p) => format!(

@@ -175,6 +175,7 @@ impl H {
                 artifact,
                 asker,
                 now: self.now,
+                freezes: super::freezes_in_way(&self.config, self.state(), "app", stage, self.now),
             },
         )
     }
@@ -518,4 +519,42 @@ fn what_waits_queued_in_a_held_stage_starts_on_an_explicit_promote() {
     );
     assert!(gate(&p, "not_pending_here").holds);
     assert!(p.supersedes.is_empty());
+}
+
+#[test]
+fn a_frozen_stage_makes_the_promotion_wait_until_the_window_closes() {
+    let mut h = H::new();
+    h.release("1.0.0");
+    let until = h.now + 3_600_000;
+    h.cmd(
+        "dev",
+        Command::Freeze {
+            stage: "preprod".into(),
+            service: None,
+            until,
+            reason: "quarterly close".into(),
+        },
+    )
+    .expect("freeze");
+    let p = h.plan("preprod", Some("1.0.0"), "dev").expect("plan");
+    assert_eq!(p.verdict, PlanVerdict::Waits);
+    assert_eq!(
+        h.engine_verdict("preprod", "1.0.0", "dev"),
+        PlanVerdict::Waits
+    );
+    assert_eq!(p.freezes.len(), 1);
+    assert_eq!(p.freezes[0].until, Some(until));
+    assert!(!gate(&p, "not_frozen").holds);
+    let frozen = p
+        .blockers
+        .iter()
+        .find(|b| b.reason == BlockedReason::Frozen)
+        .expect("a frozen blocker");
+    assert_eq!(frozen.effect, BlockerEffect::Delays);
+    assert_eq!(frozen.until, Some(until));
+    assert!(
+        frozen.message.contains("quarterly close"),
+        "{}",
+        frozen.message
+    );
 }

@@ -59,6 +59,13 @@ pub(super) async fn plan_route(
             artifact: artifact.as_deref(),
             asker: &by.name,
             now,
+            freezes: crate::present::plan::freezes_in_way(
+                &shared.config,
+                &state,
+                &service,
+                &stage,
+                now,
+            ),
         };
         let answer = plan(&state, &shared.config.users, &query).map_err(|e| match e {
             PlanError::NotFound(m) => {
