@@ -45,6 +45,12 @@ impl Engine {
         Engine { config, state }
     }
 
+    /// Continue from a state folded elsewhere (a snapshot plus the events
+    /// after it) under the same configuration.
+    pub fn from_state(config: Arc<Config>, state: State) -> Self {
+        Engine { config, state }
+    }
+
     /// Rebuild from the stored events (after a restart).
     pub fn from_events<'a>(
         config: Arc<Config>,

@@ -109,6 +109,7 @@ impl Term {
             inputs_tx.clone(),
         ));
         let deposed = CancellationToken::new();
+        let engine_seq = engine.state().seq;
         let mut driver = Driver {
             engine,
             fault,
@@ -120,6 +121,7 @@ impl Term {
             failed_at: None,
             epoch,
             deposed: deposed.clone(),
+            snapshots: super::snapshots::Snapshots::new(&config, shared.snapshot_every, engine_seq),
         };
         // Whatever a killed server's steps left running must stop before a
         // rollback deploys over it.

@@ -8,6 +8,7 @@ mod properties;
 mod rollbacks;
 mod rules;
 mod safety;
+mod travel;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ mod insights;
 mod logs;
 mod read;
 mod safety;
+mod travel;
 
 use std::sync::Arc;
 
