@@ -246,6 +246,10 @@ async fn travel_answers_the_past_and_snapshots_change_no_answer() {
         essence(&live_again)["state"]
     );
     stop(&mut server);
+    assert!(
+        snapshot_count(&db).await >= 1,
+        "the stop left a snapshot to corrupt"
+    );
 
     // A corrupt newest snapshot is ignored (logged), not fatal.
     sql(&db, "UPDATE snapshots SET body = X'7B6E6F7420737461746521'").await;

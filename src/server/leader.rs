@@ -109,7 +109,9 @@ impl Term {
             inputs_tx.clone(),
         ));
         let deposed = CancellationToken::new();
-        let engine_seq = engine.state().seq;
+        let snapshots =
+            super::snapshots::Snapshots::new(&config, shared.snapshot_every, shared.store.as_ref())
+                .await;
         let mut driver = Driver {
             engine,
             fault,
@@ -121,7 +123,7 @@ impl Term {
             failed_at: None,
             epoch,
             deposed: deposed.clone(),
-            snapshots: super::snapshots::Snapshots::new(&config, shared.snapshot_every, engine_seq),
+            snapshots,
         };
         // Whatever a killed server's steps left running must stop before a
         // rollback deploys over it.

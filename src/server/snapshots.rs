@@ -136,8 +136,11 @@ pub(crate) async fn state_at(store: &dyn Store, config: &Config, at: Seq) -> Res
 }
 
 /// Which of the stored snapshots (`seqs`, any order) to keep: at each
-/// spacing `every × 10^k` the newest `KEEP_PER_SPACING` that fall on it, so
-/// recent history is dense and older history still has a few to start from.
+/// spacing `every × 10^k`, the first snapshot in each of the newest
+/// `KEEP_PER_SPACING` stretches of that length that have one (snapshots are
+/// taken after a group commit, so rarely exactly on a boundary), so recent
+/// history is dense and older history still has a few to start from. The
+/// first of a stretch stays the same as more arrive, so pruning is stable.
 pub fn to_keep(seqs: &[Seq], every: u64) -> Vec<Seq> {
     let mut sorted: Vec<Seq> = seqs.to_vec();
     sorted.sort_unstable();
@@ -148,13 +151,13 @@ pub fn to_keep(seqs: &[Seq], every: u64) -> Vec<Seq> {
     keep.extend(sorted.last());
     let mut spacing = every.max(1);
     for _ in 0..SPACINGS {
-        keep.extend(
-            sorted
-                .iter()
-                .rev()
-                .filter(|s| *s % spacing == 0)
-                .take(KEEP_PER_SPACING),
-        );
+        let mut firsts: Vec<Seq> = Vec::new();
+        for s in &sorted {
+            if firsts.last().is_none_or(|f| f / spacing != s / spacing) {
+                firsts.push(*s);
+            }
+        }
+        keep.extend(firsts.iter().rev().take(KEEP_PER_SPACING));
         spacing = spacing.saturating_mul(10);
     }
     keep.sort_unstable();
@@ -172,10 +175,19 @@ pub(crate) struct Snapshots {
 }
 
 impl Snapshots {
-    pub fn new(config: &Config, every: u64, last: Seq) -> Self {
+    /// `last`: the newest stored snapshot's seq, found in `store`.
+    pub async fn new(config: &Config, every: u64, store: &dyn Store) -> Self {
+        let format = format(config);
+        let last = match store.snapshot_seqs(&format).await {
+            Ok(seqs) => seqs.last().copied().unwrap_or(0),
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "could not list snapshots");
+                0
+            }
+        };
         Snapshots {
             every,
-            format: format(config),
+            format,
             last,
         }
     }
@@ -241,9 +253,12 @@ mod tests {
         let keep = to_keep(&seqs, 10);
         assert_eq!(
             keep,
-            vec![1000, 2000, 2300, 2400, 2480, 2490, 2500, 2505],
-            "newest; 3 at 10, 100, 1000 (and none at 10000)"
+            vec![10, 1000, 2000, 2300, 2400, 2480, 2490, 2500, 2505],
+            "newest; the first of the newest 3 stretches of 10, 100, 1000, 10000"
         );
+        // Off the boundaries (taken after group commits): the first of each stretch.
+        let seqs = [3, 9, 15, 22, 31, 37, 42, 53, 59, 64, 66];
+        assert_eq!(to_keep(&seqs, 7), vec![3, 53, 59, 64, 66]);
         assert!(to_keep(&[], 10).is_empty());
     }
 
