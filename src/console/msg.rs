@@ -53,6 +53,10 @@ pub enum Reply {
         id: u64,
         result: Result<Box<crate::insights::InsightsReport>, ClientError>,
     },
+    Travel {
+        id: u64,
+        result: Result<Box<crate::api::DashboardAt>, ClientError>,
+    },
 }
 
 /// Requests for the runtime to make; each answers with a `Msg::Reply`.
@@ -114,6 +118,11 @@ pub enum Request {
         service: String,
         stage: String,
         before: Option<DeploymentId>,
+    },
+    /// The dashboard as it was at `at` (`seq:N`).
+    FetchTravel {
+        id: u64,
+        at: String,
     },
 }
 

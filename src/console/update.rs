@@ -14,7 +14,7 @@ use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
 use super::layout;
 use super::msg::{Msg, Reply, Request};
-use super::screens::{approvals, dashboard, detail, history, insights};
+use super::screens::{approvals, dashboard, detail, history, insights, travel};
 
 /// Activity lines made from a snapshot before any event arrives.
 const FEED_SEED: usize = 50;
@@ -41,6 +41,8 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
         }
         Msg::Snapshot(d) => {
             let d = *d;
+            // A fresh snapshot is the live state: time travel ends.
+            travel::leave(app);
             app.state = d.state;
             app.state.seq = app.state.seq.max(d.seq);
             app.header.user = Some(d.user);
@@ -85,6 +87,10 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
 
 /// Fold one streamed event in, unless the snapshot already had it.
 pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Request>) {
+    // While travelling, live events fold into the live state kept aside.
+    if travel::absorb(app, e) {
+        return;
+    }
     if e.seq <= app.state.seq {
         return;
     }
@@ -190,6 +196,7 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
             result,
         } => history::on_page(app, (id, &service, &stage), result, now),
         Reply::Insights { id, result } => insights::on_report(app, id, result, out),
+        Reply::Travel { id, result } => travel::on_answer(app, id, result, now),
     }
 }
 
@@ -209,6 +216,10 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
     };
     if cmd != Cmd::Attention {
         app.grid.attention = None;
+    }
+    // Time travel is read-only: no action, dialog or other screen.
+    if travel::refuses(app, cmd, now) {
+        return;
     }
     if cmd == Cmd::Column {
         if let crossterm::event::KeyCode::Char(c) = key.code
@@ -242,6 +253,10 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
             insights::open(app, out);
             return;
         }
+        Cmd::Travel if scope == keymap::Scope::Dashboard => {
+            travel::enter(app, out);
+            return;
+        }
         _ => {}
     }
     match scope {
@@ -253,6 +268,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
         keymap::Scope::Approvals => approvals::approvals_cmd(app, cmd, now, out),
         keymap::Scope::History => history::history_cmd(app, cmd, now, out),
         keymap::Scope::Insights => insights::insights_cmd(app, cmd),
+        keymap::Scope::Travel => travel::travel_cmd(app, cmd, now, out),
         keymap::Scope::Global => {}
     }
 }

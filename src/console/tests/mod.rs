@@ -10,4 +10,5 @@ mod insights;
 mod snapshots;
 mod story;
 mod support;
+mod travel;
 mod update;
