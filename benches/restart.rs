@@ -52,18 +52,25 @@ fn config_text(data: &Path) -> String {
 }
 
 /// Decide inputs until the log holds at least `target` events, appending
-/// them in batches; snapshots at the seqs `keep` names are stored on the way.
-async fn build_store(config: Arc<Config>, store: &SqliteStore, target: u64) -> Result<u64> {
+/// them in batches. Returns the snapshots a server would still hold (the
+/// engine's state when it passed each boundary `to_keep` keeps), to store later.
+async fn build_store(
+    config: Arc<Config>,
+    store: &SqliteStore,
+    target: u64,
+) -> Result<Vec<Snapshot>> {
     let mut engine = Engine::new(config.clone());
     let format = ferry::server::snapshots::format(&config);
     let every = ferry::server::snapshots::DEFAULT_EVERY;
     // The snapshots a server would still hold at the end: the newest few per spacing.
     let boundaries: Vec<u64> = (1..=target / every).map(|k| k * every).collect();
-    let wanted = ferry::server::snapshots::to_keep(&boundaries, every);
+    let mut wanted = ferry::server::snapshots::to_keep(&boundaries, every)
+        .into_iter()
+        .peekable();
+    let mut snapshots = Vec::new();
     let mut pending: Vec<NewEvent> = Vec::new();
     let mut now = ferry::now_millis() - 3 * target as i64 * 10;
     let mut round = 0u64;
-    let ferry_p = Principal::ferry();
     while engine.state().seq < target {
         round += 1;
         for i in 0..SERVICES {
@@ -118,56 +125,26 @@ async fn build_store(config: Arc<Config>, store: &SqliteStore, target: u64) -> R
                 };
                 queue.extend(decide(&mut engine, finished, &mut now)?);
             }
-            let _ = &ferry_p;
-        }
-        // Store what was decided; snapshots exactly at the kept boundaries
-        // are taken by folding up to them from the events (the state at a
-        // boundary inside a batch is not the engine's state now).
-        if pending.len() >= 20_000 || engine.state().seq >= target {
-            let before = store.last_seq().await?;
-            let batch = std::mem::take(&mut pending);
-            store.append(batch).await?;
-            let after = store.last_seq().await?;
-            for b in wanted.iter().filter(|b| **b > before && **b <= after) {
-                snapshot_at(&config, store, &format, *b).await?;
+            // Past a kept boundary: the state now, as the driver would
+            // encode it after the group commit that crossed it.
+            let seq = engine.state().seq;
+            if wanted.peek().is_some_and(|b| seq >= *b) {
+                while wanted.peek().is_some_and(|b| seq >= *b) {
+                    wanted.next();
+                }
+                snapshots.push(Snapshot {
+                    seq,
+                    format: format.clone(),
+                    taken_at: ferry::now_millis(),
+                    body: serde_json::to_vec(engine.state())?,
+                });
             }
         }
-    }
-    store.last_seq().await
-}
-
-/// Fold the stored events up to `seq` (from the previous snapshot) and store it.
-async fn snapshot_at(
-    config: &Arc<Config>,
-    store: &SqliteStore,
-    format: &str,
-    seq: u64,
-) -> Result<()> {
-    let mut state = match store.snapshot_at_most(format, seq).await? {
-        Some(s) => serde_json::from_slice(&s.body)?,
-        None => ferry::engine::State::new(config),
-    };
-    let mut after = state.seq;
-    while after < seq {
-        let want = (seq - after).min(5000) as usize;
-        let page = store.events_after(after, want).await?;
-        for e in &page {
-            state.apply(e);
+        if pending.len() >= 20_000 || engine.state().seq >= target {
+            store.append(std::mem::take(&mut pending)).await?;
         }
-        after = page
-            .last()
-            .map(|e| e.seq)
-            .ok_or_else(|| eyre!("log ends early"))?;
     }
-    let body = serde_json::to_vec(&state)?;
-    store
-        .put_snapshot(Snapshot {
-            seq,
-            format: format.to_string(),
-            taken_at: ferry::now_millis(),
-            body,
-        })
-        .await
+    Ok(snapshots)
 }
 
 struct Server {
@@ -304,16 +281,8 @@ async fn main() -> Result<()> {
 
     let t = Instant::now();
     let store = SqliteStore::open(&db).await?;
-    let end = build_store(config.clone(), &store, target).await?;
-    // The generator's snapshot at the very end is not one a server would
-    // have: the cold start below folds every event, then leaves its own.
-    let format = ferry::server::snapshots::format(&config);
-    let keep: Vec<u64> = store
-        .snapshot_seqs(&format)
-        .await?
-        .into_iter()
-        .filter(|s| *s < end)
-        .collect();
+    let snapshots = build_store(config.clone(), &store, target).await?;
+    let end = store.last_seq().await?;
     store.close().await?;
     println!(
         "restart: {end} events ({SERVICES} services x 4 stages), store built in {:.1} s, {} MiB",
@@ -322,23 +291,22 @@ async fn main() -> Result<()> {
     );
 
     let http = reqwest::Client::new();
-    // 1. Cold: no snapshot at or near the end.
-    {
-        let store = SqliteStore::open(&db).await?;
-        let all = store.snapshot_seqs(&format).await?;
-        store.retain_snapshots(&format, Vec::new()).await?;
-        drop(all);
-        store.close().await?;
-    }
+    // 1. Cold: no snapshot yet; the clean stop leaves one at the end.
     let (server, cold) = start(&config_path, &http).await?;
     let cold_rss = rss_mib(server.child.id());
     server.stop()?;
-    // Put back the snapshots a growing server would have left behind.
+    // Beside it, the snapshots a growing server would have left behind.
     {
         let store = SqliteStore::open(&db).await?;
-        for s in &keep {
-            snapshot_at(&config, &store, &format, *s).await?;
+        let n = snapshots.len();
+        for s in snapshots {
+            store.put_snapshot(s).await?;
         }
+        let format = ferry::server::snapshots::format(&config);
+        println!(
+            "  snapshots: {n} from the way, and the stop's; stored at {:?}",
+            store.snapshot_seqs(&format).await?
+        );
         store.close().await?;
     }
 

@@ -368,11 +368,10 @@ impl Driver {
         }
         // A clean stop leaves a snapshot at the end, so the next start folds
         // nothing (unless the engine may be ahead of the store).
-        if !self.stale
-            && let Some(task) = self.snapshots.take(self.store.clone(), self.engine.state())
-        {
-            let _ = task.await;
+        if !self.stale {
+            self.snapshots.take(self.store.clone(), self.engine.state());
         }
+        self.snapshots.finish().await;
     }
 
     async fn serve(&mut self, req: Submission) {

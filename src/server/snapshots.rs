@@ -166,12 +166,14 @@ pub fn to_keep(seqs: &[Seq], every: u64) -> Vec<Seq> {
 }
 
 /// Takes snapshots for the driver.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Snapshots {
     pub every: u64,
     pub format: String,
     /// The seq of the last snapshot taken (or found at start).
     pub last: Seq,
+    /// The last snapshot's store and prune, running in the background.
+    pub storing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Snapshots {
@@ -189,6 +191,7 @@ impl Snapshots {
             every,
             format,
             last,
+            storing: None,
         }
     }
 
@@ -200,21 +203,17 @@ impl Snapshots {
     /// Encode `state` now (the caller owns it, so this is consistent), then
     /// store it and prune in the background: the caller does not wait for
     /// the store. Failures are logged; a snapshot is only a cache.
-    pub fn take(
-        &mut self,
-        store: Arc<dyn Store>,
-        state: &State,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn take(&mut self, store: Arc<dyn Store>, state: &State) {
         let seq = state.seq;
         if seq == 0 || seq == self.last {
-            return None;
+            return;
         }
         self.last = seq;
         let body = match serde_json::to_vec(state) {
             Ok(b) => b,
             Err(e) => {
                 warn!(seq, error = %e, "could not encode a snapshot");
-                return None;
+                return;
             }
         };
         let snap = Snapshot {
@@ -224,7 +223,12 @@ impl Snapshots {
             body,
         };
         let every = self.every;
-        Some(tokio::spawn(async move {
+        // One at a time: the previous one is stored (or failed) first.
+        let previous = self.storing.take();
+        self.storing = Some(tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.await;
+            }
             let format = snap.format.clone();
             let bytes = snap.body.len();
             if let Err(e) = store.put_snapshot(snap).await {
@@ -239,7 +243,14 @@ impl Snapshots {
             if let Err(e) = pruned {
                 warn!(error = %format!("{e:#}"), "could not prune snapshots");
             }
-        }))
+        }));
+    }
+
+    /// Wait until the snapshots taken are stored (a clean stop).
+    pub async fn finish(&mut self) {
+        if let Some(task) = self.storing.take() {
+            let _ = task.await;
+        }
     }
 }
 
@@ -268,6 +279,7 @@ mod tests {
             every: 100,
             format: String::new(),
             last: 150,
+            storing: None,
         };
         assert!(!s.due(199));
         assert!(s.due(200));
