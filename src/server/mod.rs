@@ -400,8 +400,13 @@ async fn start_with_tls(
     if loading_insights {
         let (shared, store) = (shared.clone(), shared.store.clone());
         tokio::spawn(async move {
-            if let Err(e) = shared.read_model.load_insights(store.as_ref()).await {
-                tracing::error!(error = %format!("{e:#}"), "could not fold the insights");
+            // Until they are folded `/insights` waits, so a failure is retried.
+            while let Err(e) = shared.read_model.load_insights(store.as_ref()).await {
+                tracing::error!(error = %format!("{e:#}"), "could not fold the insights; retrying");
+                if shared.closing.is_cancelled() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
     }
