@@ -311,3 +311,28 @@ pub struct DeploymentQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
 }
+
+/// Where a time-travelling dashboard (`GET /dashboard?at=`) stands in the
+/// log, sent beside the usual `Dashboard` fields as `as_of`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AsOf {
+    /// The last event folded.
+    pub seq: Seq,
+    /// That event's time (epoch ms, 0 for seq 0), and as RFC 3339.
+    pub at: crate::model::Millis,
+    pub at_time: String,
+    /// The log's last seq when this was answered (the live end).
+    pub end: Seq,
+    /// The nearest event before / after `seq` that created, started or
+    /// finished a deployment (for stepping by deployment), if any.
+    pub previous_deployment: Option<Seq>,
+    pub next_deployment: Option<Seq>,
+}
+
+/// A `Dashboard` as it was at some point (`?at=`): the same fields, and `as_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardAt {
+    #[serde(flatten)]
+    pub dashboard: Dashboard,
+    pub as_of: AsOf,
+}

@@ -236,6 +236,12 @@ impl Client {
         self.get("/dashboard").await
     }
 
+    /// The dashboard as it was at `at` (`seq:N` or RFC 3339): time travel.
+    pub async fn dashboard_at(&self, at: &str) -> Result<crate::api::DashboardAt, ClientError> {
+        self.send(self.request(Method::GET, "/dashboard").query(&[("at", at)]))
+            .await
+    }
+
     /// The leader lease and every replica's heartbeat (`GET /replicas`).
     pub async fn replicas(&self) -> Result<serde_json::Value, ClientError> {
         self.get("/replicas").await

@@ -175,6 +175,10 @@ pub struct DemoArgs {
 pub struct StatusArgs {
     /// Only this service.
     pub service: Option<String>,
+    /// Time travel: the status as it was at TIME (`seq:N`, or an RFC 3339
+    /// time such as 2026-03-01T14:05:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -41,7 +41,7 @@ fn client(global: &GlobalArgs) -> Result<Client, Error> {
 async fn dispatch(global: &GlobalArgs, command: Verb) -> Result<(), Error> {
     match command {
         Verb::Token(TokenVerb::New { user, roles }) => token_new(global, &user, &roles),
-        Verb::Status(a) => status(global, a.service.as_deref()).await,
+        Verb::Status(a) => status(global, a.service.as_deref(), a.at.as_deref()).await,
         Verb::Promote(a) if a.override_freeze => {
             super::freeze::promote_override(&client(global)?, global, a).await
         }
@@ -186,15 +186,25 @@ fn reply(global: &GlobalArgs, r: &crate::api::ActionReply) -> Result<(), Error> 
     Ok(())
 }
 
-async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error> {
+async fn status(global: &GlobalArgs, service: Option<&str>, at: Option<&str>) -> Result<(), Error> {
     let client = client(global)?;
-    let dash = client.dashboard().await?;
+    // Time travel: the dashboard as it was, and no live extras (replicas).
+    let (dash, as_of) = match at {
+        None => (client.dashboard().await?, None),
+        Some(at) => {
+            let d = client.dashboard_at(at).await?;
+            (d.dashboard, Some(d.as_of))
+        }
+    };
     // Only servers on a shared store have replicas; older servers lack the route.
-    let replicas = client
-        .replicas()
-        .await
-        .ok()
-        .filter(|r| r["replicas"].as_array().is_some_and(|a| !a.is_empty()));
+    let replicas = match as_of {
+        Some(_) => None,
+        None => client
+            .replicas()
+            .await
+            .ok()
+            .filter(|r| r["replicas"].as_array().is_some_and(|a| !a.is_empty())),
+    };
     let services: Vec<&ServiceState> = match service {
         None => dash.state.services.iter().collect(),
         Some(name) => match dash.state.service(name) {
@@ -224,7 +234,7 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
         // One shape with or without a service (docs/cli-json.md); the
         // replicas and failing sources join it when there are any.
         let view = super::views::StatusView::new(&dash.state, &services);
-        if replicas.is_none() && failing.is_empty() {
+        if replicas.is_none() && failing.is_empty() && as_of.is_none() {
             return print_json(&view);
         }
         let mut all = serde_json::to_value(&view)
@@ -236,7 +246,14 @@ async fn status(global: &GlobalArgs, service: Option<&str>) -> Result<(), Error>
             all["sources"] = serde_json::to_value(&failing)
                 .map_err(|e| Error::new(format!("could not serialise the status: {e}")))?;
         }
+        if let Some(as_of) = &as_of {
+            all["as_of"] = serde_json::to_value(as_of)
+                .map_err(|e| Error::new(format!("could not serialise the status: {e}")))?;
+        }
         return print_json(&all);
+    }
+    if let Some(a) = &as_of {
+        outln!("as of {} (seq {} of {})\n", a.at_time, a.seq, a.end);
     }
     out!("{}", status_table(&dash.state, &services, use_colour()));
     for (name, s) in &failing {

@@ -183,6 +183,19 @@ pub enum Screen {
     Approvals(ApprovalsState),
     History(HistoryState),
     Insights(InsightsState),
+    /// Time travel (`screens::travel`): `App::state` is the past one meanwhile.
+    Travel(Box<TravelState>),
+}
+
+/// Time travel: the live state kept aside (events still fold into it)
+/// while `App::state` shows the past; where in the log that is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TravelState {
+    pub live: State,
+    /// The answer shown (None until the first arrives).
+    pub as_of: Option<crate::api::AsOf>,
+    /// The request in flight (replies to any other are stale).
+    pub request: Option<u64>,
 }
 
 /// The two buttons of a confirmation dialog. `Cancel` is the safe one
@@ -425,6 +438,7 @@ impl App {
             Some(Screen::Approvals(_)) => Scope::Approvals,
             Some(Screen::History(_)) => Scope::History,
             Some(Screen::Insights(_)) => Scope::Insights,
+            Some(Screen::Travel(_)) => Scope::Travel,
         }
     }
 

@@ -15,6 +15,8 @@ pub enum Scope {
     Approvals,
     History,
     Insights,
+    /// Time travel (`t`): read-only, the dashboard as it was.
+    Travel,
     Confirm,
     Help,
     Input,
@@ -29,6 +31,7 @@ impl Scope {
             Scope::Approvals => "Approvals",
             Scope::History => "Stage history",
             Scope::Insights => "Insights",
+            Scope::Travel => "Time travel (read-only)",
             Scope::Confirm => "Confirmation (roll back, cancel, promote)",
             Scope::Help => "Help",
             Scope::Input => "Text input (filter, comment, command line)",
@@ -92,6 +95,12 @@ pub enum Cmd {
     Complete,
     /// On a stage: freeze it for an hour, or end its ad-hoc freeze.
     Freeze,
+    /// `t`: time travel; then a step back or forward by event or by deployment.
+    Travel,
+    EventBack,
+    EventForward,
+    DeploymentBack,
+    DeploymentForward,
 }
 
 /// One key (modifiers other than shift must match exactly; shift is implied
@@ -461,6 +470,48 @@ pub const BINDINGS: &[Binding] = &[
         Some("back"),
     ),
     b(
+        S::Dashboard,
+        &[ch('t')],
+        Cmd::Travel,
+        "time travel: the dashboard as it was (read-only)",
+        None,
+    ),
+    b(
+        S::Travel,
+        &[ch('[')],
+        Cmd::EventBack,
+        "one event back",
+        Some("event"),
+    ),
+    b(
+        S::Travel,
+        &[ch(']')],
+        Cmd::EventForward,
+        "one event forward",
+        None,
+    ),
+    b(
+        S::Travel,
+        &[ch('{')],
+        Cmd::DeploymentBack,
+        "back to the previous deployment change",
+        Some("deployment"),
+    ),
+    b(
+        S::Travel,
+        &[ch('}')],
+        Cmd::DeploymentForward,
+        "forward to the next deployment change",
+        None,
+    ),
+    b(
+        S::Travel,
+        &[key(KeyCode::Esc)],
+        Cmd::Back,
+        "back to live",
+        Some("live"),
+    ),
+    b(
         S::Confirm,
         &[ch('y')],
         Cmd::Confirm,
@@ -664,6 +715,7 @@ pub const HELP_ORDER: &[Scope] = &[
     Scope::Approvals,
     Scope::History,
     Scope::Insights,
+    Scope::Travel,
     Scope::Confirm,
     Scope::Input,
     Scope::Help,

@@ -12,6 +12,7 @@ fn place(scope: Scope) -> &'static str {
         Scope::Approvals => "approvals",
         Scope::History => "history",
         Scope::Insights => "insights",
+        Scope::Travel => "time travel",
         Scope::Confirm => "any confirmation",
         Scope::Help => "help",
         Scope::Input => "text input",

@@ -63,6 +63,10 @@ pub enum Reply {
         id: u64,
         result: Result<Vec<crate::api::BlockedNote>, ClientError>,
     },
+    Travel {
+        id: u64,
+        result: Result<Box<crate::api::DashboardAt>, ClientError>,
+    },
 }
 
 /// Requests for the runtime to make; each answers with a `Msg::Reply`.
@@ -148,6 +152,11 @@ pub enum Request {
         id: u64,
         service: String,
         stage: String,
+    },
+    /// The dashboard as it was at `at` (`seq:N`).
+    FetchTravel {
+        id: u64,
+        at: String,
     },
 }
 

@@ -216,6 +216,12 @@ fn perform(
                 let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
+        Request::FetchTravel { id, at } => {
+            tokio::spawn(async move {
+                let result = client.dashboard_at(&at).await.map(Box::new);
+                let _ = tx.send(Msg::Reply(Reply::Travel { id, result }));
+            });
+        }
         Request::FetchInsights { id } => {
             tokio::spawn(async move {
                 let result = client.insights(&[]).await.map(Box::new);

@@ -14,7 +14,7 @@ use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
 use super::layout;
 use super::msg::{Msg, Reply, Request};
-use super::screens::{approvals, command, dashboard, detail, history, insights};
+use super::screens::{approvals, command, dashboard, detail, history, insights, travel};
 
 /// Activity lines made from a snapshot before any event arrives.
 const FEED_SEED: usize = 50;
@@ -49,6 +49,8 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
         }
         Msg::Snapshot(d) => {
             let d = *d;
+            // A fresh snapshot is the live state: time travel ends.
+            travel::leave(app);
             app.state = d.state;
             app.state.seq = app.state.seq.max(d.seq);
             app.header.user = Some(d.user);
@@ -95,6 +97,10 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
 
 /// Fold one streamed event in, unless the snapshot already had it.
 pub fn apply_event(app: &mut App, e: &Event, out: &mut Vec<Request>) {
+    // While travelling, live events fold into the live state kept aside.
+    if travel::absorb(app, e) {
+        return;
+    }
     if e.seq <= app.state.seq {
         return;
     }
@@ -221,6 +227,7 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
                 }
             }
         }
+        Reply::Travel { id, result } => travel::on_answer(app, id, result, now),
     }
 }
 
@@ -273,6 +280,10 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
     if cmd != Cmd::Attention {
         app.grid.attention = None;
     }
+    // Time travel is read-only: no action, dialog or other screen.
+    if travel::refuses(app, cmd, now) {
+        return;
+    }
     if cmd == Cmd::Column {
         if let crossterm::event::KeyCode::Char(c) = key.code
             && let Some(n) = c.to_digit(10)
@@ -309,6 +320,10 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
             insights::open(app, out);
             return;
         }
+        Cmd::Travel if scope == keymap::Scope::Dashboard => {
+            travel::enter(app, out);
+            return;
+        }
         _ => {}
     }
     match scope {
@@ -320,6 +335,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: Millis, out: &mut Vec<Request>) {
         keymap::Scope::Approvals => approvals::approvals_cmd(app, cmd, now, out),
         keymap::Scope::History => history::history_cmd(app, cmd, now, out),
         keymap::Scope::Insights => insights::insights_cmd(app, cmd),
+        keymap::Scope::Travel => travel::travel_cmd(app, cmd, now, out),
         keymap::Scope::Global => {}
     }
 }

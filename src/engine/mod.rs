@@ -54,6 +54,16 @@ impl Engine {
         }
     }
 
+    /// Continue from a state folded elsewhere (a snapshot plus the events
+    /// after it) under the same configuration.
+    pub fn from_state(config: Arc<Config>, state: State) -> Self {
+        Engine {
+            config,
+            state,
+            ticked: Millis::MIN,
+        }
+    }
+
     /// Rebuild from the stored events (after a restart).
     pub fn from_events<'a>(
         config: Arc<Config>,

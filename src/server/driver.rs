@@ -6,7 +6,7 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use color_eyre::eyre::{Result, WrapErr};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -18,6 +18,10 @@ use crate::store::Store;
 
 /// How many events one store read returns while loading or replaying.
 pub(crate) const PAGE: usize = 1000;
+
+mod replay;
+
+pub(crate) use replay::{fold_insights, replay_all};
 
 /// A stand-in for an engine bug, for the one test that needs one: it runs
 /// inside the driver's panic guard, just before the engine decides, and may
@@ -73,7 +77,15 @@ pub(crate) struct Submission {
 #[derive(Default)]
 /// The server's read copy of the state, its insights, and the dashboard's
 /// serialised bytes for the current seq.
-pub(crate) struct ReadModel(RwLock<State>, RwLock<Insights>, DashboardCache);
+pub(crate) struct ReadModel(
+    RwLock<State>,
+    RwLock<Insights>,
+    DashboardCache,
+    /// Whether the insights hold the whole log: after a start from a
+    /// snapshot they are folded in the background (`load_insights`), and
+    /// until then events are not applied to them.
+    watch::Sender<bool>,
+);
 
 /// The dashboard's `state` as JSON, made once per seq and shared by every
 /// reader; the async lock lets one reader build it while the others wait.
@@ -107,23 +119,35 @@ impl DashboardBytes {
 }
 
 impl ReadModel {
-    pub fn new(state: State, insights: Insights) -> Self {
+    /// A read model at `state`; `insights` None: not folded yet (call
+    /// `load_insights`).
+    pub fn new(state: State, insights: Option<Insights>) -> Self {
+        let ready = insights.is_some();
         ReadModel(
             RwLock::new(state),
-            RwLock::new(insights),
+            RwLock::new(insights.unwrap_or_default()),
             DashboardCache::default(),
+            watch::Sender::new(ready),
         )
     }
-    pub fn insights(&self) -> RwLockReadGuard<'_, Insights> {
+    /// The insights, once they hold the whole log (waiting for the
+    /// background fold after a start from a snapshot).
+    pub async fn insights(&self) -> RwLockReadGuard<'_, Insights> {
+        let mut ready = self.3.subscribe();
+        // The sender lives in `self`, so the wait cannot fail.
+        let _ = ready.wait_for(|r| *r).await;
         self.1.read().unwrap_or_else(|e| e.into_inner())
     }
     /// Apply numbered events to the state and to the insights.
     pub(crate) fn apply(&self, events: &[Event]) {
         let mut state = self.write();
+        let ready = *self.3.borrow();
         let mut insights = self.1.write().unwrap_or_else(|e| e.into_inner());
         for e in events {
             state.apply(e);
-            insights.apply(e);
+            if ready {
+                insights.apply(e);
+            }
         }
     }
     /// The recent view of one service only (`?service=`): not cached, the
@@ -198,6 +222,8 @@ pub(crate) struct Driver {
     /// Cancelled when the store refuses an append because another replica
     /// took over: the term must stand down.
     pub deposed: CancellationToken,
+    /// When the next state snapshot is due.
+    pub snapshots: super::snapshots::Snapshots,
 }
 
 /// An event's kill-point name: its kind, and for runs what runs (a build,
@@ -237,29 +263,6 @@ fn fault_label(state: &State, kind: &crate::model::EventKind) -> String {
 
 /// How long after a store failure inputs are refused without a retry.
 const STORE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Rebuild `engine` from every stored event, one page at a time: a long
-/// history is never held in memory whole. The insights are folded from the
-/// same pages.
-pub(crate) async fn replay_all(store: &dyn Store, engine: &mut Engine) -> Result<Insights> {
-    *engine = Engine::new(engine.config().clone());
-    let mut insights = Insights::new();
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, PAGE).await?;
-        let done = page.len() < PAGE;
-        if let Some(last) = page.last() {
-            after = last.seq;
-        }
-        for e in &page {
-            engine.apply(e);
-            insights.apply(e);
-        }
-        if done {
-            return Ok(insights);
-        }
-    }
-}
 
 /// At most this many inputs are decided and committed together: a group
 /// commit bounds how long the first of them waits for the last.
@@ -304,6 +307,12 @@ impl Driver {
         while let Ok(input) = inputs.try_recv() {
             self.background(input).await;
         }
+        // A clean stop leaves a snapshot at the end, so the next start folds
+        // nothing (unless the engine may be ahead of the store).
+        if !self.stale {
+            self.snapshots.take(self.store.clone(), self.engine.state());
+        }
+        self.snapshots.finish().await;
     }
 
     async fn serve(&mut self, req: Submission) {
@@ -507,6 +516,10 @@ impl Driver {
                 Err(e) => error!(error = %format!("{e:#}"), "event not streamed"),
             }
         }
+        if !self.stale && self.snapshots.due(self.engine.state().seq) {
+            // Encoded here (the engine's own state, consistent), stored in the background.
+            self.snapshots.take(self.store.clone(), self.engine.state());
+        }
         for (applied, effects, reply) in rest {
             for effect in effects {
                 match effect {
@@ -525,9 +538,14 @@ impl Driver {
 
     /// Reload the engine and the read model from the store.
     pub async fn rebuild(&mut self) -> Result<()> {
-        let insights = replay_all(self.store.as_ref(), &mut self.engine).await?;
-        *self.read_model.write() = self.engine.state().clone();
-        *self.read_model.1.write().unwrap_or_else(|e| e.into_inner()) = insights;
+        replay_all(self.store.as_ref(), &mut self.engine).await?;
+        let insights = fold_insights(self.store.as_ref()).await?;
+        {
+            let mut state = self.read_model.write();
+            *state = self.engine.state().clone();
+            *self.read_model.1.write().unwrap_or_else(|e| e.into_inner()) = insights;
+            self.read_model.3.send_replace(true);
+        }
         self.stale = false;
         self.failed_at = None;
         Ok(())

@@ -109,6 +109,9 @@ impl Term {
             inputs_tx.clone(),
         ));
         let deposed = CancellationToken::new();
+        let snapshots =
+            super::snapshots::Snapshots::new(&config, shared.snapshot_every, shared.store.as_ref())
+                .await;
         let mut driver = Driver {
             engine,
             fault,
@@ -120,6 +123,7 @@ impl Term {
             failed_at: None,
             epoch,
             deposed: deposed.clone(),
+            snapshots,
         };
         // Whatever a killed server's steps left running must stop before a
         // rollback deploys over it.

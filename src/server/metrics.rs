@@ -390,4 +390,27 @@ impl Store for TimedStore {
     fn tail(&self, after: Seq) -> BoxFuture<'_, color_eyre::Result<Box<dyn Tail>>> {
         self.inner.tail(after)
     }
+    fn put_snapshot(
+        &self,
+        snapshot: crate::store::Snapshot,
+    ) -> BoxFuture<'_, color_eyre::Result<()>> {
+        self.inner.put_snapshot(snapshot)
+    }
+    fn snapshot_at_most(
+        &self,
+        format: &str,
+        at_most: Seq,
+    ) -> BoxFuture<'_, color_eyre::Result<Option<crate::store::Snapshot>>> {
+        self.inner.snapshot_at_most(format, at_most)
+    }
+    fn snapshot_seqs(&self, format: &str) -> BoxFuture<'_, color_eyre::Result<Vec<Seq>>> {
+        self.inner.snapshot_seqs(format)
+    }
+    fn retain_snapshots(
+        &self,
+        format: &str,
+        keep: Vec<Seq>,
+    ) -> BoxFuture<'_, color_eyre::Result<u64>> {
+        self.inner.retain_snapshots(format, keep)
+    }
 }

@@ -28,6 +28,7 @@ pub mod openapi;
 mod replica;
 mod request_id;
 mod routes;
+pub mod snapshots;
 mod sse;
 mod tls;
 
@@ -93,6 +94,8 @@ pub(crate) struct Shared {
     pub closing: CancellationToken,
     /// What `/metrics` exports.
     pub metrics: Arc<metrics::Metrics>,
+    /// Events between two state snapshots (0: none); `snapshots`.
+    pub snapshot_every: u64,
 }
 
 impl Shared {
@@ -214,13 +217,21 @@ pub async fn start_serving(
     };
     let mut engine = Engine::new(config.clone());
     // A replica builds its engine when it becomes the leader; until then its
-    // read model (and insights) fill up from the log's tail.
+    // read model (and insights) fill up from the log's tail. A single node
+    // starts from the newest snapshot; its insights, which need the whole
+    // log, are folded in the background (`ReadModel::load_insights`).
     let insights = if is_replicated(&config) {
-        crate::insights::Insights::default()
+        Some(crate::insights::Insights::default())
     } else {
-        driver::replay_all(store.as_ref(), &mut engine)
+        let from = driver::replay_all(store.as_ref(), &mut engine)
             .await
-            .wrap_err("could not read the event log")?
+            .wrap_err("could not read the event log")?;
+        info!(
+            from,
+            seq = engine.state().seq,
+            "engine folded from the snapshot at `from`"
+        );
+        None
     };
     let folded = Folded {
         config,
@@ -289,9 +300,14 @@ pub(crate) async fn start_with(
 ) -> Result<ServerHandle> {
     // The tests' engines come with their store: fold the insights from it.
     let mut replayed = Engine::new(config.clone());
-    let insights = driver::replay_all(store.as_ref(), &mut replayed)
+    driver::replay_all(store.as_ref(), &mut replayed)
         .await
         .wrap_err("could not read the event log")?;
+    let insights = Some(
+        driver::fold_insights(store.as_ref())
+            .await
+            .wrap_err("could not read the event log")?,
+    );
     let folded = Folded {
         config,
         store,
@@ -306,7 +322,8 @@ struct Folded {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     engine: Engine,
-    insights: crate::insights::Insights,
+    /// None: folded in the background once the server runs.
+    insights: Option<crate::insights::Insights>,
 }
 
 /// `start_with`, serving HTTPS when `tls` is given.
@@ -325,6 +342,8 @@ async fn start_with_tls(
         insights,
     } = folded;
     check_listen(&config, listen)?;
+    let snapshot_every = snapshots::every_from_env()?;
+    let loading_insights = insights.is_none();
     let metrics = Arc::new(metrics::Metrics::new());
     let store = metrics::TimedStore::wrap(store, metrics.clone());
     let (requests_tx, requests_rx) = mpsc::channel(256);
@@ -376,7 +395,21 @@ async fn start_with_tls(
             .unwrap_or_default(),
         closing: CancellationToken::new(),
         metrics: metrics.clone(),
+        snapshot_every,
     });
+    if loading_insights {
+        let (shared, store) = (shared.clone(), shared.store.clone());
+        tokio::spawn(async move {
+            // Until they are folded `/insights` waits, so a failure is retried.
+            while let Err(e) = shared.read_model.load_insights(store.as_ref()).await {
+                tracing::error!(error = %format!("{e:#}"), "could not fold the insights; retrying");
+                if shared.closing.is_cancelled() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
     metrics::spawn_observer(
         metrics,
         shared.events.subscribe(),

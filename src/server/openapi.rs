@@ -50,7 +50,7 @@ use super::health::{Probe, Ready};
         quarantine_add, quarantine_lift, hold_lift, why, sign_off, plan, freeze, unfreeze,
     ),
     components(schemas(
-        ActionReply, ApiError, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
+        ActionReply, ApiError, crate::api::AsOf, CommitInfoDto, Dashboard, DecisionRequest, DeploymentPage,
         Evidence, Health, LogChunk, PromoteRequest, RegisterArtifact, RollbackRequest,
         ServerInfo, StageEvidence, Probe, Ready, Actor, Approval, ApprovalRule, Artifact,
         ArtifactOrigin, Build, BuildStatus, Decision, Deployment, DeploymentKind,
@@ -131,8 +131,16 @@ fn openapi_json() {}
 fn healthz() {}
 
 #[utoipa::path(get, path = "/api/v1/dashboard", tag = "read",
+    params(
+        ("service" = Option<String>, Query, description = "only this service"),
+        ("at" = Option<String>, Query, description = "time travel: `seq:N` (after event N) or an RFC 3339 time (after the last event at or before it); the answer then carries `as_of`. A seq past the log's end or a future time is a 400"),
+    ),
     responses(
-        (status = 200, description = "everything live plus recent history", body = Dashboard),
+        (status = 200, description = "everything live plus recent history; with `at`, as it was then, plus `as_of`", body = Dashboard),
+        (status = 304, description = "not modified (`If-None-Match` with the current `ETag`; live only)"),
+        (status = 400, description = "a bad `at` (not `seq:N` nor RFC 3339, past the end, or in the future)", body = ApiError),
+        (status = 404, description = "no such service", body = ApiError),
+        (status = 503, description = "the event store could not be read (time travel)", body = ApiError),
         (status = "default", description = "error", body = ApiError)))]
 fn dashboard() {}
 

@@ -62,6 +62,45 @@ pub trait Store: Send + Sync + 'static {
     fn tail(&self, after: Seq) -> BoxFuture<'_, Result<Box<dyn Tail>>> {
         Box::pin(async move { Err(eyre!("this event store cannot be followed (after {after})")) })
     }
+    /// Store a snapshot (a cache of the fold at `snapshot.seq`, see
+    /// `server::snapshots`), replacing one with the same seq and format.
+    /// The default (in-memory test stores) keeps none.
+    fn put_snapshot(&self, snapshot: Snapshot) -> BoxFuture<'_, Result<()>> {
+        drop(snapshot);
+        Box::pin(async { Ok(()) })
+    }
+    /// The newest snapshot of `format` with `seq <= at_most`, if any.
+    fn snapshot_at_most(
+        &self,
+        format: &str,
+        at_most: Seq,
+    ) -> BoxFuture<'_, Result<Option<Snapshot>>> {
+        let _ = (format, at_most);
+        Box::pin(async { Ok(None) })
+    }
+    /// The seqs of the stored snapshots of `format`, oldest first.
+    fn snapshot_seqs(&self, format: &str) -> BoxFuture<'_, Result<Vec<Seq>>> {
+        let _ = format;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Delete every snapshot except those of `format` whose seq is in
+    /// `keep`; returns how many were deleted.
+    fn retain_snapshots(&self, format: &str, keep: Vec<Seq>) -> BoxFuture<'_, Result<u64>> {
+        let _ = (format, keep);
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// A serialised fold of the log up to `seq`, stored beside the log. `format`
+/// names what is inside (its encoding version and the configuration it was
+/// folded under); a reader only uses a snapshot of its own format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub seq: Seq,
+    pub format: String,
+    /// Unix milliseconds when it was taken.
+    pub taken_at: i64,
+    pub body: Vec<u8>,
 }
 
 /// The lease of stores that only ever have one writer (in-memory test stores).

@@ -61,6 +61,14 @@ const MIGRATIONS: &[&str] = &[
         applied_seq BIGINT NOT NULL,
         seen_at     TIMESTAMPTZ NOT NULL
     );",
+    // 2: snapshots of the fold beside the log, a cache (`server::snapshots`).
+    "CREATE TABLE ferry_snapshots (
+        format   TEXT   NOT NULL,
+        seq      BIGINT NOT NULL,
+        taken_at BIGINT NOT NULL,
+        body     BYTEA  NOT NULL,
+        PRIMARY KEY (format, seq)
+    );",
 ];
 
 /// The schema version this build of ferry writes on PostgreSQL.
@@ -323,6 +331,25 @@ pub(super) async fn migrate_with(
 }
 
 impl Store for PgStore {
+    fn put_snapshot(&self, snapshot: super::Snapshot) -> BoxFuture<'_, Result<()>> {
+        Box::pin(snapshots::put(self, snapshot))
+    }
+    fn snapshot_at_most(
+        &self,
+        format: &str,
+        at_most: Seq,
+    ) -> BoxFuture<'_, Result<Option<super::Snapshot>>> {
+        let format = format.to_string();
+        Box::pin(async move { snapshots::at_most(self, &format, at_most).await })
+    }
+    fn snapshot_seqs(&self, format: &str) -> BoxFuture<'_, Result<Vec<Seq>>> {
+        let format = format.to_string();
+        Box::pin(async move { snapshots::seqs(self, &format).await })
+    }
+    fn retain_snapshots(&self, format: &str, keep: Vec<Seq>) -> BoxFuture<'_, Result<u64>> {
+        let format = format.to_string();
+        Box::pin(async move { snapshots::retain(self, &format, keep).await })
+    }
     fn append(&self, events: Vec<NewEvent>) -> BoxFuture<'_, Result<Vec<Event>>> {
         Box::pin(async move {
             let n = events.len();
@@ -580,5 +607,6 @@ impl Tail for PgTail {
     }
 }
 
+mod snapshots;
 #[cfg(test)]
 mod tests;

@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::{Mutex, watch};
 
-use super::Store;
 use super::lease::{Epoch, Lease, SingleNode, Tail};
+use super::{Snapshot, Store};
 use crate::model::{Event, NewEvent, Seq};
 
 /// How long a connection waits for another process's write lock before failing.
@@ -44,6 +44,15 @@ const MIGRATIONS: &[&str] = &[
         actor TEXT,
         kind  TEXT    NOT NULL,
         body  TEXT    NOT NULL CHECK (json_valid(body))
+    );",
+    // 2: snapshots of the fold beside the log, a cache (`server::snapshots`):
+    // keyed by their format and the seq they were folded up to.
+    "CREATE TABLE snapshots (
+        format   TEXT    NOT NULL,
+        seq      INTEGER NOT NULL,
+        taken_at BIGINT  NOT NULL,
+        body     BLOB    NOT NULL,
+        PRIMARY KEY (format, seq)
     );",
 ];
 
@@ -224,6 +233,78 @@ impl SqliteStore {
         Ok(out)
     }
 
+    async fn put_snapshot_inner(&self, snap: Snapshot) -> Result<()> {
+        let seq = i64::try_from(snap.seq).wrap_err("snapshot seq out of range")?;
+        let mut conn = self.writer.lock().await;
+        sqlx::query(
+            "INSERT OR REPLACE INTO snapshots (format, seq, taken_at, body) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&snap.format)
+        .bind(seq)
+        .bind(snap.taken_at)
+        .bind(&snap.body)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn snapshot_at_most_inner(&self, format: &str, at_most: Seq) -> Result<Option<Snapshot>> {
+        let at_most = i64::try_from(at_most).unwrap_or(i64::MAX);
+        let row = sqlx::query(
+            "SELECT seq, taken_at, body FROM snapshots WHERE format = ? AND seq <= ? \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(format)
+        .bind(at_most)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(|row| {
+            Ok(Snapshot {
+                seq: row.try_get::<i64, _>("seq")?.max(0) as Seq,
+                format: format.to_string(),
+                taken_at: row.try_get("taken_at")?,
+                body: row.try_get("body")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn snapshot_seqs_inner(&self, format: &str) -> Result<Vec<Seq>> {
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM snapshots WHERE format = ? ORDER BY seq")
+                .bind(format)
+                .fetch_all(&self.readers)
+                .await?;
+        Ok(seqs.into_iter().map(|s| s.max(0) as Seq).collect())
+    }
+
+    async fn retain_snapshots_inner(&self, format: &str, keep: Vec<Seq>) -> Result<u64> {
+        let doomed: Vec<i64> = self
+            .snapshot_seqs_inner(format)
+            .await?
+            .into_iter()
+            .filter(|s| !keep.contains(s))
+            .map(|s| s as i64)
+            .collect();
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
+        let mut deleted = sqlx::query("DELETE FROM snapshots WHERE format <> ?")
+            .bind(format)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for seq in doomed {
+            deleted += sqlx::query("DELETE FROM snapshots WHERE format = ? AND seq = ?")
+                .bind(format)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn last_seq_inner(&self) -> Result<Seq> {
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
             .fetch_one(&self.readers)
@@ -233,6 +314,51 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn put_snapshot(&self, snapshot: Snapshot) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let seq = snapshot.seq;
+            self.put_snapshot_inner(snapshot).await.wrap_err_with(|| {
+                format!(
+                    "storing the snapshot at seq {seq} in {} failed",
+                    self.path.display()
+                )
+            })
+        })
+    }
+
+    fn snapshot_at_most(
+        &self,
+        format: &str,
+        at_most: Seq,
+    ) -> BoxFuture<'_, Result<Option<Snapshot>>> {
+        let format = format.to_string();
+        Box::pin(async move {
+            self.snapshot_at_most_inner(&format, at_most)
+                .await
+                .wrap_err_with(|| format!("reading a snapshot from {} failed", self.path.display()))
+        })
+    }
+
+    fn snapshot_seqs(&self, format: &str) -> BoxFuture<'_, Result<Vec<Seq>>> {
+        let format = format.to_string();
+        Box::pin(async move {
+            self.snapshot_seqs_inner(&format).await.wrap_err_with(|| {
+                format!("listing the snapshots in {} failed", self.path.display())
+            })
+        })
+    }
+
+    fn retain_snapshots(&self, format: &str, keep: Vec<Seq>) -> BoxFuture<'_, Result<u64>> {
+        let format = format.to_string();
+        Box::pin(async move {
+            self.retain_snapshots_inner(&format, keep)
+                .await
+                .wrap_err_with(|| {
+                    format!("pruning the snapshots in {} failed", self.path.display())
+                })
+        })
+    }
+
     fn append(&self, events: Vec<NewEvent>) -> BoxFuture<'_, Result<Vec<Event>>> {
         Box::pin(async move {
             let n = events.len();

@@ -228,3 +228,47 @@ pub(super) async fn heartbeats_list_replicas(store: &dyn Store) {
     assert_eq!(replicas[0].beat, beat);
     assert!(replicas[0].age < Duration::from_secs(60));
 }
+
+/// Snapshots: the newest of a format at or below a seq, replaced by seq,
+/// listed oldest first, and pruned to the kept ones (other formats go too).
+pub(super) async fn snapshots_are_kept_by_format_and_seq(store: &dyn Store) {
+    use super::Snapshot;
+    let snap = |format: &str, seq: Seq, body: &[u8]| Snapshot {
+        seq,
+        format: format.to_string(),
+        taken_at: 1_700_000_000_000 + seq as i64,
+        body: body.to_vec(),
+    };
+    assert_eq!(store.snapshot_at_most("v1", 100).await.unwrap(), None);
+    for seq in [10, 20, 30] {
+        store
+            .put_snapshot(snap("v1", seq, format!("s{seq}").as_bytes()))
+            .await
+            .unwrap();
+    }
+    store.put_snapshot(snap("v0", 25, b"old")).await.unwrap();
+    store.put_snapshot(snap("v1", 20, b"again")).await.unwrap();
+    assert_eq!(store.snapshot_at_most("v1", 9).await.unwrap(), None);
+    assert_eq!(
+        store.snapshot_at_most("v1", 29).await.unwrap(),
+        Some(snap("v1", 20, b"again")),
+        "the newest at or below, replaced in place"
+    );
+    assert_eq!(
+        store.snapshot_at_most("v1", 30).await.unwrap(),
+        Some(snap("v1", 30, b"s30"))
+    );
+    assert_eq!(
+        store.snapshot_at_most("v0", 1000).await.unwrap(),
+        Some(snap("v0", 25, b"old"))
+    );
+    assert_eq!(store.snapshot_seqs("v1").await.unwrap(), vec![10, 20, 30]);
+    let deleted = store.retain_snapshots("v1", vec![10, 30]).await.unwrap();
+    assert_eq!(deleted, 2, "v1 at 20 and v0 at 25");
+    assert_eq!(store.snapshot_seqs("v1").await.unwrap(), vec![10, 30]);
+    assert_eq!(store.snapshot_seqs("v0").await.unwrap(), Vec::<Seq>::new());
+    assert_eq!(
+        store.snapshot_at_most("v1", 29).await.unwrap(),
+        Some(snap("v1", 10, b"s10"))
+    );
+}

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod detail;
 pub mod history;
 pub mod insights;
+pub mod travel;
 
 use crate::model::Decision;
 

@@ -13,4 +13,5 @@ mod signoff;
 mod snapshots;
 mod story;
 mod support;
+mod travel;
 mod update;

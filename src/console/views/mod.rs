@@ -14,6 +14,7 @@ pub mod history;
 pub mod insights;
 pub mod modals;
 pub mod toasts;
+pub mod travel;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -53,6 +54,12 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, now: Millis) {
         Some(Screen::Approvals(a)) => approvals::draw(frame, middle, app, a, theme, now),
         Some(Screen::History(h)) => history::draw(frame, middle, app, h, theme, now),
         Some(Screen::Insights(i)) => insights::draw(frame, middle, i, theme),
+        Some(Screen::Travel(t)) => {
+            // The past dashboard, with a banner where the status line was.
+            dashboard::draw(frame, r.main, app, theme, now);
+            travel::banner(frame, r.status, t, theme);
+            travel::panel(frame, r.feed, t, theme);
+        }
     }
     match &app.modal {
         Some(Modal::Confirm(c)) => modals::confirm(frame, middle, c, theme),

@@ -11,6 +11,7 @@ mod rollbacks;
 mod rules;
 mod safety;
 mod signoff;
+mod travel;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

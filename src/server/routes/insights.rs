@@ -31,7 +31,7 @@ pub(super) async fn insights(
     Query(params): Query<InsightsParams>,
 ) -> Result<Json<InsightsReport>, ApiErr> {
     let query = query(&params, &shared.config, crate::now_millis())?;
-    Ok(Json(shared.read_model.insights().report(&query)))
+    Ok(Json(shared.read_model.insights().await.report(&query)))
 }
 
 /// The insights query of a request: the window defaults to the last 30 days
@@ -147,7 +147,7 @@ pub(super) async fn review(
             .unwrap_or_default()
         }
     };
-    let flaky = shared.read_model.insights().flaky_failure(&id);
+    let flaky = shared.read_model.insights().await.flaky_failure(&id);
     let text = review(&shared.read_model.read(), &id, &excerpt, flaky.as_ref())
         .ok_or_else(|| super::read::no_deployment(&id))?;
     Ok((

@@ -10,6 +10,7 @@ mod plan;
 mod read;
 mod safety;
 mod signoff;
+mod travel;
 
 use std::sync::Arc;
 

@@ -52,6 +52,17 @@ pub(super) async fn dashboard(
     Query(q): Query<DashboardQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiErr> {
+    if let Some(at) = &q.at {
+        // Time travel: folded for this request, never cached (`travel`).
+        return super::travel::dashboard_at(
+            &shared,
+            &user,
+            at,
+            q.service.as_deref(),
+            DASHBOARD_HISTORY,
+        )
+        .await;
+    }
     let failed =
         |e: color_eyre::Report| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
     let gzip = headers
@@ -134,6 +145,8 @@ pub(super) async fn dashboard(
 #[derive(Debug, Deserialize)]
 pub(super) struct DashboardQuery {
     service: Option<String>,
+    /// `seq:N` or an RFC 3339 time: the dashboard as it was then.
+    at: Option<String>,
 }
 
 /// `Dashboard` without its `state`, which is spliced in as shared bytes.
@@ -234,6 +247,7 @@ pub(super) async fn deployment(
     let flaky = shared
         .read_model
         .insights()
+        .await
         .flaky_failure(&id)
         .map(crate::insights::FlakyNote::from);
     Ok(Json(DeploymentDetail { deployment, flaky }))

@@ -319,6 +319,12 @@ async fn pg_heartbeats_list_replicas() {
 }
 
 #[tokio::test]
+async fn pg_snapshots_are_kept_by_format_and_seq() {
+    let Some(url) = fresh_db().await else { return };
+    suite::snapshots_are_kept_by_format_and_seq(&open(&url).await).await;
+}
+
+#[tokio::test]
 async fn pg_bad_start_fails_in_one_line_with_a_hint() {
     let Some(url) = fresh_db().await else { return };
     let one_line = |err: color_eyre::eyre::Report, want: &str| {

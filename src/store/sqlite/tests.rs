@@ -256,3 +256,12 @@ async fn heartbeats_are_kept_in_memory() {
         .unwrap();
     suite::heartbeats_list_replicas(&store).await;
 }
+
+#[tokio::test]
+async fn snapshots_are_kept_by_format_and_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    suite::snapshots_are_kept_by_format_and_seq(&store).await;
+}
