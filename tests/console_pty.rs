@@ -361,3 +361,26 @@ async fn p_refuses_a_quarantined_release_and_says_why() {
         .count();
     assert_eq!(promotions, 0, "1.2.0 was not promoted again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_prod_shows_its_banner_and_cell() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(3600))
+        .expect("an hour from now");
+    let (status, body) = alice
+        .post(
+            "/freeze",
+            serde_json::json!({"stage": "prod", "until": until.to_string(), "reason": "year-end close"}),
+        )
+        .await;
+    assert_eq!(status, 200, "freeze: {body}");
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    // The cursor starts on prod: the dashboard's border carries the banner.
+    console.wait_for("the freeze banner", |s| {
+        s.contains("❄ prod frozen until") && s.contains("year-end close")
+    });
+}

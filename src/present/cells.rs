@@ -118,7 +118,9 @@ fn progress(d: &Deployment) -> (String, String) {
     if let (StepKind::SignOff, Some(rule)) = (d.steps[i].kind, &d.steps[i].sign_off) {
         let label = crate::model::sign_off_label(&d.steps[i].name);
         let word = format!("waiting for {label} sign-off by {}", rule.roles_text());
-        return (word, format!("{label} sign-off {n}"));
+        // The short form drops the step count: at 80 columns a cell has 16,
+        // and "◐ UAT sign-off" must not be cut (the status line has the rest).
+        return (word, format!("{label} sign-off"));
     }
     let verb = match (d.kind, d.steps[i].kind) {
         (DeploymentKind::Rollback, _) => "rolling back",
