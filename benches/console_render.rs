@@ -109,6 +109,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
             exit_code: Some(0),
             tests,
             message: "ok".into(),
+            failed_tests: Vec::new(),
         };
         push(EventKind::BuildStarted {
             build: b.clone().into(),
@@ -208,6 +209,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
                 build: None,
                 message: "m".into(),
                 at: NOW,
+                failed_tests: None,
             },
             channel: "webhook".into(),
             ok: false,

@@ -78,6 +78,24 @@ pub struct StepOutcome {
     pub tests: Option<TestCounts>,
     /// One line for people: "exit code 3", "timed out after 30s", "2 tests failed".
     pub message: String,
+    /// The failed tests of its JUnit report, in report order, at most
+    /// `MAX_FAILED_TESTS` (`tests.failed` has the count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_tests: Vec<FailedTest>,
+}
+
+/// How many failed tests a step keeps by name: the rest are counted (and
+/// listed in the step's log, up to the same bound).
+pub const MAX_FAILED_TESTS: usize = 50;
+
+/// A failed test from a step's JUnit report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FailedTest {
+    /// `classname.name` (or `name` alone when the report has no class).
+    pub name: String,
+    /// The first line of why it failed; empty when the report says nothing.
+    #[serde(default)]
+    pub message: String,
 }
 
 /// One step of a run as the state knows it.
@@ -94,6 +112,9 @@ pub struct Step {
     /// Number of output lines seen so far (the log file has them all).
     #[serde(default)]
     pub log_lines: u64,
+    /// The failed tests of its report (see `StepOutcome::failed_tests`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_tests: Vec<FailedTest>,
 }
 
 impl Step {
@@ -108,6 +129,7 @@ impl Step {
             tests: None,
             message: None,
             log_lines: 0,
+            failed_tests: Vec::new(),
         }
     }
 }

@@ -470,6 +470,10 @@ async fn execute(
     let _ = sink.await;
     // Messages can quote output (a report's error, a probe's answer).
     outcome.message = masker.mask(&outcome.message);
+    for t in &mut outcome.failed_tests {
+        t.name = masker.mask(&t.name);
+        t.message = masker.mask(&t.message);
+    }
     (outcome, built)
 }
 
