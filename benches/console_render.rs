@@ -111,6 +111,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
             exit_code: Some(0),
             tests,
             message: "ok".into(),
+            failed_tests: Vec::new(),
         };
         push(EventKind::BuildStarted {
             build: b.clone().into(),
@@ -210,6 +211,7 @@ fn events(round: usize, first_seq: u64) -> Vec<Event> {
                 build: None,
                 message: "m".into(),
                 at: NOW,
+                failed_tests: None,
             },
             channel: "webhook".into(),
             ok: false,

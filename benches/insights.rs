@@ -122,6 +122,7 @@ impl Gen {
                     exit_code: Some(i32::from(failed)),
                     tests: None,
                     message: String::new(),
+                    failed_tests: Vec::new(),
                 },
             });
             if failed {
@@ -142,6 +143,7 @@ impl Gen {
                         build: None,
                         message: "failed".into(),
                         at: self.at,
+                        failed_tests: None,
                     },
                     channel: "webhook".into(),
                     ok: true,

@@ -116,6 +116,7 @@ async fn build_store(
                     run: job.run,
                     step: job.step,
                     outcome: StepOutcome {
+                        failed_tests: Vec::new(),
                         status: StepStatus::Passed,
                         exit_code: Some(0),
                         tests: None,

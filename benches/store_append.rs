@@ -80,6 +80,7 @@ fn event(i: usize) -> NewEvent {
                     skipped: 2,
                 }),
                 message: "143 tests passed, 2 skipped".into(),
+                failed_tests: Vec::new(),
             },
         },
         _ => EventKind::DeploymentFinished {

@@ -378,7 +378,7 @@ async fn a_frozen_prod_shows_its_banner_and_cell() {
         .await;
     assert_eq!(status, 200, "freeze: {body}");
 
-    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    let console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
     // The cursor starts on prod: the dashboard's border carries the banner.
     console.wait_for("the freeze banner", |s| {
         s.contains("❄ prod frozen until") && s.contains("year-end close")

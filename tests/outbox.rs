@@ -316,3 +316,284 @@ async fn wait_until_events(api: &Api, mut done: impl FnMut(&[Value]) -> bool) ->
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A JUnit report with `failed` failing tests (and one passing).
+fn junit(failed: usize) -> String {
+    let mut cases =
+        String::from(r#"<testcase classname="shop.CartTest" name="adds" time="0.001"/>"#);
+    for i in 1..=failed {
+        cases.push_str(&format!(
+            r#"<testcase classname="shop.CartTest" name="total{i}" time="0.001"><failure message="expected 5 but was {i}&#10;at CartTest.java:{i}">trace</failure></testcase>"#
+        ));
+    }
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><testsuite name="shop.CartTest" tests="{}" failures="{failed}" errors="0" skipped="0">{cases}</testsuite>"#,
+        failed + 1
+    )
+}
+
+/// The real CLI against `url` as dev, off the async threads.
+async fn cli(url: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(ferry_bin());
+    cmd.args(args)
+        .env("FERRY_SERVER", url)
+        .env("FERRY_TOKEN", DEV_TOKEN)
+        .env("NO_COLOR", "1")
+        .env_remove("FERRY_CONFIG");
+    tokio::task::spawn_blocking(move || cmd.output().expect("ferry runs"))
+        .await
+        .unwrap()
+}
+
+/// One external service whose `test` stage rolls back by itself; its smoke
+/// step writes a JUnit report with 7 failures for versions named "bad".
+/// Four webhooks, one per format.
+fn failing_tests_config(root: &std::path::Path, base: &str) -> std::path::PathBuf {
+    std::fs::write(root.join("fail.xml"), junit(7)).unwrap();
+    std::fs::write(root.join("ok.xml"), junit(0)).unwrap();
+    let r = root.display();
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "https://ferry.example.com"
+
+[[users]]
+name = "dev"
+roles = ["deployer"]
+token_sha256 = "{dev}"
+
+[notify]
+attempts = 5
+retry_delay = "50ms"
+webhooks = [
+  {{ url = "{base}/slack", format = "slack" }},
+  {{ url = "{base}/teams", format = "teams" }},
+  {{ url = "{base}/discord", format = "discord" }},
+  {{ url = "{base}/json", format = "json", secret_env = "FERRY_TEST_NOTIFY_SECRET" }},
+]
+
+[services.api]
+source = "external"
+
+[[services.api.stages]]
+name = "test"
+rollback = "auto"
+deploy = {{ command = "echo deployed $FERRY_VERSION", timeout = "1m" }}
+verify = [{{ name = "smoke", command = "case $FERRY_VERSION in *bad*) cp {r}/fail.xml {r}/report.xml; exit 1;; esac; cp {r}/ok.xml {r}/report.xml", timeout = "1m", report = "{r}/report.xml" }}]
+"#,
+        dev = sha256_hex(DEV_TOKEN),
+    );
+    let path = root.join("ferry.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+/// The one accepted body at `path` whose `words` appear in it, once there.
+async fn one(r: &Receiver, path: &'static str, words: &'static str) -> Value {
+    wait_until(&format!("{words} at {path}"), || {
+        accepted(r, path, |v| v.to_string().contains(words))
+            .into_iter()
+            .next()
+            .map(|(_, _, v)| v)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_tests_and_quarantines_are_told_in_every_format_and_shown() {
+    let (base, r) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = failing_tests_config(dir.path(), &base);
+    let env = [("FERRY_TEST_NOTIFY_SECRET", SECRET)];
+    let server = Server::start_env(&config, &dir.path().join("data"), "127.0.0.1:0", &env);
+    let url = server.url.clone();
+    let push = |version: &'static str| {
+        let url = url.clone();
+        async move {
+            let digest = format!("sha256:{}", sha256_hex(version));
+            cli(
+                &url,
+                &[
+                    "artifact",
+                    "push",
+                    "api",
+                    "--version",
+                    version,
+                    "--digest",
+                    &digest,
+                    "--uri",
+                    "registry.example.com/api",
+                    "--wait",
+                    "test",
+                    "--timeout",
+                    "1m",
+                ],
+            )
+            .await
+        }
+    };
+    let out = push("1.0.0").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = push("1.1.0-bad").await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+
+    // The failed deployment, as `show --json` has it: every failed test by
+    // name with its first failure line.
+    let out = cli(&url, &["show", "a-2", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = a["deployments"][0]["id"].as_str().unwrap().to_string();
+    let out = cli(&url, &["show", &failed, "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["status"], "failed", "{d}");
+    let smoke = &d["steps"][1];
+    assert_eq!(smoke["name"], "smoke");
+    assert_eq!(smoke["tests"]["failed"], 7, "{smoke}");
+    let tests = smoke["failed_tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 7, "{smoke}");
+    assert_eq!(tests[0]["name"], "shop.CartTest.total1");
+    assert_eq!(tests[0]["message"], "expected 5 but was 1");
+    assert_eq!(tests[6]["name"], "shop.CartTest.total7");
+    assert_eq!(
+        d["steps"][0]["failed_tests"],
+        serde_json::json!([]),
+        "a step without failures has an empty list"
+    );
+    // And for people.
+    let out = cli(&url, &["show", &failed]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("failed tests in smoke:"), "{shown}");
+    assert!(
+        shown.contains("  shop.CartTest.total1: expected 5 but was 1\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  shop.CartTest.total7: expected 5 but was 7"),
+        "{shown}"
+    );
+
+    // deployment_failed names the first five failed tests and counts the rest.
+    let (h, body, json) = wait_until("deployment_failed at /json", || {
+        accepted(&r, "/json", event("deployment_failed"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(h["x-ferry-signature-256"], sign(&body).as_str());
+    assert_eq!(json["deployment"], failed.as_str());
+    let names: Vec<&str> = json["failed_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        (1..=5)
+            .map(|i| format!("shop.CartTest.total{i}: expected 5 but was {i}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(json["failed_tests_more"], 2, "{json}");
+    let slack = one(&r, "/slack", "failed in test").await;
+    let details = slack["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(
+        details.contains("• shop.CartTest.total5: expected 5 but was 5\n• and 2 more"),
+        "{details}"
+    );
+    assert!(!details.contains("total6"), "{details}");
+    let teams = one(&r, "/teams", "failed in test").await;
+    let card = &teams["attachments"][0]["content"];
+    assert!(
+        card["body"][2]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("• and 2 more"),
+        "{card}"
+    );
+    let discord = one(&r, "/discord", "failed in test").await;
+    assert!(
+        discord["embeds"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("• shop.CartTest.total1: expected 5 but was 1"),
+        "{discord}"
+    );
+
+    // The automatic rollback quarantined 1.1.0-bad: told in every format.
+    let (h, body, json) = wait_until("quarantined at /json", || {
+        accepted(&r, "/json", event("quarantined"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(h["x-ferry-event"], "quarantined");
+    assert_eq!(h["x-ferry-signature-256"], sign(&body).as_str());
+    assert_eq!(json["service"], "api");
+    assert_eq!(json["stage"], "test");
+    assert_eq!(json["version"], "1.1.0-bad");
+    assert_eq!(
+        json["deployment"],
+        failed.as_str(),
+        "the incident's deployment"
+    );
+    let message = json["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("api 1.1.0-bad quarantined after it was rolled back in test"),
+        "{message}"
+    );
+    let slack = one(&r, "/slack", "quarantined in test").await;
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .contains("api 1.1.0-bad quarantined in test"),
+        "{slack}"
+    );
+    assert_eq!(
+        slack["blocks"][3]["elements"][0]["url"],
+        format!("https://ferry.example.com/api/v1/deployments/{failed}")
+    );
+    let teams = one(&r, "/teams", "quarantined in test").await;
+    let card = &teams["attachments"][0]["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["body"][0]["color"], "Attention");
+    let discord = one(&r, "/discord", "quarantined in test").await;
+    assert!(
+        discord["embeds"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("api 1.1.0-bad quarantined in test"),
+        "{discord}"
+    );
+
+    // By hand: quarantining 1.0.0 is told too, with who and why.
+    let out = cli(
+        &url,
+        &["quarantine", "add", "a-1", "--reason", "leaks sessions"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = one(&r, "/json", "quarantined by dev: leaks sessions").await;
+    assert_eq!(json["event"], "quarantined");
+    assert_eq!(json["version"], "1.0.0");
+    assert!(json["stage"].is_null(), "{json}");
+    assert!(json["deployment"].is_null(), "{json}");
+    let slack = one(&r, "/slack", "api 1.0.0 quarantined").await;
+    assert!(slack.to_string().contains("leaks sessions"), "{slack}");
+    one(&r, "/teams", "api 1.0.0 quarantined").await;
+    one(&r, "/discord", "api 1.0.0 quarantined").await;
+    assert_eq!(
+        accepted(&r, "/json", event("quarantined")).len(),
+        2,
+        "one per quarantine"
+    );
+    drop(server);
+}

@@ -136,7 +136,42 @@ pub(crate) fn deployment_text(d: &Deployment, colour: bool) -> String {
         rows,
         colour,
     ));
+    out.push_str(&failed_tests_text(d));
     out.trim_end().to_string()
+}
+
+/// Most failed tests `show` lists per step; `--json` has all that were kept.
+const SHOWN_TESTS: usize = 20;
+
+/// "failed tests in test:" and one `name: first line` each, per step.
+fn failed_tests_text(d: &Deployment) -> String {
+    let clean = crate::model::sanitize_text;
+    let mut out = String::new();
+    for (i, s) in d.steps.iter().enumerate() {
+        if s.failed_tests.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\nfailed tests in {}:\n", clean(&s.name)));
+        for t in s.failed_tests.iter().take(SHOWN_TESTS) {
+            match t.message.as_str() {
+                "" => out.push_str(&format!("  {}\n", clean(&t.name))),
+                why => out.push_str(&format!("  {}: {}\n", clean(&t.name), clean(why))),
+            }
+        }
+        let total = s
+            .tests
+            .map_or(0, |c| c.failed as usize)
+            .max(s.failed_tests.len());
+        let shown = s.failed_tests.len().min(SHOWN_TESTS);
+        if total > shown {
+            out.push_str(&format!(
+                "  ... and {} more (`ferry logs {} --step {i}` lists them)\n",
+                total - shown,
+                d.id
+            ));
+        }
+    }
+    out
 }
 
 fn artifact(a: &Artifact, deployments: &[Deployment], json: bool) -> Result<(), Error> {

@@ -37,6 +37,9 @@ pub struct StepView {
     pub finished_at: Option<String>,
     pub finished_at_ms: Option<Millis>,
     pub log_lines: u64,
+    /// The failed tests of its JUnit report (at most 50; `tests.failed`
+    /// counts them all); empty when none failed.
+    pub failed_tests: Vec<crate::model::FailedTest>,
 }
 
 impl StepView {
@@ -54,6 +57,7 @@ impl StepView {
             finished_at: s.finished_at.and_then(rfc3339),
             finished_at_ms: s.finished_at,
             log_lines: s.log_lines,
+            failed_tests: s.failed_tests.clone(),
         }
     }
 }

@@ -94,6 +94,7 @@ impl State {
                     s.exit_code = outcome.exit_code;
                     s.tests = outcome.tests;
                     s.message = Some(outcome.message.clone());
+                    s.failed_tests = outcome.failed_tests.clone();
                 }
             }
             EventKind::CancelRequested { deployment } => {

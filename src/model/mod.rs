@@ -38,9 +38,12 @@ pub use digest::{digest_hex, is_sha256_digest, same_digest};
 pub use event::{Event, EventKind, NewEvent};
 pub use freeze::{AdhocFreeze, FrozenWait, short_time};
 pub use ids::{Actor, ArtifactId, BuildId, DeploymentId, Millis, RunId, Seq, roles};
-pub use notification::{Notification, NotificationKind};
+pub use notification::{FailedTests, NOTIFIED_TESTS, Notification, NotificationKind};
 pub use person::{person_key, same_person};
-pub use run::{Build, BuildStatus, Step, StepKind, StepOutcome, StepPlan, StepStatus, TestCounts};
+pub use run::{
+    Build, BuildStatus, FailedTest, MAX_FAILED_TESTS, Step, StepKind, StepOutcome, StepPlan,
+    StepStatus, TestCounts,
+};
 pub use safety::{Hold, Incident, Quarantine, QuarantineChange, format_millis};
 pub use signoff::{SignOff, SignOffRule, Verdict, sign_off_label};
 pub use text::{sanitize_text, short_sha};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BuildId, DeploymentId, Millis};
+use super::{BuildId, DeploymentId, FailedTest, Millis};
 
 /// Which notification a failure, an approval request or a rollback sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,8 +17,8 @@ pub enum NotificationKind {
     DeploymentSucceeded,
     /// An automatic rollback failed: the stage runs a bad release.
     RollbackFailed,
-    /// An artifact was quarantined (the rule emits it; the kind and its
-    /// formats exist so receivers can subscribe already).
+    /// A release was quarantined: automatically when it was rolled back
+    /// away from, or by hand (`ferry quarantine add`).
     Quarantined,
     /// Break-glass: someone promoted into a frozen stage (who and why in the message).
     FreezeOverridden,
@@ -58,4 +58,21 @@ pub struct Notification {
     /// One line for people.
     pub message: String,
     pub at: Millis,
+    /// `deployment_failed`: the failed tests of the failed step, when its
+    /// report had any. Boxed: most notifications have none, and events
+    /// (which hold notifications) stay small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_tests: Option<Box<FailedTests>>,
 }
+
+/// The failed tests a notification names: the first `NOTIFIED_TESTS`, and
+/// how many more failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTests {
+    pub named: Vec<FailedTest>,
+    #[serde(default)]
+    pub more: u32,
+}
+
+/// How many failed tests a notification names; the rest are counted.
+pub const NOTIFIED_TESTS: usize = 5;

@@ -80,6 +80,24 @@ pub struct StepOutcome {
     pub tests: Option<TestCounts>,
     /// One line for people: "exit code 3", "timed out after 30s", "2 tests failed".
     pub message: String,
+    /// The failed tests of its JUnit report, in report order, at most
+    /// `MAX_FAILED_TESTS` (`tests.failed` has the count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_tests: Vec<FailedTest>,
+}
+
+/// How many failed tests a step keeps by name: the rest are counted (and
+/// listed in the step's log, up to the same bound).
+pub const MAX_FAILED_TESTS: usize = 50;
+
+/// A failed test from a step's JUnit report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FailedTest {
+    /// `classname.name` (or `name` alone when the report has no class).
+    pub name: String,
+    /// The first line of why it failed; empty when the report says nothing.
+    #[serde(default)]
+    pub message: String,
 }
 
 /// One step of a run as the state knows it.
@@ -99,6 +117,9 @@ pub struct Step {
     /// A sign-off step's rule, from when it was reached (`SignOffRequested`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_off: Option<super::SignOffRule>,
+    /// The failed tests of its report (see `StepOutcome::failed_tests`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_tests: Vec<FailedTest>,
 }
 
 impl Step {
@@ -114,6 +135,7 @@ impl Step {
             message: None,
             log_lines: 0,
             sign_off: None,
+            failed_tests: Vec::new(),
         }
     }
 }

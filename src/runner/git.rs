@@ -176,16 +176,32 @@ where
     };
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let reason = stderr
-            .lines()
-            .map(str::trim)
-            .rev()
-            .find(|l| !l.is_empty())
-            .unwrap_or("no error output");
-        let reason = auth.mask(&redact_userinfo(&sanitize_text(reason)));
+        let reason = failure_reason(&stderr);
+        let reason = auth.mask(&redact_userinfo(&sanitize_text(&reason)));
         return Err(eyre!("`git {}` failed: {reason}", redact_userinfo(&what)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The lines of git's stderr that say why, joined: the transport's own
+/// (ssh's "Host key verification failed.") and git's `fatal:`, without the
+/// advice git adds to every remote failure and ssh's banner of `@`s, which
+/// say nothing about this one.
+fn failure_reason(stderr: &str) -> String {
+    const ADVICE: [&str; 2] = [
+        "Please make sure you have the correct access rights",
+        "and the repository exists.",
+    ];
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !ADVICE.contains(l))
+        .filter(|l| !l.chars().all(|c| c == '@'))
+        .collect();
+    match lines.len() {
+        0 => "no error output".to_string(),
+        n => lines[n.saturating_sub(3)..].join("; "),
+    }
 }
 
 fn parse_commits(out: &str) -> Vec<CommitInfo> {

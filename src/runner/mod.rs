@@ -354,6 +354,21 @@ fn safe_component(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// Make the step's report and run directories, and remove a report left
+/// from before (it must not pass for this step's).
+fn prepare_dirs(report: &Path, run_dir: &Path) -> Result<(), String> {
+    for dir in [report.parent(), Some(run_dir)].into_iter().flatten() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err(inline_hint(
+                format!("could not create {}: {e}", dir.display()),
+                "is the data directory writable?",
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(report);
+    Ok(())
+}
+
 /// Everything `run_step` does in the background, up to the result.
 async fn execute(
     job: StepJob,
@@ -371,22 +386,17 @@ async fn execute(
     let deadline = process::deadline_after(job.timeout);
     let report = Runner::report_path(&data_dir, &job.run, job.step);
     let run_dir = Runner::run_dir(&data_dir, &job.run);
-    for dir in [report.parent(), Some(run_dir.as_path())]
-        .into_iter()
-        .flatten()
-    {
-        if let Err(e) = tokio::fs::create_dir_all(dir).await {
-            return (
-                failed(inline_hint(
-                    format!("could not create {}: {e}", dir.display()),
-                    "is the data directory writable?",
-                )),
-                None,
-            );
-        }
+    // One trip to the blocking pool for all of it: this is on the path
+    // between one step's exit and the next one's start.
+    let prepared = {
+        let (report, run_dir) = (report.clone(), run_dir.clone());
+        tokio::task::spawn_blocking(move || prepare_dirs(&report, &run_dir))
+            .await
+            .unwrap_or_else(|e| Err(format!("preparing the step failed: {e}")))
+    };
+    if let Err(e) = prepared {
+        return (failed(e), None);
     }
-    // A report left from before must not pass for this step's.
-    let _ = tokio::fs::remove_file(&report).await;
 
     let mut env = process::base_env();
     env.extend(job.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -470,6 +480,10 @@ async fn execute(
     let _ = sink.await;
     // Messages can quote output (a report's error, a probe's answer).
     outcome.message = masker.mask(&outcome.message);
+    for t in &mut outcome.failed_tests {
+        t.name = masker.mask(&t.name);
+        t.message = masker.mask(&t.message);
+    }
     (outcome, built)
 }
 

@@ -104,8 +104,11 @@ pub struct Message {
     pub actor: Option<String>,
     /// One line for people.
     pub text: String,
-    /// Failed tests' `name: first line`, when a test step failed.
+    /// Failed tests' `name: first line`, when a test step failed (the
+    /// engine keeps the first few).
     pub failed_tests: Vec<String>,
+    /// How many more tests failed than `failed_tests` names.
+    pub failed_more: u32,
     pub at: Millis,
 }
 
@@ -122,7 +125,16 @@ impl Message {
             build: n.build.as_ref().map(|b| b.to_string()),
             actor: None,
             text: n.message.clone(),
-            failed_tests: Vec::new(),
+            failed_tests: n
+                .failed_tests
+                .iter()
+                .flat_map(|f| f.named.iter())
+                .map(|t| match t.message.as_str() {
+                    "" => t.name.clone(),
+                    why => format!("{}: {why}", t.name),
+                })
+                .collect(),
+            failed_more: n.failed_tests.as_ref().map_or(0, |f| f.more),
             at: n.at,
         }
     }
@@ -177,7 +189,18 @@ impl Message {
             d.push_str("\n• ");
             d.push_str(&sanitize_text(t));
         }
+        if let Some(more) = self.more_text() {
+            d.push_str("\n• ");
+            d.push_str(&more);
+        }
         d
+    }
+
+    /// "and 3 more" failed tests, when the list is cut.
+    fn more_text(&self) -> Option<String> {
+        let listed = self.failed_tests.len().min(10) as u32;
+        let more = self.failed_more + (self.failed_tests.len() as u32 - listed);
+        (more > 0).then(|| format!("and {more} more"))
     }
 }
 
@@ -262,6 +285,7 @@ fn json_body(m: &Message, link: Option<&str>) -> Value {
         "actor": m.actor,
         "message": m.text,
         "failed_tests": m.failed_tests,
+        "failed_tests_more": m.failed_more,
         "at": rfc3339(m.at),
         "at_ms": m.at,
         "url": link,

@@ -49,6 +49,7 @@ fn message(event: NotifyEvent) -> Message {
         actor: Some("alice".into()),
         text: "health check failed: 3 probes in a row".into(),
         failed_tests: vec!["CartTest.computesTotal: expected <5> but was <4>".into()],
+        failed_more: 0,
         at: 1_764_063_000_000,
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::errors::inline_hint;
-use crate::model::{StepOutcome, StepStatus, TestCounts};
+use crate::model::{FailedTest, MAX_FAILED_TESTS, StepOutcome, StepStatus, TestCounts};
 
 use super::output::LineSender;
 use super::process::{ProcEnd, StopReason};
@@ -21,6 +21,7 @@ pub(crate) fn outcome(
         exit_code,
         tests: None,
         message: message.into(),
+        failed_tests: Vec::new(),
     }
 }
 
@@ -92,6 +93,11 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
         since,
         log,
     } = report;
+    // Most steps write no FERRY_REPORT: one stat says so without a trip to
+    // the blocking pool (this is on the path to the next step's start).
+    if !explicit && std::fs::symlink_metadata(&path).is_err() {
+        return o;
+    }
     // Reports can be large: parse them off the async threads.
     // A file, a directory or a glob, merged (reports.rs).
     let read = tokio::task::spawn_blocking(move || match reports::read_reports(&path, since) {
@@ -137,6 +143,21 @@ pub(crate) async fn with_tests(mut o: StepOutcome, report: Report<'_>) -> StepOu
                 };
                 o.status = StepStatus::Failed;
                 o.message = format!("{}{exit}", count_text(t.failed, "failed"));
+                // Kept by name (bounded) for `ferry show`, the detail view
+                // and the failure's notification.
+                o.failed_tests = report
+                    .failures
+                    .iter()
+                    .take(MAX_FAILED_TESTS)
+                    .map(|f| FailedTest {
+                        // Names come from the report as written: one
+                        // clean, bounded line, like the message.
+                        name: crate::model::sanitize_text(
+                            &f.name.chars().take(300).collect::<String>(),
+                        ),
+                        message: f.message.clone(),
+                    })
+                    .collect();
                 // Which tests, and why, for the detail view, `ferry logs`
                 // and whoever reads the log from a notification's link.
                 if let Some(log) = log {

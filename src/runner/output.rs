@@ -27,6 +27,11 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// At most one batch per period (10 a second): a step printing a flood must
 /// not flood the event log; its lines are all in the log file anyway.
 pub const BATCH_PERIOD: Duration = Duration::from_millis(100);
+/// The log file's write buffer: a flood is written in blocks this large.
+const LOG_BUFFER: usize = 256 * 1024;
+/// Less than this buffered when the sink's queue runs dry is flushed at
+/// once (a quiet step); more waits for the buffer or the batch tick.
+const QUIET_BYTES: usize = 8 * 1024;
 
 /// Replaces secret values by `***`.
 #[derive(Debug, Clone, Default)]
@@ -136,15 +141,25 @@ pub fn clean_line(raw: &[u8], masker: &Masker) -> String {
 /// Where a step's output goes; clone it for each producer.
 #[derive(Clone)]
 pub struct LineSender {
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
 }
 
 impl LineSender {
     /// Send one raw line (without its newline). Waits when the sink is
     /// behind, which in turn makes a chatty child wait on its pipe.
     pub async fn send(&self, raw: Vec<u8>) {
+        self.send_lines(vec![raw]).await;
+    }
+
+    /// Send several raw lines at once, in order: a chatty step's reader
+    /// hands over everything one read brought, one message and at most one
+    /// wake-up of the sink per read rather than per line.
+    pub async fn send_lines(&self, lines: Vec<Vec<u8>>) {
+        if lines.is_empty() {
+            return;
+        }
         // An error means the sink is gone: the step is over, nothing to do.
-        let _ = self.tx.send(raw).await;
+        let _ = self.tx.send(lines).await;
     }
 
     /// A note from ferry itself (probe results, the build's progress).
@@ -197,29 +212,24 @@ pub async fn spawn_sink_limited(
     limit: u64,
 ) -> std::io::Result<(LineSender, JoinHandle<SinkSummary>)> {
     let inputs = inputs.into();
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await?;
-    // The index covers a log the sink starts: one appended to (a file that
-    // already has lines) keeps its old index, which stays right for the
-    // lines it covers; readers scan past its last entry.
-    let index = if file.metadata().await?.len() == 0 {
-        tokio::fs::File::create(index_path(path)).await.ok()
-    } else {
-        None
-    };
-    let (tx, rx) = mpsc::channel(1024);
+    // One trip to the blocking pool for the directory, the log and its
+    // index (each tokio::fs call is a trip of its own): this is on the path
+    // between one step's exit and the next one's start.
+    let owned = path.to_path_buf();
+    let (file, index) = tokio::task::spawn_blocking(move || open_log(&owned))
+        .await
+        .map_err(std::io::Error::other)??;
+    let file = tokio::fs::File::from_std(file);
+    let index = index.map(tokio::fs::File::from_std);
+    // Messages carry up to a read's worth of lines (64 KiB), so 64 of them
+    // bound the memory a sink that is behind can hold to a few MiB.
+    let (tx, rx) = mpsc::channel(64);
     let sink = Sink {
         index,
         index_pending: Vec::new(),
         file_lines: 0,
         file_bytes: 0,
-        file: tokio::io::BufWriter::new(file),
+        file: tokio::io::BufWriter::with_capacity(LOG_BUFFER, file),
         masker,
         run,
         step,
@@ -235,6 +245,27 @@ pub async fn spawn_sink_limited(
         capped: false,
     };
     Ok((LineSender { tx }, tokio::spawn(sink.run(rx))))
+}
+
+/// Open (append to) the log at `path`, making its directory, and create
+/// its index when the log is new. The index covers a log the sink starts:
+/// one appended to (a file that already has lines) keeps its old index,
+/// which stays right for the lines it covers; readers scan past its last
+/// entry.
+fn open_log(path: &Path) -> std::io::Result<(std::fs::File, Option<std::fs::File>)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let index = if file.metadata()?.len() == 0 {
+        std::fs::File::create(index_path(path)).ok()
+    } else {
+        None
+    };
+    Ok((file, index))
 }
 
 struct Sink {
@@ -262,22 +293,34 @@ struct Sink {
 }
 
 impl Sink {
-    async fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) -> SinkSummary {
+    async fn run(mut self, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) -> SinkSummary {
         let mut tick = tokio::time::interval(BATCH_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                raw = rx.recv() => {
-                    let Some(raw) = raw else { break };
-                    self.line(&raw).await;
-                    // Take what is already queued before flushing, so a flood
-                    // costs one write per burst instead of one per line.
-                    while let Ok(raw) = rx.try_recv() {
-                        self.line(&raw).await;
+                lines = rx.recv() => {
+                    let Some(lines) = lines else { break };
+                    for raw in &lines {
+                        self.line(raw).await;
                     }
-                    self.flush().await;
+                    // Take what is already queued too.
+                    while let Ok(lines) = rx.try_recv() {
+                        for raw in &lines {
+                            self.line(raw).await;
+                        }
+                    }
+                    // A quiet step's line reaches the file at once; a
+                    // flood is written when the buffer fills and at each
+                    // batch (`emit`), not once per burst: each flush of a
+                    // tokio File is a trip to the blocking pool.
+                    if rx.is_empty() && self.quiet_since_flush() {
+                        self.flush().await;
+                    }
                 }
-                _ = tick.tick() => self.emit().await,
+                _ = tick.tick() => {
+                    self.flush().await;
+                    self.emit().await;
+                }
             }
         }
         self.flush().await;
@@ -320,6 +363,13 @@ impl Sink {
             self.dropped_since += 1;
             self.summary.dropped += 1;
         }
+    }
+
+    /// Whether little was written since the last flush: a step printing
+    /// now and then, whose lines should be readable from the file at once
+    /// (a flood is flushed by the buffer filling and by the batch tick).
+    fn quiet_since_flush(&self) -> bool {
+        self.file.buffer().len() < QUIET_BYTES
     }
 
     /// A line of `bytes` bytes is about to be written to the file.

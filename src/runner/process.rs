@@ -386,20 +386,25 @@ async fn read_lines<R: AsyncRead + Unpin>(r: R, out: LineSender) {
         if buf.is_empty() {
             break;
         }
-        let (chunk, found_newline) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], true),
-            None => (buf, false),
-        };
-        let room = RAW_LINE_LIMIT.saturating_sub(line.len());
-        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let used = chunk.len() + usize::from(found_newline);
-        reader.consume(used);
-        if found_newline {
+        // Every complete line this read brought goes to the sink as one
+        // message (see `LineSender::send_lines`).
+        let mut done: Vec<Vec<u8>> = Vec::new();
+        let mut rest = buf;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let room = RAW_LINE_LIMIT.saturating_sub(line.len());
+            line.extend_from_slice(&rest[..i.min(room)]);
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
-            out.send(std::mem::take(&mut line)).await;
+            done.push(std::mem::take(&mut line));
+            rest = &rest[i + 1..];
         }
+        // A line still going on: kept (up to the limit) for the next read.
+        let room = RAW_LINE_LIMIT.saturating_sub(line.len());
+        line.extend_from_slice(&rest[..rest.len().min(room)]);
+        let used = buf.len();
+        reader.consume(used);
+        out.send_lines(done).await;
     }
     if !line.is_empty() {
         out.send(line).await;

@@ -29,6 +29,7 @@ pub(super) fn step_finished(i: u64) -> NewEvent {
                     skipped: 1,
                 }),
                 message: "12 tests passed".into(),
+                failed_tests: Vec::new(),
             },
         },
     }

@@ -113,6 +113,7 @@ fn report() -> InsightsReport {
                     exit_code: Some(0),
                     tests: None,
                     message: String::new(),
+                    failed_tests: Vec::new(),
                 },
             },
         );

@@ -38,6 +38,7 @@ fn passed(tests: Option<(u32, u32)>) -> StepOutcome {
             skipped: 0,
         }),
         message: "exit code 0".into(),
+        failed_tests: Vec::new(),
     }
 }
 
@@ -233,6 +234,7 @@ impl Story {
                         skipped: 0,
                     }),
                     message: "8 tests failed".into(),
+                    failed_tests: Vec::new(),
                 }
             } else {
                 passed((step == 1).then_some((128, 0)))

@@ -131,6 +131,7 @@ impl Cx<'_> {
                 b.author
             ),
             at: self.now,
+            failed_tests: None,
         }));
     }
 }

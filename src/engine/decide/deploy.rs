@@ -296,6 +296,7 @@ impl Cx<'_> {
                     exit_code: None,
                     tests: None,
                     message,
+                    failed_tests: Vec::new(),
                 };
                 self.step_finished(run, step, outcome, None);
             }
@@ -500,9 +501,19 @@ impl Cx<'_> {
     }
 
     pub(super) fn notify(&mut self, kind: NotificationKind, deployment: &str, message: String) {
-        let Some(d) = self.state.deployments.get(deployment) else {
-            return;
-        };
+        if let Some(n) = self.notification(kind, deployment, message) {
+            self.effect(Effect::Notify(n));
+        }
+    }
+
+    /// The notification about `deployment`, not yet sent.
+    pub(super) fn notification(
+        &self,
+        kind: NotificationKind,
+        deployment: &str,
+        message: String,
+    ) -> Option<Notification> {
+        let d = self.state.deployments.get(deployment)?;
         let commit = self
             .state
             .artifacts
@@ -519,8 +530,9 @@ impl Cx<'_> {
             build: None,
             message,
             at: self.now,
+            failed_tests: None,
         };
-        self.effect(Effect::Notify(notification));
+        Some(notification)
     }
 }
 

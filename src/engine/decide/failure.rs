@@ -75,11 +75,14 @@ impl Cx<'_> {
             self.try_start(&d.service, index);
             return;
         }
-        self.notify(
+        if let Some(mut n) = self.notification(
             NotificationKind::DeploymentFailed,
             &d.id,
             format!("{} {} to {} {message}", d.service, d.version, d.stage),
-        );
+        ) {
+            self.add_failed_tests(&mut n, &d.id);
+            self.effect(Effect::Notify(n));
+        }
         let policy = self
             .config
             .service(&d.service)
@@ -89,6 +92,33 @@ impl Cx<'_> {
             return;
         }
         self.try_start(&d.service, index);
+    }
+
+    /// Name the failed tests of `deployment`'s failed steps (bounded: the
+    /// first `NOTIFIED_TESTS`, then how many more), so a reader of the
+    /// notification sees which tests broke without opening the log.
+    fn add_failed_tests(&self, n: &mut Notification, deployment: &str) {
+        let Some(d) = self.state.deployments.get(deployment) else {
+            return;
+        };
+        let failed = d.steps.iter().filter(|s| s.status.is_failure());
+        let mut named = Vec::new();
+        let mut total: usize = 0;
+        for s in failed {
+            // The report's count covers names past the kept bound.
+            let count = s
+                .tests
+                .map_or(0, |t| t.failed as usize)
+                .max(s.failed_tests.len());
+            total += count;
+            named.extend(s.failed_tests.iter().cloned());
+        }
+        if named.is_empty() {
+            return;
+        }
+        named.truncate(crate::model::NOTIFIED_TESTS);
+        let more = total.saturating_sub(named.len()) as u32;
+        n.failed_tests = Some(Box::new(crate::model::FailedTests { named, more }));
     }
 
     /// What a stage runs after rollback `d` did not complete, for people:

@@ -12,6 +12,7 @@ impl Cx<'_> {
             exit_code: None,
             tests: None,
             message: format!("the server stopped while {what} ran"),
+            failed_tests: Vec::new(),
         };
         let builds: Vec<(BuildId, usize)> = self
             .state

@@ -23,7 +23,7 @@ impl Cx<'_> {
         }
         let incident = Incident {
             stage: stage.to_string(),
-            deployment: undone,
+            deployment: undone.clone(),
             rollback: self.next_deployment_id(),
             at: self.now,
             why: why.to_string(),
@@ -37,7 +37,41 @@ impl Cx<'_> {
                 incident: Some(incident),
             },
         );
+        self.notify_quarantined(
+            artifact,
+            Some(stage.to_string()),
+            undone,
+            format!("quarantined after it was rolled back in {stage}: {why}"),
+        );
         self.withdraw_quarantined(service, artifact);
+    }
+
+    /// Tell whoever subscribes to `quarantined` (the deployment is the one
+    /// rolled back away from, when there is one).
+    fn notify_quarantined(
+        &mut self,
+        artifact: &ArtifactId,
+        stage: Option<String>,
+        deployment: Option<DeploymentId>,
+        why: String,
+    ) {
+        let Some(a) = self.state.artifacts.get(artifact) else {
+            return;
+        };
+        let n = Notification {
+            id: String::new(),
+            kind: NotificationKind::Quarantined,
+            service: a.service.clone(),
+            stage,
+            version: Some(a.version.clone()),
+            commit: a.commit.clone(),
+            deployment,
+            build: None,
+            message: format!("{} {} {why}", a.service, a.version),
+            at: self.now,
+            failed_tests: None,
+        };
+        self.effect(Effect::Notify(n));
     }
 
     /// End every pending (not yet running) deployment of a quarantined
@@ -159,12 +193,18 @@ impl Cx<'_> {
             }
             self.emit(
                 &by.actor(),
-                reason,
+                reason.clone(),
                 EventKind::ArtifactQuarantined {
                     service: a.service.clone(),
                     artifact: a.id.clone(),
                     incident: None,
                 },
+            );
+            self.notify_quarantined(
+                &a.id,
+                None,
+                None,
+                format!("quarantined by {}: {reason}", by.name),
             );
             self.withdraw_quarantined(&a.service, &a.id);
         } else {

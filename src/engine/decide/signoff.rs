@@ -48,6 +48,7 @@ impl Cx<'_> {
         let Some(rule) = rule else {
             // The configuration changed under a run: fail it rather than guess.
             let outcome = StepOutcome {
+                failed_tests: Vec::new(),
                 status: StepStatus::Failed,
                 exit_code: None,
                 tests: None,
@@ -83,6 +84,7 @@ impl Cx<'_> {
     /// A cancel (or a preempting rollback) ends the wait: nothing to kill.
     pub(super) fn end_sign_off_wait(&mut self, run: &str, step: usize) {
         let outcome = StepOutcome {
+            failed_tests: Vec::new(),
             status: StepStatus::Cancelled,
             exit_code: None,
             tests: None,
@@ -169,6 +171,7 @@ impl Cx<'_> {
             .map_or(0, |d| passes(d, &step_name));
         let outcome = match verdict {
             Verdict::Fail => Some(StepOutcome {
+                failed_tests: Vec::new(),
                 status: StepStatus::Failed,
                 exit_code: None,
                 tests: None,
@@ -179,6 +182,7 @@ impl Cx<'_> {
                 ),
             }),
             Verdict::Pass if passes >= rule.required as usize => Some(StepOutcome {
+                failed_tests: Vec::new(),
                 status: StepStatus::Passed,
                 exit_code: None,
                 tests: None,

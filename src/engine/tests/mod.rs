@@ -247,6 +247,7 @@ impl Harness {
                 exit_code: Some(if status == StepStatus::Passed { 0 } else { 1 }),
                 tests: None,
                 message: format!("step {}", status.as_str()),
+                failed_tests: Vec::new(),
             },
             built: None,
         })

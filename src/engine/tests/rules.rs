@@ -280,6 +280,7 @@ fn a_commit_author_known_by_another_name_still_cannot_approve_their_change() {
             exit_code: Some(0),
             tests: None,
             message: "built".into(),
+            failed_tests: Vec::new(),
         },
         built: Some(BuiltArtifact {
             committed_at: None,
@@ -325,6 +326,7 @@ fn a_rebuild_under_an_unbumped_version_gets_the_commit_added_to_its_version() {
                 exit_code: Some(0),
                 tests: None,
                 message: "built".into(),
+                failed_tests: Vec::new(),
             },
             built: Some(BuiltArtifact {
                 committed_at: None,

@@ -188,6 +188,7 @@ fn outcome(status: StepStatus) -> StepOutcome {
         exit_code: Some(i32::from(status != StepStatus::Passed)),
         tests: None,
         message: status.as_str().into(),
+        failed_tests: Vec::new(),
     }
 }
 

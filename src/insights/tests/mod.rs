@@ -152,6 +152,7 @@ impl Log {
                     exit_code: None,
                     tests: None,
                     message: String::new(),
+                    failed_tests: Vec::new(),
                 },
             },
         )

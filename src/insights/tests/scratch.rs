@@ -381,7 +381,7 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         3 => (dep(), 0..4usize, step_status).prop_map(|(run, step, status)| EventKind::StepFinished {
             run: run.into(),
             step,
-            outcome: StepOutcome { status, exit_code: None, tests: None, message: String::new() },
+            outcome: StepOutcome { status, exit_code: None, tests: None, message: String::new(), failed_tests: Vec::new() },
         }),
         3 => (dep(), deployment_status()).prop_map(|(d, status)| EventKind::DeploymentFinished {
             deployment: d.into(),

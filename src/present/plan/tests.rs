@@ -129,6 +129,7 @@ impl H {
                 run: (&id).into(),
                 step,
                 outcome: StepOutcome {
+                    failed_tests: Vec::new(),
                     status,
                     exit_code: Some(0),
                     tests: None,

@@ -24,6 +24,7 @@ fn notification(kind: NotificationKind) -> Notification {
         build: None,
         message: "deploy of shop 1.4.2 to prod failed: exit code 3".into(),
         at: 1_764_000_000_000,
+        failed_tests: None,
     }
 }
 

@@ -299,6 +299,7 @@ async fn notify_reports_each_channel() {
         build: None,
         message: "deploy failed".into(),
         at: 1,
+        failed_tests: None,
     };
     runner.notify(n.clone());
     let got = tokio::time::timeout(LONG, rx.recv())
@@ -379,6 +380,7 @@ async fn a_notify_commands_stderr_is_masked_before_it_is_stored() {
         build: None,
         message: "m".into(),
         at: 1,
+        failed_tests: None,
     });
     let got = tokio::time::timeout(LONG, rx.recv())
         .await

@@ -37,6 +37,7 @@ fn flaky_history() -> Vec<EventKind> {
                 exit_code: Some(0),
                 tests: None,
                 message: "m".into(),
+                failed_tests: Vec::new(),
             },
         });
         seed.push(EventKind::DeploymentFinished {
