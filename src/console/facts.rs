@@ -4,7 +4,7 @@
 //! (never a quarantined release). Below dialogs and views, which share it.
 
 use crate::engine::{StageState, State};
-use crate::model::{ArtifactId, Decision, Deployment, DeploymentKind, DeploymentStatus, StepKind};
+use crate::model::{ArtifactId, Decision, Deployment, DeploymentStatus, StepKind};
 use crate::present::cells::{self, CellKind, RunRef, StageSummary};
 use crate::present::targets;
 
@@ -37,7 +37,7 @@ pub fn candidate(
             Some(q) => skipped.push(format!("{} is {}", version_of(state, a), q.describe())),
             // The first release not quarantined: the usual checks apply to it.
             None => {
-                return match check(state, service, &svc.stages[index], a) {
+                return match targets::may_offer(state, service, &svc.stages[index], a) {
                     Ok(()) => Ok((a.clone(), skipped)),
                     Err(why) if skipped.is_empty() => Err(why),
                     Err(why) => Err(format!("skipped {}; {why}", skipped.join("; "))),
@@ -60,41 +60,6 @@ fn version_of(state: &State, id: &str) -> String {
         .artifacts
         .get(id)
         .map_or(id.to_string(), |a| a.version.clone())
-}
-
-/// Whether `artifact` may be offered for `st`: not already healthy there,
-/// not already deploying or pending there.
-fn check(
-    state: &State,
-    service: &str,
-    st: &StageState,
-    artifact: &ArtifactId,
-) -> Result<(), String> {
-    let version = version_of(state, artifact);
-    let stage = &st.name;
-    let healthy_here = st.current.as_ref() == Some(artifact)
-        && st
-            .last_finished(state)
-            .is_some_and(|d| d.status == DeploymentStatus::Succeeded && d.artifact == *artifact);
-    if healthy_here && st.active.is_none() {
-        return Err(format!(
-            "{stage} already runs {service} {version}, the newest"
-        ));
-    }
-    let busy = st
-        .active
-        .iter()
-        .chain(st.queue.iter())
-        .filter_map(|id| state.deployments.get(id))
-        .find(|d| d.artifact == *artifact && d.kind != DeploymentKind::Rollback);
-    if let Some(d) = busy {
-        return Err(format!(
-            "{service} {version} is already {} in {stage} ({})",
-            targets::status_words(d),
-            d.id
-        ));
-    }
-    Ok(())
 }
 
 /// A stage's cell as the console shows it: the shared summary, with a

@@ -50,14 +50,27 @@ pub fn promote_candidate(state: &State, service: &str, stage: &str) -> Result<Ar
             .find(|a| prev.passed.contains(*a))
             .ok_or(format!("nothing of {service} has passed {} yet", prev.name))?,
     };
+    may_offer(state, service, st, newest)?;
+    Ok(newest.clone())
+}
+
+/// Whether `artifact` may be offered for promotion into `st`: not already
+/// healthy there, and not already deploying or pending there. `Err` says why.
+pub fn may_offer(
+    state: &State,
+    service: &str,
+    st: &StageState,
+    artifact: &ArtifactId,
+) -> Result<(), String> {
     let version = state
         .artifacts
-        .get(newest)
-        .map_or(newest.as_str(), |a| a.version.as_str());
-    let healthy_here = st.current.as_ref() == Some(newest)
+        .get(artifact)
+        .map_or(artifact.as_str(), |a| a.version.as_str());
+    let stage = &st.name;
+    let healthy_here = st.current.as_ref() == Some(artifact)
         && st
             .last_finished(state)
-            .is_some_and(|d| d.status == DeploymentStatus::Succeeded && d.artifact == *newest);
+            .is_some_and(|d| d.status == DeploymentStatus::Succeeded && d.artifact == *artifact);
     if healthy_here && st.active.is_none() {
         return Err(format!(
             "{stage} already runs {service} {version}, the newest"
@@ -68,7 +81,7 @@ pub fn promote_candidate(state: &State, service: &str, stage: &str) -> Result<Ar
         .iter()
         .chain(st.queue.iter())
         .filter_map(|id| state.deployments.get(id))
-        .find(|d| d.artifact == *newest && d.kind != DeploymentKind::Rollback);
+        .find(|d| d.artifact == *artifact && d.kind != DeploymentKind::Rollback);
     if let Some(d) = busy {
         return Err(format!(
             "{service} {version} is already {} in {stage} ({})",
@@ -76,7 +89,7 @@ pub fn promote_candidate(state: &State, service: &str, stage: &str) -> Result<Ar
             d.id
         ));
     }
-    Ok(newest.clone())
+    Ok(())
 }
 
 /// A deployment's status in words: "awaiting approval", "queued".
