@@ -3,24 +3,7 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::*;
-
-fn ferry(server: &str, token: &str, args: &[&str]) -> Output {
-    std::process::Command::new(ferry_bin())
-        .args(args)
-        .env("FERRY_SERVER", server)
-        .env("FERRY_TOKEN", token)
-        .env("NO_COLOR", "1")
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .expect("ferry runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 #[test]
 fn token_new_prints_a_token_once_and_the_hash_for_the_config() {

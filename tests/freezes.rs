@@ -11,21 +11,6 @@ use std::process::Output;
 use common::*;
 use serde_json::Value;
 
-fn ferry(server: &str, token: &str, args: &[&str]) -> Output {
-    std::process::Command::new(ferry_bin())
-        .args(args)
-        .env("FERRY_SERVER", server)
-        .env("FERRY_TOKEN", token)
-        .env("NO_COLOR", "1")
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .expect("ferry runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
-
 fn ok(out: &Output) {
     assert!(
         out.status.success(),

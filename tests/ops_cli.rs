@@ -3,25 +3,8 @@
 
 mod common;
 
-use std::process::Output;
-
 use assert_cmd::Command;
 use common::*;
-
-fn ferry(server: &str, token: &str, args: &[&str]) -> Output {
-    std::process::Command::new(ferry_bin())
-        .args(args)
-        .env("FERRY_SERVER", server)
-        .env("FERRY_TOKEN", token)
-        .env("NO_COLOR", "1")
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .expect("ferry runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 #[test]
 fn bash_accepts_the_bash_completions_and_every_shell_gets_a_script() {

@@ -389,10 +389,6 @@ verify = [{{ name = "smoke", command = "case $FERRY_VERSION in *bad*) cp {r}/fai
     path
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
-
 /// The one accepted body at `path` whose `words` appear in it, once there.
 async fn one(r: &Receiver, path: &'static str, words: &'static str) -> Value {
     wait_until(&format!("{words} at {path}"), || {

@@ -3,24 +3,7 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::*;
-
-fn ferry(server: &str, token: &str, args: &[&str]) -> Output {
-    std::process::Command::new(ferry_bin())
-        .args(args)
-        .env("FERRY_SERVER", server)
-        .env("FERRY_TOKEN", token)
-        .env("NO_COLOR", "1")
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .expect("ferry runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_release_is_quarantined_held_explained_and_lifted_from_the_cli() {

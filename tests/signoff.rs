@@ -6,27 +6,10 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::*;
 use serde_json::{Value, json};
 
 const CAROL_TOKEN: &str = "ca401000000000000000000000000000000000000000000000000000000000003";
-
-fn ferry(server: &str, token: &str, args: &[&str]) -> Output {
-    std::process::Command::new(ferry_bin())
-        .args(args)
-        .env("FERRY_SERVER", server)
-        .env("FERRY_TOKEN", token)
-        .env("NO_COLOR", "1")
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .expect("ferry runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 /// The workspace's pipeline with a `uat` sign-off by qa in preprod; dev
 /// (who writes every commit) and carol hold qa.

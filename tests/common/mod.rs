@@ -458,3 +458,21 @@ pub async fn awaiting_prod(api: &Api, version: &str) -> String {
     .await;
     dep["id"].as_str().unwrap_or_default().to_string()
 }
+
+/// Run the real `ferry` CLI against `server` as the holder of `token`
+/// (no colour, no local config file).
+pub fn ferry(server: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(ferry_bin())
+        .args(args)
+        .env("FERRY_SERVER", server)
+        .env("FERRY_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .expect("ferry runs")
+}
+
+/// A child's output as text, for assertions and their messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
