@@ -246,18 +246,3 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
         );
     }
 }
-
-/// Poll `check` until it answers, within the tests' deadline.
-async fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}

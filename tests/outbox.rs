@@ -112,17 +112,6 @@ fn titled(words: &'static str) -> impl Fn(&Value) -> bool {
     move |v| v["text"].as_str().is_some_and(|t| t.contains(words))
 }
 
-async fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 async fn all_events(api: &Api) -> Vec<Value> {
     let dash = api.dashboard().await;
     let upto = dash["seq"].as_u64().unwrap_or(0);
