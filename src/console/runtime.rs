@@ -145,8 +145,10 @@ fn spawn_snapshot(client: Client, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
 const LEADER_POLL: Duration = Duration::from_secs(2);
 
 /// Ask the server for the leader lease now and then, and report its epoch;
-/// `update` notices a change. A server without replicas (SQLite) or an
-/// older one answers with an error, and the task stops asking.
+/// `update` notices a change. A single server (SQLite) answers with its
+/// fixed lease, whose epoch never changes (one small request every 2 s); a
+/// server without the route, or that does not let this user read it,
+/// answers 404/401/403 and the task stops asking.
 fn spawn_leader_watch(client: Client, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut misses = 0u32;
