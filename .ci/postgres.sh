@@ -39,10 +39,15 @@ as_owner() {
   fi
 }
 
+# Ports are drawn below the kernel's ephemeral range: a test binding port 0,
+# or any outgoing connection, gets an ephemeral port and could otherwise take
+# the one just probed before PostgreSQL binds it (this happened in CI).
 free_port() {
-  local p
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 12000 ] 2>/dev/null || low=32768
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((10000 + RANDOM % (low - 10000)))
     # A refused connection means nobody listens there.
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
@@ -63,7 +68,6 @@ start)
   if [ "$(id -u)" = 0 ]; then
     chown postgres: "$dir"
   fi
-  port=$(free_port)
   password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   printf '%s\n' "$password" >"$dir/pwfile"
   chmod 600 "$dir/pwfile"
@@ -71,10 +75,21 @@ start)
   as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
-  # fsync stays on: the bench measures durable appends.
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null \
-    || { cat "$dir/server.log" >&2; exit 1; }
+  # fsync stays on: the bench measures durable appends. The probe and the
+  # bind are not atomic, so a port taken in between is retried on another.
+  started=
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    rm -f "$dir/server.log"
+    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null; then
+      started=1
+      break
+    fi
+    grep -q "Address already in use" "$dir/server.log" 2>/dev/null || break
+    echo "postgres.sh: port $port was taken meanwhile; trying another" >&2
+  done
+  [ -n "$started" ] || { cat "$dir/server.log" >&2; exit 1; }
   # Over the socket in DIR, where local connections are trusted: no password prompt.
   as_owner "$bin/createdb" -h "$dir" -p "$port" -U postgres ferry </dev/null
   url="postgres://postgres:$password@127.0.0.1:$port/ferry"
