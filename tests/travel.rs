@@ -229,6 +229,11 @@ async fn travel_answers_the_past_and_snapshots_change_no_answer() {
     // Restarted from its snapshots: the same answers, the same live state.
     let db = data.join("ferry.db");
     assert!(snapshot_count(&db).await >= 2, "snapshots were taken");
+    // Restarted, time travel folds from these (each a few events back).
+    assert!(
+        view_snapshot_count(&db).await >= 2,
+        "view snapshots were taken"
+    );
     let mut server = start(&config, &data);
     let api = Api::new(&server.url, "");
     assert_eq!(answers(&api, &seqs).await, before);
@@ -272,11 +277,21 @@ async fn pool(db: &Path) -> sqlx::SqlitePool {
 }
 
 async fn snapshot_count(db: &Path) -> i64 {
+    rows(db, "SELECT COUNT(*) FROM snapshots").await
+}
+
+/// View snapshots (the deflated recent views time travel folds from).
+async fn view_snapshot_count(db: &Path) -> i64 {
+    rows(
+        db,
+        "SELECT COUNT(*) FROM snapshots WHERE format LIKE 'view-%'",
+    )
+    .await
+}
+
+async fn rows(db: &Path, count: &'static str) -> i64 {
     let pool = pool(db).await;
-    let n = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let n = sqlx::query_scalar(count).fetch_one(&pool).await.unwrap();
     pool.close().await;
     n
 }

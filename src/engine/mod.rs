@@ -33,7 +33,7 @@ pub use io::{
     ArtifactRef, BuiltArtifact, Command, Effect, Input, Output, Principal, Rejection,
     RejectionKind, StepAction, StepJob,
 };
-pub use state::{FreezeState, GoodRelease, ServiceState, SourceKind, StageState, State};
+pub use state::{FreezeState, GOOD_KEPT, GoodRelease, ServiceState, SourceKind, StageState, State};
 
 /// The engine: the configuration it decides by and the state it decides on.
 pub struct Engine {

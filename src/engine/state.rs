@@ -78,6 +78,10 @@ pub struct ServiceState {
     pub stages: Vec<StageState>,
 }
 
+/// Good releases a stage remembers as rollback targets (the newest ones).
+/// Part of the fold: a state folded from any snapshot keeps the same ones.
+pub const GOOD_KEPT: usize = 50;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoodRelease {
     pub artifact: ArtifactId,
@@ -95,7 +99,8 @@ pub struct StageState {
     /// its deployment failed); `None` before the first deployment.
     pub current: Option<ArtifactId>,
     /// Good releases, oldest first; the last one is the stage's last good.
-    /// A release that was rolled back is removed.
+    /// A release that was rolled back is removed. At most `GOOD_KEPT`: the
+    /// oldest drops out, so a stage's state stays bounded however long it runs.
     pub good: Vec<GoodRelease>,
     /// Artifacts that ever succeeded here: the gate of the next stage.
     pub passed: BTreeSet<ArtifactId>,
@@ -184,6 +189,10 @@ impl StageState {
             at,
             by: d.requested_by.clone(),
         });
+        if self.good.len() > GOOD_KEPT {
+            let drop = self.good.len() - GOOD_KEPT;
+            self.good.drain(..drop);
+        }
     }
 
     /// Nothing runs and the last deployment put `artifact` there successfully.

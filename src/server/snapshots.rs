@@ -8,6 +8,14 @@
 //! newest usable snapshot at or below the seq they want plus the events after
 //! it. A snapshot that is missing, of another format, or does not decode is
 //! skipped with a log line: the answer is then folded from event 1, the same.
+//!
+//! Beside each one goes a **view snapshot**: `State::recent(VIEW_KEEP)`, what
+//! the dashboard shows (everything live plus each stage's recent history),
+//! deflated. It is small whatever the log's length, so one is kept for every
+//! `every` events of the whole log, and time travel folds from the nearest:
+//! at most `every` events and a small decode. Folding later events onto a
+//! recent view gives the same recent view as folding them onto the whole
+//! state (`engine::tests::travel`), so the answer is the same as from event 1.
 
 use std::sync::Arc;
 
@@ -30,6 +38,11 @@ const SPACINGS: u32 = 4;
 const PAGE: usize = 1000;
 /// Bumped whenever the snapshot's encoding changes meaning.
 const ENCODING: &str = "state-json-1";
+/// The view snapshots' encoding: `State::recent(VIEW_KEEP)` as deflated JSON.
+const VIEW_ENCODING: &str = "view-json-deflate-1";
+/// Deployments per stage the dashboard shows (live and time-travelled),
+/// beside everything live; a view snapshot keeps exactly that much.
+pub const VIEW_KEEP: usize = 50;
 
 /// How often snapshots are taken: `FERRY_SNAPSHOT_EVERY` events (0: never),
 /// default `DEFAULT_EVERY`. A value that is not a number fails the start.
@@ -47,12 +60,38 @@ pub(crate) fn every_from_env() -> Result<u64> {
 
 /// The format snapshots of this build under `config` are stored as.
 pub fn format(config: &Config) -> String {
+    format_of(ENCODING, config)
+}
+
+/// The format view snapshots of this build under `config` are stored as.
+pub fn view_format(config: &Config) -> String {
+    format_of(VIEW_ENCODING, config)
+}
+
+fn format_of(encoding: &str, config: &Config) -> String {
     // The empty state carries what the configuration puts into the fold
     // (services, stages, gates, rollback policies): its hash names the config.
     let empty = serde_json::to_vec(&State::new(config)).unwrap_or_default();
     let hash = Sha256::digest(&empty);
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("{ENCODING}/{}/{hex}", env!("CARGO_PKG_VERSION"))
+    format!("{encoding}/{}/{hex}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A view snapshot's body: the recent view as JSON, deflated (fast level:
+/// it is made on the leader's path).
+fn encode_view(view: &State) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(view).wrap_err("could not encode a view snapshot")?;
+    Ok(miniz_oxide::deflate::compress_to_vec(&json, 1))
+}
+
+/// A view read from a view snapshot, checked to be what it says.
+fn decode_view(snap: &Snapshot) -> Result<State> {
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&snap.body, 1 << 30)
+        .map_err(|e| eyre!("the view snapshot does not inflate: {e:?}"))?;
+    decode(&Snapshot {
+        body: json,
+        ..snap.clone()
+    })
 }
 
 /// A `State` read from a snapshot, checked to be what it says.
@@ -127,10 +166,29 @@ pub(crate) async fn fold_to(
     Ok(())
 }
 
-/// The state exactly as it was after event `at`: the fold from the nearest
-/// snapshot at or below it plus the events up to it.
-pub(crate) async fn state_at(store: &dyn Store, config: &Config, at: Seq) -> Result<State> {
-    let mut state = start_state(store, config, at).await;
+/// The recent view (`State::recent(keep)`, `keep` ≤ `VIEW_KEEP`) exactly as
+/// it was after event `at`: folded from the nearest view snapshot at or below
+/// it, or, when there is none usable, from the nearest whole-state snapshot.
+pub(crate) async fn view_at(store: &dyn Store, config: &Config, at: Seq) -> Result<State> {
+    let format = view_format(config);
+    let from_view = match store.snapshot_at_most(&format, at).await {
+        Ok(Some(snap)) => match decode_view(&snap) {
+            Ok(view) => Some(view),
+            Err(e) => {
+                warn!(seq = snap.seq, error = %format!("{e:#}"), "ignoring a corrupt view snapshot");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "could not read view snapshots");
+            None
+        }
+    };
+    let mut state = match from_view {
+        Some(view) => view,
+        None => start_state(store, config, at).await,
+    };
     fold_to(store, &mut state, at, |_| {}).await?;
     Ok(state)
 }
@@ -170,6 +228,7 @@ pub fn to_keep(seqs: &[Seq], every: u64) -> Vec<Seq> {
 pub(crate) struct Snapshots {
     pub every: u64,
     pub format: String,
+    pub view_format: String,
     /// The seq of the last snapshot taken (or found at start).
     pub last: Seq,
     /// The last snapshot's store and prune, running in the background.
@@ -190,6 +249,7 @@ impl Snapshots {
         Snapshots {
             every,
             format,
+            view_format: view_format(config),
             last,
             storing: None,
         }
@@ -222,6 +282,9 @@ impl Snapshots {
             taken_at: crate::now_millis(),
             body,
         };
+        // The view is copied here (small) and encoded in the background.
+        let view = state.recent(VIEW_KEEP);
+        let view_format = self.view_format.clone();
         let every = self.every;
         // One at a time: the previous one is stored (or failed) first.
         let previous = self.storing.take();
@@ -229,6 +292,7 @@ impl Snapshots {
             if let Some(p) = previous {
                 let _ = p.await;
             }
+            store_view(store.as_ref(), view, view_format, every).await;
             let format = snap.format.clone();
             let bytes = snap.body.len();
             if let Err(e) = store.put_snapshot(snap).await {
@@ -254,6 +318,67 @@ impl Snapshots {
     }
 }
 
+/// Store a view snapshot and prune the views to one per `every` events.
+async fn store_view(store: &dyn Store, view: State, format: String, every: u64) {
+    let seq = view.seq;
+    let body = match tokio::task::spawn_blocking(move || encode_view(&view)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            warn!(seq, error = %format!("{e:#}"), "could not encode a view snapshot");
+            return;
+        }
+        Err(e) => {
+            warn!(seq, error = %e, "could not encode a view snapshot");
+            return;
+        }
+    };
+    let bytes = body.len();
+    let snap = Snapshot {
+        seq,
+        format: format.clone(),
+        taken_at: crate::now_millis(),
+        body,
+    };
+    if let Err(e) = store.put_snapshot(snap).await {
+        warn!(seq, error = %format!("{e:#}"), "could not store a view snapshot");
+        return;
+    }
+    info!(seq, bytes, "view snapshot stored");
+    let pruned = match store.snapshot_seqs(&format).await {
+        Ok(seqs) => {
+            store
+                .retain_snapshots(&format, views_to_keep(&seqs, every))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = pruned {
+        warn!(error = %format!("{e:#}"), "could not prune view snapshots");
+    }
+}
+
+/// Which view snapshots to keep: the first in each stretch of `every`
+/// events over the whole log, and the newest, so time travel to any point
+/// folds at most about `every` events.
+pub fn views_to_keep(seqs: &[Seq], every: u64) -> Vec<Seq> {
+    let mut sorted: Vec<Seq> = seqs.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let every = every.max(1);
+    let mut keep: Vec<Seq> = Vec::new();
+    for s in &sorted {
+        if keep.last().is_none_or(|k| k / every != s / every) {
+            keep.push(*s);
+        }
+    }
+    if let Some(newest) = sorted.last()
+        && keep.last() != Some(newest)
+    {
+        keep.push(*newest);
+    }
+    keep
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,10 +399,44 @@ mod tests {
     }
 
     #[test]
+    fn keeps_one_view_per_stretch_over_the_whole_log_and_the_newest() {
+        let seqs: Vec<Seq> = (1..=250).map(|i| i * 10 + 3).chain([2507]).collect();
+        let keep = views_to_keep(&seqs, 100);
+        assert_eq!(keep.len(), 27, "{keep:?}");
+        assert_eq!(&keep[..3], &[13, 103, 203]);
+        assert_eq!(keep.last(), Some(&2507));
+        assert!(views_to_keep(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_view_snapshot_reads_back_as_the_view() {
+        let config = Config::parse(
+            "[services.web]\nsource = \"external\"\n[[services.web.stages]]\nname = \"test\"\ndeploy = { command = \"true\" }\n",
+            std::path::Path::new("test.toml"),
+        )
+        .expect("config");
+        let mut view = State::new(&config);
+        view.seq = 42;
+        let snap = Snapshot {
+            seq: 42,
+            format: view_format(&config),
+            taken_at: 0,
+            body: encode_view(&view).expect("encode"),
+        };
+        assert_eq!(decode_view(&snap).expect("decode"), view);
+        let bad = Snapshot {
+            body: b"not deflate".to_vec(),
+            ..snap
+        };
+        assert!(decode_view(&bad).is_err());
+    }
+
+    #[test]
     fn due_once_per_spacing() {
         let s = Snapshots {
             every: 100,
             format: String::new(),
+            view_format: String::new(),
             last: 150,
             storing: None,
         };

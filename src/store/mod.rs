@@ -83,8 +83,11 @@ pub trait Store: Send + Sync + 'static {
         let _ = format;
         Box::pin(async { Ok(Vec::new()) })
     }
-    /// Delete every snapshot except those of `format` whose seq is in
-    /// `keep`; returns how many were deleted.
+    /// Delete the snapshots of `format` whose seq is not in `keep`, and
+    /// every snapshot of another format of the same family (another ferry
+    /// version or configuration: see `snapshot_family`); snapshots of other
+    /// families (whole states vs views) are left to their own pruning.
+    /// Returns how many were deleted.
     fn retain_snapshots(&self, format: &str, keep: Vec<Seq>) -> BoxFuture<'_, Result<u64>> {
         let _ = (format, keep);
         Box::pin(async { Ok(0) })
@@ -108,6 +111,12 @@ static SINGLE_NODE: SingleNode = SingleNode::new();
 
 /// Open the store `url` names: `sqlite:PATH` (or a bare path) or
 /// `postgres://…`. Every failure is one line: what, where, and a hint.
+/// A snapshot format's family: the encoding before its first `/`
+/// (`state-json-1/0.1.0/ab12…` → `state-json-1`), or "" when it has none.
+pub fn snapshot_family(format: &str) -> &str {
+    format.split_once('/').map_or("", |(family, _)| family)
+}
+
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
     Ok(match url {
         StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),

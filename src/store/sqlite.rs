@@ -288,11 +288,16 @@ impl SqliteStore {
             .collect();
         let mut conn = self.writer.lock().await;
         let mut tx = conn.begin().await?;
-        let mut deleted = sqlx::query("DELETE FROM snapshots WHERE format <> ?")
-            .bind(format)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut deleted = sqlx::query(
+            "DELETE FROM snapshots WHERE format <> ?1 AND \
+             (CASE WHEN instr(format, '/') > 0 THEN substr(format, 1, instr(format, '/') - 1) \
+              ELSE '' END) = ?2",
+        )
+        .bind(format)
+        .bind(super::snapshot_family(format))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         for seq in doomed {
             deleted += sqlx::query("DELETE FROM snapshots WHERE format = ? AND seq = ?")
                 .bind(format)

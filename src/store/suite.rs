@@ -272,4 +272,17 @@ pub(super) async fn snapshots_are_kept_by_format_and_seq(store: &dyn Store) {
         store.snapshot_at_most("v1", 29).await.unwrap(),
         Some(snap("v1", 10, b"s10"))
     );
+    // Families: pruning one leaves the other alone, and drops its own stale formats.
+    for format in ["view/2/a", "view/1/a", "state/2/a"] {
+        store.put_snapshot(snap(format, 40, b"x")).await.unwrap();
+    }
+    let deleted = store.retain_snapshots("view/2/a", vec![40]).await.unwrap();
+    assert_eq!(deleted, 1, "view/1/a at 40 only");
+    assert_eq!(
+        store.snapshot_seqs("view/1/a").await.unwrap(),
+        Vec::<Seq>::new()
+    );
+    assert_eq!(store.snapshot_seqs("view/2/a").await.unwrap(), vec![40]);
+    assert_eq!(store.snapshot_seqs("state/2/a").await.unwrap(), vec![40]);
+    assert_eq!(store.snapshot_seqs("v1").await.unwrap(), vec![10, 30]);
 }

@@ -86,7 +86,9 @@ impl Cx<'_> {
                 ),
             )
             .hint(format!(
-                "roll back to a release that succeeded there and was not rolled back: `ferry history {service} {stage}`"
+                "roll back to a release that succeeded there and was not rolled back, one of the \
+                 {} newest: `ferry history {service} {stage}`",
+                crate::engine::GOOD_KEPT
             )));
         }
         if st.is_healthy_on(self.state, Some(&artifact.id)) {

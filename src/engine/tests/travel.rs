@@ -1,7 +1,8 @@
 //! Time travel's fold (issue 15): the state at seq N, folded from a
 //! snapshot taken at any S ≤ N (serialised and read back, as the store
 //! keeps it) plus the events (S, N], is the fold of the first N events,
-//! and so is the dashboard made from it (`recent`).
+//! and so is the dashboard made from it (`recent`); folding from a view
+//! snapshot (`recent` at S) gives the same dashboard.
 
 use super::properties::{apply_op, op};
 use super::*;
@@ -15,6 +16,7 @@ proptest! {
         at in 0.0..=1.0f64,
         from in 0.0..=1.0f64,
         keep in 1..4usize,
+        view_extra in 0..3usize,
     ) {
         let config = config_with(approval(1));
         let mut h = Harness::new(config.clone());
@@ -42,6 +44,19 @@ proptest! {
             travelled.apply(e);
         }
         prop_assert_eq!(&travelled, &whole);
+        // A view snapshot at S (the recent view, keeping at least `keep`),
+        // through its stored form, then (S, N]: the same recent view and the
+        // same blocked cells as from the whole state.
+        let view_bytes = serde_json::to_vec(&snap.recent(keep + view_extra)).unwrap();
+        let mut viewed: State = serde_json::from_slice(&view_bytes).unwrap();
+        for e in &log[s..n] {
+            viewed.apply(e);
+        }
+        prop_assert_eq!(viewed.recent(keep), whole.recent(keep));
+        prop_assert_eq!(
+            crate::engine::blocked_all(&config, &viewed),
+            crate::engine::blocked_all(&config, &whole)
+        );
         prop_assert_eq!(travelled.recent(keep), whole.recent(keep));
         prop_assert_eq!(
             crate::engine::blocked_all(&config, &travelled),

@@ -17,7 +17,7 @@ use super::super::error::{ApiErr, QueryArgs};
 
 const DEFAULT_LIMIT: usize = 50;
 /// Finished deployments per stage (and builds and artifacts per service) in a dashboard.
-const DASHBOARD_HISTORY: usize = 50;
+const DASHBOARD_HISTORY: usize = super::super::snapshots::VIEW_KEEP;
 const MAX_LIMIT: usize = 500;
 
 /// Ok only while the driver (the one task that decides and stores) is

@@ -184,7 +184,8 @@ pub(super) async fn dashboard_at(
     }
     let store = shared.store.as_ref();
     let (seq, end) = resolve(store, at).await?;
-    let state = snapshots::state_at(store, &shared.config, seq)
+    // `keep` is never more than a view snapshot holds (`VIEW_KEEP`).
+    let state = snapshots::view_at(store, &shared.config, seq)
         .await
         .map_err(unavailable)?;
     let mut view = state.recent(keep);

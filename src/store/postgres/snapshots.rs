@@ -71,13 +71,17 @@ pub(super) async fn retain(store: &PgStore, format: &str, keep: Vec<Seq>) -> Res
         .into_iter()
         .filter_map(|s| i64::try_from(s).ok())
         .collect();
-    let deleted =
-        sqlx::query("DELETE FROM ferry_snapshots WHERE format <> $1 OR NOT (seq = ANY($2))")
-            .bind(format)
-            .bind(&keep)
-            .execute(store.pool())
-            .await
-            .wrap_err_with(|| format!("pruning the snapshots in {} failed", store.place()))?
-            .rows_affected();
+    let deleted = sqlx::query(
+        "DELETE FROM ferry_snapshots WHERE (format = $1 AND NOT (seq = ANY($2))) \
+             OR (format <> $1 AND (CASE WHEN strpos(format, '/') > 0 \
+                 THEN split_part(format, '/', 1) ELSE '' END) = $3)",
+    )
+    .bind(format)
+    .bind(&keep)
+    .bind(crate::store::snapshot_family(format))
+    .execute(store.pool())
+    .await
+    .wrap_err_with(|| format!("pruning the snapshots in {} failed", store.place()))?
+    .rows_affected();
     Ok(deleted)
 }
