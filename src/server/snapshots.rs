@@ -84,6 +84,16 @@ fn encode_view(view: &State) -> Result<Vec<u8>> {
     Ok(miniz_oxide::deflate::compress_to_vec(&json, 1))
 }
 
+/// The view snapshot of `state` under `config` (what the leader stores).
+pub fn view_snapshot(config: &Config, state: &State) -> Result<Snapshot> {
+    Ok(Snapshot {
+        seq: state.seq,
+        format: view_format(config),
+        taken_at: crate::now_millis(),
+        body: encode_view(&state.recent(VIEW_KEEP))?,
+    })
+}
+
 /// A view read from a view snapshot, checked to be what it says.
 fn decode_view(snap: &Snapshot) -> Result<State> {
     let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&snap.body, 1 << 30)
