@@ -520,3 +520,32 @@ fn a_deployment_interrupted_mid_step_fails_and_rolls_back() {
         .expect("rollback");
     assert_eq!(h.state().deployments[&rollback].version, "1.0.0");
 }
+
+#[test]
+fn a_stage_remembers_its_newest_good_releases_as_rollback_targets() {
+    let mut h = Harness::new(config_with(Gate::Auto));
+    let total = crate::engine::GOOD_KEPT + 3;
+    for i in 0..total {
+        h.register("checkout", &format!("1.{i}.0"));
+        for stage in ["test", "preprod", "prod"] {
+            h.pass_stage("checkout", stage);
+        }
+    }
+    let st = h.stage("checkout", "prod");
+    assert_eq!(st.good.len(), crate::engine::GOOD_KEPT, "bounded");
+    let version = |g: &crate::engine::GoodRelease| h.state().artifacts[&g.artifact].version.clone();
+    assert_eq!(version(&st.good[0]), "1.3.0", "the oldest dropped out");
+    assert_eq!(
+        version(st.good.last().unwrap()),
+        format!("1.{}.0", total - 1)
+    );
+    assert_eq!(st.passed.len(), total, "passed is not trimmed");
+    // The oldest still passed (the next stage's gate) but is no rollback target.
+    let err = h.rollback(&dev(), "prod", Some("1.0.0")).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Conflict);
+    assert!(
+        format!("{err:?}").contains(&crate::engine::GOOD_KEPT.to_string()),
+        "{err:?}"
+    );
+    assert!(h.rollback(&dev(), "prod", Some("1.3.0")).is_ok());
+}
