@@ -66,8 +66,8 @@ pub fn blocked_all(config: &Config, state: &State) -> Vec<Blocked> {
     state
         .services
         .iter()
-        .flat_map(|svc| svc.stages.iter().map(move |st| (svc, st)))
-        .filter_map(|(svc, st)| blocked(config, state, &svc.name, &st.name))
+        .flat_map(|svc| (0..svc.stages.len()).map(move |index| (svc, index)))
+        .filter_map(|(svc, index)| blocked_at(config, state, svc, index))
         .collect()
 }
 
@@ -75,7 +75,19 @@ pub fn blocked_all(config: &Config, state: &State) -> Vec<Blocked> {
 pub fn blocked(config: &Config, state: &State, service: &str, stage: &str) -> Option<Blocked> {
     let svc = state.service(service)?;
     let index = svc.stages.iter().position(|s| s.name == stage)?;
-    let st = &svc.stages[index];
+    blocked_at(config, state, svc, index)
+}
+
+/// `blocked` for the stage at `index` of `svc` (no lookup by name: the
+/// dashboard asks for every stage).
+fn blocked_at(
+    config: &Config,
+    state: &State,
+    svc: &crate::engine::ServiceState,
+    index: usize,
+) -> Option<Blocked> {
+    let st = svc.stages.get(index)?;
+    let (service, stage) = (svc.name.as_str(), st.name.as_str());
     let make = |reason, message: String, deployment: Option<&Deployment>, who| Blocked {
         service: service.to_string(),
         stage: stage.to_string(),

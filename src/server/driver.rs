@@ -97,10 +97,12 @@ pub(crate) struct DashboardBytes {
     pub seq: Seq,
     pub prefix: axum::body::Bytes,
     pub gzip: std::sync::OnceLock<super::gzip::Prefix>,
+    /// What waits where and why, at this seq (`engine::blocked_all`).
+    pub blocked: Vec<crate::engine::Blocked>,
 }
 
 impl DashboardBytes {
-    fn new(seq: Seq, state: &[u8]) -> Self {
+    fn new(seq: Seq, state: &[u8], blocked: Vec<crate::engine::Blocked>) -> Self {
         let mut prefix = Vec::with_capacity(state.len() + 16);
         prefix.extend_from_slice(b"{\"state\":");
         prefix.extend_from_slice(state);
@@ -109,6 +111,7 @@ impl DashboardBytes {
             seq,
             prefix: prefix.into(),
             gzip: std::sync::OnceLock::new(),
+            blocked,
         }
     }
     /// The gzip prefix, compressed on first use.
@@ -152,11 +155,21 @@ impl ReadModel {
     }
     /// The recent view of one service only (`?service=`): not cached, the
     /// view is small. None when there is no such service.
-    pub fn dashboard_service(&self, keep: usize, service: &str) -> Option<Result<DashboardBytes>> {
-        let mut view = {
+    pub fn dashboard_service(
+        &self,
+        config: &crate::config::Config,
+        keep: usize,
+        service: &str,
+    ) -> Option<Result<DashboardBytes>> {
+        let (mut view, blocked) = {
             let state = self.read();
-            state.service(service)?;
-            state.recent(keep)
+            let svc = state.service(service)?;
+            let blocked = svc
+                .stages
+                .iter()
+                .filter_map(|st| crate::engine::blocked(config, &state, service, &st.name))
+                .collect();
+            (state.recent(keep), blocked)
         };
         view.services.retain(|s| s.name == service);
         view.artifacts.retain(|_, a| a.service == service);
@@ -166,7 +179,7 @@ impl ReadModel {
             .retain(|id, _| view.deployments.contains_key(id));
         Some(
             serde_json::to_vec(&view)
-                .map(|b| DashboardBytes::new(view.seq, &b))
+                .map(|b| DashboardBytes::new(view.seq, &b, blocked))
                 .wrap_err("could not serialise the dashboard"),
         )
     }
@@ -176,16 +189,28 @@ impl ReadModel {
     /// other readers wait on the async lock rather than compress it again).
     /// The state lock is held only to copy the view, never while
     /// serialising, so the driver is not kept waiting by readers.
-    pub async fn dashboard_state(&self, keep: usize, gzip: bool) -> Result<Arc<DashboardBytes>> {
+    pub async fn dashboard_state(
+        &self,
+        config: &crate::config::Config,
+        keep: usize,
+        gzip: bool,
+    ) -> Result<Arc<DashboardBytes>> {
         let mut cache = self.2.lock().await;
         let seq = self.read().seq;
         let entry = match cache.as_ref() {
             Some(entry) if entry.seq == seq => entry.clone(),
             _ => {
-                let view = self.read().recent(keep);
+                // One read: the view and what is blocked are of the same seq.
+                let (view, blocked) = {
+                    let state = self.read();
+                    (
+                        state.recent(keep),
+                        crate::engine::blocked_all(config, &state),
+                    )
+                };
                 let bytes =
                     serde_json::to_vec(&view).wrap_err("could not serialise the dashboard")?;
-                let entry = Arc::new(DashboardBytes::new(view.seq, &bytes));
+                let entry = Arc::new(DashboardBytes::new(view.seq, &bytes, blocked));
                 *cache = Some(entry.clone());
                 entry
             }

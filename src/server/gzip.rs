@@ -20,7 +20,9 @@ const LEVEL: i32 = 1;
 
 /// The compressed prefix, its CRC-32 register and its length.
 pub(crate) struct Prefix {
-    deflate: Vec<u8>,
+    /// The gzip header and the deflate stream of the prefix: shared by
+    /// every reply, never copied.
+    head: axum::body::Bytes,
     crc: u32,
     len: u64,
 }
@@ -31,6 +33,8 @@ impl Prefix {
         let flags = create_comp_flags_from_zip_params(LEVEL, -15, 0);
         let mut c = CompressorOxide::new(flags);
         let mut deflate = Vec::with_capacity(data.len() / 4 + 64);
+        // Magic, deflate, no flags, no mtime, no extra flags, unknown OS.
+        deflate.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
         let mut rest = data;
         loop {
             let (status, used) = compress_to_output(&mut c, rest, TDEFLFlush::Sync, |out| {
@@ -45,7 +49,7 @@ impl Prefix {
             }
         }
         Prefix {
-            deflate,
+            head: deflate.into(),
             crc: crc32_update(!0, data),
             len: data.len() as u64,
         }
@@ -54,16 +58,28 @@ impl Prefix {
     /// Compressed size of the prefix.
     #[cfg(test)]
     pub fn compressed_len(&self) -> usize {
-        self.deflate.len()
+        self.head.len() - 10
     }
 
     /// A complete gzip member: the prefix followed by `tail`.
+    #[cfg(test)]
     pub fn finish(&self, tail: &[u8]) -> Vec<u8> {
+        let mut out = self.head.to_vec();
+        out.extend_from_slice(&self.end(tail));
+        out
+    }
+
+    /// The member as two parts: the shared compressed prefix (with the gzip
+    /// header), then `tail` in stored blocks and the trailer.
+    pub fn parts(&self, tail: &[u8]) -> (axum::body::Bytes, Vec<u8>) {
+        (self.head.clone(), self.end(tail))
+    }
+
+    /// What follows the shared prefix: `tail` as stored blocks, then the
+    /// CRC-32 and size of the whole.
+    fn end(&self, tail: &[u8]) -> Vec<u8> {
         // Stored blocks cost 5 bytes per 64 KiB of tail.
-        let mut out = Vec::with_capacity(self.deflate.len() + tail.len() + 32);
-        // Magic, deflate, no flags, no mtime, no extra flags, unknown OS.
-        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-        out.extend_from_slice(&self.deflate);
+        let mut out = Vec::with_capacity(tail.len() + 32);
         let mut chunks = tail.chunks(u16::MAX as usize).peekable();
         if chunks.peek().is_none() {
             out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);

@@ -74,13 +74,13 @@ pub(super) async fn dashboard(
     let bytes = match &q.service {
         None => shared
             .read_model
-            .dashboard_state(DASHBOARD_HISTORY, gzip)
+            .dashboard_state(&shared.config, DASHBOARD_HISTORY, gzip)
             .await
             .map_err(failed)?,
         Some(name) => Arc::new(
             shared
                 .read_model
-                .dashboard_service(DASHBOARD_HISTORY, name)
+                .dashboard_service(&shared.config, DASHBOARD_HISTORY, name)
                 .ok_or_else(|| unknown_service(name))?
                 .map_err(failed)?,
         ),
@@ -105,20 +105,14 @@ pub(super) async fn dashboard(
     if fresh {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    let blocked = {
-        let state = shared.read_model.read();
-        let all = crate::engine::blocked_all(&shared.config, &state);
-        match &q.service {
-            Some(name) => all.into_iter().filter(|b| &b.service == name).collect(),
-            None => all,
-        }
-    };
+    // Made with the view, once per seq (it is the same for every caller).
+    let blocked = &bytes.blocked;
     let head = serde_json::to_vec(&DashboardHead {
         seq,
         server: &shared.info,
         user: &user,
         sources: &sources,
-        blocked: &blocked,
+        blocked,
     })
     .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     // `{"state":<shared bytes>,` then `"seq":..,"server":..,"user":..}`:
@@ -126,20 +120,36 @@ pub(super) async fn dashboard(
     let tail = head.get(1..).unwrap_or_default();
     let json = [(header::CONTENT_TYPE, "application/json")];
     if gzip {
-        let body = bytes.gzip().finish(tail);
+        let (shared_part, own_part) = bytes.gzip().parts(tail);
         return Ok((
             StatusCode::OK,
             common,
             json,
             [(header::CONTENT_ENCODING, "gzip")],
-            body,
+            two_parts(shared_part, own_part.into()),
         )
             .into_response());
     }
-    let mut body = Vec::with_capacity(bytes.prefix.len() + tail.len());
-    body.extend_from_slice(&bytes.prefix);
-    body.extend_from_slice(tail);
-    Ok((StatusCode::OK, common, json, body).into_response())
+    Ok((
+        StatusCode::OK,
+        common,
+        json,
+        two_parts(bytes.prefix.clone(), tail.to_vec().into()),
+    )
+        .into_response())
+}
+
+/// A body of the shared bytes then the caller's own, sent without copying
+/// the shared part, with its `Content-Length` (hyper sends a header set on
+/// a body of unknown length as it is).
+fn two_parts(shared: axum::body::Bytes, own: axum::body::Bytes) -> Response {
+    let len = shared.len() + own.len();
+    let chunks = futures::stream::iter([Ok::<_, std::convert::Infallible>(shared), Ok(own)]);
+    let mut response = axum::body::Body::from_stream(chunks).into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&len.to_string()) {
+        response.headers_mut().insert(header::CONTENT_LENGTH, value);
+    }
+    response
 }
 
 #[derive(Debug, Deserialize)]
