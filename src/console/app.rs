@@ -302,6 +302,55 @@ pub enum Subject {
         stage: String,
         unfreeze: bool,
     },
+    /// Break-glass: promote into a frozen stage now (`dialogs::breakglass`).
+    BreakGlass(BreakGlassDialog),
+}
+
+/// Override the freezes over a stage to start one release there now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakGlassDialog {
+    pub service: String,
+    pub stage: String,
+    pub artifact: ArtifactId,
+    pub version: String,
+    /// The deployment already waiting for the window, which the override
+    /// lets start (else the override creates a new promotion).
+    pub waiting: Option<DeploymentId>,
+    /// The freezes in the way: "year-end (until 18:00 UTC: close the books)".
+    pub freezes: Vec<String>,
+}
+
+/// The text line a confirmation needs filled before it sends: the reason
+/// of a freeze or of a break-glass override, and a freeze's length. It is
+/// the comment input's line (`tui_input`, the `Input` scope): while it is
+/// open keys type into it, Enter confirms, Esc closes.
+#[derive(Debug, Clone, Default)]
+pub struct ReasonLine {
+    pub input: Input,
+    /// A freeze's length ("1h"); Tab moves between it and the reason.
+    pub duration: Option<Input>,
+    pub on_duration: bool,
+    /// What the last Enter found missing, shown under the line; nothing was sent.
+    pub missing: Option<String>,
+}
+
+impl PartialEq for ReasonLine {
+    fn eq(&self, other: &Self) -> bool {
+        self.input.value() == other.input.value()
+            && self.duration.as_ref().map(Input::value) == other.duration.as_ref().map(Input::value)
+            && self.on_duration == other.on_duration
+            && self.missing == other.missing
+    }
+}
+
+impl ReasonLine {
+    /// The line keys type into now.
+    pub fn focused(&mut self) -> &mut Input {
+        match &mut self.duration {
+            Some(d) if self.on_duration => d,
+            _ => &mut self.input,
+        }
+    }
 }
 
 /// The one confirmation dialog: it holds the request it sends on `y` (or
@@ -316,6 +365,8 @@ pub struct Confirm {
     pub subject: Subject,
     pub text: ConfirmText,
     pub focus: Button,
+    /// The reason (and length) it needs typed before it may send.
+    pub reason: Option<ReasonLine>,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +429,9 @@ pub struct App {
     /// A `blocked` refresh in flight, and whether events came since it left.
     pub blocked_request: Option<u64>,
     pub blocked_stale: bool,
+    /// Configured freeze windows open now, as the server last said (the
+    /// console has no configuration; ad-hoc freezes are in the state).
+    pub freezes: Vec<crate::api::FreezeNote>,
     /// The leader the server last reported (its epoch), to notice a change.
     pub leader_epoch: Option<u64>,
     pub next_id: u64,
@@ -407,6 +461,7 @@ impl App {
             blocked: Vec::new(),
             blocked_request: None,
             blocked_stale: false,
+            freezes: Vec::new(),
             leader_epoch: None,
             next_id: 1,
             pending_key: None,
@@ -424,6 +479,8 @@ impl App {
     /// The scope keys are looked up in, from the innermost open thing.
     pub fn scope(&self) -> Scope {
         match &self.modal {
+            // A reason line takes the keys: Enter confirms, Esc closes.
+            Some(Modal::Confirm(c)) if c.reason.is_some() => return Scope::Input,
             Some(Modal::Confirm(_)) => return Scope::Confirm,
             Some(Modal::Help(_)) => return Scope::Help,
             Some(Modal::Comment(_)) | Some(Modal::Command(_)) => return Scope::Input,

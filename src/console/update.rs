@@ -55,6 +55,7 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.state.seq = app.state.seq.max(d.seq);
             app.header.user = Some(d.user);
             app.blocked = d.blocked;
+            app.freezes = d.freezes;
             app.header.server_version = Some(d.server.version);
             if d.server.demo_workspace.is_some() {
                 app.header.demo_workspace = d.server.demo_workspace;
@@ -228,6 +229,7 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
             }
         }
         Reply::Travel { id, result } => travel::on_answer(app, id, result, now),
+        Reply::Freezes(f) => app.freezes = f,
     }
 }
 
@@ -358,7 +360,12 @@ fn text_input(app: &mut App, key: &KeyEvent) {
             h.filter.handle(req);
             h.scroll = 0;
         }
-        Some(Modal::Confirm(_)) => {}
+        Some(Modal::Confirm(c)) => {
+            if let Some(line) = &mut c.reason {
+                line.focused().handle(req);
+                line.missing = None;
+            }
+        }
         None if app.screens.is_empty() && app.grid.filtering => {
             app.grid.filter.handle(req);
             app.grid.row = 0;
@@ -368,7 +375,10 @@ fn text_input(app: &mut App, key: &KeyEvent) {
 }
 
 fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) {
-    if decision::comment_cmd(app, cmd, now, out) || command::command_cmd(app, cmd, now, out) {
+    if decision::comment_cmd(app, cmd, now, out)
+        || dialogs::reason_cmd(app, cmd, now, out)
+        || command::command_cmd(app, cmd, now, out)
+    {
         return;
     }
     // The dashboard filter: Enter keeps it, Esc clears it.

@@ -268,6 +268,7 @@ fn many_stages_and_long_names_fit_without_panicking() {
         state: crate::engine::State::new(&cfg),
         sources: Default::default(),
         blocked: Vec::new(),
+        freezes: Vec::new(),
     };
     update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
     for (w, h) in [(80, 24), (81, 25), (200, 60)] {

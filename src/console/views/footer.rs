@@ -32,9 +32,13 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
                 Cmd::Promote => st.is_some_and(|s| {
                     super::super::facts::candidate(&app.state, &svc.name, &s.name).is_ok()
                 }),
-                Cmd::Approve | Cmd::Reject => {
-                    st.is_some_and(|s| cells::awaiting(&app.state, s).is_some())
-                }
+                Cmd::Approve | Cmd::Reject => st.is_some_and(|s| {
+                    cells::awaiting(&app.state, s).is_some()
+                        || (cmd == Cmd::Approve
+                            && s.queue
+                                .iter()
+                                .any(|id| app.state.freeze.frozen.contains_key(id)))
+                }),
                 _ => true,
             }
         }
@@ -59,8 +63,17 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
             !matches!(cmd, Cmd::Approve | Cmd::Reject | Cmd::Open)
                 || !app.state.pending_approvals().is_empty()
         }
-        // Only the command line completes.
-        Scope::Input => cmd != Cmd::Complete || matches!(app.modal, Some(Modal::Command(_))),
+        // Only the command line completes; in a freeze, Tab moves to the length.
+        Scope::Input => {
+            cmd != Cmd::Complete
+                || match &app.modal {
+                    Some(Modal::Command(_)) => true,
+                    Some(Modal::Confirm(c)) => {
+                        c.reason.as_ref().is_some_and(|r| r.duration.is_some())
+                    }
+                    _ => false,
+                }
+        }
         _ => true,
     }
 }
@@ -76,7 +89,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         items.push(("Enter".into(), "run"));
         items.push(("Tab".into(), "complete"));
         items.push(("Esc".into(), "close"));
-    } else if scope == Scope::Input && !matches!(app.modal, Some(Modal::Comment(_))) {
+    } else if scope == Scope::Input
+        && !matches!(app.modal, Some(Modal::Comment(_)) | Some(Modal::Confirm(_)))
+    {
         items.push(("Enter".into(), "keep filter"));
         items.push(("Esc".into(), "clear filter"));
     } else {
