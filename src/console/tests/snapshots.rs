@@ -295,3 +295,25 @@ fn dashboard_fresh_at_three_sizes() {
         insta::assert_snapshot!(format!("dashboard_fresh_{w}x{h}"), render(&app, w, h));
     }
 }
+
+#[test]
+fn freeze_reason() {
+    // `f`, then Enter with no reason: the dialog says what is missing.
+    check("freeze_reason", |app| {
+        select(app, "search", 2);
+        press(app, KeyCode::Char('f'));
+        press(app, KeyCode::Enter);
+    });
+}
+
+#[test]
+fn break_glass() {
+    check("break_glass", |app| {
+        select(app, "checkout", 3);
+        super::freeze::waiting_in_prod(app);
+        press(app, KeyCode::Char('a'));
+        for c in "INC-9 hotfix".chars() {
+            press(app, KeyCode::Char(c));
+        }
+    });
+}

@@ -63,17 +63,8 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
             !matches!(cmd, Cmd::Approve | Cmd::Reject | Cmd::Open)
                 || !app.state.pending_approvals().is_empty()
         }
-        // Only the command line completes; in a freeze, Tab moves to the length.
-        Scope::Input => {
-            cmd != Cmd::Complete
-                || match &app.modal {
-                    Some(Modal::Command(_)) => true,
-                    Some(Modal::Confirm(c)) => {
-                        c.reason.as_ref().is_some_and(|r| r.duration.is_some())
-                    }
-                    _ => false,
-                }
-        }
+        // Only the command line completes.
+        Scope::Input => cmd != Cmd::Complete || matches!(app.modal, Some(Modal::Command(_))),
         _ => true,
     }
 }
@@ -85,13 +76,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.toasts.iter().any(|t| t.error) && !scope.is_modal() {
         items.push(("Esc".into(), "dismiss error"));
     }
-    if matches!(app.modal, Some(Modal::Command(_))) {
+    let reason = match &app.modal {
+        Some(Modal::Confirm(c)) => c.reason.as_ref(),
+        _ => None,
+    };
+    if let Some(r) = reason {
+        // A confirmation with a reason line: its own keys, in its words.
+        items.push(("Enter".into(), "send"));
+        if r.duration.is_some() {
+            items.push(("Tab".into(), "reason/length"));
+        }
+        items.push(("Esc".into(), "close"));
+    } else if matches!(app.modal, Some(Modal::Command(_))) {
         items.push(("Enter".into(), "run"));
         items.push(("Tab".into(), "complete"));
         items.push(("Esc".into(), "close"));
-    } else if scope == Scope::Input
-        && !matches!(app.modal, Some(Modal::Comment(_)) | Some(Modal::Confirm(_)))
-    {
+    } else if scope == Scope::Input && !matches!(app.modal, Some(Modal::Comment(_))) {
         items.push(("Enter".into(), "keep filter"));
         items.push(("Esc".into(), "clear filter"));
     } else {
