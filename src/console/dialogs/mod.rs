@@ -71,11 +71,7 @@ pub fn reason_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) 
     };
     match cmd {
         Cmd::CancelInput => app.modal = None,
-        Cmd::Complete => {
-            if line.duration.is_some() {
-                line.on_duration = !line.on_duration;
-            }
-        }
+        Cmd::Complete if line.duration.is_some() => line.on_duration = !line.on_duration,
         Cmd::Submit => match filled(&c.request, line, now) {
             Err(missing) => line.missing = Some(missing),
             Ok(request) => {
