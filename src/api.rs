@@ -45,8 +45,9 @@ pub struct FreezeNote {
     pub services: Vec<String>,
     #[serde(default)]
     pub reason: String,
-    /// When this window opened and closes (epoch ms).
+    /// When this window opened (epoch ms).
     pub from: crate::model::Millis,
+    /// When it closes (epoch ms).
     pub until: crate::model::Millis,
     /// Roles that may override it with a reason (admins always can).
     #[serde(default)]

@@ -24,6 +24,8 @@ pub const FEED_CAP: usize = 10_000;
 pub const LOG_CAP: usize = 5_000;
 /// Lines asked for when a step's log is first opened.
 pub const LOG_TAIL: u64 = 1_000;
+/// How often the configured freeze windows open now are asked again.
+pub const FREEZES_MS: Millis = 60_000;
 /// Info toasts vanish after this long; errors stay until dismissed.
 pub const TOAST_MS: Millis = 4_000;
 
@@ -432,6 +434,9 @@ pub struct App {
     /// Configured freeze windows open now, as the server last said (the
     /// console has no configuration; ad-hoc freezes are in the state).
     pub freezes: Vec<crate::api::FreezeNote>,
+    /// When they were last fetched: a window opens with no event, so they
+    /// are asked again every `FREEZES_MS`.
+    pub freezes_at: Millis,
     /// The leader the server last reported (its epoch), to notice a change.
     pub leader_epoch: Option<u64>,
     pub next_id: u64,
@@ -462,6 +467,7 @@ impl App {
             blocked_request: None,
             blocked_stale: false,
             freezes: Vec::new(),
+            freezes_at: 0,
             leader_epoch: None,
             next_id: 1,
             pending_key: None,

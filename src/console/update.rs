@@ -9,7 +9,7 @@ use crate::backend::WatchMessage;
 use crate::model::{Event, Millis};
 use crate::present::narrate;
 
-use super::app::{App, Conn, FEED_CAP, HelpState, Modal, Screen, TOAST_MS};
+use super::app::{App, Conn, FEED_CAP, FREEZES_MS, HelpState, Modal, Screen, TOAST_MS};
 use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
 use super::layout;
@@ -34,6 +34,12 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.dirty = true;
         }
         Msg::Tick => {
+            // A configured freeze window opens with no event: ask the
+            // server again now and then (the same refresh as `blocked`).
+            if app.loaded && now - app.freezes_at >= FREEZES_MS {
+                app.freezes_at = now;
+                app.blocked_stale = true;
+            }
             // Why stages wait is the server's answer; ask again, at most
             // once a tick, after events changed what waits.
             if app.blocked_stale && app.blocked_request.is_none() && app.loaded {
@@ -56,6 +62,7 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.header.user = Some(d.user);
             app.blocked = d.blocked;
             app.freezes = d.freezes;
+            app.freezes_at = now;
             app.header.server_version = Some(d.server.version);
             if d.server.demo_workspace.is_some() {
                 app.header.demo_workspace = d.server.demo_workspace;
@@ -229,7 +236,10 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
             }
         }
         Reply::Travel { id, result } => travel::on_answer(app, id, result, now),
-        Reply::Freezes(f) => app.freezes = f,
+        Reply::Freezes(f) => {
+            app.freezes = f;
+            app.freezes_at = now;
+        }
     }
 }
 

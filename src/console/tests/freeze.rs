@@ -315,3 +315,27 @@ fn a_fresh_dashboard_brings_the_windows_open_now() {
     assert_eq!(app.freezes.len(), 1);
     assert!(super::super::views::freeze::banner_text(&app, NOW).is_some());
 }
+
+#[test]
+fn the_open_windows_are_asked_again_every_minute() {
+    let mut app = at("search", 2);
+    // The story's events asked already: answer that refresh.
+    let out = update(&mut app, Msg::Tick, NOW);
+    let Some(Request::FetchBlocked { id }) = out.first().cloned() else {
+        panic!("no refresh: {out:?}")
+    };
+    update(
+        &mut app,
+        Msg::Reply(Reply::Blocked {
+            id,
+            result: Ok(Vec::new()),
+        }),
+        NOW,
+    );
+    assert!(update(&mut app, Msg::Tick, NOW + 30_000).is_empty());
+    let out = update(&mut app, Msg::Tick, NOW + 61_000);
+    assert!(
+        matches!(&out[..], [Request::FetchBlocked { .. }]),
+        "a window may have opened: {out:?}"
+    );
+}
