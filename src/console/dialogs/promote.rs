@@ -170,18 +170,15 @@ pub fn open_artifact(
         artifact: Some(d.artifact.as_str()),
         asker,
         now,
-        // The console knows ad-hoc freezes and what waits for a window.
-        freezes: crate::present::freeze::stage_freeze(&app.state, service, stage, now)
+        // The console knows ad-hoc freezes, what waits for a window, and
+        // the configured windows the server said are open.
+        freezes: over(app, service, stage, now)
+            .into_iter()
             .map(|f| plan::PlanFreeze {
-                name: if f.adhoc {
-                    "ad-hoc".into()
-                } else {
-                    "window".into()
-                },
+                name: f.name,
                 reason: f.reason,
                 until: Some(f.until),
             })
-            .into_iter()
             .collect(),
     };
     let body = match plan::plan(&app.state, &[], &query) {

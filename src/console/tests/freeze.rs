@@ -339,3 +339,22 @@ fn the_open_windows_are_asked_again_every_minute() {
         "a window may have opened: {out:?}"
     );
 }
+
+#[test]
+fn approving_into_a_frozen_stage_says_it_will_wait_and_how_to_break_the_glass() {
+    let mut app = at("checkout", 3);
+    app.freezes = vec![year_end("prod")];
+    keys(&mut app, "a");
+    assert!(
+        matches!(&app.modal, Some(Modal::Comment(c)) if c.deployment.as_str() == "d-9"),
+        "the approve comment opens as usual"
+    );
+    let toast = app.toasts.last().expect("a warning");
+    assert!(
+        toast.text.contains("once approved, d-9 waits") && toast.text.contains("break-glass"),
+        "{}",
+        toast.text
+    );
+    let out = key(&mut app, KeyCode::Enter);
+    assert!(matches!(&out[..], [Request::Approve { .. }]), "{out:?}");
+}
