@@ -336,25 +336,6 @@ pub struct ReasonLine {
     pub missing: Option<String>,
 }
 
-impl PartialEq for ReasonLine {
-    fn eq(&self, other: &Self) -> bool {
-        self.input.value() == other.input.value()
-            && self.duration.as_ref().map(Input::value) == other.duration.as_ref().map(Input::value)
-            && self.on_duration == other.on_duration
-            && self.missing == other.missing
-    }
-}
-
-impl ReasonLine {
-    /// The line keys type into now.
-    pub fn focused(&mut self) -> &mut Input {
-        match &mut self.duration {
-            Some(d) if self.on_duration => d,
-            _ => &mut self.input,
-        }
-    }
-}
-
 /// The one confirmation dialog: it holds the request it sends on `y` (or
 /// Enter on the confirm button) and the words for it; anything else closes
 /// it and sends nothing.

@@ -14,6 +14,8 @@ pub mod promote;
 pub mod rollback;
 pub mod signoff;
 
+use tui_input::Input;
+
 use crate::model::Millis;
 
 use super::app::{App, Button, Confirm, ConfirmText, Modal, Pending, ReasonLine, Subject};
@@ -167,4 +169,24 @@ pub fn confirm_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>)
     pending.since = now;
     app.pending.push(pending);
     out.push(request);
+}
+
+// `tui_input::Input` has no `PartialEq`: a reason line compares by what is typed.
+impl PartialEq for ReasonLine {
+    fn eq(&self, other: &Self) -> bool {
+        self.input.value() == other.input.value()
+            && self.duration.as_ref().map(Input::value) == other.duration.as_ref().map(Input::value)
+            && self.on_duration == other.on_duration
+            && self.missing == other.missing
+    }
+}
+
+impl ReasonLine {
+    /// The line keys type into now.
+    pub fn focused(&mut self) -> &mut Input {
+        match &mut self.duration {
+            Some(d) if self.on_duration => d,
+            _ => &mut self.input,
+        }
+    }
 }
