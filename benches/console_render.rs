@@ -250,6 +250,7 @@ fn main() {
         state: State::new(&cfg),
         sources: Default::default(),
         blocked: Vec::new(),
+        freezes: Vec::new(),
     };
     let _ = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
 

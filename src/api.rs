@@ -28,6 +28,37 @@ pub struct Dashboard {
     /// Every stage with something waiting, and why (`engine::blocked`).
     #[serde(default)]
     pub blocked: Vec<BlockedNote>,
+    /// Configured `[[freezes]]` windows open now, for clients that have no
+    /// configuration (the console's banner); ad-hoc freezes are in `state`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freezes: Vec<FreezeNote>,
+}
+
+/// A configured freeze window open now: what it covers and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FreezeNote {
+    pub name: String,
+    /// The stages it covers (in every service, or in `services`).
+    pub stages: Vec<String>,
+    /// Empty: every service.
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub reason: String,
+    /// When this window opened (epoch ms).
+    pub from: crate::model::Millis,
+    /// When it closes (epoch ms).
+    pub until: crate::model::Millis,
+    /// Roles that may override it with a reason (admins always can).
+    #[serde(default)]
+    pub override_roles: Vec<String>,
+}
+
+impl FreezeNote {
+    pub fn covers(&self, service: &str, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+            && (self.services.is_empty() || self.services.iter().any(|s| s == service))
+    }
 }
 
 /// One stage's "why is this blocked", as a client reads it: the reason code

@@ -384,3 +384,145 @@ async fn a_frozen_prod_shows_its_banner_and_cell() {
         s.contains("❄ prod frozen until") && s.contains("year-end close")
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_asks_why_and_freezes_prod_with_the_reason_typed() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    console.wait_for("the dashboard", |s| s.contains("app") && s.contains("prod"));
+    // The cursor starts on prod.
+    console.keys("f");
+    console.wait_for("the freeze dialog asking why", |s| {
+        s.contains("freeze?") && s.contains("reason:") && s.contains("length: 1h")
+    });
+    // Enter without a reason sends nothing and says what is missing.
+    console.keys("\r");
+    console.wait_for("what is missing", |s| s.contains("a reason is required"));
+    console.keys("INC-77 payments are slow\r");
+    let dash = alice
+        .wait_for("the freeze recorded", |d| {
+            let adhoc = d["state"]["freeze"]["adhoc"].as_array()?;
+            adhoc.first().cloned()
+        })
+        .await;
+    assert_eq!(dash["reason"], "INC-77 payments are slow", "{dash}");
+    assert_eq!(dash["stage"], "prod", "{dash}");
+    assert_eq!(dash["by"], "alice", "{dash}");
+    let ahead = dash["until"].as_i64().unwrap_or(0) - dash["at"].as_i64().unwrap_or(0);
+    assert!(
+        (55 * 60_000..=65 * 60_000).contains(&ahead),
+        "an hour unless changed: {ahead} ms"
+    );
+    console.wait_for("the banner with the typed reason", |s| {
+        s.contains("❄ prod frozen until") && s.contains("INC-77 payments are slow")
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_from_the_console_starts_the_frozen_release_and_records_why() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.config(), &ws.data());
+    let dev = Api::new(&server.url, DEV_TOKEN);
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(3600))
+        .expect("an hour from now");
+    let (status, body) = dev
+        .post(
+            "/freeze",
+            serde_json::json!({"stage": "prod", "until": until.to_string(), "reason": "year-end close"}),
+        )
+        .await;
+    assert_eq!(status, 200, "freeze: {body}");
+    // 1.0.0 is approved for prod and waits for the freeze.
+    let pending = awaiting_prod(&dev, "1.0.0").await;
+    approve(&alice, &pending).await;
+    wait_deployment(&dev, "1.0.0 frozen at prod", "prod", |dep| {
+        dep["id"] == pending.as_str() && dep["status"] == "queued"
+    })
+    .await;
+    dev.wait_for("the wait recorded", |d| {
+        d["state"]["freeze"]["frozen"]
+            .get(pending.as_str())
+            .map(|_| ())
+    })
+    .await;
+
+    let mut console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    console.wait_for("the frozen cell", |s| {
+        s.contains("❄ prod frozen until") && s.contains("year-end close")
+    });
+    // p on prod, whose release waits for the window: break-glass for it.
+    console.keys("p");
+    console.wait_for("the break-glass dialog", |s| {
+        s.contains("break glass") && s.contains("recorded") && s.contains("year-end close")
+    });
+    console.keys("\r");
+    console.wait_for("what is missing", |s| s.contains("a reason is required"));
+    let screen = console.text();
+    let d = deployment(&dev.dashboard().await, &pending).clone();
+    assert_eq!(
+        d["status"], "queued",
+        "nothing sent without a reason:\n{screen}"
+    );
+    console.keys("hotfix for INC-43\r");
+
+    let started = wait_deployment(&dev, "the frozen release started", "prod", |dep| {
+        dep["id"] == pending.as_str()
+            && ["running", "succeeded"].contains(&dep["status"].as_str().unwrap_or(""))
+    })
+    .await;
+    assert_eq!(started["version"], "1.0.0");
+    let seq = dev.dashboard().await["seq"].as_u64().unwrap_or(0);
+    let events = dev.events(0, seq).await;
+    let overridden = events
+        .iter()
+        .find(|e| e["kind"]["type"] == "freeze_overridden")
+        .unwrap_or_else(|| panic!("no freeze_overridden event"));
+    assert_eq!(overridden["actor"], "alice", "{overridden}");
+    assert_eq!(overridden["reason"], "hotfix for INC-43", "{overridden}");
+    assert_eq!(overridden["kind"]["deployment"], pending.as_str());
+    console.wait_for("the toast with the answer", |s| {
+        s.contains("freeze overridden")
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_window_open_now_shows_with_nothing_waiting() {
+    let ws = Workspace::new();
+    let now = jiff::Timestamp::now();
+    let from = now
+        .checked_sub(jiff::SignedDuration::from_secs(60))
+        .expect("a minute ago");
+    let until = now
+        .checked_add(jiff::SignedDuration::from_secs(3600))
+        .expect("an hour from now");
+    let mut config = std::fs::read_to_string(ws.config()).expect("the config");
+    config += &format!(
+        "\n[[freezes]]\nname = \"audit-week\"\nstages = [\"prod\"]\nfrom = \"{from}\"\nuntil = \"{until}\"\nreason = \"auditors on site\"\n"
+    );
+    std::fs::write(ws.config(), config).expect("the config written");
+    let server = Server::start(&ws.config(), &ws.data());
+    let alice = Api::new(&server.url, ALICE_TOKEN);
+    let dash = alice.dashboard().await;
+    assert_eq!(
+        dash["freezes"][0]["name"], "audit-week",
+        "{}",
+        dash["freezes"]
+    );
+    assert!(
+        history(&dash, "app", "prod").is_empty(),
+        "nothing waits for prod"
+    );
+
+    let console = Console::start(&server.url, ALICE_TOKEN, 120, 36, &ws.root);
+    // The cursor starts on prod: banner on the border, mark in the cell.
+    console.wait_for("the configured window's banner and cell", |s| {
+        s.contains("❄ prod frozen until")
+            && s.contains("(audit-week) — auditors on site")
+            && s.contains("❄ frozen until")
+    });
+}

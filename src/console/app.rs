@@ -24,6 +24,8 @@ pub const FEED_CAP: usize = 10_000;
 pub const LOG_CAP: usize = 5_000;
 /// Lines asked for when a step's log is first opened.
 pub const LOG_TAIL: u64 = 1_000;
+/// How often the configured freeze windows open now are asked again.
+pub const FREEZES_MS: Millis = 60_000;
 /// Info toasts vanish after this long; errors stay until dismissed.
 pub const TOAST_MS: Millis = 4_000;
 
@@ -302,6 +304,36 @@ pub enum Subject {
         stage: String,
         unfreeze: bool,
     },
+    /// Break-glass: promote into a frozen stage now (`dialogs::breakglass`).
+    BreakGlass(BreakGlassDialog),
+}
+
+/// Override the freezes over a stage to start one release there now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakGlassDialog {
+    pub service: String,
+    pub stage: String,
+    pub artifact: ArtifactId,
+    pub version: String,
+    /// The deployment already waiting for the window, which the override
+    /// lets start (else the override creates a new promotion).
+    pub waiting: Option<DeploymentId>,
+    /// The freezes in the way: "year-end (until 18:00 UTC: close the books)".
+    pub freezes: Vec<String>,
+}
+
+/// The text line a confirmation needs filled before it sends: the reason
+/// of a freeze or of a break-glass override, and a freeze's length. It is
+/// the comment input's line (`tui_input`, the `Input` scope): while it is
+/// open keys type into it, Enter confirms, Esc closes.
+#[derive(Debug, Clone, Default)]
+pub struct ReasonLine {
+    pub input: Input,
+    /// A freeze's length ("1h"); Tab moves between it and the reason.
+    pub duration: Option<Input>,
+    pub on_duration: bool,
+    /// What the last Enter found missing, shown under the line; nothing was sent.
+    pub missing: Option<String>,
 }
 
 /// The one confirmation dialog: it holds the request it sends on `y` (or
@@ -316,6 +348,8 @@ pub struct Confirm {
     pub subject: Subject,
     pub text: ConfirmText,
     pub focus: Button,
+    /// The reason (and length) it needs typed before it may send.
+    pub reason: Option<ReasonLine>,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +412,12 @@ pub struct App {
     /// A `blocked` refresh in flight, and whether events came since it left.
     pub blocked_request: Option<u64>,
     pub blocked_stale: bool,
+    /// Configured freeze windows open now, as the server last said (the
+    /// console has no configuration; ad-hoc freezes are in the state).
+    pub freezes: Vec<crate::api::FreezeNote>,
+    /// When they were last fetched: a window opens with no event, so they
+    /// are asked again every `FREEZES_MS`.
+    pub freezes_at: Millis,
     /// The leader the server last reported (its epoch), to notice a change.
     pub leader_epoch: Option<u64>,
     pub next_id: u64,
@@ -407,6 +447,8 @@ impl App {
             blocked: Vec::new(),
             blocked_request: None,
             blocked_stale: false,
+            freezes: Vec::new(),
+            freezes_at: 0,
             leader_epoch: None,
             next_id: 1,
             pending_key: None,
@@ -424,6 +466,8 @@ impl App {
     /// The scope keys are looked up in, from the innermost open thing.
     pub fn scope(&self) -> Scope {
         match &self.modal {
+            // A reason line takes the keys: Enter confirms, Esc closes.
+            Some(Modal::Confirm(c)) if c.reason.is_some() => return Scope::Input,
             Some(Modal::Confirm(_)) => return Scope::Confirm,
             Some(Modal::Help(_)) => return Scope::Help,
             Some(Modal::Comment(_)) | Some(Modal::Command(_)) => return Scope::Input,

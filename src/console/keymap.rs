@@ -34,7 +34,7 @@ impl Scope {
             Scope::Travel => "Time travel (read-only)",
             Scope::Confirm => "Confirmation (roll back, cancel, promote)",
             Scope::Help => "Help",
-            Scope::Input => "Text input (filter, comment, command line)",
+            Scope::Input => "Text input (filter, comment, reason, command line)",
         }
     }
     /// Whether global bindings (other than ctrl-c) apply under this scope.
@@ -93,7 +93,9 @@ pub enum Cmd {
     CommandLine,
     /// Tab in the command line: complete the word.
     Complete,
-    /// On a stage: freeze it for an hour, or end its ad-hoc freeze.
+    /// In a promote confirmation into a frozen stage: override the freeze.
+    BreakGlass,
+    /// On a stage: freeze it (asks why and for how long), or end its ad-hoc freeze.
     Freeze,
     /// `t`: time travel; then a step back or forward by event or by deployment.
     Travel,
@@ -312,7 +314,7 @@ pub const BINDINGS: &[Binding] = &[
         S::Dashboard,
         &[ch('f')],
         Cmd::Freeze,
-        "freeze the selected stage for an hour, or unfreeze it",
+        "freeze the selected stage (asks why), or unfreeze it",
         None,
     ),
     b(
@@ -544,6 +546,13 @@ pub const BINDINGS: &[Binding] = &[
         &[ch('v')],
         Cmd::Verdict,
         "in a sign-off: switch between pass and fail (a fail needs the comment)",
+        None,
+    ),
+    b(
+        S::Confirm,
+        &[ch('o')],
+        Cmd::BreakGlass,
+        "promote into a frozen stage: break-glass (asks why)",
         None,
     ),
     b(

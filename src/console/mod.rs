@@ -6,7 +6,8 @@
 //!   requests out (`Request`).
 //! - `app`: every state type, the folded server state and the screen's.
 //! - `keymap`: the one key table; `theme`: colours.
-//! - `facts`: what a cell shows and what `p` offers, derived from the state.
+//! - `facts`: what a cell shows and what `p` offers, derived from the state;
+//!   `freezes`: the freezes open over a stage (state and server's windows).
 //! - `layout`: regions, the grid's geometry, mouse hit-testing.
 //! - `dialogs`: the one confirmation (it holds the request it sends) and
 //!   the words of roll back, cancel, promote; the approve/reject comment.
@@ -23,6 +24,7 @@
 pub mod app;
 pub mod dialogs;
 pub mod facts;
+pub mod freezes;
 pub mod keymap;
 pub mod keymap_doc;
 pub mod layout;

@@ -67,6 +67,8 @@ pub enum Reply {
         id: u64,
         result: Result<Box<crate::api::DashboardAt>, ClientError>,
     },
+    /// The configured freeze windows open now, from a fresh dashboard.
+    Freezes(Vec<crate::api::FreezeNote>),
 }
 
 /// Requests for the runtime to make; each answers with a `Msg::Reply`.
@@ -119,6 +121,15 @@ pub enum Request {
         service: String,
         stage: String,
         artifact: ArtifactId,
+    },
+    /// Break-glass: `POST /promote` with `override_freeze` and the reason
+    /// (starts a new promotion, or the one already waiting for the window).
+    PromoteOverride {
+        id: u64,
+        service: String,
+        stage: String,
+        artifact: ArtifactId,
+        reason: String,
     },
     FetchLog {
         id: u64,

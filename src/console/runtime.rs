@@ -308,6 +308,20 @@ fn perform(
                 let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
             });
         }
+        Request::PromoteOverride {
+            id,
+            service,
+            stage,
+            artifact,
+            reason,
+        } => {
+            tokio::spawn(async move {
+                let result = client
+                    .promote_override(&service, &stage, &artifact, &reason)
+                    .await;
+                let _ = tx.send(Msg::Reply(Reply::Request { id, result }));
+            });
+        }
         Request::FetchLog {
             id,
             run,
@@ -327,7 +341,10 @@ fn perform(
         }
         Request::FetchBlocked { id } => {
             tokio::spawn(async move {
-                let result = client.dashboard().await.map(|d| d.blocked);
+                let result = client.dashboard().await.map(|d| {
+                    let _ = tx.send(Msg::Reply(Reply::Freezes(d.freezes)));
+                    d.blocked
+                });
                 let _ = tx.send(Msg::Reply(Reply::Blocked { id, result }));
             });
         }

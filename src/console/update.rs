@@ -9,7 +9,7 @@ use crate::backend::WatchMessage;
 use crate::model::{Event, Millis};
 use crate::present::narrate;
 
-use super::app::{App, Conn, FEED_CAP, HelpState, Modal, Screen, TOAST_MS};
+use super::app::{App, Conn, FEED_CAP, FREEZES_MS, HelpState, Modal, Screen, TOAST_MS};
 use super::dialogs::{self, decision};
 use super::keymap::{self, Cmd, Lookup};
 use super::layout;
@@ -34,6 +34,12 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.dirty = true;
         }
         Msg::Tick => {
+            // A configured freeze window opens with no event: ask the
+            // server again now and then (the same refresh as `blocked`).
+            if app.loaded && now - app.freezes_at >= FREEZES_MS {
+                app.freezes_at = now;
+                app.blocked_stale = true;
+            }
             // Why stages wait is the server's answer; ask again, at most
             // once a tick, after events changed what waits.
             if app.blocked_stale && app.blocked_request.is_none() && app.loaded {
@@ -55,6 +61,8 @@ pub fn update(app: &mut App, msg: Msg, now: Millis) -> Vec<Request> {
             app.state.seq = app.state.seq.max(d.seq);
             app.header.user = Some(d.user);
             app.blocked = d.blocked;
+            app.freezes = d.freezes;
+            app.freezes_at = now;
             app.header.server_version = Some(d.server.version);
             if d.server.demo_workspace.is_some() {
                 app.header.demo_workspace = d.server.demo_workspace;
@@ -228,6 +236,10 @@ fn on_reply(app: &mut App, reply: Reply, now: Millis, out: &mut Vec<Request>) {
             }
         }
         Reply::Travel { id, result } => travel::on_answer(app, id, result, now),
+        Reply::Freezes(f) => {
+            app.freezes = f;
+            app.freezes_at = now;
+        }
     }
 }
 
@@ -358,7 +370,12 @@ fn text_input(app: &mut App, key: &KeyEvent) {
             h.filter.handle(req);
             h.scroll = 0;
         }
-        Some(Modal::Confirm(_)) => {}
+        Some(Modal::Confirm(c)) => {
+            if let Some(line) = &mut c.reason {
+                line.focused().handle(req);
+                line.missing = None;
+            }
+        }
         None if app.screens.is_empty() && app.grid.filtering => {
             app.grid.filter.handle(req);
             app.grid.row = 0;
@@ -368,7 +385,10 @@ fn text_input(app: &mut App, key: &KeyEvent) {
 }
 
 fn input_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request>) {
-    if decision::comment_cmd(app, cmd, now, out) || command::command_cmd(app, cmd, now, out) {
+    if decision::comment_cmd(app, cmd, now, out)
+        || dialogs::reason_cmd(app, cmd, now, out)
+        || command::command_cmd(app, cmd, now, out)
+    {
         return;
     }
     // The dashboard filter: Enter keeps it, Esc clears it.

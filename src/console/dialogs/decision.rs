@@ -2,16 +2,25 @@
 
 use crate::model::{Decision, DeploymentStatus, Millis};
 
-use super::super::app::{App, CommentInput, Modal};
+use super::super::app::{App, CommentInput, Modal, ToastLevel};
+use super::super::freezes::{banner, over};
 use super::super::keymap::Cmd;
 use super::super::msg::Request;
-use super::pending;
+use super::{breakglass, pending};
 
 /// Open the approve/reject comment input for a deployment awaiting approval.
 pub fn open(app: &mut App, deployment: &str, decision: Decision, now: Millis) {
     let Some(d) = app.state.deployments.get(deployment) else {
         return;
     };
+    // Approved already, it waits for a freeze window: `a` offers break-glass.
+    if decision == Decision::Approve
+        && breakglass::frozen_waiting(app, &d.service, &d.stage, now).as_ref() == Some(&d.id)
+    {
+        let id = d.id.clone();
+        breakglass::open_waiting(app, &id, now);
+        return;
+    }
     if d.status != DeploymentStatus::AwaitingApproval {
         app.toast(
             false,
@@ -23,6 +32,23 @@ pub fn open(app: &mut App, deployment: &str, decision: Decision, now: Millis) {
         );
         return;
     }
+    if decision == Decision::Approve
+        && let Some(f) = over(app, &d.service, &d.stage, now).first()
+    {
+        // Approving does not break the freeze: say so before the comment.
+        app.toast_at(
+            ToastLevel::Warning,
+            format!(
+                "{}: once approved, {} waits for it; a on it then offers break-glass",
+                banner(&d.stage, f, now),
+                d.id
+            ),
+            now,
+        );
+    }
+    let Some(d) = app.state.deployments.get(deployment) else {
+        return;
+    };
     app.modal = Some(Modal::Comment(CommentInput {
         decision: Some(decision),
         sign_off: None,

@@ -1,26 +1,28 @@
-//! `f` on a stage: freeze it by hand for an hour (rollbacks still run), or
-//! end its ad-hoc freeze; both after a confirmation.
+//! `f` on a stage: freeze it by hand (rollbacks still run), asking for the
+//! reason and the length (an hour unless changed), or end its ad-hoc
+//! freeze; both after a confirmation.
 
-use crate::model::{Millis, format_millis, sanitize_text};
+use tui_input::Input;
+
+use crate::model::{Millis, sanitize_text};
 use crate::present::freeze::stage_freeze;
 
-use super::super::app::{App, ConfirmText, Subject};
+use super::super::app::{App, ConfirmText, ReasonLine, Subject};
 use super::super::msg::Request;
-use super::{open_confirm, pending};
+use super::{open_confirm, open_confirm_reason, pending};
 
-/// How long `f` freezes a stage for.
-const FOR_MS: Millis = 3600 * 1000;
+/// How long `f` freezes a stage for unless the length is changed.
+const LENGTH: &str = "1h";
 
 pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
     let unfreeze = stage_freeze(&app.state, service, stage, now).is_some_and(|f| f.adhoc);
     let id = app.next_id();
-    let who = app
-        .header
-        .user
-        .as_ref()
-        .map(|u| u.name.clone())
-        .unwrap_or_else(|| "the console".into());
-    let (request, text, what) = if unfreeze {
+    let subject = Subject::Freeze {
+        service: service.to_string(),
+        stage: stage.to_string(),
+        unfreeze,
+    };
+    if unfreeze {
         let what = format!("unfreezing {service} {stage}");
         let request = Request::Unfreeze {
             id,
@@ -37,37 +39,35 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
             buttons: ["Cancel".into(), "Unfreeze".into()],
             hint: "y confirm · n/Esc cancel · Tab switch",
         };
-        (request, text, what)
-    } else {
-        let until = now + FOR_MS;
-        let what = format!("freezing {service} {stage}");
-        let request = Request::Freeze {
-            id,
-            service: service.to_string(),
-            stage: stage.to_string(),
-            until: format_millis(until),
-            reason: format!("frozen from the console by {who}"),
-        };
-        let text = ConfirmText {
-            title: " freeze? ",
-            danger: true,
-            headline: sanitize_text(&format!(
-                "{stage}: freeze {service} {stage} until {}",
-                crate::model::short_time(until, now)
-            )),
-            body: "Promotions into it wait and start by themselves when it ends; rollbacks still run. \
-                   `ferry freeze` takes another end time and reason."
-                .into(),
-            buttons: ["Cancel".into(), "Freeze".into()],
-            hint: "y confirm · n/Esc cancel · Tab switch",
-        };
-        (request, text, what)
-    };
-    let pending = pending(id, what.clone(), "done".into(), what, now);
-    let subject = Subject::Freeze {
+        let pending = pending(id, what.clone(), "done".into(), what, now);
+        open_confirm(app, request, pending, subject, text);
+        return;
+    }
+    let what = format!("freezing {service} {stage}");
+    // The reason and the end are filled in from the reason line on Enter.
+    let request = Request::Freeze {
+        id,
         service: service.to_string(),
         stage: stage.to_string(),
-        unfreeze,
+        until: String::new(),
+        reason: String::new(),
     };
-    open_confirm(app, request, pending, subject, text);
+    let text = ConfirmText {
+        title: " freeze? ",
+        danger: true,
+        headline: sanitize_text(&format!(
+            "{stage}: freeze {service} {stage}: for how long, and why?"
+        )),
+        body: "Promotions into it wait and start by themselves when it ends; rollbacks still run. \
+               The reason is recorded with the freeze and shown on the stage."
+            .into(),
+        buttons: ["Cancel".into(), "Freeze".into()],
+        hint: "Enter freeze · Tab reason/length · Esc cancel",
+    };
+    let line = ReasonLine {
+        duration: Some(Input::new(LENGTH.into())),
+        ..ReasonLine::default()
+    };
+    let pending = pending(id, what.clone(), "done".into(), what, now);
+    open_confirm_reason(app, request, pending, subject, text, line);
 }

@@ -11,15 +11,30 @@ use crate::present::{cells, targets};
 use super::super::facts::candidate;
 
 use super::super::app::{App, ConfirmText, PromoteDialog, Subject};
+use super::super::freezes::{banner, over};
 use super::super::msg::Request;
-use super::{open_confirm, pending};
+use super::{breakglass, open_confirm, pending};
 
 /// Open the promote confirmation for the selected stage (`p`): the newest
 /// release that may go, skipping quarantined ones (a toast says which and
 /// why), or say why there is none.
 pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
     use super::super::app::ToastLevel::Warning;
+    let waiting = breakglass::frozen_waiting(app, service, stage, now);
     let (artifact, skipped) = match candidate(&app.state, service, stage) {
+        // What waits for the window is what `p` would promote: break-glass.
+        Ok((a, _)) if waiting.as_ref().is_some_and(|w| waits_with(app, w, &a)) => {
+            if let Some(w) = waiting {
+                breakglass::open_waiting(app, &w, now);
+            }
+            return;
+        }
+        Err(_) if waiting.is_some() => {
+            if let Some(w) = waiting {
+                breakglass::open_waiting(app, &w, now);
+            }
+            return;
+        }
         Ok(c) => c,
         Err(why) => {
             app.toast_at(Warning, format!("{stage}: nothing to promote ({why})"), now);
@@ -34,6 +49,14 @@ pub fn open(app: &mut App, service: &str, stage: &str, now: Millis) {
         );
     }
     open_artifact(app, service, stage, &artifact, skipped, now);
+}
+
+/// Whether deployment `id` is of `artifact`.
+fn waits_with(app: &App, id: &DeploymentId, artifact: &ArtifactId) -> bool {
+    app.state
+        .deployments
+        .get(id)
+        .is_some_and(|d| d.artifact == *artifact)
 }
 
 /// Open the promote confirmation for one artifact (from `p` or `:promote`).
@@ -147,18 +170,15 @@ pub fn open_artifact(
         artifact: Some(d.artifact.as_str()),
         asker,
         now,
-        // The console knows ad-hoc freezes and what waits for a window.
-        freezes: crate::present::freeze::stage_freeze(&app.state, service, stage, now)
+        // The console knows ad-hoc freezes, what waits for a window, and
+        // the configured windows the server said are open.
+        freezes: over(app, service, stage, now)
+            .into_iter()
             .map(|f| plan::PlanFreeze {
-                name: if f.adhoc {
-                    "ad-hoc".into()
-                } else {
-                    "window".into()
-                },
+                name: f.name,
                 reason: f.reason,
                 until: Some(f.until),
             })
-            .into_iter()
             .collect(),
     };
     let body = match plan::plan(&app.state, &[], &query) {
@@ -169,13 +189,26 @@ pub fn open_artifact(
         ),
         Err(_) => promote_effects(&d),
     };
+    // Into a frozen stage: it would wait; `o` offers break-glass instead.
+    let frozen = over(app, service, stage, now);
+    let (body, hint) = match frozen.first() {
+        None => (body, "y confirm · n/Esc cancel · Tab switch"),
+        Some(f) => (
+            format!(
+                "{body}\n{}: y promotes and it waits until then; o overrides the freeze \
+                 (break-glass, asks why).",
+                banner(stage, f, now)
+            ),
+            "y promote (waits) · o break-glass · n/Esc cancel",
+        ),
+    };
     let text = ConfirmText {
         title: " promote? ",
         danger: false,
         headline: promote_sentence(&d, now),
         body,
         buttons: ["Cancel".into(), "Promote".into()],
-        hint: "y confirm · n/Esc cancel · Tab switch",
+        hint,
     };
     open_confirm(app, request, pending, Subject::Promote(d), text);
 }

@@ -6,7 +6,7 @@ use crate::model::Millis;
 use crate::present::cells::{self, RunRef};
 
 use super::super::app::App;
-use super::super::dialogs::{cancel, decision, freeze, promote, rollback, signoff};
+use super::super::dialogs::{breakglass, cancel, decision, freeze, promote, rollback, signoff};
 use super::super::keymap::Cmd;
 use super::super::msg::Request;
 use super::{attention, detail, history, is_vertical, step_by};
@@ -117,6 +117,12 @@ pub fn dashboard_cmd(app: &mut App, cmd: Cmd, now: Millis, out: &mut Vec<Request
                     .iter()
                     .find(|s| Some(&s.name) == stage.as_ref())?;
                 cells::awaiting(&app.state, st).map(|d| d.id.clone())
+            });
+            // Approved and waiting for a freeze window: `a` offers break-glass.
+            let waiting = waiting.or_else(|| {
+                let (svc, stage) = app.selected()?;
+                let frozen = breakglass::frozen_waiting(app, &svc.name, &stage?, now);
+                frozen.filter(|_| cmd == Cmd::Approve)
             });
             match waiting {
                 Some(id) => decision::open(app, &id, super::decision(cmd), now),

@@ -6,6 +6,7 @@
 
 mod actions;
 mod command;
+mod freeze;
 mod incident;
 mod insights;
 mod plan;

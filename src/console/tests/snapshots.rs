@@ -268,6 +268,7 @@ fn many_stages_and_long_names_fit_without_panicking() {
         state: crate::engine::State::new(&cfg),
         sources: Default::default(),
         blocked: Vec::new(),
+        freezes: Vec::new(),
     };
     update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
     for (w, h) in [(80, 24), (81, 25), (200, 60)] {
@@ -293,4 +294,26 @@ fn dashboard_fresh_at_three_sizes() {
         let app = fixture::app((w, h));
         insta::assert_snapshot!(format!("dashboard_fresh_{w}x{h}"), render(&app, w, h));
     }
+}
+
+#[test]
+fn freeze_reason() {
+    // `f`, then Enter with no reason: the dialog says what is missing.
+    check("freeze_reason", |app| {
+        select(app, "search", 2);
+        press(app, KeyCode::Char('f'));
+        press(app, KeyCode::Enter);
+    });
+}
+
+#[test]
+fn break_glass() {
+    check("break_glass", |app| {
+        select(app, "checkout", 3);
+        super::freeze::waiting_in_prod(app);
+        press(app, KeyCode::Char('a'));
+        for c in "INC-9 hotfix".chars() {
+            press(app, KeyCode::Char(c));
+        }
+    });
 }

@@ -265,6 +265,7 @@ pub fn app(size: (u16, u16)) -> App {
         state: State::new(&cfg),
         sources: Default::default(),
         blocked: Vec::new(),
+        freezes: Vec::new(),
     };
     let _ = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
     let _ = update(

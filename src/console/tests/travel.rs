@@ -42,6 +42,7 @@ fn answer(app: &mut App, id: u64, state: State, seq: u64, end: u64) {
         dashboard: crate::api::Dashboard {
             seq,
             blocked: Vec::new(),
+            freezes: Vec::new(),
             server: crate::api::ServerInfo {
                 version: "0.1.0".into(),
                 demo_workspace: None,

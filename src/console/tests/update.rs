@@ -454,6 +454,7 @@ fn a_snapshot_seeds_the_feed_and_the_watch_starts_after_it() {
         state,
         sources: Default::default(),
         blocked: Vec::new(),
+        freezes: Vec::new(),
     };
     let out = update(&mut app, Msg::Snapshot(Box::new(snapshot)), NOW);
     assert_eq!(out, vec![Request::Watch { after: seq }]);

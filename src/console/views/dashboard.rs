@@ -10,9 +10,9 @@ use unicode_width::UnicodeWidthStr;
 use crate::model::Millis;
 
 use super::super::app::{App, Conn};
-use super::super::facts;
 use super::super::layout::geometry;
 use super::super::theme::{Element, Theme};
+use super::super::{facts, freezes};
 use super::{clean, fit, spread, wrap};
 use crate::present::cells::{self, CellKind, StageSummary};
 
@@ -143,7 +143,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, now: Millis
                 svc.stages
                     .iter()
                     .find(|s| s.name == columns[ci - 1])
-                    .map(|st| facts::cell(&app.state, &svc.name, st))
+                    .map(|st| {
+                        let mut c = facts::cell(&app.state, &svc.name, st);
+                        freezes::mark_cell(app, &svc.name, &st.name, &mut c, now);
+                        c
+                    })
             };
             let rect = Rect::new(*x, y, w.saturating_sub(1), g.row_h);
             let selected = selected_row && ci == app.grid.col;

@@ -32,9 +32,13 @@ pub fn applies(app: &App, scope: Scope, cmd: Cmd) -> bool {
                 Cmd::Promote => st.is_some_and(|s| {
                     super::super::facts::candidate(&app.state, &svc.name, &s.name).is_ok()
                 }),
-                Cmd::Approve | Cmd::Reject => {
-                    st.is_some_and(|s| cells::awaiting(&app.state, s).is_some())
-                }
+                Cmd::Approve | Cmd::Reject => st.is_some_and(|s| {
+                    cells::awaiting(&app.state, s).is_some()
+                        || (cmd == Cmd::Approve
+                            && s.queue
+                                .iter()
+                                .any(|id| app.state.freeze.frozen.contains_key(id)))
+                }),
                 _ => true,
             }
         }
@@ -72,7 +76,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.toasts.iter().any(|t| t.error) && !scope.is_modal() {
         items.push(("Esc".into(), "dismiss error"));
     }
-    if matches!(app.modal, Some(Modal::Command(_))) {
+    let reason = match &app.modal {
+        Some(Modal::Confirm(c)) => c.reason.as_ref(),
+        _ => None,
+    };
+    if let Some(r) = reason {
+        // A confirmation with a reason line: its own keys, in its words.
+        items.push(("Enter".into(), "send"));
+        if r.duration.is_some() {
+            items.push(("Tab".into(), "reason/length"));
+        }
+        items.push(("Esc".into(), "close"));
+    } else if matches!(app.modal, Some(Modal::Command(_))) {
         items.push(("Enter".into(), "run"));
         items.push(("Tab".into(), "complete"));
         items.push(("Esc".into(), "close"));

@@ -1,13 +1,14 @@
-//! The freeze banner: when the stage the operator has selected is frozen,
-//! one line on the dashboard's lower border says until when and why.
+//! The freeze banner: when the stage the operator has selected is frozen
+//! (by hand, or by a configured window open now), one line on the
+//! dashboard's lower border says until when, which freeze and why.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use crate::model::Millis;
-use crate::present::freeze::{banner, stage_freeze};
 
 use super::super::app::App;
+use super::super::freezes::{banner, over};
 use super::super::theme::{Element, Theme};
 use super::fit;
 
@@ -16,8 +17,13 @@ pub fn banner_text(app: &App, now: Millis) -> Option<String> {
     let (svc, Some(stage)) = app.selected()? else {
         return None;
     };
-    let f = stage_freeze(&app.state, &svc.name, &stage, now)?;
-    Some(banner(&stage, &f, now))
+    let freezes = over(app, &svc.name, &stage, now);
+    let f = freezes.first()?;
+    let more = match freezes.len() {
+        1 => String::new(),
+        n => format!(" (+{} more)", n - 1),
+    };
+    Some(format!("{}{more}", banner(&stage, f, now)))
 }
 
 /// Draw the banner on the bottom border of `area` (the dashboard's block).

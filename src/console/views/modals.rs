@@ -11,7 +11,7 @@ use crate::model::Decision;
 
 use unicode_width::UnicodeWidthStr;
 
-use super::super::app::{Button, CommentInput, Confirm};
+use super::super::app::{Button, CommentInput, Confirm, ReasonLine};
 use super::super::theme::{Element, Theme};
 use super::{centered, clean, fit};
 
@@ -35,6 +35,7 @@ pub fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
             buttons: [&t.buttons[0], &t.buttons[1]],
             hint: t.hint,
             focus: c.focus,
+            reason: c.reason.as_ref(),
         },
     )
 }
@@ -48,6 +49,15 @@ struct Boxed<'a> {
     buttons: [&'a str; 2],
     hint: &'a str,
     focus: Button,
+    /// The reason line (and a freeze's length) typed before it sends.
+    reason: Option<&'a ReasonLine>,
+}
+
+/// Lines the reason block takes: label, line, the length, what is missing.
+fn reason_height(r: Option<&ReasonLine>) -> u16 {
+    r.map_or(0, |r| {
+        3 + u16::from(r.duration.is_some()) + u16::from(r.missing.is_some())
+    })
 }
 
 /// Lines `text` takes when word-wrapped at `width` (a close upper bound).
@@ -79,7 +89,7 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
         .split('\n')
         .map(|p| wrapped_height(p, inner_w))
         .fold(0, u16::saturating_add);
-    let h = (2 + wrapped_height(&c.headline, inner_w) + 1 + body_h + 2)
+    let h = (2 + wrapped_height(&c.headline, inner_w) + 1 + body_h + 2 + reason_height(c.reason))
         .max(9)
         .min(area.height);
     let rect = centered(area, W, h);
@@ -97,11 +107,56 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
         };
         Span::styled(format!("[ {label} ]"), style)
     };
+    let head_h = wrapped_height(&c.headline, inner.width as usize);
     let mut lines = vec![
         Line::styled(c.headline, Style::default().add_modifier(Modifier::BOLD)),
         Line::raw(""),
     ];
     lines.extend(c.body.split('\n').map(|p| Line::raw(p.to_string())));
+    // Where the cursor goes: the focused input's row and column.
+    let mut cursor = None;
+    if let Some(r) = c.reason {
+        let w = inner.width.saturating_sub(10) as usize;
+        let field = |input: &tui_input::Input| {
+            let scroll = input.visual_scroll(w);
+            let shown: String = input.value().chars().skip(scroll).collect();
+            let col = input.visual_cursor().saturating_sub(scroll);
+            (format!("{:<w$}", fit(&clean(&shown), w)), col)
+        };
+        let underlined = Style::default().add_modifier(Modifier::UNDERLINED);
+        let label = Style::default().add_modifier(Modifier::BOLD);
+        // Rows above the reason: headline, blank, the body's wrapped
+        // paragraphs, blank.
+        let above = head_h
+            + 1
+            + c.body
+                .split('\n')
+                .map(|p| wrapped_height(p, inner.width as usize))
+                .fold(0, u16::saturating_add)
+            + 1;
+        lines.push(Line::raw(""));
+        let (text, col) = field(&r.input);
+        if !r.on_duration {
+            cursor = Some((above, col));
+        }
+        lines.push(Line::from(vec![
+            Span::styled("reason: ", label),
+            Span::styled(text, underlined),
+        ]));
+        if let Some(d) = &r.duration {
+            let (text, col) = field(d);
+            if r.on_duration {
+                cursor = Some((above + 1, col));
+            }
+            lines.push(Line::from(vec![
+                Span::styled("length: ", label),
+                Span::styled(text, underlined),
+            ]));
+        }
+        if let Some(m) = &r.missing {
+            lines.push(Line::styled(format!("✗ {m}"), theme.fg(Element::Failed)));
+        }
+    }
     lines.extend([
         Line::raw(""),
         Line::from(vec![
@@ -112,6 +167,13 @@ fn confirm_box(frame: &mut Frame, area: Rect, theme: &Theme, c: Boxed) {
         ]),
     ]);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+    if let Some((row, col)) = cursor {
+        let x = inner.x + 8 + u16::try_from(col).unwrap_or(0);
+        let y = inner.y + row;
+        if y < inner.y + inner.height {
+            frame.set_cursor_position((x.min(inner.x + inner.width.saturating_sub(1)), y));
+        }
+    }
 }
 
 pub fn comment(frame: &mut Frame, area: Rect, c: &CommentInput, theme: &Theme) {

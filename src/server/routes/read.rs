@@ -88,10 +88,21 @@ pub(super) async fn dashboard(
     let seq = bytes.seq;
     let (sources, generation) = shared.poller.sources(q.service.as_deref());
     // The fetch errors change without a new event: they are part of the tag.
-    let etag = match generation {
-        0 => format!("\"{seq}\""),
-        g => format!("\"{seq}-{g}\""),
+    let mut etag = match generation {
+        0 => format!("{seq}"),
+        g => format!("{seq}-{g}"),
     };
+    // So do the configured freeze windows open now: they open and close with time.
+    let freezes = open_freezes(&shared.config, q.service.as_deref());
+    if !freezes.is_empty() {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for f in &freezes {
+            (&f.name, f.from, f.until).hash(&mut h);
+        }
+        etag = format!("{etag}-f{:x}", h.finish());
+    }
+    let etag = format!("\"{etag}\"");
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -113,6 +124,7 @@ pub(super) async fn dashboard(
         user: &user,
         sources: &sources,
         blocked,
+        freezes: &freezes,
     })
     .map_err(|e| ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     // `{"state":<shared bytes>,` then `"seq":..,"server":..,"user":..}`:
@@ -169,6 +181,36 @@ struct DashboardHead<'a> {
     sources: &'a std::collections::BTreeMap<String, crate::api::SourceStatus>,
     /// Every stage with something waiting, and why (`engine::blocked`).
     blocked: &'a [crate::engine::Blocked],
+    /// Configured freeze windows open now (the console has no configuration).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    freezes: &'a [crate::api::FreezeNote],
+}
+
+/// The configured `[[freezes]]` windows open now (of `service`'s stages).
+fn open_freezes(
+    config: &crate::config::Config,
+    service: Option<&str>,
+) -> Vec<crate::api::FreezeNote> {
+    let now = crate::now_millis();
+    config
+        .freezes
+        .iter()
+        .filter(|f| {
+            service.is_none_or(|s| f.services.is_empty() || f.services.iter().any(|x| x == s))
+        })
+        .filter_map(|f| {
+            let (from, until) = f.window.window_at(now)?;
+            Some(crate::api::FreezeNote {
+                name: f.name.clone(),
+                stages: f.stages.clone(),
+                services: f.services.clone(),
+                reason: f.reason.clone(),
+                from,
+                until,
+                override_roles: f.override_roles.clone(),
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn services(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceState>> {
