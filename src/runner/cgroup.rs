@@ -27,6 +27,8 @@ use super::pgroup::parse_stat;
 
 /// How often a cgroup's emptiness is read while waiting for it to empty.
 const POLL: Duration = Duration::from_millis(20);
+/// How old an empty step cgroup of a server not seen here must be to be swept.
+const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// The directory under which step cgroups are made, if the machine allows.
 fn base() -> Option<&'static Path> {
@@ -50,9 +52,57 @@ fn base() -> Option<&'static Path> {
             }
         }
         // Needs cgroup.kill (Linux 5.14) to end a group at once.
-        dir.join("cgroup.kill").exists().then_some(dir)
+        if !dir.join("cgroup.kill").exists() {
+            return None;
+        }
+        remove_stale(&dir);
+        Some(dir)
     })
     .as_deref()
+}
+
+/// Remove the empty step cgroups of servers that are gone (a server killed
+/// and its data directory deleted leaves them: nothing else would). Named
+/// `<run>.<step>.<server pid>.<n>`; one whose server still runs, or that
+/// has processes (rmdir refuses it), stays for its server or the orphan
+/// reaper; so does one made in the last minute (a server in another pid
+/// namespace, its pid not visible here, may be about to use it).
+/// Returns how many were removed.
+fn remove_stale(base: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(base) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.rsplit('.').nth(1))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let recent = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < STALE_AFTER);
+        if pid == std::process::id() as i32 || start_time(pid).is_some() || recent {
+            continue;
+        }
+        if fs::remove_dir(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed the empty step cgroups of servers that are gone"
+        );
+    }
+    removed
 }
 
 /// Where the cgroup2 hierarchy is mounted: /sys/fs/cgroup on a pure v2
@@ -217,6 +267,35 @@ pub(crate) fn boot_id() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_empty_step_cgroups_of_gone_servers_are_removed() {
+        // Where cgroups are not writable, steps fall back to their group
+        // leader (tested in `orphans::tests`); there is nothing to sweep.
+        let Some(base) = base() else {
+            assert!(
+                StepCgroup::create("probe", 0).is_none(),
+                "no base, so no step cgroup either"
+            );
+            return;
+        };
+        // A pid above the kernel's maximum (2^22) is never alive.
+        let gone = base.join("d-test.0.4194399.0");
+        let mine = base.join(format!("d-test.0.{}.1", std::process::id()));
+        fs::create_dir(&gone).expect("a cgroup of a gone server");
+        fs::create_dir(&mine).expect("a cgroup of this process");
+        assert_eq!(remove_stale(base), 0, "made just now: kept");
+        assert!(gone.exists());
+        // Aged past `STALE_AFTER` (a cgroup directory takes utimes).
+        let old = std::time::SystemTime::now() - STALE_AFTER * 2;
+        fs::File::open(&gone)
+            .and_then(|f| f.set_modified(old))
+            .expect("age the cgroup");
+        assert!(remove_stale(base) >= 1);
+        assert!(!gone.exists(), "the gone server's empty cgroup is removed");
+        assert!(mine.exists(), "this server's is kept");
+        fs::remove_dir(&mine).expect("cleanup");
+    }
 
     #[test]
     fn finds_the_cgroup2_mount_when_there_is_one() {
