@@ -8,7 +8,18 @@ use color_eyre::eyre::Report;
 use ferry::cli::Cli;
 use ferry::errors::{self, Error};
 
+/// Variables clap reads for options; set but empty, they mean "not set"
+/// (the shell's way to clear one for a command: `FERRY_CONFIG= ferry …`),
+/// where clap would refuse the empty value.
+const OPTION_VARIABLES: [&str; 3] = ["FERRY_CONFIG", "FERRY_SERVER", "FERRY_STORE"];
+
 fn main() -> ExitCode {
+    for name in OPTION_VARIABLES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: the first thing `main` does, before any thread exists.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
     let cli = Cli::parse();
     if let Err(e) = color_eyre::install() {
         // Not fatal: errors still render, only without the fancy reporter.

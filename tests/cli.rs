@@ -39,6 +39,20 @@ fn an_unreachable_server_is_one_line_with_a_hint_and_exit_code_6() {
     assert!(stderr.contains("hint:"), "{stderr}");
 }
 
+#[test]
+fn an_empty_variable_counts_as_not_set() {
+    // `FERRY_CONFIG=` clears the config for one command, as with any tool.
+    let out = std::process::Command::new(ferry_bin())
+        .args(["status", "--server", "http://127.0.0.1:9"])
+        .env("FERRY_CONFIG", "")
+        .env("FERRY_TOKEN", "")
+        .output()
+        .expect("ferry");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("could not reach ferry server"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_approve_history_and_rollback_from_the_command_line() {
     let ws = Workspace::new();
