@@ -478,10 +478,7 @@ async fn break_glass_from_the_console_starts_the_frozen_release_and_records_why(
     assert_eq!(started["version"], "1.0.0");
     let seq = dev.dashboard().await["seq"].as_u64().unwrap_or(0);
     let events = dev.events(0, seq).await;
-    let overridden = events
-        .iter()
-        .find(|e| e["kind"]["type"] == "freeze_overridden")
-        .unwrap_or_else(|| panic!("no freeze_overridden event"));
+    let overridden = event_of_kind(&events, "freeze_overridden");
     assert_eq!(overridden["actor"], "alice", "{overridden}");
     assert_eq!(overridden["reason"], "hotfix for INC-43", "{overridden}");
     assert_eq!(overridden["kind"]["deployment"], pending.as_str());

@@ -187,10 +187,7 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     live_in_prod(&api, "1.3.0").await;
     let seq = api.dashboard().await["seq"].as_u64().unwrap_or(0);
     let events = api.events(0, seq).await;
-    let overridden = events
-        .iter()
-        .find(|e| e["kind"]["type"] == "freeze_overridden")
-        .unwrap_or_else(|| panic!("no freeze_overridden event"));
+    let overridden = event_of_kind(&events, "freeze_overridden");
     assert_eq!(overridden["actor"], "alice", "{overridden}");
     assert_eq!(overridden["reason"], "hotfix for INC-43", "{overridden}");
     assert_eq!(

@@ -472,6 +472,15 @@ pub fn ferry(server: &str, token: &str, args: &[&str]) -> std::process::Output {
         .expect("ferry runs")
 }
 
+/// The first event of kind `kind` (its `type`) in `events`; panics naming
+/// the kind when there is none.
+pub fn event_of_kind<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["kind"]["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event"))
+}
+
 /// A child's output as text, for assertions and their messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()

@@ -1,6 +1,6 @@
 //! Cancel and promote from the dashboard: keys in, dialogs and requests out.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 
 use crate::api::ActionReply;
 use crate::backend::WatchMessage;
@@ -13,30 +13,9 @@ use super::super::keymap::{Cmd, Scope};
 use super::super::msg::{Msg, Reply, Request};
 use super::super::update::update;
 use super::super::views::footer::applies;
-use super::support::{self as fixture, NOW};
+use super::support::{self as fixture, NOW, at, key, keys};
 use crate::present::cells::{self, CellKind};
 use crate::present::targets::{cancel_target, promote_candidate};
-
-fn key(app: &mut App, code: KeyCode) -> Vec<Request> {
-    update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)), NOW)
-}
-
-fn keys(app: &mut App, s: &str) -> Vec<Request> {
-    s.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
-}
-
-/// The fixture after the story, with the cell of `service` × column selected
-/// (columns: 0 build, 1 test, 2 preprod, 3 prod).
-fn at(service: &str, col: usize) -> App {
-    let mut app = fixture::app((120, 40));
-    app.grid.row = app
-        .visible_services()
-        .iter()
-        .position(|s| s.name == service)
-        .expect("service in fixture");
-    app.grid.col = col;
-    app
-}
 
 fn event(app: &mut App, actor: &str, kind: EventKind) {
     let e = Event {

@@ -2,7 +2,7 @@
 //! activity cursor and a leader change: keys and events in, state and
 //! requests out.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 
 use crate::backend::WatchMessage;
 use crate::model::{Actor, Approval, Decision, DeploymentStatus, Event, EventKind};
@@ -11,15 +11,7 @@ use super::super::app::{App, Modal, Screen, ToastLevel};
 use super::super::facts;
 use super::super::msg::{Msg, Request};
 use super::super::update::update;
-use super::support::{self as fixture, NOW};
-
-fn key(app: &mut App, code: KeyCode) -> Vec<Request> {
-    update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)), NOW)
-}
-
-fn keys(app: &mut App, s: &str) -> Vec<Request> {
-    s.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
-}
+use super::support::{self as fixture, NOW, key, keys};
 
 fn line(app: &App) -> (String, Option<String>, Vec<String>) {
     match &app.modal {

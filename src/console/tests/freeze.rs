@@ -3,7 +3,7 @@
 //! waiting for a window) asks for the reason and sends the override; a
 //! configured window open now marks the banner and the cell.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 
 use crate::api::FreezeNote;
 use crate::backend::ClientError;
@@ -13,27 +13,7 @@ use super::super::app::{App, Modal, ReasonLine, Subject};
 use super::super::keymap::Scope;
 use super::super::msg::{Msg, Reply, Request};
 use super::super::update::update;
-use super::support::{self as fixture, MIN, NOW};
-
-fn key(app: &mut App, code: KeyCode) -> Vec<Request> {
-    update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)), NOW)
-}
-
-fn keys(app: &mut App, s: &str) -> Vec<Request> {
-    s.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
-}
-
-/// The fixture with `service` × column selected (1 test, 2 preprod, 3 prod).
-fn at(service: &str, col: usize) -> App {
-    let mut app = fixture::app((120, 40));
-    app.grid.row = app
-        .visible_services()
-        .iter()
-        .position(|s| s.name == service)
-        .expect("service in fixture");
-    app.grid.col = col;
-    app
-}
+use super::support::{MIN, NOW, at, key, keys};
 
 fn reason_line(app: &App) -> &ReasonLine {
     match &app.modal {

@@ -315,3 +315,33 @@ pub fn rollback_dialog(app: &App) -> Option<&RollbackDialog> {
         _ => None,
     }
 }
+
+/// A key press as the terminal sends it (no modifiers).
+pub fn key(app: &mut App, code: crossterm::event::KeyCode) -> Vec<super::super::msg::Request> {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    super::super::update::update(
+        app,
+        super::super::msg::Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
+        NOW,
+    )
+}
+
+/// Typing `s`, one key per character.
+pub fn keys(app: &mut App, s: &str) -> Vec<super::super::msg::Request> {
+    s.chars()
+        .flat_map(|c| key(app, crossterm::event::KeyCode::Char(c)))
+        .collect()
+}
+
+/// The fixture after the story, with the cell of `service` × column
+/// selected (columns: 0 build, 1 test, 2 preprod, 3 prod).
+pub fn at(service: &str, col: usize) -> App {
+    let mut app = app((120, 40));
+    app.grid.row = app
+        .visible_services()
+        .iter()
+        .position(|s| s.name == service)
+        .expect("service in fixture");
+    app.grid.col = col;
+    app
+}
