@@ -68,8 +68,7 @@ impl ReadModel {
             }
             let state = self.read();
             if state.seq == at {
-                *self.1.write().unwrap_or_else(|e| e.into_inner()) = insights;
-                self.3.send_replace(true);
+                self.set_insights(insights);
                 drop(state);
                 tracing::info!(
                     seq = at,
