@@ -13,7 +13,7 @@ use super::super::msg::{Msg, Reply, Request};
 use super::super::theme::Theme;
 use super::super::update::update;
 use super::super::views;
-use super::support::{self as fixture, NOW};
+use super::support::{self as fixture, NOW, select};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -31,15 +31,6 @@ fn press(app: &mut App, code: KeyCode) -> Vec<Request> {
         _ => KeyModifiers::NONE,
     };
     update(app, Msg::Key(KeyEvent::new(code, mods)), NOW)
-}
-
-fn select(app: &mut App, service: &str, col: usize) {
-    app.grid.row = app
-        .visible_services()
-        .iter()
-        .position(|s| s.name == service)
-        .expect("service");
-    app.grid.col = col;
 }
 
 /// Snapshot one screen at both sizes; `setup` builds it on a fresh app.

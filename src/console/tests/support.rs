@@ -337,11 +337,16 @@ pub fn keys(app: &mut App, s: &str) -> Vec<super::super::msg::Request> {
 /// selected (columns: 0 build, 1 test, 2 preprod, 3 prod).
 pub fn at(service: &str, col: usize) -> App {
     let mut app = app((120, 40));
+    select(&mut app, service, col);
+    app
+}
+
+/// Select the cell of `service` × column.
+pub fn select(app: &mut App, service: &str, col: usize) {
     app.grid.row = app
         .visible_services()
         .iter()
         .position(|s| s.name == service)
         .expect("service in fixture");
     app.grid.col = col;
-    app
 }
