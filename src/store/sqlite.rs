@@ -24,6 +24,9 @@ use super::lease::{Epoch, Lease, SingleNode, Tail};
 use super::{Snapshot, Store};
 use crate::model::{Event, NewEvent, Seq};
 
+/// Events per INSERT statement (5 parameters each, far below SQLite's limit
+/// of 32,766; few enough sizes for the statement cache).
+const ROWS_PER_INSERT: usize = 100;
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers in the pool; reads are short, a few cover the API and SSE clients.
@@ -185,21 +188,34 @@ impl SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
         let mut out = Vec::with_capacity(events.len());
+        let mut rows = Vec::with_capacity(events.len());
         for (i, new) in events.into_iter().enumerate() {
             let seq = last + 1 + i as i64;
             let event = new.numbered(seq as Seq);
             let body = serde_json::to_string(&event)
                 .wrap_err_with(|| format!("cannot encode event {seq} as JSON"))?;
-            sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES (?, ?, ?, ?, ?)")
-                .bind(seq)
-                .bind(event.at)
-                .bind(event.actor.name())
-                .bind(event.kind.name())
-                .bind(body)
-                .execute(&mut *tx)
-                .await
-                .wrap_err_with(|| format!("cannot insert event {seq} ({})", event.kind.name()))?;
+            rows.push((seq, body));
             out.push(event);
+        }
+        // Many rows per statement: each statement is a round trip to sqlx's
+        // SQLite thread, which costs more than the insert itself.
+        for (chunk, events) in rows
+            .chunks(ROWS_PER_INSERT)
+            .zip(out.chunks(ROWS_PER_INSERT))
+        {
+            let mut insert =
+                sqlx::QueryBuilder::new("INSERT INTO events (seq, at, actor, kind, body) ");
+            insert.push_values(chunk.iter().zip(events), |mut row, ((seq, body), event)| {
+                row.push_bind(*seq)
+                    .push_bind(event.at)
+                    .push_bind(event.actor.name())
+                    .push_bind(event.kind.name())
+                    .push_bind(body.as_str());
+            });
+            insert.build().execute(&mut *tx).await.wrap_err_with(|| {
+                let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
+                format!("cannot insert events {first}..={last}")
+            })?;
         }
         // On any error above `tx` is dropped, which rolls the whole batch back.
         tx.commit().await.wrap_err("cannot commit")?;

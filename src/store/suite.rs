@@ -88,6 +88,16 @@ pub(super) async fn append_and_read_back(store: &dyn Store) {
     assert!(store.events_after(3, 100).await.unwrap().is_empty());
     assert!(store.events_after(0, 0).await.unwrap().is_empty());
     assert!(store.events_after(u64::MAX, 10).await.unwrap().is_empty());
+
+    // A group commit's worth: more rows than one INSERT statement takes.
+    let big: Vec<NewEvent> = (10..260).map(step_finished).collect();
+    let appended = store.append(big).await.unwrap();
+    assert_eq!(seqs(&appended), (4..254).collect::<Vec<Seq>>());
+    let back = store.events_after(3, 1000).await.unwrap();
+    assert_eq!(
+        back, appended,
+        "a large batch comes back exactly as appended"
+    );
 }
 
 /// Two handles on one log (two processes, or two replicas) number appends
