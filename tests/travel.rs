@@ -160,6 +160,17 @@ async fn travel_answers_the_past_and_snapshots_change_no_answer() {
         "{}",
         events[0]
     );
+    // … and the nearest one: none between it and `mid`.
+    let between = api.events(prev, mid - 1).await;
+    assert!(
+        between.iter().all(|e| ![
+            "deployment_created",
+            "deployment_started",
+            "deployment_finished"
+        ]
+        .contains(&e["kind"]["type"].as_str().unwrap_or_default())),
+        "a deployment change between {prev} and {mid}"
+    );
 
     // Bad `at`: 400 saying what is allowed.
     for (bad, says) in [

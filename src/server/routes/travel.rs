@@ -24,6 +24,8 @@ use super::super::snapshots;
 
 /// How far `previous_deployment` / `next_deployment` look from `seq`.
 const NEIGHBOUR_SCAN: Seq = 5_000;
+/// Events read per page while looking for them.
+const NEIGHBOUR_PAGE: Seq = 200;
 
 /// What `?at=` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,30 +84,28 @@ fn is_deployment_change(kind: &EventKind) -> bool {
     )
 }
 
-/// The nearest deployment changes before and after `seq` (within `NEIGHBOUR_SCAN`).
+/// The nearest deployment changes before and after `seq` (within
+/// `NEIGHBOUR_SCAN`), read outward from `seq` a page at a time, so a busy
+/// log (the usual case) costs a page each way.
 async fn neighbours(
     store: &dyn Store,
     seq: Seq,
     end: Seq,
 ) -> Result<(Option<Seq>, Option<Seq>), ApiErr> {
-    let from = seq.saturating_sub(NEIGHBOUR_SCAN);
+    let floor = seq.saturating_sub(NEIGHBOUR_SCAN);
     let mut previous = None;
-    let mut after = from;
-    while after + 1 < seq {
-        let want = usize::try_from(seq - 1 - after)
-            .unwrap_or(usize::MAX)
-            .min(1000);
-        let page = store.events_after(after, want).await.map_err(unavailable)?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
+    // Pages of events before `seq`, newest page first: (start, seq - 1].
+    let mut below = seq.saturating_sub(1);
+    while previous.is_none() && below > floor {
+        let start = below.saturating_sub(NEIGHBOUR_PAGE).max(floor);
+        let want = usize::try_from(below - start).unwrap_or(usize::MAX);
+        let page = store.events_after(start, want).await.map_err(unavailable)?;
         previous = page
             .iter()
-            .filter(|e| e.seq < seq && is_deployment_change(&e.kind))
+            .filter(|e| e.seq <= below && is_deployment_change(&e.kind))
             .map(|e| e.seq)
-            .next_back()
-            .or(previous);
-        after = last;
+            .next_back();
+        below = start;
     }
     let mut next = None;
     let mut after = seq;
@@ -113,7 +113,7 @@ async fn neighbours(
     while next.is_none() && after < until {
         let want = usize::try_from(until - after)
             .unwrap_or(usize::MAX)
-            .min(1000);
+            .min(NEIGHBOUR_PAGE as usize);
         let page = store.events_after(after, want).await.map_err(unavailable)?;
         let Some(last) = page.last().map(|e| e.seq) else {
             break;
