@@ -16,10 +16,34 @@ use super::super::Shared;
 use super::super::driver::Applied;
 use super::super::error::{ApiErr, JsonBody};
 
-type Reply = Result<(StatusCode, Json<ActionReply>), ApiErr>;
+pub(super) type Reply = Result<(StatusCode, Json<ActionReply>), ApiErr>;
 
 async fn submit(shared: &Shared, by: Principal, command: Command) -> Result<Applied, ApiErr> {
     Ok(shared.submit(Input::Command { by, command }).await?)
+}
+
+/// Submit `command` and answer 200 with `message` and what it led to.
+pub(super) async fn submit_with(
+    shared: &Shared,
+    by: Principal,
+    command: Command,
+    message: String,
+) -> Reply {
+    let done = submit(shared, by, command).await?;
+    replied(StatusCode::OK, message, done)
+}
+
+/// The reply of a command: `message`, and the ids of what it led to.
+fn replied(status: StatusCode, message: String, done: Applied) -> Reply {
+    Ok((
+        status,
+        Json(ActionReply {
+            message,
+            deployment: done.deployment,
+            artifact: done.artifact,
+            build: done.build,
+        }),
+    ))
 }
 
 /// The reply names what the command led to, with its state right after:
@@ -61,15 +85,7 @@ fn reply(
             (None, None) => fallback,
         }
     };
-    Ok((
-        status,
-        Json(ActionReply {
-            message,
-            deployment: done.deployment,
-            artifact: done.artifact,
-            build: done.build,
-        }),
-    ))
+    replied(status, message, done)
 }
 
 pub(super) async fn promote(

@@ -3,30 +3,17 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 
-use crate::api::{ActionReply, FreezeRequest, UnfreezeRequest};
-use crate::engine::{Command, Input, Principal};
+use crate::api::{FreezeRequest, UnfreezeRequest};
+use crate::engine::{Command, Principal};
 
 use super::super::Shared;
 use super::super::error::{ApiErr, JsonBody};
 
-type Reply = Result<(StatusCode, Json<ActionReply>), ApiErr>;
-
-async fn submit(shared: &Shared, by: Principal, command: Command, message: String) -> Reply {
-    let done = shared.submit(Input::Command { by, command }).await?;
-    Ok((
-        StatusCode::OK,
-        Json(ActionReply {
-            message,
-            deployment: done.deployment,
-            artifact: done.artifact,
-            build: done.build,
-        }),
-    ))
-}
+use super::actions::{Reply, submit_with as submit};
 
 pub(super) async fn freeze(
     State(shared): State<Arc<Shared>>,

@@ -4,30 +4,16 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use crate::api::{ActionReply, HoldLiftRequest, QuarantineRequest};
-use crate::engine::{Blocked, Command, Input, Principal};
+use crate::api::{HoldLiftRequest, QuarantineRequest};
+use crate::engine::{Blocked, Command, Principal};
 
 use super::super::Shared;
 use super::super::error::{ApiErr, JsonBody, QueryArgs};
 
-type Reply = Result<(StatusCode, Json<ActionReply>), ApiErr>;
-
-async fn submit(shared: &Shared, by: Principal, command: Command, message: String) -> Reply {
-    let done = shared.submit(Input::Command { by, command }).await?;
-    Ok((
-        StatusCode::OK,
-        Json(ActionReply {
-            message,
-            deployment: done.deployment,
-            artifact: done.artifact,
-            build: done.build,
-        }),
-    ))
-}
+use super::actions::{Reply, submit_with as submit};
 
 pub(super) async fn quarantine_add(
     State(shared): State<Arc<Shared>>,
