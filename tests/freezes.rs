@@ -52,14 +52,7 @@ async fn a_freeze_holds_promotions_lets_rollbacks_through_and_breaks_glass_with_
     let api = Api::new(&url, DEV_TOKEN);
 
     // Two good releases in prod, so a rollback has somewhere to go.
-    for version in ["1.0.0", "1.1.0"] {
-        if version != "1.0.0" {
-            ws.commit(version, "second");
-        }
-        let pending = awaiting_prod(&api, version).await;
-        ok(&ferry(&url, ALICE_TOKEN, &["approve", &pending]));
-        live_in_prod(&api, version).await;
-    }
+    two_releases_in_prod(&ws, &api, &url).await;
 
     // Freeze prod by hand; a reason is required.
     let out = ferry(

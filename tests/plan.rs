@@ -53,18 +53,7 @@ async fn plan_after_a_rollback_shows_quarantine_hold_commits_and_eta() {
     let url = server.url.clone();
     let api = Api::new(&url, DEV_TOKEN);
 
-    for version in ["1.0.0", "1.1.0"] {
-        if version != "1.0.0" {
-            ws.commit(version, "second");
-        }
-        let pending = awaiting_prod(&api, version).await;
-        let out = ferry(&url, ALICE_TOKEN, &["approve", &pending]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        api.wait_for(&format!("{version} in prod"), |d| {
-            (last_good_version(d, "app", "prod").as_deref() == Some(version)).then_some(())
-        })
-        .await;
-    }
+    two_releases_in_prod(&ws, &api, &url).await;
 
     // dev rolls prod back by hand: 1.1.0 is quarantined, prod is held.
     let out = ferry(&url, DEV_TOKEN, &["rollback", "app", "prod"]);

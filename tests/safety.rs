@@ -12,18 +12,7 @@ async fn a_rolled_back_release_is_quarantined_held_explained_and_lifted_from_the
     let url = server.url.clone();
     let api = Api::new(&url, DEV_TOKEN);
 
-    for version in ["1.0.0", "1.1.0"] {
-        if version != "1.0.0" {
-            ws.commit(version, "second");
-        }
-        let pending = awaiting_prod(&api, version).await;
-        let out = ferry(&url, ALICE_TOKEN, &["approve", &pending]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        api.wait_for(&format!("{version} in prod"), |d| {
-            (last_good_version(d, "app", "prod").as_deref() == Some(version)).then_some(())
-        })
-        .await;
-    }
+    two_releases_in_prod(&ws, &api, &url).await;
     let dash = api.dashboard().await;
     let bad = history(&dash, "app", "prod")
         .into_iter()

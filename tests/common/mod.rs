@@ -459,6 +459,25 @@ pub async fn awaiting_prod(api: &Api, version: &str) -> String {
     dep["id"].as_str().unwrap_or_default().to_string()
 }
 
+/// Release 1.0.0, then 1.1.0 from a second commit, each approved into prod
+/// by alice: two good releases there, and nothing running.
+pub async fn two_releases_in_prod(ws: &Workspace, api: &Api, url: &str) {
+    for version in ["1.0.0", "1.1.0"] {
+        if version != "1.0.0" {
+            ws.commit(version, "second");
+        }
+        let pending = awaiting_prod(api, version).await;
+        let out = ferry(url, ALICE_TOKEN, &["approve", &pending]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        api.wait_for(&format!("{version} live in prod"), |d| {
+            (last_good_version(d, "app", "prod").as_deref() == Some(version)
+                && stage(d, "app", "prod")["active"].is_null())
+            .then_some(())
+        })
+        .await;
+    }
+}
+
 /// Run the real `ferry` CLI against `server` as the holder of `token`
 /// (no colour, no local config file).
 pub fn ferry(server: &str, token: &str, args: &[&str]) -> std::process::Output {
