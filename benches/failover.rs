@@ -7,12 +7,14 @@
 //! Without FERRY_TEST_POSTGRES, or without `--bench` (under `cargo test
 //! --all-targets`), it prints why and does nothing.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::{Result, eyre};
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -31,29 +33,12 @@ impl Drop for Replica {
 }
 
 fn start(config: &Path, data: &Path) -> Result<Replica> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["server", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .env("FERRY_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .wrap_err("could not start ferry server")?;
-    let stdout = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    break rest.split_whitespace().next().unwrap_or("").to_string();
-                }
-            }
-            _ => return Err(eyre!("ferry server exited before listening")),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (child, url) = support::spawn_server([
+        OsStr::new("--config"),
+        config.as_os_str(),
+        OsStr::new("--data-dir"),
+        data.as_os_str(),
+    ])?;
     Ok(Replica { child, url })
 }
 

@@ -20,13 +20,15 @@
 //! Run: `cargo bench --bench restart`. Without `--bench` (under `cargo test
 //! --all-targets`) it uses 20,000 events.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::{Result, eyre};
 use ferry::config::Config;
 use ferry::engine::{Command as EngineCommand, Effect, Engine, Input, Principal};
 use ferry::model::{NewEvent, StepOutcome, StepStatus};
@@ -176,27 +178,7 @@ impl Server {
 /// Start the binary; returns it once `/healthz` answers 200, with the time that took.
 async fn start(config: &Path, http: &reqwest::Client) -> Result<(Server, Duration)> {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["server", "--config"])
-        .arg(config)
-        .env("FERRY_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .wrap_err("could not start ferry server")?;
-    let stdout = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    break rest.split_whitespace().next().unwrap_or("").to_string();
-                }
-            }
-            _ => return Err(eyre!("ferry server exited before listening")),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (child, url) = support::spawn_server([OsStr::new("--config"), config.as_os_str()])?;
     let deadline = started + Duration::from_secs(120);
     loop {
         let ok = http
