@@ -14,6 +14,30 @@ impl State {
     /// not know (a service removed from the config, a deployment pruned from
     /// a console's snapshot) are ignored rather than trusted.
     pub fn apply(&mut self, event: &Event) {
+        self.apply_untrimmed(event);
+        if let Some(service) = self.trims_after(&event.kind) {
+            self.trim(&service);
+        }
+    }
+
+    /// The service whose lists `kind` grows, or whose deployment or build
+    /// it ends: the one to trim after it (`trim.rs`).
+    fn trims_after(&self, kind: &EventKind) -> Option<String> {
+        match kind {
+            EventKind::BuildStarted { service, .. }
+            | EventKind::DeploymentCreated { service, .. } => Some(service.clone()),
+            EventKind::ArtifactRegistered { artifact } => Some(artifact.service.clone()),
+            EventKind::BuildFinished { build, .. } => {
+                self.builds.get(build).map(|b| b.service.clone())
+            }
+            EventKind::DeploymentFinished { deployment, .. } => {
+                self.deployments.get(deployment).map(|d| d.service.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn apply_untrimmed(&mut self, event: &Event) {
         self.seq = self.seq.max(event.seq);
         let at = event.at;
         match &event.kind {

@@ -18,6 +18,7 @@ mod fold_safety;
 pub mod io;
 mod jobs;
 mod state;
+mod trim;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use io::{
     RejectionKind, StepAction, StepJob,
 };
 pub use state::{FreezeState, GOOD_KEPT, GoodRelease, ServiceState, SourceKind, StageState, State};
+pub use trim::KEPT;
 
 /// The engine: the configuration it decides by and the state it decides on.
 pub struct Engine {

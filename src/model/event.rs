@@ -231,6 +231,46 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The deployment, build or artifact the event is about: the id the
+    /// store indexes it under, so the events of one run can be read back
+    /// (`Store::events_about`). The stores' migrations compute the same from
+    /// the JSON body: the first of `deployment`, `run`, `build`,
+    /// `artifact.id` and `artifact`.
+    pub fn about(&self) -> Option<&str> {
+        match self {
+            EventKind::DeploymentCreated { deployment, .. }
+            | EventKind::ApprovalRecorded { deployment, .. }
+            | EventKind::DeploymentApproved { deployment }
+            | EventKind::DeploymentStarted { deployment }
+            | EventKind::CancelRequested { deployment }
+            | EventKind::DeploymentFinished { deployment, .. }
+            | EventKind::DeploymentRequeued { deployment, .. }
+            | EventKind::RollbackImpossible { deployment, .. }
+            | EventKind::GateReevaluated { deployment, .. }
+            | EventKind::SignOffRequested { deployment, .. }
+            | EventKind::SignOffRecorded { deployment, .. }
+            | EventKind::DeploymentFrozen { deployment, .. }
+            | EventKind::FreezeOverridden { deployment, .. }
+            | EventKind::NoteAdded { deployment, .. } => Some(deployment),
+            EventKind::StepStarted { run, .. }
+            | EventKind::StepOutput { run, .. }
+            | EventKind::StepFinished { run, .. } => Some(run),
+            EventKind::BuildStarted { build, .. } | EventKind::BuildFinished { build, .. } => {
+                Some(build)
+            }
+            EventKind::ArtifactRegistered { artifact } => Some(&artifact.id),
+            EventKind::ArtifactQuarantined { artifact, .. }
+            | EventKind::QuarantineLifted { artifact, .. } => Some(artifact),
+            EventKind::ServerStarted { .. }
+            | EventKind::NotificationQueued { .. }
+            | EventKind::NotificationSent { .. }
+            | EventKind::StageHeld { .. }
+            | EventKind::HoldLifted { .. }
+            | EventKind::StageFrozen { .. }
+            | EventKind::StageUnfrozen { .. } => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::ServerStarted { .. } => "server_started",

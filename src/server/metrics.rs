@@ -374,6 +374,9 @@ impl Store for TimedStore {
             r
         })
     }
+    fn events_about(&self, id: &str) -> BoxFuture<'_, color_eyre::Result<Vec<Event>>> {
+        self.inner.events_about(id)
+    }
     fn events_after(
         &self,
         after: Seq,

@@ -52,6 +52,28 @@ pub trait Store: Send + Sync + 'static {
     fn events_after(&self, after: Seq, limit: usize) -> BoxFuture<'_, Result<Vec<Event>>>;
     /// The sequence of the last stored event (0 when empty).
     fn last_seq(&self) -> BoxFuture<'_, Result<Seq>>;
+    /// Every event about the deployment, build or artifact `id`
+    /// (`EventKind::about`), in order: how the server reads back one the
+    /// fold has forgotten. The stores index it; the default walks the log
+    /// (small in-memory test stores).
+    fn events_about(&self, id: &str) -> BoxFuture<'_, Result<Vec<Event>>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut after = 0;
+            loop {
+                let page = self.events_after(after, 1000).await?;
+                let Some(last) = page.last() else {
+                    return Ok(out);
+                };
+                after = last.seq;
+                out.extend(
+                    page.into_iter()
+                        .filter(|e| e.kind.about() == Some(id.as_str())),
+                );
+            }
+        })
+    }
     /// Leadership and replica heartbeats on this store. The default: a
     /// single node, always the leader with epoch 1.
     fn lease(&self) -> &dyn Lease {

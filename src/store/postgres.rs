@@ -69,6 +69,16 @@ const MIGRATIONS: &[&str] = &[
         body     BYTEA  NOT NULL,
         PRIMARY KEY (format, seq)
     );",
+    // 3: what each event is about (`EventKind::about`), indexed, as on SQLite.
+    "ALTER TABLE events ADD COLUMN about TEXT;
+    UPDATE events SET about = coalesce(
+        body::jsonb #>> '{kind,deployment}',
+        body::jsonb #>> '{kind,run}',
+        body::jsonb #>> '{kind,build}',
+        body::jsonb #>> '{kind,artifact,id}',
+        CASE WHEN jsonb_typeof(body::jsonb #> '{kind,artifact}') = 'string'
+            THEN body::jsonb #>> '{kind,artifact}' END);
+    CREATE INDEX events_about ON events (about, seq) WHERE about IS NOT NULL;",
 ];
 
 /// The schema version this build of ferry writes on PostgreSQL.
@@ -173,12 +183,13 @@ impl PgStore {
             let body = serde_json::to_string(&event)
                 .wrap_err_with(|| format!("cannot encode event {seq} as JSON"))?;
             sqlx::query(
-                "INSERT INTO events (seq, at, actor, kind, body) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO events (seq, at, actor, kind, about, body) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(seq)
             .bind(event.at)
             .bind(event.actor.name())
             .bind(event.kind.name())
+            .bind(event.kind.about())
             .bind(body)
             .execute(&mut *tx)
             .await
@@ -193,6 +204,20 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await.wrap_err("cannot commit")?;
+        Ok(out)
+    }
+
+    async fn events_about_inner(&self, id: &str) -> Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT seq, body FROM events WHERE about = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            let body: &str = row.try_get("body")?;
+            out.push(super::event_of_row(seq, body, "upgrade ferry")?);
+        }
         Ok(out)
     }
 
@@ -331,6 +356,14 @@ pub(super) async fn migrate_with(
 }
 
 impl Store for PgStore {
+    fn events_about(&self, id: &str) -> BoxFuture<'_, Result<Vec<Event>>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            self.events_about_inner(&id)
+                .await
+                .wrap_err_with(|| format!("reading the events of {id} from PostgreSQL failed"))
+        })
+    }
     fn put_snapshot(&self, snapshot: super::Snapshot) -> BoxFuture<'_, Result<()>> {
         Box::pin(snapshots::put(self, snapshot))
     }

@@ -57,6 +57,18 @@ const MIGRATIONS: &[&str] = &[
         body     BLOB    NOT NULL,
         PRIMARY KEY (format, seq)
     );",
+    // 3: what each event is about (`EventKind::about`: a deployment, build
+    // or artifact id), indexed, so one the fold has forgotten can be read
+    // back. Existing rows are filled from their bodies the same way.
+    "ALTER TABLE events ADD COLUMN about TEXT;
+    UPDATE events SET about = coalesce(
+        json_extract(body, '$.kind.deployment'),
+        json_extract(body, '$.kind.run'),
+        json_extract(body, '$.kind.build'),
+        json_extract(body, '$.kind.artifact.id'),
+        CASE WHEN json_type(body, '$.kind.artifact') = 'text'
+            THEN json_extract(body, '$.kind.artifact') END);
+    CREATE INDEX events_about ON events (about, seq) WHERE about IS NOT NULL;",
 ];
 
 /// The schema version this build of ferry writes.
@@ -204,12 +216,13 @@ impl SqliteStore {
             .zip(out.chunks(ROWS_PER_INSERT))
         {
             let mut insert =
-                sqlx::QueryBuilder::new("INSERT INTO events (seq, at, actor, kind, body) ");
+                sqlx::QueryBuilder::new("INSERT INTO events (seq, at, actor, kind, about, body) ");
             insert.push_values(chunk.iter().zip(events), |mut row, ((seq, body), event)| {
                 row.push_bind(*seq)
                     .push_bind(event.at)
                     .push_bind(event.actor.name())
                     .push_bind(event.kind.name())
+                    .push_bind(event.kind.about())
                     .push_bind(body.as_str());
             });
             insert.build().execute(&mut *tx).await.wrap_err_with(|| {
@@ -234,6 +247,24 @@ impl SqliteStore {
         let rows = sqlx::query("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(after)
             .bind(limit)
+            .fetch_all(&self.readers)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            let body: &str = row.try_get("body")?;
+            out.push(super::event_of_row(
+                seq,
+                body,
+                "upgrade ferry or move the database aside",
+            )?);
+        }
+        Ok(out)
+    }
+
+    async fn events_about_inner(&self, id: &str) -> Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT seq, body FROM events WHERE about = ? ORDER BY seq")
+            .bind(id)
             .fetch_all(&self.readers)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -417,6 +448,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn events_about(&self, id: &str) -> BoxFuture<'_, Result<Vec<Event>>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            self.events_about_inner(&id).await.wrap_err_with(|| {
+                format!(
+                    "reading the events of {id} from {} failed",
+                    self.path.display()
+                )
+            })
+        })
+    }
     fn events_after(&self, after: Seq, limit: usize) -> BoxFuture<'_, Result<Vec<Event>>> {
         Box::pin(async move {
             self.events_after_inner(after, limit)

@@ -296,3 +296,91 @@ pub(super) async fn snapshots_are_kept_by_format_and_seq(store: &dyn Store) {
     assert_eq!(store.snapshot_seqs("state/2/a").await.unwrap(), vec![40]);
     assert_eq!(store.snapshot_seqs("v1").await.unwrap(), vec![10, 30]);
 }
+
+/// Events of each shape `EventKind::about` reads: a deployment's, a step's
+/// (`run`), a build's, an artifact registered (an object) and quarantined
+/// (an id), and one about nothing.
+pub(super) fn events_with_about() -> Vec<NewEvent> {
+    let artifact = crate::model::Artifact {
+        id: "a-3".into(),
+        service: "shop".into(),
+        version: "1.2.3".into(),
+        commit: None,
+        subject: Some("a change".into()),
+        digest: "ab".repeat(32),
+        uri: "file:///x".into(),
+        origin: crate::model::ArtifactOrigin::Registered,
+        created_by: Actor::user("alice"),
+        created_at: 1_700_000_000_000,
+        committed_at: None,
+        metadata: Default::default(),
+    };
+    let at = |kind| NewEvent {
+        at: 1_700_000_000_000,
+        actor: Actor::ferry(),
+        reason: String::new(),
+        kind,
+    };
+    vec![
+        at(EventKind::ArtifactRegistered { artifact }),
+        deployment_created("d-7"),
+        step_finished(7),
+        deployment_created("d-8"),
+        at(EventKind::BuildFinished {
+            build: "b-2".into(),
+            status: crate::model::BuildStatus::Succeeded,
+            message: "ok".into(),
+        }),
+        at(EventKind::ArtifactQuarantined {
+            service: "shop".into(),
+            artifact: "a-3".into(),
+            incident: None,
+        }),
+        at(EventKind::HoldLifted {
+            service: "shop".into(),
+            stage: "prod".into(),
+        }),
+        at(EventKind::NoteAdded {
+            deployment: "d-7".into(),
+            author: Actor::user("bob"),
+            text: "lesson".into(),
+        }),
+    ]
+}
+
+/// `events_about` reads back exactly the events about one id, in order.
+pub async fn events_about_reads_one_subject(store: &dyn Store) {
+    let stored = store.append(events_with_about()).await.unwrap();
+    let about = |id: &'static str| {
+        stored
+            .iter()
+            .filter(|e| e.kind.about() == Some(id))
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(about("d-7").len(), 3, "created, its step, a note");
+    assert_eq!(about("a-3").len(), 2, "registered and quarantined");
+    for id in ["d-7", "d-8", "a-3", "b-2", "d-9"] {
+        let read = store.events_about(id).await.unwrap();
+        assert_eq!(seqs(&read), about(id), "{id}");
+    }
+    // The events come back whole.
+    let d7 = store.events_about("d-7").await.unwrap();
+    assert!(matches!(d7[0].kind, EventKind::DeploymentCreated { .. }));
+    assert!(matches!(d7[2].kind, EventKind::NoteAdded { .. }));
+}
+
+/// What the migration filled in for each stored row matches
+/// `EventKind::about` of the row's event (`rows`: seq and the column).
+pub fn migrated_about_matches(stored: &[Event], rows: &[(i64, Option<String>)]) {
+    assert_eq!(rows.len(), stored.len());
+    for (e, (seq, about)) in stored.iter().zip(rows) {
+        assert_eq!(e.seq as i64, *seq);
+        assert_eq!(
+            about.as_deref(),
+            e.kind.about(),
+            "event {seq} {}",
+            e.kind.name()
+        );
+    }
+}

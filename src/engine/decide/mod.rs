@@ -224,7 +224,11 @@ impl Cx<'_> {
                     RejectionKind::NotFound,
                     format!("`{service}` has no artifact `{reference}`"),
                 )
-                .hint("name an artifact by id (a-12) or by version (1.4.2)")
+                .hint(format!(
+                    "name an artifact by id (a-12) or by version (1.4.2); of older releases only \
+                     the newest {} of a service, and those still in use, can be promoted",
+                    crate::engine::KEPT
+                ))
             })
     }
 

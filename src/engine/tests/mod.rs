@@ -2,6 +2,7 @@
 //! input sequences that check the rules can never be broken (`properties`).
 //! This module holds the pipeline they share and a harness that drives it.
 
+mod bounded;
 mod freeze;
 mod hardening;
 mod lift;

@@ -363,3 +363,43 @@ async fn pg_bad_start_fails_in_one_line_with_a_hint() {
     let err = StoreUrl::parse("postgres://ferry:pw@[::1/ferry").unwrap_err();
     one_line(err, "malformed store URL");
 }
+
+#[tokio::test]
+async fn pg_events_about_reads_one_subject() {
+    let Some(url) = fresh_db().await else { return };
+    suite::events_about_reads_one_subject(&open(&url).await).await;
+}
+
+#[tokio::test]
+async fn pg_migrating_fills_in_what_old_events_are_about() {
+    let Some(url) = fresh_db().await else { return };
+    let mut conn = side(&url).await;
+    // A database as the release before the `about` column left it.
+    migrate_with(&mut conn, "here", &MIGRATIONS[..2])
+        .await
+        .unwrap();
+    let stored: Vec<crate::model::Event> = suite::events_with_about()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| e.numbered(i as u64 + 1))
+        .collect();
+    for e in &stored {
+        sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES ($1, $2, $3, $4, $5)")
+            .bind(e.seq as i64)
+            .bind(e.at)
+            .bind(e.actor.name())
+            .bind(e.kind.name())
+            .bind(serde_json::to_string(e).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let store = open(&url).await;
+    let rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT seq, about FROM events ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    suite::migrated_about_matches(&stored, &rows);
+    assert_eq!(store.events_about("d-7").await.unwrap().len(), 3);
+}

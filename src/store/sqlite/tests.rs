@@ -265,3 +265,51 @@ async fn snapshots_are_kept_by_format_and_seq() {
         .unwrap();
     suite::snapshots_are_kept_by_format_and_seq(&store).await;
 }
+
+#[tokio::test]
+async fn events_about_reads_one_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    suite::events_about_reads_one_subject(&store).await;
+}
+
+#[tokio::test]
+async fn migrating_fills_in_what_old_events_are_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&opts).await.unwrap();
+    // A database as the release before the `about` column left it.
+    migrate_with(&mut conn, &path, &MIGRATIONS[..2])
+        .await
+        .unwrap();
+    let stored: Vec<crate::model::Event> = suite::events_with_about()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| e.numbered(i as u64 + 1))
+        .collect();
+    for e in &stored {
+        sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES (?, ?, ?, ?, ?)")
+            .bind(e.seq as i64)
+            .bind(e.at)
+            .bind(e.actor.name())
+            .bind(e.kind.name())
+            .bind(serde_json::to_string(e).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT seq, about FROM events ORDER BY seq")
+            .fetch_all(&store.readers)
+            .await
+            .unwrap();
+    suite::migrated_about_matches(&stored, &rows);
+    assert_eq!(store.events_about("d-7").await.unwrap().len(), 3);
+}

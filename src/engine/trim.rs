@@ -1,0 +1,150 @@
+//! Bounded memory: the fold forgets what no decision and no dashboard needs.
+//!
+//! After each event that adds to a service's lists or ends a deployment or
+//! build, the fold trims that service (`State::trim`):
+//!
+//! - each stage keeps its `KEPT` newest deployments, plus any older one that
+//!   still runs, waits, finished last, or is one of the stage's good releases;
+//! - the service keeps its `KEPT` newest builds, plus any still running;
+//! - artifacts are trimmed in batches (when the service holds `KEPT +
+//!   ARTIFACT_SLACK`): the newest `KEPT` stay, and so does any artifact a kept
+//!   deployment, build or good release names, that a stage runs, or that is
+//!   quarantined now. A forgotten artifact also leaves the stages' `passed`.
+//!
+//! Trimming is part of the fold: it depends only on the state and the event,
+//! so a state folded from a snapshot forgets exactly what the whole fold does.
+//! What is forgotten stays in the event log: the server reads an old
+//! deployment, build or artifact back from the store by its id
+//! (`Store::events_about`, folded by [`State::of_run`]).
+
+use std::collections::HashSet;
+
+use crate::model::{ArtifactId, Event};
+
+use super::state::State;
+
+/// Deployments per stage, builds and artifacts per service kept in memory:
+/// as many as a dashboard shows.
+pub const KEPT: usize = 50;
+/// Artifacts are trimmed once this many more than `KEPT` have piled up, so
+/// the walk over a service's references runs once per that many registrations.
+const ARTIFACT_SLACK: usize = 16;
+
+impl State {
+    /// Forget what `service` no longer needs (see the module doc).
+    pub(super) fn trim(&mut self, service: &str) {
+        let Some(ix) = self.services.iter().position(|s| s.name == service) else {
+            return;
+        };
+        self.trim_deployments(ix);
+        self.trim_builds(ix);
+        if self.services[ix].artifacts.len() >= KEPT + ARTIFACT_SLACK {
+            self.trim_artifacts(ix);
+        }
+    }
+
+    fn trim_deployments(&mut self, ix: usize) {
+        let svc = &mut self.services[ix];
+        for st in &mut svc.stages {
+            if st.history.len() <= KEPT {
+                continue;
+            }
+            let older = st.history.len() - KEPT;
+            let mut kept = Vec::new();
+            for id in st.history.drain(..older) {
+                let needed = st.active.as_ref() == Some(&id)
+                    || st.finished.as_ref() == Some(&id)
+                    || st.queue.contains(&id)
+                    || st.good.iter().any(|g| g.deployment == id);
+                if needed {
+                    kept.push(id);
+                } else {
+                    self.deployments.remove(&id);
+                }
+            }
+            if !kept.is_empty() {
+                kept.append(&mut st.history);
+                st.history = kept;
+            }
+        }
+    }
+
+    fn trim_builds(&mut self, ix: usize) {
+        let svc = &mut self.services[ix];
+        if svc.builds.len() <= KEPT {
+            return;
+        }
+        let older = svc.builds.len() - KEPT;
+        let mut kept = Vec::new();
+        for id in svc.builds.drain(..older) {
+            let running = self
+                .builds
+                .get(&id)
+                .is_some_and(|b| b.finished_at.is_none());
+            if running {
+                kept.push(id);
+            } else {
+                self.builds.remove(&id);
+            }
+        }
+        if !kept.is_empty() {
+            kept.append(&mut svc.builds);
+            svc.builds = kept;
+        }
+    }
+
+    fn trim_artifacts(&mut self, ix: usize) {
+        let svc = &self.services[ix];
+        let newest = svc.artifacts.len().saturating_sub(KEPT);
+        let mut named: HashSet<&str> = svc.artifacts[newest..].iter().map(|a| a.as_str()).collect();
+        for st in &svc.stages {
+            named.extend(st.current.as_deref());
+            named.extend(st.good.iter().map(|g| g.artifact.as_str()));
+            for id in &st.history {
+                named.extend(self.deployments.get(id).map(|d| d.artifact.as_str()));
+            }
+        }
+        for id in &svc.builds {
+            named.extend(self.builds.get(id).and_then(|b| b.artifact.as_deref()));
+        }
+        let forgotten: Vec<ArtifactId> = svc.artifacts[..newest]
+            .iter()
+            .filter(|a| !named.contains(a.as_str()) && !self.is_quarantined(a))
+            .cloned()
+            .collect();
+        if forgotten.is_empty() {
+            return;
+        }
+        let forgotten: HashSet<ArtifactId> = forgotten.into_iter().collect();
+        let svc = &mut self.services[ix];
+        svc.artifacts.retain(|a| !forgotten.contains(a));
+        for st in &mut svc.stages {
+            st.passed.retain(|a| !forgotten.contains(a));
+        }
+        for id in &forgotten {
+            self.artifacts.remove(id);
+        }
+    }
+
+    /// The deployment or build `run` as its own events fold it (the events
+    /// the store indexes under that id, oldest first), for one the state
+    /// has forgotten. `artifact_events` are its artifact's, for a
+    /// deployment created before events carried the version.
+    pub fn of_run(run_events: &[Event], artifact_events: &[Event]) -> State {
+        let mut state = State::default();
+        for e in artifact_events.iter().chain(run_events) {
+            state.apply(e);
+        }
+        state
+    }
+
+    /// Whether a deployment id names one that existed (ids are handed out in
+    /// order, `d-1` upwards), even if the state has forgotten it.
+    pub fn deployment_existed(&self, id: &str) -> bool {
+        self.deployments.contains_key(id)
+            || id
+                .strip_prefix("d-")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 1 && n <= self.next_deployment)
+    }
+}
