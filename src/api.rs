@@ -260,6 +260,8 @@ pub struct RollbackRequest {
 }
 
 /// One page of deployments, newest first; pass `next_before` as `before` for the next.
+/// A page may hold fewer than `limit` (older deployments are read back from
+/// the store, a bounded number per request): follow `next_before` until it is null.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeploymentPage {
     pub items: Vec<Deployment>,

@@ -141,10 +141,23 @@ impl State {
     /// Whether a deployment id names one that existed (ids are handed out in
     /// order, `d-1` upwards), even if the state has forgotten it.
     pub fn deployment_existed(&self, id: &str) -> bool {
-        self.deployments.contains_key(id)
-            || id
-                .strip_prefix("d-")
-                .and_then(|n| n.parse::<u64>().ok())
-                .is_some_and(|n| n >= 1 && n <= self.next_deployment)
+        self.deployments.contains_key(id) || handed_out(id, "d-", self.next_deployment)
     }
+
+    /// Whether `id` names a deployment, build or artifact that existed,
+    /// whether or not the state still holds it.
+    pub fn existed(&self, id: &str) -> bool {
+        self.deployment_existed(id)
+            || self.builds.contains_key(id)
+            || self.artifacts.contains_key(id)
+            || handed_out(id, "b-", self.next_build)
+            || handed_out(id, "a-", self.next_artifact)
+    }
+}
+
+/// Whether `id` is `prefix` and a number from 1 to `last`.
+fn handed_out(id: &str, prefix: &str, last: u64) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n >= 1 && n <= last)
 }

@@ -13,6 +13,7 @@
 //! replica holds the leader lease (`replica.rs`, `leader.rs`); followers
 //! serve reads from the log and forward writes (`forward.rs`).
 
+mod archive;
 mod auth;
 mod driver;
 mod error;

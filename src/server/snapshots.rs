@@ -37,12 +37,12 @@ const SPACINGS: u32 = 4;
 /// Events read from the store per page while folding.
 const PAGE: usize = 1000;
 /// Bumped whenever the snapshot's encoding changes meaning.
-const ENCODING: &str = "state-json-1";
+const ENCODING: &str = "state-json-2";
 /// The view snapshots' encoding: `State::recent(VIEW_KEEP)` as deflated JSON.
-const VIEW_ENCODING: &str = "view-json-deflate-1";
+const VIEW_ENCODING: &str = "view-json-deflate-2";
 /// Deployments per stage the dashboard shows (live and time-travelled),
 /// beside everything live; a view snapshot keeps exactly that much.
-pub const VIEW_KEEP: usize = 50;
+pub const VIEW_KEEP: usize = crate::engine::KEPT;
 
 /// How often snapshots are taken: `FERRY_SNAPSHOT_EVERY` events (0: never),
 /// default `DEFAULT_EVERY`. A value that is not a number fails the start.

@@ -10,7 +10,7 @@ impl Cx<'_> {
         deployment: DeploymentId,
         text: String,
     ) -> Result<(), Rejection> {
-        if !self.state.deployments.contains_key(&deployment) {
+        if !self.state.deployment_existed(&deployment) {
             return Err(reject(
                 RejectionKind::NotFound,
                 format!("no deployment {}", crate::model::sanitize_text(&deployment)),

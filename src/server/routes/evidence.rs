@@ -22,9 +22,18 @@ pub(super) async fn evidence(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Evidence>, ApiErr> {
+    // A deployment the fold has forgotten is read back into a copy.
+    let restored = crate::server::archive::state_with(&shared, &id).await?;
     // Gather everything from the state first: git runs without the lock.
     let mut evidence = {
-        let state = shared.read_model.read();
+        let held;
+        let state = match &restored {
+            Some(state) => state,
+            None => {
+                held = shared.read_model.read();
+                &*held
+            }
+        };
         let d = state
             .deployments
             .get(id.as_str())

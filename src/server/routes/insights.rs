@@ -125,8 +125,17 @@ pub(super) async fn review(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<axum::response::Response, ApiErr> {
     use crate::present::review::{EXCERPT_LINES, failing_step, review};
+    // A deployment the fold has forgotten is read back into a copy.
+    let restored = crate::server::archive::state_with(&shared, &id).await?;
     let failing = {
-        let state = shared.read_model.read();
+        let held;
+        let state = match &restored {
+            Some(state) => state,
+            None => {
+                held = shared.read_model.read();
+                &*held
+            }
+        };
         let d = state
             .deployments
             .get(id.as_str())
@@ -148,8 +157,11 @@ pub(super) async fn review(
         }
     };
     let flaky = shared.read_model.insights().await.flaky_failure(&id);
-    let text = review(&shared.read_model.read(), &id, &excerpt, flaky.as_ref())
-        .ok_or_else(|| super::read::no_deployment(&id))?;
+    let text = match &restored {
+        Some(state) => review(state, &id, &excerpt, flaky.as_ref()),
+        None => review(&shared.read_model.read(), &id, &excerpt, flaky.as_ref()),
+    }
+    .ok_or_else(|| super::read::no_deployment(&id))?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -31,9 +31,19 @@ pub(super) async fn step_log(
 ) -> Result<Json<LogChunk>, ApiErr> {
     // Only runs the state knows reach the file system, so a crafted run id
     // cannot walk out of the logs directory.
-    let steps = {
+    let held = {
         let state = shared.read_model.read();
         state.steps(&run).map(|steps| steps.len())
+    };
+    let steps = match held {
+        Some(n) => Some(n),
+        // One the fold has forgotten: its steps from its own events.
+        None => match crate::server::archive::deployment(&shared, &run).await? {
+            Some(d) => Some(d.steps.len()),
+            None => crate::server::archive::build(&shared, &run)
+                .await?
+                .map(|b| b.steps.len()),
+        },
     };
     let Some(steps) = steps else {
         return Err(ApiErr::not_found(format!("no build or deployment {run}")));

@@ -248,13 +248,19 @@ pub(super) async fn artifact(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::api::ArtifactView>, ApiErr> {
-    let state = shared.read_model.read();
-    let artifact = state
-        .artifacts
-        .get(id.as_str())
-        .cloned()
-        .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))?;
-    let quarantine = state.quarantine.get(id.as_str()).cloned();
+    let (held, quarantine) = {
+        let state = shared.read_model.read();
+        (
+            state.artifacts.get(id.as_str()).cloned(),
+            state.quarantine.get(id.as_str()).cloned(),
+        )
+    };
+    let artifact = match held {
+        Some(a) => a,
+        None => crate::server::archive::artifact(&shared, &id)
+            .await?
+            .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))?,
+    };
     Ok(Json(crate::api::ArtifactView {
         artifact,
         quarantine,
@@ -265,12 +271,12 @@ pub(super) async fn build(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Build>, ApiErr> {
-    shared
-        .read_model
-        .read()
-        .builds
-        .get(id.as_str())
-        .cloned()
+    let held = shared.read_model.read().builds.get(id.as_str()).cloned();
+    let build = match held {
+        Some(b) => Some(b),
+        None => crate::server::archive::build(&shared, &id).await?,
+    };
+    build
         .map(Json)
         .ok_or_else(|| ApiErr::not_found(format!("no build {id}")))
 }
@@ -289,13 +295,18 @@ pub(super) async fn deployment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentDetail>, ApiErr> {
-    let deployment = shared
+    let held = shared
         .read_model
         .read()
         .deployments
         .get(id.as_str())
-        .cloned()
-        .ok_or_else(|| no_deployment(&id))?;
+        .cloned();
+    let deployment = match held {
+        Some(d) => d,
+        None => crate::server::archive::deployment(&shared, &id)
+            .await?
+            .ok_or_else(|| no_deployment(&id))?,
+    };
     let flaky = shared
         .read_model
         .insights()
@@ -309,12 +320,6 @@ pub(super) async fn deployments(
     State(shared): State<Arc<Shared>>,
     QueryArgs(q): QueryArgs<DeploymentQuery>,
 ) -> Result<Json<DeploymentPage>, ApiErr> {
-    let state = shared.read_model.read();
-    if let Some(s) = &q.service
-        && state.service(s).is_none()
-    {
-        return Err(unknown_service(s));
-    }
     let before = match &q.before {
         None => None,
         Some(b) => Some(id_number(b).ok_or_else(|| {
@@ -323,28 +328,66 @@ pub(super) async fn deployments(
             ))
         })?),
     };
-    let mut items: Vec<&Deployment> = state
-        .deployments
-        .values()
-        .filter(|d| q.service.as_ref().is_none_or(|s| &d.service == s))
-        .filter(|d| q.stage.as_ref().is_none_or(|s| &d.stage == s))
-        .filter(|d| q.status.as_ref().is_none_or(|s| d.status.as_str() == s))
-        .filter(|d| before.is_none_or(|b| id_number(&d.id).is_some_and(|n| n < b)))
-        .collect();
-    items.sort_by_key(|d| std::cmp::Reverse(id_number(&d.id)));
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next_before = if more {
-        items.last().map(|d| d.id.clone())
-    } else {
-        None
+    let wanted = |d: &Deployment| {
+        q.service.as_ref().is_none_or(|s| &d.service == s)
+            && q.stage.as_ref().is_none_or(|s| &d.stage == s)
+            && q.status.as_ref().is_none_or(|s| d.status.as_str() == s)
     };
-    Ok(Json(DeploymentPage {
-        items: items.into_iter().cloned().collect(),
-        next_before,
-    }))
+    // Ids are handed out in order (d-1 upwards), so a page walks them
+    // downward from `before`: those in memory from the read model, those
+    // the fold has forgotten from the store, one by one.
+    let mut top = {
+        let state = shared.read_model.read();
+        if let Some(s) = &q.service
+            && state.service(s).is_none()
+        {
+            return Err(unknown_service(s));
+        }
+        before.map_or(state.next_deployment, |b| {
+            b.saturating_sub(1).min(state.next_deployment)
+        })
+    };
+    let mut items: Vec<Deployment> = Vec::new();
+    let mut read_back = 0;
+    while top >= 1 && items.len() <= limit {
+        let id = format!("d-{top}");
+        let held = shared
+            .read_model
+            .read()
+            .deployments
+            .get(id.as_str())
+            .cloned();
+        let found = match held {
+            Some(d) => Some(d),
+            None if read_back < MAX_READ_BACK => {
+                read_back += 1;
+                crate::server::archive::deployment(&shared, &id).await?
+            }
+            // Enough store reads for one request: the page ends here, and
+            // `next_before` continues below this id.
+            None => break,
+        };
+        if let Some(d) = found.filter(|d| wanted(d)) {
+            items.push(d);
+        }
+        top -= 1;
+    }
+    let more = items.len() > limit || (top >= 1 && items.len() <= limit);
+    items.truncate(limit);
+    let next_before = match (more, items.len() == limit) {
+        (false, _) => None,
+        (true, true) => items.last().map(|d| d.id.clone()),
+        // A short page cut by the read-back budget: go on below what was read.
+        (true, false) => Some(format!("d-{}", top + 1).into()),
+    };
+    Ok(Json(DeploymentPage { items, next_before }))
 }
+
+/// Deployments the fold has forgotten that one page may read back from
+/// the store (one indexed query each); a filtered page over a long history
+/// may come back short, with `next_before` to go on.
+const MAX_READ_BACK: usize = 200;
 
 /// The number in a short id (`d-12` -> 12), which orders ids by creation;
 /// string order would put d-10 before d-9.

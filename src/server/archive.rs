@@ -1,0 +1,83 @@
+//! Reading back what the fold has forgotten (`engine::trim`): an old
+//! deployment, build or artifact is folded from its own events, which the
+//! store indexes by id (`Store::events_about`). Memory stays bounded; the
+//! answers stay those of the whole log.
+
+use crate::engine::State;
+use crate::model::{Artifact, Build, Deployment};
+
+use super::Shared;
+use super::error::ApiErr;
+
+/// The events about `id`, folded on their own; None when the read model
+/// still holds it or no such id was ever handed out.
+async fn fold_forgotten(shared: &Shared, id: &str) -> Result<Option<State>, ApiErr> {
+    let forgotten = {
+        let state = shared.read_model.read();
+        state.existed(id)
+            && !state.deployments.contains_key(id)
+            && !state.builds.contains_key(id)
+            && !state.artifacts.contains_key(id)
+    };
+    if !forgotten {
+        return Ok(None);
+    }
+    let read = |e: color_eyre::Report| {
+        ApiErr::internal(format!("could not read {id} from the event store: {e:#}"))
+            .hint("check the server's log and its database")
+    };
+    let events = shared.store.events_about(id).await.map_err(read)?;
+    // A deployment created before events carried the version takes it
+    // from its artifact's registration.
+    let artifact = match events.first().map(|e| &e.kind) {
+        Some(crate::model::EventKind::DeploymentCreated {
+            artifact, version, ..
+        }) if version.is_empty() => shared.store.events_about(artifact).await.map_err(read)?,
+        _ => Vec::new(),
+    };
+    Ok(Some(State::of_run(&events, &artifact)))
+}
+
+/// A deployment the read model has forgotten, from the store.
+pub(crate) async fn deployment(shared: &Shared, id: &str) -> Result<Option<Deployment>, ApiErr> {
+    Ok(fold_forgotten(shared, id)
+        .await?
+        .and_then(|mut s| s.deployments.remove(id)))
+}
+
+/// A build the read model has forgotten, from the store.
+pub(crate) async fn build(shared: &Shared, id: &str) -> Result<Option<Build>, ApiErr> {
+    Ok(fold_forgotten(shared, id)
+        .await?
+        .and_then(|mut s| s.builds.remove(id)))
+}
+
+/// An artifact the read model has forgotten, from the store.
+pub(crate) async fn artifact(shared: &Shared, id: &str) -> Result<Option<Artifact>, ApiErr> {
+    Ok(fold_forgotten(shared, id)
+        .await?
+        .and_then(|mut s| s.artifacts.remove(id)))
+}
+
+/// The read model's state with a forgotten deployment `id` and its
+/// artifact put back, for views that read a deployment in its state
+/// (evidence, review); None when the state holds it or it never existed.
+pub(crate) async fn state_with(shared: &Shared, id: &str) -> Result<Option<State>, ApiErr> {
+    let Some(d) = deployment(shared, id).await? else {
+        return Ok(None);
+    };
+    let candidate = match shared.read_model.read().artifacts.contains_key(&d.artifact) {
+        true => None,
+        false => Some(d.artifact.clone()),
+    };
+    let artifact = match candidate {
+        Some(a) => artifact(shared, &a).await?,
+        None => None,
+    };
+    let mut state = shared.read_model.read().clone();
+    if let Some(a) = artifact {
+        state.artifacts.insert(a.id.clone(), a);
+    }
+    state.deployments.insert(d.id.clone(), d);
+    Ok(Some(state))
+}
