@@ -224,12 +224,23 @@ impl Cx<'_> {
                     RejectionKind::NotFound,
                     format!("`{service}` has no artifact `{reference}`"),
                 )
-                .hint(format!(
-                    "name an artifact by id (a-12) or by version (1.4.2); of older releases only \
-                     the newest {} of a service, and those still in use, can be promoted",
-                    crate::engine::KEPT
-                ))
+                .hint(self.artifact_hint())
             })
+    }
+
+    /// How to name an artifact, and, once older ones were forgotten
+    /// (`engine::trim`), which of them can still be named.
+    fn artifact_hint(&self) -> String {
+        let hint = "name an artifact by id (a-12) or by version (1.4.2)";
+        let forgotten = self.state.next_artifact > self.state.artifacts.len() as u64;
+        match forgotten {
+            false => hint.to_string(),
+            true => format!(
+                "{hint}; of older releases only the newest {} of a service, and those still \
+                 in use, can be promoted",
+                crate::engine::KEPT
+            ),
+        }
     }
 
     pub(super) fn step_status(&self, run: &str, step: usize) -> Option<StepStatus> {
