@@ -22,7 +22,7 @@ mod read_model;
 mod replay;
 
 pub(crate) use read_model::ReadModel;
-pub(crate) use replay::{fold_insights, replay_all};
+pub(crate) use replay::{fold_insights, release_freed_memory, replay_all};
 
 /// A stand-in for an engine bug, for the one test that needs one: it runs
 /// inside the driver's panic guard, just before the engine decides, and may

@@ -232,6 +232,7 @@ pub async fn start_serving(
             seq = engine.state().seq,
             "engine folded from the snapshot at `from`"
         );
+        driver::release_freed_memory();
         None
     };
     let folded = Folded {

@@ -70,6 +70,7 @@ impl ReadModel {
             if state.seq == at {
                 self.set_insights(insights);
                 drop(state);
+                release_freed_memory();
                 tracing::info!(
                     seq = at,
                     ms = started.elapsed().as_millis() as u64,
@@ -78,5 +79,17 @@ impl ReadModel {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Hand the memory a large fold freed back to the system. The fold parsed
+/// every event on several threads; glibc keeps what they freed in per-thread
+/// arenas, which would otherwise stay in the server's RSS for good.
+pub(crate) fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own
+    // heaps to the kernel; it touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
