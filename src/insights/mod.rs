@@ -80,6 +80,7 @@ mod types;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::{
     Artifact, ArtifactId, ArtifactOrigin, BuildId, DeploymentId, DeploymentKind, DeploymentStatus,
@@ -106,8 +107,9 @@ type Ix = u32;
 /// once and compared as numbers.
 #[derive(Debug, Clone, Default)]
 struct Names {
-    ids: HashMap<String, Ix>,
-    names: Vec<String>,
+    /// Shared with `names`: each name is one allocation.
+    ids: HashMap<Arc<str>, Ix>,
+    names: Vec<Arc<str>>,
 }
 
 impl Names {
@@ -116,8 +118,9 @@ impl Names {
             return id;
         }
         let id = self.names.len() as Ix;
-        self.names.push(name.to_string());
-        self.ids.insert(name.to_string(), id);
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
         id
     }
     fn get(&self, name: &str) -> Option<Ix> {
@@ -128,7 +131,6 @@ impl Names {
     }
 }
 
-/// An artifact, created on its first mention (registration or deployment).
 #[derive(Debug, Clone, Default)]
 struct Art {
     /// Set by the first `ArtifactRegistered`.
@@ -146,7 +148,8 @@ struct Registered {
 
 #[derive(Debug, Clone)]
 struct Dep {
-    id: DeploymentId,
+    /// Shared with `dep_ids`: one allocation per deployment.
+    id: Arc<str>,
     lane: Ix,
     artifact: Ix,
     /// Name id of the digest, `None` when the event had none.
@@ -159,9 +162,8 @@ struct Dep {
     /// Creation of the first rollback naming it.
     undone_at: Option<Millis>,
     /// Name id and kind of each planned step.
-    steps: Vec<(Ix, StepKind)>,
-    /// Its flaky failures (indices into `Insights::flaky`).
-    flaky: Vec<Ix>,
+    /// Its step plan, interned (`Insights::plans`): a lane's deployments share one.
+    steps: Ix,
 }
 
 /// One (service, stage).
@@ -206,7 +208,13 @@ pub struct Insights {
     art_ids: HashMap<ArtifactId, Ix>,
     build_started: HashMap<BuildId, Millis>,
     deps: Vec<Dep>,
-    dep_ids: HashMap<DeploymentId, Ix>,
+    dep_ids: HashMap<Arc<str>, Ix>,
+    /// Step plans (name, kind), each once; `Dep::steps` indexes them.
+    plans: Vec<Vec<(Ix, StepKind)>>,
+    plan_ids: HashMap<Vec<(Ix, StepKind)>, Ix>,
+    /// A deployment's flaky failures (indices into `flaky`), for the few
+    /// that have any.
+    flaky_of: HashMap<Ix, Vec<Ix>>,
     /// Failed verification runs not yet followed by a pass, per
     /// (digest, lane, step name): (deployment, failed at).
     open_failures: HashMap<(Ix, Ix, Ix), Vec<(Ix, Millis)>>,
@@ -226,6 +234,23 @@ impl Insights {
             insights.apply(e);
         }
         insights
+    }
+
+    /// Give back the spare capacity the fold's growth left (after folding a
+    /// whole log, the vectors and maps hold up to twice what they use).
+    pub fn shrink_to_fit(&mut self) {
+        self.deps.shrink_to_fit();
+        self.dep_ids.shrink_to_fit();
+        self.arts.shrink_to_fit();
+        self.art_ids.shrink_to_fit();
+        self.names.ids.shrink_to_fit();
+        self.names.names.shrink_to_fit();
+        self.build_started.shrink_to_fit();
+        for lane in &mut self.lanes {
+            lane.finished.shrink_to_fit();
+            lane.started.shrink_to_fit();
+            lane.succeeded.shrink_to_fit();
+        }
     }
 
     /// How many events were applied.
@@ -265,11 +290,13 @@ impl Insights {
                 digest,
                 ..
             } => {
-                if self.dep_ids.contains_key(deployment) {
+                if self.dep_ids.contains_key(deployment.as_str()) {
                     return;
                 }
                 if *kind == DeploymentKind::Rollback
-                    && let Some(target) = rolls_back.as_ref().and_then(|t| self.dep_ids.get(t))
+                    && let Some(target) = rolls_back
+                        .as_ref()
+                        .and_then(|t| self.dep_ids.get(t.as_str()))
                 {
                     let target = &mut self.deps[*target as usize];
                     target.undone_at.get_or_insert(at);
@@ -277,13 +304,23 @@ impl Insights {
                 let lane = self.lane(service, stage);
                 let artifact = self.art(artifact);
                 let digest = (!digest.is_empty()).then(|| self.names.id(digest));
-                let steps = steps
+                let plan: Vec<(Ix, StepKind)> = steps
                     .iter()
                     .map(|s| (self.names.id(&s.name), s.kind))
                     .collect();
+                let steps = match self.plan_ids.get(&plan) {
+                    Some(&p) => p,
+                    None => {
+                        let p = self.plans.len() as Ix;
+                        self.plans.push(plan.clone());
+                        self.plan_ids.insert(plan, p);
+                        p
+                    }
+                };
                 let ix = self.deps.len() as Ix;
+                let id: Arc<str> = Arc::from(deployment.as_str());
                 self.deps.push(Dep {
-                    id: deployment.clone(),
+                    id: id.clone(),
                     lane,
                     artifact,
                     digest,
@@ -294,17 +331,16 @@ impl Insights {
                     finished: None,
                     undone_at: None,
                     steps,
-                    flaky: Vec::new(),
                 });
-                self.dep_ids.insert(deployment.clone(), ix);
+                self.dep_ids.insert(id, ix);
             }
             EventKind::DeploymentApproved { deployment } => {
-                if let Some(&d) = self.dep_ids.get(deployment) {
+                if let Some(&d) = self.dep_ids.get(deployment.as_str()) {
                     self.deps[d as usize].approved.get_or_insert(at);
                 }
             }
             EventKind::DeploymentStarted { deployment } => {
-                if let Some(&d) = self.dep_ids.get(deployment) {
+                if let Some(&d) = self.dep_ids.get(deployment.as_str()) {
                     let dep = &mut self.deps[d as usize];
                     if dep.started.is_none() {
                         dep.started = Some(at);
@@ -315,7 +351,7 @@ impl Insights {
             EventKind::DeploymentFinished {
                 deployment, status, ..
             } => {
-                if let Some(&d) = self.dep_ids.get(deployment) {
+                if let Some(&d) = self.dep_ids.get(deployment.as_str()) {
                     self.finish(d, at, *status);
                 }
             }
@@ -395,7 +431,7 @@ impl Insights {
 
     fn step_finished(&mut self, d: Ix, step: usize, status: StepStatus, at: Millis) {
         let dep = &self.deps[d as usize];
-        let Some(&(name, StepKind::Verify)) = dep.steps.get(step) else {
+        let Some(&(name, StepKind::Verify)) = self.plans[dep.steps as usize].get(step) else {
             return;
         };
         let Some(digest) = dep.digest else {
@@ -419,7 +455,7 @@ impl Insights {
                         passed_in: d,
                         passed_at: at,
                     });
-                    self.deps[failed as usize].flaky.push(ix);
+                    self.flaky_of.entry(failed).or_default().push(ix);
                 }
             }
             _ => {}
@@ -431,7 +467,7 @@ impl Insights {
         let dep = &self.deps[f.failed as usize];
         let lane = &self.lanes[dep.lane as usize];
         FlakyFailure {
-            deployment: dep.id.clone(),
+            deployment: DeploymentId::from(&*dep.id),
             service: self.names.name(lane.service).to_string(),
             stage: self.names.name(lane.stage).to_string(),
             step: self.names.name(f.step).to_string(),
@@ -441,7 +477,7 @@ impl Insights {
                 .unwrap_or_default(),
             failed_at: f.failed_at,
             passed_at: f.passed_at,
-            passed_in: self.deps[f.passed_in as usize].id.clone(),
+            passed_in: DeploymentId::from(&*self.deps[f.passed_in as usize].id),
         }
     }
 
@@ -450,13 +486,8 @@ impl Insights {
     pub fn flaky_failures(&self, deployment: &str) -> Vec<FlakyFailure> {
         self.dep_ids
             .get(deployment)
-            .map(|&d| {
-                self.deps[d as usize]
-                    .flaky
-                    .iter()
-                    .map(|&ix| self.flaky_failure_at(ix))
-                    .collect()
-            })
+            .and_then(|d| self.flaky_of.get(d))
+            .map(|found| found.iter().map(|&ix| self.flaky_failure_at(ix)).collect())
             .unwrap_or_default()
     }
 

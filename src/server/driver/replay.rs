@@ -66,6 +66,7 @@ impl ReadModel {
                 }
                 at = last.min(target);
             }
+            insights.shrink_to_fit();
             let state = self.read();
             if state.seq == at {
                 self.set_insights(insights);
