@@ -135,8 +135,11 @@ fn own_cgroup() -> Option<String> {
 pub(crate) struct StepCgroup {
     pub path: PathBuf,
     /// `cgroup.procs`, open so the child can move itself in between fork
-    /// and exec (writing "0" moves the writer).
+    /// and exec (writing "0" moves the writer), where it cannot be started
+    /// in the cgroup directly.
     procs: OwnedFd,
+    /// The directory, for clone3's `CLONE_INTO_CGROUP` (`runner::spawn`).
+    dir: OwnedFd,
 }
 
 impl StepCgroup {
@@ -150,13 +153,15 @@ impl StepCgroup {
             tracing::warn!("could not make the step's cgroup {}: {e}", path.display());
             return None;
         }
-        match fs::OpenOptions::new()
+        let opened = fs::OpenOptions::new()
             .write(true)
             .open(path.join("cgroup.procs"))
-        {
-            Ok(f) => Some(StepCgroup {
+            .and_then(|procs| Ok((procs, fs::File::open(&path)?)));
+        match opened {
+            Ok((procs, dir)) => Some(StepCgroup {
                 path,
-                procs: f.into(),
+                procs: procs.into(),
+                dir: dir.into(),
             }),
             Err(e) => {
                 tracing::warn!("could not open {}/cgroup.procs: {e}", path.display());
@@ -164,6 +169,11 @@ impl StepCgroup {
                 None
             }
         }
+    }
+
+    /// Its directory, to start a process in (`CLONE_INTO_CGROUP`).
+    pub fn dir_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.dir)
     }
 
     /// Kill everything in it (best effort) and remove it once empty.

@@ -42,6 +42,7 @@ mod pgroup;
 pub mod poller;
 pub mod process;
 mod reports;
+mod spawn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,7 @@ impl Runner {
         let inputs = self.inputs.clone();
         let http = self.probe_http.clone();
         let registry = self.registry.clone();
+        tracing::debug!(run = %job.run, step = job.step, "step: starting");
         tokio::spawn(async move {
             let (run, step) = (job.run.clone(), job.step);
             // The work runs in its own task so a panic in it still ends in a
@@ -159,6 +161,7 @@ impl Runner {
             };
             // Sent and removed under the lock: whoever sees the step gone
             // (shutdown, running()) knows its result is already queued.
+            tracing::debug!(%run, step, "step: result sent");
             let mut steps = registry.lock();
             let _ = inputs.send(Input::StepFinished {
                 run,

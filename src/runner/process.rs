@@ -5,15 +5,14 @@
 //! runs, a step's group id is recorded on disk (see `orphans`) so a server
 //! that was killed outright can end the group at its next start.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command as Process;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +20,7 @@ use super::cgroup;
 use super::orphans;
 use super::output::LineSender;
 use super::pgroup::{KILL_GRACE, kill_group};
+use super::spawn;
 use crate::errors::inline_hint;
 /// How long to keep reading output after the shell exited: a background
 /// process that still holds the pipe must not keep the step running.
@@ -187,27 +187,27 @@ pub async fn run(
         Ok(s) => s,
         Err(e) => return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}")),
     };
-    let mut cmd = Process::new(shell);
-    cmd.arg("-c")
-        .arg(GATE)
-        .arg("sh")
-        .arg(&spec.command)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, so one signal reaches everything it started.
-        .process_group(0);
     // A recorded step also gets a cgroup (where the machine has one) that it
-    // cannot leave, and every process dies with the server (`cgroup`).
+    // cannot leave, and every process dies with the server (`spawn`).
     let cgroup = spec
         .record
         .as_ref()
         .and_then(|r| cgroup::StepCgroup::create(&cgroup_name(r), 0));
-    cgroup::prepare(&mut cmd, cgroup.as_ref());
-    let mut child = match cmd.spawn() {
+    let args = [
+        OsStr::new("-c"),
+        OsStr::new(GATE),
+        OsStr::new("sh"),
+        OsStr::new(&spec.command),
+    ];
+    let start = spawn::Spawn {
+        program: &shell,
+        args: &args,
+        env: &spec.env,
+        cwd: &spec.cwd,
+        cgroup: cgroup.as_ref().map(|c| c.dir_fd()),
+    };
+    tracing::debug!("step: spawning");
+    let mut child = match spawn::start(&start, cgroup.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             if let Some(cg) = &cgroup {
@@ -216,8 +216,8 @@ pub async fn run(
             return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}"));
         }
     };
-    let Some(pgid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
-        let _ = child.start_kill();
+    let Some(pgid) = child.id() else {
+        child.start_kill();
         return ProcEnd::SpawnFailed("lost track of `sh` as soon as it started".into());
     };
     // If this future is dropped (the step task aborted), the group dies too.
@@ -226,6 +226,7 @@ pub async fn run(
         record: None,
         cgroup,
     };
+    tracing::debug!(pgid, "step: spawned");
     if let Some(path) = &spec.record {
         let cg_path = guard.cgroup.as_ref().map(|c| c.path.clone());
         match orphans::record(path, pgid, cg_path.as_deref()).await {
@@ -245,16 +246,23 @@ pub async fn run(
             }
         }
     }
-    if let Some(mut gate) = child.stdin.take() {
+    // Exec'd by now, most likely (it ran while the record was written).
+    if let Err(e) = child.exec_result() {
+        kill_and_reap(pgid, &mut child).await;
+        guard.pgid = 0;
+        return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}"));
+    }
+    if let Some(mut gate) = child.take_stdin() {
         use tokio::io::AsyncWriteExt;
         // A failed write means the shell is gone already; `wait` says how.
         let _ = gate.write_all(b"go\n").await;
     }
+    tracing::debug!(pgid, "step: gate opened");
     let mut readers = Vec::new();
-    if let Some(s) = child.stdout.take() {
+    if let Some(s) = child.take_stdout() {
         readers.push(tokio::spawn(read_lines(s, out.clone())));
     }
-    if let Some(s) = child.stderr.take() {
+    if let Some(s) = child.take_stderr() {
         readers.push(tokio::spawn(read_lines(s, out.clone())));
     }
 
@@ -264,6 +272,7 @@ pub async fn run(
         biased;
         status = child.wait() => match status {
             Ok(s) => {
+                tracing::debug!(pgid, "step: process exited");
                 use std::os::unix::process::ExitStatusExt;
                 ProcEnd::Exited { code: s.code(), signal: s.signal() }
             }
@@ -309,7 +318,7 @@ pub async fn run(
 }
 
 /// Whether the group is gone.
-async fn kill_and_reap(pgid: i32, child: &mut tokio::process::Child) -> bool {
+async fn kill_and_reap(pgid: i32, child: &mut spawn::StepProcess) -> bool {
     let gone = kill_group(pgid).await;
     // The shell itself is reaped here; its orphans are reaped by init.
     let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;

@@ -166,6 +166,7 @@ impl Driver {
                 else => break,
             };
             let group = drain(first, &mut requests, &mut inputs);
+            debug!(inputs = group.len(), "driver: woken");
             self.step_group(group).await;
         }
         while let Ok(req) = requests.try_recv() {
@@ -321,8 +322,12 @@ impl Driver {
         let numbered = if events.is_empty() {
             Vec::new()
         } else {
+            debug!(count, "driver: appending");
             match self.store.append_fenced(self.epoch, events).await {
-                Ok(numbered) => numbered,
+                Ok(numbered) => {
+                    debug!(count, "driver: appended");
+                    numbered
+                }
                 Err(e) => {
                     if e.downcast_ref::<crate::store::Deposed>().is_some() {
                         self.deposed.cancel();
