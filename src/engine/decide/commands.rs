@@ -271,10 +271,7 @@ impl Cx<'_> {
             .get(&deployment)
             .cloned()
             .ok_or_else(|| {
-                reject(
-                    RejectionKind::NotFound,
-                    format!("no deployment `{deployment}`"),
-                )
+                self.no_deployment(&deployment, "`ferry status` shows what runs and waits")
             })?;
         let index = self.stage_index(&d.service, &d.stage)?;
         self.out.deployment = Some(deployment.clone());
@@ -378,8 +375,10 @@ impl Cx<'_> {
         id: &str,
     ) -> Result<crate::model::Deployment, Rejection> {
         let d = self.state.deployments.get(id).ok_or_else(|| {
-            reject(RejectionKind::NotFound, format!("no deployment `{id}`"))
-                .hint("`ferry status` shows the deployments waiting for approval")
+            self.no_deployment(
+                id,
+                "`ferry status` shows the deployments waiting for approval",
+            )
         })?;
         if d.status != DeploymentStatus::AwaitingApproval {
             let why = match d.status {

@@ -215,6 +215,21 @@ impl Cx<'_> {
         })
     }
 
+    /// Why a deployment id names nothing to act on: none such (not found),
+    /// or one that finished long ago and that memory no longer holds
+    /// (`engine::trim`; only finished deployments are forgotten).
+    pub(super) fn no_deployment(&self, id: &str, hint: &str) -> Rejection {
+        let id = crate::model::sanitize_text(id);
+        if self.state.deployment_existed(&id) {
+            return reject(
+                RejectionKind::Conflict,
+                format!("deployment `{id}` finished long ago; nothing can change it now"),
+            )
+            .hint(format!("`ferry show {id}` shows how it ended"));
+        }
+        reject(RejectionKind::NotFound, format!("no deployment `{id}`")).hint(hint)
+    }
+
     pub(super) fn artifact(&self, service: &str, reference: &str) -> Result<Artifact, Rejection> {
         self.state
             .find_artifact(service, reference)

@@ -108,14 +108,10 @@ impl Cx<'_> {
             .get(&deployment)
             .cloned()
             .ok_or_else(|| {
-                reject(
-                    RejectionKind::NotFound,
-                    format!(
-                        "no deployment `{}`",
-                        crate::model::sanitize_text(&deployment)
-                    ),
+                self.no_deployment(
+                    &deployment,
+                    "`ferry why SERVICE` names the deployments waiting for a sign-off",
                 )
-                .hint("`ferry why SERVICE` names the deployments waiting for a sign-off")
             })?;
         let step_name = step_name.trim().to_string();
         if step_name.is_empty() {

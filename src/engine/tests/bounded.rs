@@ -107,3 +107,33 @@ fn a_release_older_than_what_is_kept_is_refused_with_a_hint() {
     let text = format!("{err:?}");
     assert!(text.contains(&format!("newest {KEPT}")), "{text}");
 }
+
+#[test]
+fn acting_on_a_forgotten_deployment_says_it_finished_long_ago() {
+    let mut h = releases(KEPT + 5);
+    assert!(!h.state().deployments.contains_key("d-1"));
+    let err = h.approve(&bob(), "d-1").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Conflict);
+    assert!(format!("{err:?}").contains("finished long ago"), "{err:?}");
+    let err = h
+        .cmd(
+            &dev(),
+            Command::Cancel {
+                deployment: "d-1".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Conflict);
+    // An id never handed out is still not found.
+    let err = h.approve(&bob(), "d-99999").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::NotFound);
+    // A lesson can still be noted on it (read back from the store).
+    let noted = h.cmd(
+        &dev(),
+        Command::Note {
+            deployment: "d-1".into(),
+            text: "the first one".into(),
+        },
+    );
+    assert!(noted.is_ok(), "{noted:?}");
+}
