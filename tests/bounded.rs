@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use serde_json::{Value, json};
@@ -35,15 +34,6 @@ fn start(config: &Path, data: &Path) -> Server {
         "127.0.0.1:0",
         &[("FERRY_SNAPSHOT_EVERY", "40")],
     )
-}
-
-/// A clean stop (SIGTERM), which leaves a snapshot at the end.
-fn stop(server: &mut Server) {
-    let pid = server.child.id().to_string();
-    let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(ok.success());
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "clean exit: {status}");
 }
 
 async fn status_of(api: &Api, path: &str) -> (u16, String) {
@@ -156,7 +146,7 @@ async fn forgotten_deployments_are_still_answered_from_the_store() {
     assert!(body.to_string().contains("newest 50"), "{body}");
 
     // After a restart (from a snapshot) the answers are the same.
-    stop(&mut server);
+    server.stop_cleanly();
     let server = start(&config, &data);
     let api = Api::new(&server.url, "");
     assert_eq!(api.get("/deployments/d-1").await, noted);

@@ -36,15 +36,6 @@ fn start(config: &Path, data: &Path) -> Server {
     )
 }
 
-/// A clean stop (SIGTERM), which leaves a snapshot at the end.
-fn stop(server: &mut Server) {
-    let pid = server.child.id().to_string();
-    let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(ok.success());
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "clean exit: {status}");
-}
-
 /// Register `n` versions of each service and wait until each is live in prod.
 async fn deploy(api: &Api, round: u32) {
     for svc in ["shop", "billing"] {
@@ -235,7 +226,7 @@ async fn travel_answers_the_past_and_snapshots_change_no_answer() {
 
     let seqs: Vec<u64> = vec![0, 1, 5, 7, 8, mid, end - 1, end];
     let before = answers(&api, &seqs).await;
-    stop(&mut server);
+    server.stop_cleanly();
 
     // Restarted from its snapshots: the same answers, the same live state.
     let db = data.join("ferry.db");
@@ -250,7 +241,7 @@ async fn travel_answers_the_past_and_snapshots_change_no_answer() {
     assert_eq!(answers(&api, &seqs).await, before);
     let live_again = api.dashboard().await;
     let end2 = live_again["seq"].as_u64().unwrap();
-    stop(&mut server);
+    server.stop_cleanly();
 
     // Without any snapshot: still the same.
     sql(&db, "DELETE FROM snapshots").await;
@@ -261,7 +252,7 @@ async fn travel_answers_the_past_and_snapshots_change_no_answer() {
         essence(&api.dashboard().await)["state"],
         essence(&live_again)["state"]
     );
-    stop(&mut server);
+    server.stop_cleanly();
     assert!(
         snapshot_count(&db).await >= 1,
         "the stop left a snapshot to corrupt"

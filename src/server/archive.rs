@@ -45,6 +45,41 @@ pub(crate) async fn deployment(shared: &Shared, id: &str) -> Result<Option<Deplo
         .and_then(|mut s| s.deployments.remove(id)))
 }
 
+/// A deployment the read model holds, copied out.
+pub(crate) fn held_deployment(shared: &Shared, id: &str) -> Option<Deployment> {
+    shared.read_model.read().deployments.get(id).cloned()
+}
+
+/// A deployment from the read model, or else read back from the store.
+pub(crate) async fn any_deployment(
+    shared: &Shared,
+    id: &str,
+) -> Result<Option<Deployment>, ApiErr> {
+    match held_deployment(shared, id) {
+        Some(d) => Ok(Some(d)),
+        None => deployment(shared, id).await,
+    }
+}
+
+/// Run `f` on the state that holds deployment `id`: the read model's, or a
+/// copy with the deployment read back from the store (evidence, review).
+pub(crate) async fn with_state_of<R>(
+    shared: &Shared,
+    id: &str,
+    f: impl FnOnce(&State) -> R,
+) -> Result<R, ApiErr> {
+    let restored = state_with(shared, id).await?;
+    Ok(on(shared, &restored, f))
+}
+
+/// Run `f` on `restored` (from `state_with`), or else on the read model's state.
+pub(crate) fn on<R>(shared: &Shared, restored: &Option<State>, f: impl FnOnce(&State) -> R) -> R {
+    match restored {
+        Some(state) => f(state),
+        None => f(&shared.read_model.read()),
+    }
+}
+
 /// A build the read model has forgotten, from the store.
 pub(crate) async fn build(shared: &Shared, id: &str) -> Result<Option<Build>, ApiErr> {
     Ok(fold_forgotten(shared, id)

@@ -212,13 +212,7 @@ impl PgStore {
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            let body: &str = row.try_get("body")?;
-            out.push(super::event_of_row(seq, body, "upgrade ferry")?);
-        }
-        Ok(out)
+        decode(rows)
     }
 
     async fn events_after_inner(&self, after: Seq, limit: usize) -> Result<Vec<Event>> {
@@ -232,13 +226,7 @@ impl PgStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            let body: &str = row.try_get("body")?;
-            out.push(super::event_of_row(seq, body, "upgrade ferry")?);
-        }
-        Ok(out)
+        decode(rows)
     }
 }
 
@@ -641,5 +629,17 @@ impl Tail for PgTail {
 }
 
 mod snapshots;
+
+/// Events from `seq, body` rows, each checked.
+fn decode(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Event>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq")?;
+        let body: &str = row.try_get("body")?;
+        out.push(super::event_of_row(seq, body, "upgrade ferry")?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests;

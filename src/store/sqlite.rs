@@ -249,17 +249,7 @@ impl SqliteStore {
             .bind(limit)
             .fetch_all(&self.readers)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            let body: &str = row.try_get("body")?;
-            out.push(super::event_of_row(
-                seq,
-                body,
-                "upgrade ferry or move the database aside",
-            )?);
-        }
-        Ok(out)
+        decode(rows)
     }
 
     async fn events_about_inner(&self, id: &str) -> Result<Vec<Event>> {
@@ -267,17 +257,7 @@ impl SqliteStore {
             .bind(id)
             .fetch_all(&self.readers)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            let body: &str = row.try_get("body")?;
-            out.push(super::event_of_row(
-                seq,
-                body,
-                "upgrade ferry or move the database aside",
-            )?);
-        }
-        Ok(out)
+        decode(rows)
     }
 
     async fn put_snapshot_inner(&self, snap: Snapshot) -> Result<()> {
@@ -598,6 +578,21 @@ async fn read_pragmas(conn: &mut SqliteConnection) -> Result<Pragmas, sqlx::Erro
         busy_timeout_ms,
         user_version,
     })
+}
+
+/// Events from `seq, body` rows, each checked.
+fn decode(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Event>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq")?;
+        let body: &str = row.try_get("body")?;
+        out.push(super::event_of_row(
+            seq,
+            body,
+            "upgrade ferry or move the database aside",
+        )?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -99,6 +99,16 @@ impl Server {
         Server { child, url }
     }
 
+    /// A clean stop (SIGTERM), which leaves a snapshot at the end; asserts
+    /// that the server exited successfully.
+    pub fn stop_cleanly(&mut self) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "clean exit: {status}");
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -23,74 +23,9 @@ pub(super) async fn evidence(
     Path(id): Path<String>,
 ) -> Result<Json<Evidence>, ApiErr> {
     // A deployment the fold has forgotten is read back into a copy.
-    let restored = crate::server::archive::state_with(&shared, &id).await?;
-    // Gather everything from the state first: git runs without the lock.
-    let mut evidence = {
-        let held;
-        let state = match &restored {
-            Some(state) => state,
-            None => {
-                held = shared.read_model.read();
-                &*held
-            }
-        };
-        let d = state
-            .deployments
-            .get(id.as_str())
-            .cloned()
-            .ok_or_else(|| no_deployment(&id))?;
-        let candidate = state.artifacts.get(&d.artifact).cloned();
-        let stage = state.stage(&d.service, &d.stage);
-        // Once this deployment ran, "current" is itself; compare with what
-        // was good there before it instead.
-        let current_id = stage.and_then(|st| match &st.current {
-            Some(c) if c != &d.artifact => Some(c.clone()),
-            _ => st.good_before(&d.artifact).map(|g| g.artifact.clone()),
-        });
-        let current = current_id.and_then(|a| state.artifacts.get(&a).cloned());
-        let earlier_stages: Vec<StageEvidence> = state
-            .service(&d.service)
-            .map(|svc| {
-                svc.stages
-                    .iter()
-                    .take_while(|st| st.name != d.stage)
-                    .map(|st| StageEvidence {
-                        stage: st.name.clone(),
-                        deployment: st
-                            .history
-                            .iter()
-                            .rev()
-                            .filter_map(|h| state.deployments.get(h))
-                            .find(|h| {
-                                h.artifact == d.artifact && h.status == DeploymentStatus::Succeeded
-                            })
-                            .cloned(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        // What people said in user acceptance before this stage.
-        let sign_offs = earlier_stages
-            .iter()
-            .filter_map(|e| e.deployment.as_ref().map(|d| (&e.stage, d)))
-            .flat_map(|(stage, d)| {
-                d.sign_offs.iter().map(|s| StageSignOff {
-                    stage: stage.clone(),
-                    deployment: d.id.clone(),
-                    sign_off: s.clone(),
-                })
-            })
-            .collect();
-        Evidence {
-            deployment: d,
-            current,
-            candidate,
-            commits: Vec::new(),
-            earlier_stages,
-            note: None,
-            sign_offs,
-        }
-    };
+    // Gathered from the state first: git runs without the lock.
+    let mut evidence =
+        crate::server::archive::with_state_of(&shared, &id, |state| gather(state, &id)).await??;
     let (commits, note) = commits_for(
         &shared,
         &evidence.deployment.service,
@@ -150,4 +85,64 @@ pub(super) async fn commits_for(
             Some(format!("could not list the commits: {e:#}")),
         ),
     }
+}
+
+/// What the state says about deployment `id`: the evidence but its commits.
+fn gather(state: &crate::engine::State, id: &str) -> Result<Evidence, ApiErr> {
+    let d = state
+        .deployments
+        .get(id)
+        .cloned()
+        .ok_or_else(|| no_deployment(id))?;
+    let candidate = state.artifacts.get(&d.artifact).cloned();
+    let stage = state.stage(&d.service, &d.stage);
+    // Once this deployment ran, "current" is itself; compare with what
+    // was good there before it instead.
+    let current_id = stage.and_then(|st| match &st.current {
+        Some(c) if c != &d.artifact => Some(c.clone()),
+        _ => st.good_before(&d.artifact).map(|g| g.artifact.clone()),
+    });
+    let current = current_id.and_then(|a| state.artifacts.get(&a).cloned());
+    let earlier_stages: Vec<StageEvidence> = state
+        .service(&d.service)
+        .map(|svc| {
+            svc.stages
+                .iter()
+                .take_while(|st| st.name != d.stage)
+                .map(|st| StageEvidence {
+                    stage: st.name.clone(),
+                    deployment: st
+                        .history
+                        .iter()
+                        .rev()
+                        .filter_map(|h| state.deployments.get(h))
+                        .find(|h| {
+                            h.artifact == d.artifact && h.status == DeploymentStatus::Succeeded
+                        })
+                        .cloned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // What people said in user acceptance before this stage.
+    let sign_offs = earlier_stages
+        .iter()
+        .filter_map(|e| e.deployment.as_ref().map(|d| (&e.stage, d)))
+        .flat_map(|(stage, d)| {
+            d.sign_offs.iter().map(|s| StageSignOff {
+                stage: stage.clone(),
+                deployment: d.id.clone(),
+                sign_off: s.clone(),
+            })
+        })
+        .collect();
+    Ok(Evidence {
+        deployment: d,
+        current,
+        candidate,
+        commits: Vec::new(),
+        earlier_stages,
+        note: None,
+        sign_offs,
+    })
 }

@@ -127,21 +127,13 @@ pub(super) async fn review(
     use crate::present::review::{EXCERPT_LINES, failing_step, review};
     // A deployment the fold has forgotten is read back into a copy.
     let restored = crate::server::archive::state_with(&shared, &id).await?;
-    let failing = {
-        let held;
-        let state = match &restored {
-            Some(state) => state,
-            None => {
-                held = shared.read_model.read();
-                &*held
-            }
-        };
-        let d = state
+    let failing = crate::server::archive::on(&shared, &restored, |state| {
+        state
             .deployments
             .get(id.as_str())
-            .ok_or_else(|| super::read::no_deployment(&id))?;
-        failing_step(d)
-    };
+            .map(failing_step)
+            .ok_or_else(|| super::read::no_deployment(&id))
+    })?;
     let excerpt = match failing {
         None => Vec::new(),
         Some(step) => {
@@ -157,10 +149,9 @@ pub(super) async fn review(
         }
     };
     let flaky = shared.read_model.insights().await.flaky_failure(&id);
-    let text = match &restored {
-        Some(state) => review(state, &id, &excerpt, flaky.as_ref()),
-        None => review(&shared.read_model.read(), &id, &excerpt, flaky.as_ref()),
-    }
+    let text = crate::server::archive::on(&shared, &restored, |state| {
+        review(state, &id, &excerpt, flaky.as_ref())
+    })
     .ok_or_else(|| super::read::no_deployment(&id))?;
     Ok((
         [(

@@ -295,18 +295,9 @@ pub(super) async fn deployment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentDetail>, ApiErr> {
-    let held = shared
-        .read_model
-        .read()
-        .deployments
-        .get(id.as_str())
-        .cloned();
-    let deployment = match held {
-        Some(d) => d,
-        None => crate::server::archive::deployment(&shared, &id)
-            .await?
-            .ok_or_else(|| no_deployment(&id))?,
-    };
+    let deployment = crate::server::archive::any_deployment(&shared, &id)
+        .await?
+        .ok_or_else(|| no_deployment(&id))?;
     let flaky = shared
         .read_model
         .insights()
@@ -352,13 +343,7 @@ pub(super) async fn deployments(
     let mut read_back = 0;
     while top >= 1 && items.len() <= limit {
         let id = format!("d-{top}");
-        let held = shared
-            .read_model
-            .read()
-            .deployments
-            .get(id.as_str())
-            .cloned();
-        let found = match held {
+        let found = match crate::server::archive::held_deployment(&shared, &id) {
             Some(d) => Some(d),
             None if read_back < MAX_READ_BACK => {
                 read_back += 1;
