@@ -164,11 +164,17 @@ pub(super) fn spawn(s: &Spawn<'_>) -> Result<StepChild, SpawnError> {
     if pid < 0 {
         let e = io::Error::last_os_error();
         return Err(match e.raw_os_error() {
-            // No clone3, no CLONE_INTO_CGROUP (before 5.7, or cgroup v1), or
-            // a cgroup this kernel will not start a process in.
-            Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP) => {
-                SpawnError::Unsupported
-            }
+            // No clone3, no CLONE_INTO_CGROUP (before 5.7, or cgroup v1), a
+            // cgroup this kernel will not start a process in, or a seccomp
+            // filter (containers) that refuses clone3 outright.
+            Some(
+                libc::ENOSYS
+                | libc::EINVAL
+                | libc::E2BIG
+                | libc::EOPNOTSUPP
+                | libc::EPERM
+                | libc::EACCES,
+            ) => SpawnError::Unsupported,
             _ => SpawnError::Failed(e),
         });
     }
