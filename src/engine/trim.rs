@@ -44,52 +44,27 @@ impl State {
     }
 
     fn trim_deployments(&mut self, ix: usize) {
-        let svc = &mut self.services[ix];
-        for st in &mut svc.stages {
-            if st.history.len() <= KEPT {
-                continue;
-            }
-            let older = st.history.len() - KEPT;
-            let mut kept = Vec::new();
-            for id in st.history.drain(..older) {
-                let needed = st.active.as_ref() == Some(&id)
-                    || st.finished.as_ref() == Some(&id)
-                    || st.queue.contains(&id)
-                    || st.good.iter().any(|g| g.deployment == id);
-                if needed {
-                    kept.push(id);
-                } else {
-                    self.deployments.remove(&id);
-                }
-            }
-            if !kept.is_empty() {
-                kept.append(&mut st.history);
-                st.history = kept;
+        for st in &mut self.services[ix].stages {
+            let (active, finished, queue, good) = (&st.active, &st.finished, &st.queue, &st.good);
+            let dropped = keep_newest(&mut st.history, |id| {
+                active.as_ref() == Some(id)
+                    || finished.as_ref() == Some(id)
+                    || queue.contains(id)
+                    || good.iter().any(|g| &g.deployment == id)
+            });
+            for id in dropped {
+                self.deployments.remove(&id);
             }
         }
     }
 
     fn trim_builds(&mut self, ix: usize) {
-        let svc = &mut self.services[ix];
-        if svc.builds.len() <= KEPT {
-            return;
-        }
-        let older = svc.builds.len() - KEPT;
-        let mut kept = Vec::new();
-        for id in svc.builds.drain(..older) {
-            let running = self
-                .builds
-                .get(&id)
-                .is_some_and(|b| b.finished_at.is_none());
-            if running {
-                kept.push(id);
-            } else {
-                self.builds.remove(&id);
-            }
-        }
-        if !kept.is_empty() {
-            kept.append(&mut svc.builds);
-            svc.builds = kept;
+        let builds = &self.builds;
+        let dropped = keep_newest(&mut self.services[ix].builds, |id| {
+            builds.get(id).is_some_and(|b| b.finished_at.is_none())
+        });
+        for id in dropped {
+            self.builds.remove(&id);
         }
     }
 
@@ -160,4 +135,16 @@ fn handed_out(id: &str, prefix: &str, last: u64) -> bool {
     id.strip_prefix(prefix)
         .and_then(|n| n.parse::<u64>().ok())
         .is_some_and(|n| n >= 1 && n <= last)
+}
+
+/// Keep the newest `KEPT` of `list`, and any older entry `needed` says is
+/// still in use (in order); return the others.
+fn keep_newest<T>(list: &mut Vec<T>, needed: impl Fn(&T) -> bool) -> Vec<T> {
+    let Some(older) = list.len().checked_sub(KEPT).filter(|n| *n > 0) else {
+        return Vec::new();
+    };
+    let (mut kept, dropped): (Vec<T>, Vec<T>) = list.drain(..older).partition(|x| needed(x));
+    kept.append(list);
+    *list = kept;
+    dropped
 }
