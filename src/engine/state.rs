@@ -374,44 +374,6 @@ impl State {
         view
     }
 
-    /// Fill in, from `later` (any state folded at least as far), the
-    /// artifacts this state's deployments, stages and builds name but it
-    /// lacks. A view folded from a view snapshot lacks them when a later
-    /// event names an older release (a manual promote of it); artifacts never
-    /// change once registered, so `later`'s copy is the one the whole fold
-    /// has, and `recent` then answers what it answers on the whole state.
-    pub fn adopt_artifacts(&mut self, later: &State) {
-        let mut named: BTreeSet<ArtifactId> = self
-            .deployments
-            .values()
-            .map(|d| d.artifact.clone())
-            .collect();
-        named.extend(self.builds.values().filter_map(|b| b.artifact.clone()));
-        for st in self.services.iter().flat_map(|s| s.stages.iter()) {
-            named.extend(st.current.iter().cloned());
-            named.extend(st.good.iter().map(|g| g.artifact.clone()));
-        }
-        for id in named {
-            if self.artifacts.contains_key(&id) {
-                continue;
-            }
-            let Some(a) = later.artifacts.get(&id) else {
-                continue;
-            };
-            self.artifacts.insert(id.clone(), a.clone());
-            let (Some(svc), Some(order)) = (
-                self.services.iter_mut().find(|s| s.name == a.service),
-                later.service(&a.service),
-            ) else {
-                continue;
-            };
-            // Keep the service's list in registration order, as `later` has it.
-            let rank = |x: &ArtifactId| order.artifacts.iter().position(|y| y == x);
-            let at = svc.artifacts.partition_point(|x| rank(x) < rank(&id));
-            svc.artifacts.insert(at, id);
-        }
-    }
-
     /// Whether a release is quarantined now.
     pub fn is_quarantined(&self, artifact: &str) -> bool {
         self.quarantine.get(artifact).is_some_and(|q| q.active)

@@ -53,7 +53,7 @@ proptest! {
             viewed.apply(e);
         }
         // As the server does: releases named later come from the live state.
-        viewed.adopt_artifacts(h.state());
+        adopt_artifacts(&mut viewed, h.state());
         prop_assert_eq!(viewed.recent(keep), whole.recent(keep));
         prop_assert_eq!(
             crate::engine::blocked_all(&config, &viewed),
@@ -68,5 +68,43 @@ proptest! {
         if n == log.len() {
             prop_assert_eq!(&travelled, h.state());
         }
+    }
+}
+
+/// Fill in, from `later` (any state folded at least as far), the artifacts
+/// `view`'s deployments, stages and builds name but it lacks. A view smaller
+/// than what the fold keeps (`recent(keep)` with keep < `KEPT`; the server's
+/// views are the whole trimmed state) lacks them when a later event names an
+/// older release (a manual promote of it); artifacts never change once
+/// registered, so `later`'s copy is the one the whole fold has.
+fn adopt_artifacts(view: &mut State, later: &State) {
+    let mut named: std::collections::BTreeSet<ArtifactId> = view
+        .deployments
+        .values()
+        .map(|d| d.artifact.clone())
+        .collect();
+    named.extend(view.builds.values().filter_map(|b| b.artifact.clone()));
+    for st in view.services.iter().flat_map(|s| s.stages.iter()) {
+        named.extend(st.current.iter().cloned());
+        named.extend(st.good.iter().map(|g| g.artifact.clone()));
+    }
+    for id in named {
+        if view.artifacts.contains_key(&id) {
+            continue;
+        }
+        let Some(a) = later.artifacts.get(&id) else {
+            continue;
+        };
+        view.artifacts.insert(id.clone(), a.clone());
+        let (Some(svc), Some(order)) = (
+            view.services.iter_mut().find(|s| s.name == a.service),
+            later.service(&a.service),
+        ) else {
+            continue;
+        };
+        // Keep the service's list in registration order, as `later` has it.
+        let rank = |x: &ArtifactId| order.artifacts.iter().position(|y| y == x);
+        let at = svc.artifacts.partition_point(|x| rank(x) < rank(&id));
+        svc.artifacts.insert(at, id);
     }
 }

@@ -184,12 +184,12 @@ pub(super) async fn dashboard_at(
     }
     let store = shared.store.as_ref();
     let (seq, end) = resolve(store, at).await?;
-    // `keep` is never more than a view snapshot holds (`VIEW_KEEP`).
-    let mut state = snapshots::view_at(store, &shared.config, seq)
+    // `keep` is never more than a view snapshot holds (`VIEW_KEEP`), and a
+    // view snapshot is the whole trimmed state (`engine::trim`), so the fold
+    // from it is exact.
+    let state = snapshots::view_at(store, &shared.config, seq)
         .await
         .map_err(unavailable)?;
-    // Older releases that later events named (see `State::adopt_artifacts`).
-    state.adopt_artifacts(&shared.read_model.read());
     let mut view = state.recent(keep);
     let mut blocked = crate::engine::blocked_all(&shared.config, &state);
     drop(state);
