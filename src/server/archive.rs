@@ -38,11 +38,35 @@ async fn fold_forgotten(shared: &Shared, id: &str) -> Result<Option<State>, ApiE
     Ok(Some(State::of_run(&events, &artifact)))
 }
 
-/// A deployment the read model has forgotten, from the store.
-pub(crate) async fn deployment(shared: &Shared, id: &str) -> Result<Option<Deployment>, ApiErr> {
+/// `id` picked from the read model's state, or else from its own events
+/// in the store when the fold has forgotten it.
+async fn find<T: Clone>(
+    shared: &Shared,
+    id: &str,
+    pick: impl Fn(&State) -> Option<&T>,
+) -> Result<Option<T>, ApiErr> {
+    let held = pick(&shared.read_model.read()).cloned();
+    if held.is_some() {
+        return Ok(held);
+    }
     Ok(fold_forgotten(shared, id)
         .await?
-        .and_then(|mut s| s.deployments.remove(id)))
+        .and_then(|state| pick(&state).cloned()))
+}
+
+/// A deployment, held in memory or read back from the store.
+pub(crate) async fn deployment(shared: &Shared, id: &str) -> Result<Option<Deployment>, ApiErr> {
+    find(shared, id, |s| s.deployments.get(id)).await
+}
+
+/// A build, held in memory or read back from the store.
+pub(crate) async fn build(shared: &Shared, id: &str) -> Result<Option<Build>, ApiErr> {
+    find(shared, id, |s| s.builds.get(id)).await
+}
+
+/// An artifact, held in memory or read back from the store.
+pub(crate) async fn artifact(shared: &Shared, id: &str) -> Result<Option<Artifact>, ApiErr> {
+    find(shared, id, |s| s.artifacts.get(id)).await
 }
 
 /// A deployment the read model holds, copied out.
@@ -50,15 +74,31 @@ pub(crate) fn held_deployment(shared: &Shared, id: &str) -> Option<Deployment> {
     shared.read_model.read().deployments.get(id).cloned()
 }
 
-/// A deployment from the read model, or else read back from the store.
-pub(crate) async fn any_deployment(
+/// A deployment the fold has forgotten, from the store; None when memory
+/// holds it or it never existed.
+pub(crate) async fn forgotten_deployment(
     shared: &Shared,
     id: &str,
 ) -> Result<Option<Deployment>, ApiErr> {
-    match held_deployment(shared, id) {
-        Some(d) => Ok(Some(d)),
-        None => deployment(shared, id).await,
+    Ok(fold_forgotten(shared, id)
+        .await?
+        .and_then(|mut s| s.deployments.remove(id)))
+}
+
+/// The read model's state with a forgotten deployment `id` and its
+/// artifact put back, for views that read a deployment in its state
+/// (evidence, review); None when the state holds it or it never existed.
+pub(crate) async fn state_with(shared: &Shared, id: &str) -> Result<Option<State>, ApiErr> {
+    let Some(d) = forgotten_deployment(shared, id).await? else {
+        return Ok(None);
+    };
+    let artifact = artifact(shared, &d.artifact).await?;
+    let mut state = shared.read_model.read().clone();
+    if let Some(a) = artifact {
+        state.artifacts.entry(a.id.clone()).or_insert(a);
     }
+    state.deployments.insert(d.id.clone(), d);
+    Ok(Some(state))
 }
 
 /// Run `f` on the state that holds deployment `id`: the read model's, or a
@@ -78,41 +118,4 @@ pub(crate) fn on<R>(shared: &Shared, restored: &Option<State>, f: impl FnOnce(&S
         Some(state) => f(state),
         None => f(&shared.read_model.read()),
     }
-}
-
-/// A build the read model has forgotten, from the store.
-pub(crate) async fn build(shared: &Shared, id: &str) -> Result<Option<Build>, ApiErr> {
-    Ok(fold_forgotten(shared, id)
-        .await?
-        .and_then(|mut s| s.builds.remove(id)))
-}
-
-/// An artifact the read model has forgotten, from the store.
-pub(crate) async fn artifact(shared: &Shared, id: &str) -> Result<Option<Artifact>, ApiErr> {
-    Ok(fold_forgotten(shared, id)
-        .await?
-        .and_then(|mut s| s.artifacts.remove(id)))
-}
-
-/// The read model's state with a forgotten deployment `id` and its
-/// artifact put back, for views that read a deployment in its state
-/// (evidence, review); None when the state holds it or it never existed.
-pub(crate) async fn state_with(shared: &Shared, id: &str) -> Result<Option<State>, ApiErr> {
-    let Some(d) = deployment(shared, id).await? else {
-        return Ok(None);
-    };
-    let candidate = match shared.read_model.read().artifacts.contains_key(&d.artifact) {
-        true => None,
-        false => Some(d.artifact.clone()),
-    };
-    let artifact = match candidate {
-        Some(a) => artifact(shared, &a).await?,
-        None => None,
-    };
-    let mut state = shared.read_model.read().clone();
-    if let Some(a) = artifact {
-        state.artifacts.insert(a.id.clone(), a);
-    }
-    state.deployments.insert(d.id.clone(), d);
-    Ok(Some(state))
 }

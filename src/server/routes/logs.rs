@@ -31,13 +31,11 @@ pub(super) async fn step_log(
 ) -> Result<Json<LogChunk>, ApiErr> {
     // Only runs the state knows reach the file system, so a crafted run id
     // cannot walk out of the logs directory.
-    let held = {
-        let state = shared.read_model.read();
-        state.steps(&run).map(|steps| steps.len())
-    };
+    // Counted in place for a run in memory (a followed log asks often);
+    // one the fold has forgotten is read back from the store.
+    let held = shared.read_model.read().steps(&run).map(<[_]>::len);
     let steps = match held {
         Some(n) => Some(n),
-        // One the fold has forgotten: its steps from its own events.
         None => match crate::server::archive::deployment(&shared, &run).await? {
             Some(d) => Some(d.steps.len()),
             None => crate::server::archive::build(&shared, &run)

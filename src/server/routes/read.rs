@@ -248,19 +248,15 @@ pub(super) async fn artifact(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::api::ArtifactView>, ApiErr> {
-    let (held, quarantine) = {
-        let state = shared.read_model.read();
-        (
-            state.artifacts.get(id.as_str()).cloned(),
-            state.quarantine.get(id.as_str()).cloned(),
-        )
-    };
-    let artifact = match held {
-        Some(a) => a,
-        None => crate::server::archive::artifact(&shared, &id)
-            .await?
-            .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))?,
-    };
+    let quarantine = shared
+        .read_model
+        .read()
+        .quarantine
+        .get(id.as_str())
+        .cloned();
+    let artifact = crate::server::archive::artifact(&shared, &id)
+        .await?
+        .ok_or_else(|| ApiErr::not_found(format!("no artifact {id}")))?;
     Ok(Json(crate::api::ArtifactView {
         artifact,
         quarantine,
@@ -271,12 +267,8 @@ pub(super) async fn build(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Build>, ApiErr> {
-    let held = shared.read_model.read().builds.get(id.as_str()).cloned();
-    let build = match held {
-        Some(b) => Some(b),
-        None => crate::server::archive::build(&shared, &id).await?,
-    };
-    build
+    crate::server::archive::build(&shared, &id)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiErr::not_found(format!("no build {id}")))
 }
@@ -295,7 +287,7 @@ pub(super) async fn deployment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentDetail>, ApiErr> {
-    let deployment = crate::server::archive::any_deployment(&shared, &id)
+    let deployment = crate::server::archive::deployment(&shared, &id)
         .await?
         .ok_or_else(|| no_deployment(&id))?;
     let flaky = shared
@@ -347,7 +339,7 @@ pub(super) async fn deployments(
             Some(d) => Some(d),
             None if read_back < MAX_READ_BACK => {
                 read_back += 1;
-                crate::server::archive::deployment(&shared, &id).await?
+                crate::server::archive::forgotten_deployment(&shared, &id).await?
             }
             // Enough store reads for one request: the page ends here, and
             // `next_before` continues below this id.
