@@ -179,10 +179,8 @@ pub async fn run(
     if stop.is_stopped() {
         return ProcEnd::Stopped(stop.reason());
     }
-    // By absolute path: with a program name and a PATH in the child's
-    // environment the standard library falls back to fork+exec, whose cost
-    // grows with the server's memory; with a path it uses posix_spawn
-    // (vfork-like), which stays flat and barely blocks this worker.
+    // By absolute path, resolved once per PATH: exec needs no search of the
+    // steps' PATH in the child (`spawn` execs exactly this file).
     let shell = match shell_for(&spec.env) {
         Ok(s) => s,
         Err(e) => return ProcEnd::SpawnFailed(format!("could not start `sh`: {e}")),
@@ -204,10 +202,10 @@ pub async fn run(
         args: &args,
         env: &spec.env,
         cwd: &spec.cwd,
-        cgroup: cgroup.as_ref().map(|c| c.dir_fd()),
+        cgroup: cgroup.as_ref(),
     };
     tracing::debug!("step: spawning");
-    let mut child = match spawn::start(&start, cgroup.as_ref()) {
+    let mut child = match spawn::start(&start) {
         Ok(c) => c,
         Err(e) => {
             if let Some(cg) = &cgroup {

@@ -53,8 +53,8 @@ pub(super) struct Spawn<'a> {
     pub args: &'a [&'a OsStr],
     pub env: &'a [(String, String)],
     pub cwd: &'a Path,
-    /// The step's cgroup directory, to start in.
-    pub cgroup: Option<RawFd>,
+    /// The step's cgroup, to start in.
+    pub cgroup: Option<&'a super::cgroup::StepCgroup>,
 }
 
 /// A step's shell started by `spawn`.
@@ -131,7 +131,7 @@ pub(super) fn spawn(s: &Spawn<'_>) -> Result<StepChild, SpawnError> {
             },
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: s.cgroup.map_or(0, |fd| fd as u64),
+        cgroup: s.cgroup.map_or(0, |c| c.dir_fd() as u64),
         ..CloneArgs::default()
     };
     // SAFETY: clone3 with fork semantics (no CLONE_VM): the child gets a
@@ -399,12 +399,9 @@ impl StepProcess {
 /// Whether clone3 may be tried: off after the kernel refused it once.
 static CLONE3: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Start the gated shell of a step in its own process group (and in
-/// `cgroup`), with clone3 where the kernel allows it.
-pub(super) fn start(
-    s: &Spawn<'_>,
-    cgroup: Option<&super::cgroup::StepCgroup>,
-) -> io::Result<StepProcess> {
+/// Start the gated shell of a step in its own process group (and in its
+/// cgroup), with clone3 where the kernel allows it.
+pub(super) fn start(s: &Spawn<'_>) -> io::Result<StepProcess> {
     use std::sync::atomic::Ordering;
     if CLONE3.load(Ordering::Relaxed) {
         match spawn(s) {
@@ -419,15 +416,12 @@ pub(super) fn start(
             }
         }
     }
-    start_std(s, cgroup)
+    start_std(s)
 }
 
 /// The portable start: `std::process`, the child moving itself into its
 /// cgroup before exec (`cgroup::prepare`).
-pub(super) fn start_std(
-    s: &Spawn<'_>,
-    cgroup: Option<&super::cgroup::StepCgroup>,
-) -> io::Result<StepProcess> {
+pub(super) fn start_std(s: &Spawn<'_>) -> io::Result<StepProcess> {
     use std::process::Stdio;
     let mut cmd = tokio::process::Command::new(s.program);
     cmd.args(s.args)
@@ -439,7 +433,7 @@ pub(super) fn start_std(
         .stderr(Stdio::piped())
         // Its own group, so one signal reaches everything it started.
         .process_group(0);
-    super::cgroup::prepare(&mut cmd, cgroup);
+    super::cgroup::prepare(&mut cmd, s.cgroup);
     cmd.spawn().map(StepProcess::Std)
 }
 
@@ -488,7 +482,7 @@ mod tests {
     fn spec<'a>(
         args: &'a [&'a OsStr],
         env: &'a [(String, String)],
-        cgroup: Option<RawFd>,
+        cgroup: Option<&'a super::super::cgroup::StepCgroup>,
     ) -> Spawn<'a> {
         Spawn {
             program: Path::new("/bin/sh"),
@@ -537,7 +531,7 @@ mod tests {
         let (out, err, code) = run(child).await;
         check(&out, &err, code);
         // The portable path behaves the same.
-        let child = start_std(&spec(&args, &env, None), None).unwrap();
+        let child = start_std(&spec(&args, &env, None)).unwrap();
         let (out, err, code) = run(child).await;
         check(&out, &err, code);
     }
@@ -551,7 +545,7 @@ mod tests {
         };
         let env = env();
         let args = [OsStr::new("-c"), OsStr::new(SHOW)];
-        let child = StepProcess::Cloned(cloned(&spec(&args, &env, Some(cg.dir_fd()))));
+        let child = StepProcess::Cloned(cloned(&spec(&args, &env, Some(&cg))));
         let (out, err, code) = run(child).await;
         check(&out, &err, code);
         let name = cg.path.file_name().unwrap().to_string_lossy().to_string();
