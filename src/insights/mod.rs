@@ -131,6 +131,7 @@ impl Names {
     }
 }
 
+/// An artifact, created on its first mention (registration or deployment).
 #[derive(Debug, Clone, Default)]
 struct Art {
     /// Set by the first `ArtifactRegistered`.

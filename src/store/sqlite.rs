@@ -24,7 +24,7 @@ use super::lease::{Epoch, Lease, SingleNode, Tail};
 use super::{Snapshot, Store};
 use crate::model::{Event, NewEvent, Seq};
 
-/// Events per INSERT statement (5 parameters each, far below SQLite's limit
+/// Events per INSERT statement (6 parameters each, far below SQLite's limit
 /// of 32,766; few enough sizes for the statement cache).
 const ROWS_PER_INSERT: usize = 100;
 /// How long a connection waits for another process's write lock before failing.

@@ -348,6 +348,16 @@ pub(super) fn events_with_about() -> Vec<NewEvent> {
     ]
 }
 
+/// `events_with_about`, numbered from 1 as a store of the release before the
+/// `about` column held them (for the migration tests).
+pub(super) fn old_rows() -> Vec<Event> {
+    events_with_about()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| e.numbered(i as u64 + 1))
+        .collect()
+}
+
 /// `events_about` reads back exactly the events about one id, in order.
 pub async fn events_about_reads_one_subject(store: &dyn Store) {
     let stored = store.append(events_with_about()).await.unwrap();

@@ -287,11 +287,7 @@ async fn migrating_fills_in_what_old_events_are_about() {
     migrate_with(&mut conn, &path, &MIGRATIONS[..2])
         .await
         .unwrap();
-    let stored: Vec<crate::model::Event> = suite::events_with_about()
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| e.numbered(i as u64 + 1))
-        .collect();
+    let stored = suite::old_rows();
     for e in &stored {
         sqlx::query("INSERT INTO events (seq, at, actor, kind, body) VALUES (?, ?, ?, ?, ?)")
             .bind(e.seq as i64)
